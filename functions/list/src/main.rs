@@ -1,0 +1,20 @@
+//! The list function: configuration and clients are built once per container, then every
+//! invocation runs the library's handler.
+
+use std::sync::Arc;
+
+use lambda_http::{service_fn, Error, Request};
+use sandbox::{api, App, Role};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    sandbox::telemetry::init();
+    let app = Arc::new(App::from_env(Role::List).await.inspect_err(|e| {
+        tracing::error!(error = %e, "list function failed to start");
+    })?);
+    lambda_http::run(service_fn(move |req: Request| {
+        let app = Arc::clone(&app);
+        async move { Ok::<_, Error>(api::list::handle(&app, req).await) }
+    }))
+    .await
+}

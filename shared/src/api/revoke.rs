@@ -1,0 +1,49 @@
+//! `DELETE /v1/whatsapp/sandbox/sessions/{sessionId}`: hard-deletes the caller's session.
+
+use lambda_http::{Body, Request, RequestExt, Response};
+
+use crate::app::App;
+use crate::http::{serve, success, ApiError};
+use crate::session::SessionId;
+
+/// The route label in logs.
+pub const ROUTE: &str = "DELETE /v1/whatsapp/sandbox/sessions/{sessionId}";
+
+/// Revokes a session. Unknown, malformed, expired and foreign ids get one identical 400.
+pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    serve(req, ROUTE, |req| revoke(app, req)).await
+}
+
+async fn revoke(app: &App, req: Request) -> Result<Response<Body>, ApiError> {
+    let now = app.clock.now();
+    let user = app.authenticate(&req, now).await?;
+    let raw = path_session_id(&req);
+    let id = SessionId::parse(&raw).ok_or(ApiError::SessionNotFound)?;
+    let deleted = app
+        .store
+        .delete_session(&user, &id, now)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "revoke failed");
+            ApiError::ServiceUnavailable
+        })?;
+    if deleted {
+        tracing::info!(session_id = id.as_str(), "session revoked");
+        Ok(success())
+    } else {
+        Err(ApiError::SessionNotFound)
+    }
+}
+
+/// The `{sessionId}` path parameter, or the last path segment when the router gave none.
+fn path_session_id(req: &Request) -> String {
+    if let Some(id) = req.path_parameters_ref().and_then(|p| p.first("sessionId")) {
+        return id.to_owned();
+    }
+    req.uri()
+        .path()
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}

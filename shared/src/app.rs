@@ -1,0 +1,92 @@
+//! The dependencies a handler runs with, built once per container.
+
+use std::sync::Arc;
+
+use lambda_http::Request;
+
+use crate::auth::{AuthError, Authenticator};
+use crate::clock::{Clock, SystemClock};
+use crate::config::{Config, ConfigError, Role};
+use crate::graph::GraphClient;
+use crate::http::ApiError;
+use crate::store::Store;
+
+/// Store, Graph client, clock, config and the auth cache: everything a handler needs.
+pub struct App {
+    /// Configuration read at init.
+    pub config: Config,
+    /// The DynamoDB store.
+    pub store: Store,
+    /// The Graph API client (only the create function has one).
+    pub graph: Option<GraphClient>,
+    /// Where "now" comes from.
+    pub clock: Arc<dyn Clock>,
+    /// API-key lookups and their per-container cache.
+    pub auth: Authenticator,
+}
+
+/// Start-up failure: logged, and the function refuses to start.
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    /// Bad or missing configuration.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The HTTP client could not be built.
+    #[error("could not build the Graph API client: {0}")]
+    Http(#[from] reqwest::Error),
+}
+
+impl App {
+    /// Assembles an app from parts (tests pass their own store, Graph URL and clock).
+    pub fn new(
+        config: Config,
+        store: Store,
+        graph: Option<GraphClient>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        let auth = Authenticator::new(config.auth_cache_seconds);
+        Self {
+            config,
+            store,
+            graph,
+            clock,
+            auth,
+        }
+    }
+
+    /// Builds everything from the environment: one DynamoDB client and, for create, one HTTP
+    /// client, reused by every invocation of the container.
+    pub async fn from_env(role: Role) -> Result<Self, InitError> {
+        let config = Config::from_env(role)?;
+        let sdk_config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let store = Store::new(
+            aws_sdk_dynamodb::Client::new(&sdk_config),
+            config.table_name.clone(),
+        );
+        let graph = match (role, &config.access_token) {
+            (Role::Create, Some(token)) => Some(GraphClient::new(&config, token.clone())?),
+            _ => None,
+        };
+        // Load libphonenumber's metadata now, not on the first request.
+        let _ = crate::phone::PhoneE164::parse("+34688246216");
+        Ok(Self::new(config, store, graph, Arc::new(SystemClock)))
+    }
+
+    /// The caller's user id, from the `Authorization` header.
+    pub async fn authenticate(&self, req: &Request, now: i64) -> Result<String, ApiError> {
+        let header = req
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok());
+        self.auth
+            .user_for(&self.store, header, now)
+            .await
+            .map_err(|e| match e {
+                AuthError::Unauthorized => ApiError::Unauthorized,
+                AuthError::Store(e) => {
+                    tracing::error!(error = %e, "API-key lookup failed");
+                    ApiError::ServiceUnavailable
+                }
+            })
+    }
+}

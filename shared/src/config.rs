@@ -1,0 +1,225 @@
+//! Configuration from the environment, read once at init.
+
+use std::fmt;
+use std::time::Duration;
+
+/// Which function is starting: each requires only the variables it uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The create function (needs Meta's access token).
+    Create,
+    /// The list function.
+    List,
+    /// The revoke function.
+    Revoke,
+    /// The webhook function (needs the app secret and the verify token).
+    Webhook,
+    /// Tools (admin, dev stack): nothing beyond the table.
+    Tool,
+}
+
+/// A missing or malformed variable, named so the start-up log says what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A required variable is unset or empty.
+    #[error("missing required environment variable {0}")]
+    Missing(&'static str),
+    /// A variable is set to something unusable.
+    #[error("environment variable {name} is invalid: {reason}")]
+    Invalid {
+        /// The variable.
+        name: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// A secret value whose `Debug` never prints it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+
+    /// The secret itself, for the one place that must use it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// The Graph API version used when `META_GRAPH_API_VERSION` is unset.
+pub const DEFAULT_GRAPH_API_VERSION: &str = "v26.0";
+
+/// Everything the functions read from the environment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `TABLE_NAME`.
+    pub table_name: String,
+    /// `SANDBOX_DISPLAY_NUMBER`, normalized to `+` and digits.
+    pub sandbox_display_number: String,
+    /// `SANDBOX_PHONE_NUMBER_ID`: Meta's id of the sandbox number.
+    pub phone_number_id: String,
+    /// `SANDBOX_TEMPLATE_NAME`.
+    pub template_name: String,
+    /// `SANDBOX_TEMPLATE_LANGUAGE`.
+    pub template_language: String,
+    /// `META_GRAPH_BASE_URL`, without a trailing slash.
+    pub graph_base_url: String,
+    /// `META_GRAPH_API_VERSION`.
+    pub graph_api_version: String,
+    /// `META_ACCESS_TOKEN` (required by create).
+    pub access_token: Option<Secret>,
+    /// `META_APP_SECRET` (required by the webhook).
+    pub app_secret: Option<Secret>,
+    /// `META_WEBHOOK_VERIFY_TOKEN` (required by the webhook).
+    pub verify_token: Option<Secret>,
+    /// `PENDING_TTL_SECONDS`.
+    pub pending_ttl_seconds: i64,
+    /// `ACTIVE_TTL_SECONDS`.
+    pub active_ttl_seconds: i64,
+    /// `AUTH_CACHE_SECONDS`: how long a container trusts an API-key lookup.
+    pub auth_cache_seconds: i64,
+    /// `META_CONNECT_TIMEOUT_MS`.
+    pub graph_connect_timeout: Duration,
+    /// `META_TIMEOUT_MS`: the whole send, connect included.
+    pub graph_timeout: Duration,
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env(role: Role) -> Result<Self, ConfigError> {
+        Self::from_lookup(role, |name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration through `lookup` (tests pass a map).
+    pub fn from_lookup(
+        role: Role,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let required = |name: &'static str| get(name).ok_or(ConfigError::Missing(name));
+        let needs_sandbox = role != Role::Tool;
+        let secret_for = |name: &'static str, needed: bool| -> Result<Option<Secret>, ConfigError> {
+            match get(name) {
+                Some(v) => Ok(Some(Secret::new(v))),
+                None if needed => Err(ConfigError::Missing(name)),
+                None => Ok(None),
+            }
+        };
+
+        let display = if needs_sandbox {
+            required("SANDBOX_DISPLAY_NUMBER")?
+        } else {
+            get("SANDBOX_DISPLAY_NUMBER").unwrap_or_default()
+        };
+        let display_digits: String = display.chars().filter(char::is_ascii_digit).collect();
+        if needs_sandbox && display_digits.is_empty() {
+            return Err(ConfigError::Invalid {
+                name: "SANDBOX_DISPLAY_NUMBER",
+                reason: "expected a phone number such as +12029087457".into(),
+            });
+        }
+
+        Ok(Self {
+            table_name: required("TABLE_NAME")?,
+            sandbox_display_number: format!("+{display_digits}"),
+            phone_number_id: if needs_sandbox {
+                required("SANDBOX_PHONE_NUMBER_ID")?
+            } else {
+                get("SANDBOX_PHONE_NUMBER_ID").unwrap_or_default()
+            },
+            template_name: get("SANDBOX_TEMPLATE_NAME").unwrap_or_else(|| "sandbox_start".into()),
+            template_language: get("SANDBOX_TEMPLATE_LANGUAGE").unwrap_or_else(|| "en_US".into()),
+            graph_base_url: get("META_GRAPH_BASE_URL")
+                .unwrap_or_else(|| "https://graph.facebook.com".into())
+                .trim_end_matches('/')
+                .to_owned(),
+            graph_api_version: get("META_GRAPH_API_VERSION")
+                .unwrap_or_else(|| DEFAULT_GRAPH_API_VERSION.into()),
+            access_token: secret_for("META_ACCESS_TOKEN", role == Role::Create)?,
+            app_secret: secret_for("META_APP_SECRET", role == Role::Webhook)?,
+            verify_token: secret_for("META_WEBHOOK_VERIFY_TOKEN", role == Role::Webhook)?,
+            pending_ttl_seconds: number(&get, "PENDING_TTL_SECONDS", 86_400)?,
+            active_ttl_seconds: number(&get, "ACTIVE_TTL_SECONDS", 604_800)?,
+            auth_cache_seconds: number(&get, "AUTH_CACHE_SECONDS", 60)?,
+            graph_connect_timeout: Duration::from_millis(
+                number(&get, "META_CONNECT_TIMEOUT_MS", 2_000)? as u64,
+            ),
+            graph_timeout: Duration::from_millis(number(&get, "META_TIMEOUT_MS", 5_000)? as u64),
+        })
+    }
+}
+
+fn number(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: i64,
+) -> Result<i64, ConfigError> {
+    match get(name) {
+        None => Ok(default),
+        Some(v) => match v.trim().parse::<i64>() {
+            Ok(n) if n >= 0 => Ok(n),
+            _ => Err(ConfigError::Invalid {
+                name,
+                reason: format!("expected a whole number of at least 0, got {v:?}"),
+            }),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    const BASE: &[(&str, &str)] = &[
+        ("TABLE_NAME", "t"),
+        ("SANDBOX_DISPLAY_NUMBER", "12029087457"),
+        ("SANDBOX_PHONE_NUMBER_ID", "1098"),
+    ];
+
+    #[test]
+    fn missing_required_variable_is_named() {
+        let err = Config::from_lookup(Role::List, lookup(&BASE[1..])).unwrap_err();
+        assert_eq!(err.to_string(), "missing required environment variable TABLE_NAME");
+        let err = Config::from_lookup(Role::Create, lookup(BASE)).unwrap_err();
+        assert!(err.to_string().contains("META_ACCESS_TOKEN"));
+        let err = Config::from_lookup(Role::Webhook, lookup(BASE)).unwrap_err();
+        assert!(err.to_string().contains("META_APP_SECRET"));
+    }
+
+    #[test]
+    fn defaults_and_display_number() {
+        let c = Config::from_lookup(Role::List, lookup(BASE)).unwrap();
+        assert_eq!(c.sandbox_display_number, "+12029087457");
+        assert_eq!(c.template_name, "sandbox_start");
+        assert_eq!(c.template_language, "en_US");
+        assert_eq!(c.pending_ttl_seconds, 86_400);
+        assert_eq!(c.active_ttl_seconds, 604_800);
+        assert_eq!(c.auth_cache_seconds, 60);
+        assert_eq!(c.graph_base_url, "https://graph.facebook.com");
+    }
+
+    #[test]
+    fn secrets_do_not_debug_print() {
+        let s = Secret::new("EAAG-very-secret");
+        assert_eq!(format!("{s:?}"), "Secret(***)");
+    }
+}

@@ -1,0 +1,244 @@
+//! The HTTP edge: the error envelope, request ids, JSON bodies, and one log line per request.
+
+use std::future::Future;
+use std::time::Instant;
+
+use lambda_http::http::header::{HeaderValue, CONTENT_TYPE};
+use lambda_http::http::StatusCode;
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+use tracing::Instrument;
+
+/// Request bodies larger than this are refused with 413.
+pub const MAX_BODY_BYTES: usize = 8 * 1024;
+
+/// Every error the API can answer, mapped to the contract's envelope in one place.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Body not JSON or not an object.
+    #[error("{0}")]
+    InvalidJson(String),
+    /// Body over [`MAX_BODY_BYTES`].
+    #[error("request body is larger than 8 KiB")]
+    PayloadTooLarge,
+    /// A field is missing or invalid.
+    #[error("{message}")]
+    InvalidField {
+        /// The field.
+        param: &'static str,
+        /// What is wrong, for a human.
+        message: String,
+        /// Extra machine-readable facts.
+        details: Option<Value>,
+    },
+    /// Missing, malformed, unknown or disabled API key.
+    #[error("Unauthorized")]
+    Unauthorized,
+    /// Unknown, malformed, expired or foreign session id: one answer for all.
+    #[error("Session not found")]
+    SessionNotFound,
+    /// Meta rejected the send: its message verbatim and its error object.
+    #[error("{message}")]
+    Platform {
+        /// Meta's `error.message`.
+        message: String,
+        /// Meta's `error` object.
+        error: Value,
+    },
+    /// Meta unreachable, timed out, or 5xx without an error object.
+    #[error("WhatsApp is not reachable right now; nothing was sent, try again later")]
+    UpstreamUnavailable,
+    /// DynamoDB unavailable or throttled past retries.
+    #[error("the service is temporarily unavailable; try again later")]
+    ServiceUnavailable,
+    /// No route for this method and path.
+    #[error("no such endpoint")]
+    RouteNotFound,
+    /// Anything else; the details are in the log, never in the body.
+    #[error("internal error")]
+    Internal,
+}
+
+impl ApiError {
+    /// The HTTP status of this error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::InvalidJson(_)
+            | Self::InvalidField { .. }
+            | Self::SessionNotFound
+            | Self::Platform { .. } => StatusCode::BAD_REQUEST,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::RouteNotFound => StatusCode::NOT_FOUND,
+            Self::UpstreamUnavailable => StatusCode::BAD_GATEWAY,
+            Self::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The error envelope: `{error, type, code, param?, details?, platform?, platformError?}`.
+    pub fn body(&self) -> Value {
+        let (kind, code) = match self {
+            Self::InvalidJson(_) => ("invalid_request_error", "invalid_json"),
+            Self::PayloadTooLarge => ("invalid_request_error", "payload_too_large"),
+            Self::InvalidField { .. } => ("invalid_request_error", "invalid_field_value"),
+            Self::Unauthorized => ("authentication_error", "unauthorized"),
+            Self::SessionNotFound => ("invalid_request_error", "session_not_found"),
+            Self::Platform { .. } => ("platform_error", "whatsapp_send_failed"),
+            Self::UpstreamUnavailable => ("api_error", "upstream_unavailable"),
+            Self::ServiceUnavailable => ("api_error", "service_unavailable"),
+            Self::RouteNotFound => ("not_found", "route_not_found"),
+            Self::Internal => ("api_error", "internal_error"),
+        };
+        let mut body = Map::new();
+        body.insert("error".into(), Value::String(self.to_string()));
+        body.insert("type".into(), kind.into());
+        body.insert("code".into(), code.into());
+        match self {
+            Self::InvalidField { param, details, .. } => {
+                body.insert("param".into(), (*param).into());
+                if let Some(d) = details {
+                    body.insert("details".into(), d.clone());
+                }
+            }
+            Self::SessionNotFound => {
+                body.insert("param".into(), "sessionId".into());
+            }
+            Self::Platform { error, .. } => {
+                body.insert("platform".into(), "meta".into());
+                body.insert("platformError".into(), error.clone());
+            }
+            _ => {}
+        }
+        Value::Object(body)
+    }
+
+    /// A bad `phone` field.
+    pub fn phone(message: impl Into<String>) -> Self {
+        Self::InvalidField {
+            param: "phone",
+            message: message.into(),
+            details: None,
+        }
+    }
+}
+
+/// The request id: a valid incoming `X-Request-Id`, else the platform's.
+pub fn request_id(req: &Request) -> String {
+    let incoming = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| is_valid_request_id(v));
+    if let Some(id) = incoming {
+        return id.to_owned();
+    }
+    let from_gateway = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.request_id.clone(),
+        _ => None,
+    };
+    from_gateway
+        .filter(|id| !id.is_empty())
+        .or_else(|| {
+            req.lambda_context_ref()
+                .map(|c| c.request_id.clone())
+                .filter(|id| !id.is_empty())
+        })
+        .or_else(|| crate::ids::random_base62(22).ok())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// 1–128 characters of `A-Za-z0-9._-`.
+pub fn is_valid_request_id(id: &str) -> bool {
+    (1..=128).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// A JSON response.
+pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {
+    let text = serde_json::to_string(body).unwrap_or_else(|_| "{}".into());
+    let mut response = Response::new(Body::Text(text));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+/// The error envelope as a response (with `WWW-Authenticate` on 401).
+pub fn error_response(error: &ApiError) -> Response<Body> {
+    let mut response = json_response(error.status(), &error.body());
+    if matches!(error, ApiError::Unauthorized) {
+        response
+            .headers_mut()
+            .insert("www-authenticate", HeaderValue::from_static("Bearer"));
+    }
+    response
+}
+
+/// The raw body bytes (API Gateway's base64 bodies arrive already decoded as `Binary`).
+pub fn body_bytes(req: &Request) -> &[u8] {
+    match req.body() {
+        Body::Empty => &[],
+        Body::Text(t) => t.as_bytes(),
+        Body::Binary(b) => b,
+        _ => &[],
+    }
+}
+
+/// The body as a JSON object, or the contract's 400/413.
+pub fn json_object(req: &Request) -> Result<Map<String, Value>, ApiError> {
+    let bytes = body_bytes(req);
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    let value: Value = serde_json::from_slice(bytes)
+        .map_err(|_| ApiError::InvalidJson("request body is not valid JSON".into()))?;
+    match value {
+        Value::Object(map) => Ok(map),
+        _ => Err(ApiError::InvalidJson("request body must be a JSON object".into())),
+    }
+}
+
+/// Runs one request: request id, the handler, the envelope for errors, the `X-Request-Id`
+/// header, and exactly one log line with id, route, status and latency.
+pub async fn serve<F, Fut>(req: Request, route: &'static str, handler: F) -> Response<Body>
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Result<Response<Body>, ApiError>>,
+{
+    let started = Instant::now();
+    let id = request_id(&req);
+    let span = tracing::info_span!("request", request_id = %id, route);
+    async move {
+        let mut response = match handler(req).await {
+            Ok(r) => r,
+            Err(e) => {
+                if e.status().is_server_error() {
+                    tracing::warn!(error = %e, "request failed");
+                }
+                error_response(&e)
+            }
+        };
+        if let Ok(v) = HeaderValue::from_str(&id) {
+            response.headers_mut().insert("x-request-id", v);
+        }
+        tracing::info!(
+            status = response.status().as_u16(),
+            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "request"
+        );
+        response
+    }
+    .instrument(span)
+    .await
+}
+
+/// `{"success": true}`.
+pub fn success() -> Response<Body> {
+    json_response(StatusCode::OK, &json!({ "success": true }))
+}
