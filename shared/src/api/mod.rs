@@ -3,6 +3,7 @@
 pub mod create;
 pub mod list;
 pub mod revoke;
+pub mod webhook;
 
 use serde_json::json;
 
