@@ -39,9 +39,8 @@ pub fn bearer_key(header: Option<&str>) -> Option<&str> {
         return None;
     }
     let key = rest.trim();
-    let well_formed = !key.is_empty()
-        && key.len() <= 256
-        && key.bytes().all(|b| b.is_ascii_graphic());
+    let well_formed =
+        !key.is_empty() && key.len() <= 256 && key.bytes().all(|b| b.is_ascii_graphic());
     well_formed.then_some(key)
 }
 

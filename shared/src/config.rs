@@ -108,13 +108,14 @@ impl Config {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let required = |name: &'static str| get(name).ok_or(ConfigError::Missing(name));
         let needs_sandbox = role != Role::Tool;
-        let secret_for = |name: &'static str, needed: bool| -> Result<Option<Secret>, ConfigError> {
-            match get(name) {
-                Some(v) => Ok(Some(Secret::new(v))),
-                None if needed => Err(ConfigError::Missing(name)),
-                None => Ok(None),
-            }
-        };
+        let secret_for =
+            |name: &'static str, needed: bool| -> Result<Option<Secret>, ConfigError> {
+                match get(name) {
+                    Some(v) => Ok(Some(Secret::new(v))),
+                    None if needed => Err(ConfigError::Missing(name)),
+                    None => Ok(None),
+                }
+            };
 
         let display = if needs_sandbox {
             required("SANDBOX_DISPLAY_NUMBER")?
@@ -151,9 +152,11 @@ impl Config {
             pending_ttl_seconds: number(&get, "PENDING_TTL_SECONDS", 86_400)?,
             active_ttl_seconds: number(&get, "ACTIVE_TTL_SECONDS", 604_800)?,
             auth_cache_seconds: number(&get, "AUTH_CACHE_SECONDS", 60)?,
-            graph_connect_timeout: Duration::from_millis(
-                number(&get, "META_CONNECT_TIMEOUT_MS", 2_000)? as u64,
-            ),
+            graph_connect_timeout: Duration::from_millis(number(
+                &get,
+                "META_CONNECT_TIMEOUT_MS",
+                2_000,
+            )? as u64),
             graph_timeout: Duration::from_millis(number(&get, "META_TIMEOUT_MS", 5_000)? as u64),
         })
     }
@@ -198,7 +201,10 @@ mod tests {
     #[test]
     fn missing_required_variable_is_named() {
         let err = Config::from_lookup(Role::List, lookup(&BASE[1..])).unwrap_err();
-        assert_eq!(err.to_string(), "missing required environment variable TABLE_NAME");
+        assert_eq!(
+            err.to_string(),
+            "missing required environment variable TABLE_NAME"
+        );
         let err = Config::from_lookup(Role::Create, lookup(BASE)).unwrap_err();
         assert!(err.to_string().contains("META_ACCESS_TOKEN"));
         let err = Config::from_lookup(Role::Webhook, lookup(BASE)).unwrap_err();

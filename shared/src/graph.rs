@@ -136,7 +136,11 @@ impl GraphClient {
 /// status); a 2xx with a message id is accepted; anything else is "unavailable".
 pub fn classify(status: u16, body: &[u8]) -> Result<Accepted, SendError> {
     let json: Option<Value> = serde_json::from_slice(body).ok();
-    if let Some(error) = json.as_ref().and_then(|v| v.get("error")).filter(|e| e.is_object()) {
+    if let Some(error) = json
+        .as_ref()
+        .and_then(|v| v.get("error"))
+        .filter(|e| e.is_object())
+    {
         let message = error
             .get("message")
             .and_then(Value::as_str)
@@ -148,7 +152,9 @@ pub fn classify(status: u16, body: &[u8]) -> Result<Accepted, SendError> {
         });
     }
     if !(200..300).contains(&status) {
-        return Err(SendError::Unavailable(format!("HTTP {status} without an error object")));
+        return Err(SendError::Unavailable(format!(
+            "HTTP {status} without an error object"
+        )));
     }
     let parsed: SendResponse = json
         .and_then(|v| serde_json::from_value(v).ok())
@@ -190,7 +196,10 @@ mod tests {
         for status in [400, 403, 500] {
             match classify(status, body) {
                 Err(SendError::Rejected { message, error }) => {
-                    assert_eq!(message, "(#131030) Recipient phone number not in allowed list");
+                    assert_eq!(
+                        message,
+                        "(#131030) Recipient phone number not in allowed list"
+                    );
                     assert_eq!(error["code"], 131030);
                 }
                 other => panic!("{status}: {other:?}"),
@@ -200,8 +209,14 @@ mod tests {
 
     #[test]
     fn bare_5xx_and_garbage_are_unavailable() {
-        assert!(matches!(classify(503, b"oops"), Err(SendError::Unavailable(_))));
-        assert!(matches!(classify(200, b"{}"), Err(SendError::Unavailable(_))));
+        assert!(matches!(
+            classify(503, b"oops"),
+            Err(SendError::Unavailable(_))
+        ));
+        assert!(matches!(
+            classify(200, b"{}"),
+            Err(SendError::Unavailable(_))
+        ));
     }
 
     #[test]

@@ -200,7 +200,9 @@ pub fn json_object(req: &Request) -> Result<Map<String, Value>, ApiError> {
         .map_err(|_| ApiError::InvalidJson("request body is not valid JSON".into()))?;
     match value {
         Value::Object(map) => Ok(map),
-        _ => Err(ApiError::InvalidJson("request body must be a JSON object".into())),
+        _ => Err(ApiError::InvalidJson(
+            "request body must be a JSON object".into(),
+        )),
     }
 }
 

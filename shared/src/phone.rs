@@ -129,11 +129,23 @@ mod tests {
 
     #[test]
     fn rejects_with_reasons() {
-        assert_eq!(PhoneE164::parse("+34 68a"), Err(PhoneError::InvalidCharacter('a')));
-        assert_eq!(PhoneE164::parse("++34688246216"), Err(PhoneError::MisplacedPlus));
-        assert_eq!(PhoneE164::parse("3468+8246216"), Err(PhoneError::MisplacedPlus));
+        assert_eq!(
+            PhoneE164::parse("+34 68a"),
+            Err(PhoneError::InvalidCharacter('a'))
+        );
+        assert_eq!(
+            PhoneE164::parse("++34688246216"),
+            Err(PhoneError::MisplacedPlus)
+        );
+        assert_eq!(
+            PhoneE164::parse("3468+8246216"),
+            Err(PhoneError::MisplacedPlus)
+        );
         assert_eq!(PhoneE164::parse("+34 6"), Err(PhoneError::TooShort));
-        assert_eq!(PhoneE164::parse("+3468824621612345"), Err(PhoneError::TooLong));
+        assert_eq!(
+            PhoneE164::parse("+3468824621612345"),
+            Err(PhoneError::TooLong)
+        );
         assert_eq!(PhoneE164::parse(" - "), Err(PhoneError::Empty));
         assert!(matches!(
             PhoneE164::parse("+٣٤٦٨٨٢٤٦٢١٦"),

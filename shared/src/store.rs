@@ -40,9 +40,7 @@ use aws_sdk_dynamodb::Client;
 use serde::{Deserialize, Serialize};
 
 use crate::phone::PhoneE164;
-use crate::session::{
-    Delivery, DeliveryError, DeliveryStatus, Session, SessionId, SessionStatus,
-};
+use crate::session::{Delivery, DeliveryError, DeliveryStatus, Session, SessionId, SessionStatus};
 
 /// A raw DynamoDB item.
 pub type Item = HashMap<String, AttributeValue>;
@@ -253,7 +251,7 @@ pub enum Claim {
         previous: Option<Item>,
     },
     /// The user already has this live session.
-    Held(Session),
+    Held(Box<Session>),
 }
 
 /// What refreshing a pending session after a send found.
@@ -262,7 +260,7 @@ pub enum Refresh {
     /// Expiry and message id updated.
     Refreshed,
     /// The session changed meanwhile (activated, revoked, expired): its current state, if any.
-    Changed(Option<Session>),
+    Changed(Option<Box<Session>>),
 }
 
 /// The DynamoDB store.
@@ -376,15 +374,23 @@ impl Store {
                 previous: out.attributes.filter(|a| !a.is_empty()),
             }),
             Err(err) => match err {
-                SdkError::ServiceError(ref e) if e.err().is_conditional_check_failed_exception() => {
+                SdkError::ServiceError(ref e)
+                    if e.err().is_conditional_check_failed_exception() =>
+                {
                     let current = match err.into_service_error() {
                         aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c) => c.item,
                         _ => None,
                     };
                     let item = current.ok_or_else(|| {
-                        StoreError::corrupt("PutItem(claim)", "condition failed without ALL_OLD item")
+                        StoreError::corrupt(
+                            "PutItem(claim)",
+                            "condition failed without ALL_OLD item",
+                        )
                     })?;
-                    Ok(Claim::Held(session_from_item("PutItem(claim)", item)?))
+                    Ok(Claim::Held(Box::new(session_from_item(
+                        "PutItem(claim)",
+                        item,
+                    )?)))
                 }
                 other => Err(StoreError::from_sdk("PutItem(claim)", other)),
             },
@@ -457,17 +463,19 @@ impl Store {
         match req.update_expression(set).send().await {
             Ok(_) => Ok(Refresh::Refreshed),
             Err(err) => match err {
-                SdkError::ServiceError(ref e) if e.err().is_conditional_check_failed_exception() => {
+                SdkError::ServiceError(ref e)
+                    if e.err().is_conditional_check_failed_exception() =>
+                {
                     let current = match err.into_service_error() {
                         aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(c) => c.item,
                         _ => None,
                     };
                     match current {
                         None => Ok(Refresh::Changed(None)),
-                        Some(item) => Ok(Refresh::Changed(Some(session_from_item(
+                        Some(item) => Ok(Refresh::Changed(Some(Box::new(session_from_item(
                             "UpdateItem(refresh)",
                             item,
-                        )?))),
+                        )?)))),
                     }
                 }
                 other => Err(StoreError::from_sdk("UpdateItem(refresh)", other)),
@@ -497,7 +505,12 @@ impl Store {
                     .send()
                     .await
                     .map(|_| ())
-                    .map_err(|e| (condition_failed(&e), StoreError::from_sdk("DeleteItem(rollback)", e)))
+                    .map_err(|e| {
+                        (
+                            condition_failed(&e),
+                            StoreError::from_sdk("DeleteItem(rollback)", e),
+                        )
+                    })
             }
             Some(item) => self
                 .client
@@ -509,7 +522,12 @@ impl Store {
                 .send()
                 .await
                 .map(|_| ())
-                .map_err(|e| (condition_failed(&e), StoreError::from_sdk("PutItem(rollback)", e))),
+                .map_err(|e| {
+                    (
+                        condition_failed(&e),
+                        StoreError::from_sdk("PutItem(rollback)", e),
+                    )
+                }),
         };
         match result {
             Ok(()) => Ok(true),
@@ -562,17 +580,15 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError
             .build()
     };
     let index = |name: &str, attribute: &str| {
-        Ok::<_, aws_sdk_dynamodb::error::BuildError>(
-            GlobalSecondaryIndex::builder()
-                .index_name(name)
-                .key_schema(key(attribute, KeyType::Hash)?)
-                .projection(
-                    Projection::builder()
-                        .projection_type(ProjectionType::All)
-                        .build(),
-                )
-                .build()?,
-        )
+        GlobalSecondaryIndex::builder()
+            .index_name(name)
+            .key_schema(key(attribute, KeyType::Hash)?)
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::All)
+                    .build(),
+            )
+            .build()
     };
     let build = || -> Result<_, aws_sdk_dynamodb::error::BuildError> {
         Ok(client

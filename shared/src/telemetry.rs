@@ -6,7 +6,9 @@ use tracing_subscriber::EnvFilter;
 /// flattened into every line. `RUST_LOG` overrides the default level.
 pub fn init() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        EnvFilter::new("info,aws_config=warn,aws_smithy_runtime=warn,aws_sdk_dynamodb=warn,hyper=warn")
+        EnvFilter::new(
+            "info,aws_config=warn,aws_smithy_runtime=warn,aws_sdk_dynamodb=warn,hyper=warn",
+        )
     });
     let _ = tracing_subscriber::fmt()
         .json()

@@ -1,1 +1,269 @@
-//! Test support.
+//! Test support: a real DynamoDB (DynamoDB Local, started once per test process), a table per
+//! test, a `wiremock` Graph API, a manual clock, and helpers that call the real handlers with
+//! constructed `lambda_http` requests.
+
+pub mod dynamo;
+pub mod meta;
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::{Body, Request, RequestExt, Response};
+use sandbox::auth::key_hash;
+use sandbox::clock::ManualClock;
+use sandbox::config::{Config, Role, Secret};
+use sandbox::graph::GraphClient;
+use sandbox::store::{ApiKeyRecord, Item, Store};
+use sandbox::{api, App};
+use serde_json::Value;
+use wiremock::MockServer;
+
+pub use dynamo::RequestCounter;
+
+/// A fixed "now" for tests: 2026-11-24T14:15:22Z.
+pub const T0: i64 = 1_795_529_722;
+/// The sandbox's Meta phone number id in tests.
+pub const PHONE_NUMBER_ID: &str = "109876543210987";
+/// The sandbox display number in tests.
+pub const SANDBOX_NUMBER: &str = "+12029087457";
+/// The Meta app secret in tests.
+pub const APP_SECRET: &str = "test-app-secret";
+/// The webhook verify token in tests.
+pub const VERIFY_TOKEN: &str = "test-verify-token";
+
+/// What a handler answered.
+#[derive(Debug)]
+pub struct Reply {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Response headers.
+    pub headers: lambda_http::http::HeaderMap,
+    /// The body as text.
+    pub text: String,
+}
+
+impl Reply {
+    /// The body as JSON (panics with the body if it is not JSON).
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", self.text))
+    }
+
+    /// A header as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// One test's world: its own table, its own Graph API stub, its own clock.
+pub struct TestEnv {
+    /// The app the handlers run with.
+    pub app: App,
+    /// The Graph API stub.
+    pub meta: MockServer,
+    /// The test's clock.
+    pub clock: Arc<ManualClock>,
+    /// DynamoDB requests made through `app.store`.
+    pub counter: RequestCounter,
+    /// The table name.
+    pub table: String,
+}
+
+/// Options for [`TestEnv::with`].
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// `AUTH_CACHE_SECONDS`.
+    pub auth_cache_seconds: i64,
+    /// `META_TIMEOUT_MS`.
+    pub meta_timeout_ms: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            auth_cache_seconds: 0,
+            meta_timeout_ms: 2_000,
+        }
+    }
+}
+
+impl TestEnv {
+    /// A fresh environment with default options (auth cache off, so counts are per request).
+    pub async fn new() -> Self {
+        Self::with(Options::default()).await
+    }
+
+    /// A fresh environment.
+    pub async fn with(options: Options) -> Self {
+        let local = dynamo::local();
+        let counter = RequestCounter::default();
+        let client = dynamo::client(&local.endpoint, Some(counter.clone()));
+        let table = dynamo::fresh_table(&client).await;
+        let meta = MockServer::start().await;
+        let vars: HashMap<&str, String> = HashMap::from([
+            ("TABLE_NAME", table.clone()),
+            ("SANDBOX_DISPLAY_NUMBER", SANDBOX_NUMBER.to_owned()),
+            ("SANDBOX_PHONE_NUMBER_ID", PHONE_NUMBER_ID.to_owned()),
+            ("META_GRAPH_BASE_URL", meta.uri()),
+            ("META_ACCESS_TOKEN", "test-token".to_owned()),
+            ("META_APP_SECRET", APP_SECRET.to_owned()),
+            ("META_WEBHOOK_VERIFY_TOKEN", VERIFY_TOKEN.to_owned()),
+            ("AUTH_CACHE_SECONDS", options.auth_cache_seconds.to_string()),
+            ("META_TIMEOUT_MS", options.meta_timeout_ms.to_string()),
+            ("META_CONNECT_TIMEOUT_MS", "500".to_owned()),
+        ]);
+        let config = Config::from_lookup(Role::Create, |k| vars.get(k).cloned())
+            .expect("test configuration is complete");
+        let graph = GraphClient::new(&config, Secret::new("test-token")).expect("http client");
+        let clock = Arc::new(ManualClock::new(T0));
+        let app = App::new(
+            config,
+            Store::new(client, &table),
+            Some(graph),
+            clock.clone(),
+        );
+        counter.reset();
+        Self {
+            app,
+            meta,
+            clock,
+            counter,
+            table,
+        }
+    }
+
+    /// Provisions an active API key for `user` and returns the key.
+    pub async fn api_key(&self, user: &str) -> String {
+        self.key_with_status(user, "active").await
+    }
+
+    /// Provisions an API key with a given status.
+    pub async fn key_with_status(&self, user: &str, status: &str) -> String {
+        let key = format!(
+            "sk_test_{user}_{}",
+            sandbox::ids::random_base62(24).unwrap()
+        );
+        let record = ApiKeyRecord {
+            pk: ApiKeyRecord::pk_for(&key_hash(&key)),
+            sk: "KEY".into(),
+            user_id: user.to_owned(),
+            status: status.to_owned(),
+            created_at: "2026-11-01T00:00:00Z".into(),
+            label: Some("test".into()),
+        };
+        self.app.store.put_api_key(&record).await.expect("put key");
+        self.counter.reset();
+        key
+    }
+
+    /// `POST /v1/whatsapp/sandbox/sessions` with a raw body.
+    pub async fn create_raw(&self, key: Option<&str>, body: impl Into<Body>) -> Reply {
+        let req = request(
+            Method::POST,
+            "/v1/whatsapp/sandbox/sessions",
+            key,
+            body.into(),
+        );
+        finish(
+            "POST",
+            "/v1/whatsapp/sandbox/sessions",
+            api::create::handle(&self.app, req).await,
+        )
+    }
+
+    /// `POST /v1/whatsapp/sandbox/sessions` with `{"phone": phone}`.
+    pub async fn create(&self, key: &str, phone: &str) -> Reply {
+        let body = serde_json::json!({ "phone": phone }).to_string();
+        self.create_raw(Some(key), body).await
+    }
+
+    /// `GET /v1/whatsapp/sandbox/sessions`.
+    pub async fn list(&self, key: Option<&str>) -> Reply {
+        let req = request(
+            Method::GET,
+            "/v1/whatsapp/sandbox/sessions",
+            key,
+            Body::Empty,
+        );
+        finish(
+            "GET",
+            "/v1/whatsapp/sandbox/sessions",
+            api::list::handle(&self.app, req).await,
+        )
+    }
+
+    /// `DELETE /v1/whatsapp/sandbox/sessions/{id}`.
+    pub async fn revoke(&self, key: Option<&str>, id: &str) -> Reply {
+        let path = format!("/v1/whatsapp/sandbox/sessions/{id}");
+        let req = request(Method::DELETE, &path, key, Body::Empty)
+            .with_path_parameters(HashMap::from([("sessionId".to_owned(), id.to_owned())]));
+        finish("DELETE", &path, api::revoke::handle(&self.app, req).await)
+    }
+
+    /// Every item in the table, sorted by key, for "exactly as before" comparisons.
+    pub async fn snapshot(&self) -> Vec<Item> {
+        dynamo::scan_all(self.app.store.client(), &self.table).await
+    }
+
+    /// The activation templates the Graph API stub received, as JSON bodies.
+    pub async fn sent_templates(&self) -> Vec<Value> {
+        meta::sent_templates(&self.meta).await
+    }
+}
+
+/// A request as API Gateway would hand it to the function.
+pub fn request(method: Method, path: &str, key: Option<&str>, body: Body) -> Request {
+    let mut builder = lambda_http::http::Request::builder()
+        .method(method)
+        .uri(format!("https://api.test{path}"))
+        .header("content-type", "application/json");
+    if let Some(k) = key {
+        builder = builder.header("authorization", format!("Bearer {k}"));
+    }
+    builder.body(body).expect("valid request")
+}
+
+/// Reads a handler's response, and records it for the OpenAPI check when asked to.
+pub fn finish(method: &str, path: &str, response: Response<Body>) -> Reply {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let text = match response.into_body() {
+        Body::Empty => String::new(),
+        Body::Text(t) => t,
+        Body::Binary(b) => String::from_utf8_lossy(&b).into_owned(),
+        _ => String::new(),
+    };
+    let reply = Reply {
+        status,
+        headers,
+        text,
+    };
+    record(method, path, &reply);
+    reply
+}
+
+static RECORD_LOCK: Mutex<()> = Mutex::new(());
+
+/// Appends the response to `$CONTRACT_RECORDINGS` (JSON lines), which `tools/check_openapi.py`
+/// validates against `openapi.yaml`.
+fn record(method: &str, path: &str, reply: &Reply) {
+    let Ok(file) = std::env::var("CONTRACT_RECORDINGS") else {
+        return;
+    };
+    let content_type = reply.header("content-type").unwrap_or("").to_owned();
+    let body = serde_json::from_str::<Value>(&reply.text)
+        .unwrap_or_else(|_| Value::String(reply.text.clone()));
+    let line = serde_json::json!({
+        "method": method, "path": path, "status": reply.status.as_u16(),
+        "contentType": content_type, "body": body,
+    });
+    let _guard = RECORD_LOCK.lock();
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(file)
+        .expect("open recordings file");
+    writeln!(f, "{line}").expect("write recording");
+}

@@ -57,13 +57,16 @@ async fn create(app: &App, req: Request) -> Result<Response<Body>, ApiError> {
             Claim::Claimed { previous } => {
                 return send_new(app, graph, session, &write_id, previous).await;
             }
-            Claim::Held(existing) => existing,
+            Claim::Held(existing) => *existing,
         };
         if existing.phone != phone {
             return Err(different_phone(&existing));
         }
         if existing.status == SessionStatus::Active {
-            return Ok(session_response(&existing, &app.config.sandbox_display_number));
+            return Ok(session_response(
+                &existing,
+                &app.config.sandbox_display_number,
+            ));
         }
         if let Some(done) = refresh(app, graph, existing, now).await? {
             return Ok(done);
@@ -132,7 +135,10 @@ async fn send_new(
             );
             session.activation_message_id = Some(accepted.message_id);
             session.wa_id = accepted.wa_id;
-            Ok(session_response(&session, &app.config.sandbox_display_number))
+            Ok(session_response(
+                &session,
+                &app.config.sandbox_display_number,
+            ))
         }
         Err(send_error) => {
             match app
@@ -175,7 +181,12 @@ async fn refresh(
     }
     let outcome = app
         .store
-        .refresh_pending(&session, &accepted.message_id, accepted.wa_id.as_deref(), now)
+        .refresh_pending(
+            &session,
+            &accepted.message_id,
+            accepted.wa_id.as_deref(),
+            now,
+        )
         .await
         .map_err(unavailable)?;
     session.activation_message_id = Some(accepted.message_id);

@@ -1,0 +1,41 @@
+# One entry point for newcomers, CI and operators. Tools are installed into git-ignored
+# project folders (.venv, node_modules) from pinned project files.
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+VENV := .venv
+PY := $(VENV)/bin/python
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+RECORDINGS := target/contract-recordings.jsonl
+
+.PHONY: help deps test fmt lint unit build clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(VENV)/.installed: requirements-dev.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+deps: node_modules/.installed $(VENV)/.installed ## install DynamoDB Local and the Python tools
+
+fmt: ## format the code
+	cargo fmt --all
+
+lint: ## rustfmt and clippy, warnings are errors
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+test: deps lint ## everything CI checks: lint, all tests (DynamoDB Local is started by the tests)
+	rm -f $(RECORDINGS)
+	CONTRACT_RECORDINGS=$(CURDIR)/$(RECORDINGS) cargo test --workspace
+
+clean: ## remove build outputs
+	cargo clean
+	rm -rf .aws-sam

