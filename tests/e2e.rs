@@ -3,3 +3,5 @@
 
 #[path = "sessions.rs"]
 mod sessions;
+#[path = "webhook.rs"]
+mod webhook;

@@ -36,6 +36,12 @@ pub enum ApiError {
     /// Missing, malformed, unknown or disabled API key.
     #[error("Unauthorized")]
     Unauthorized,
+    /// A webhook delivery whose `X-Hub-Signature-256` is missing or wrong.
+    #[error("invalid or missing X-Hub-Signature-256")]
+    InvalidSignature,
+    /// The webhook handshake's verify token did not match.
+    #[error("{0}")]
+    Forbidden(String),
     /// Unknown, malformed, expired or foreign session id: one answer for all.
     #[error("Session not found")]
     SessionNotFound,
@@ -70,7 +76,8 @@ impl ApiError {
             | Self::SessionNotFound
             | Self::Platform { .. } => StatusCode::BAD_REQUEST,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized | Self::InvalidSignature => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::RouteNotFound => StatusCode::NOT_FOUND,
             Self::UpstreamUnavailable => StatusCode::BAD_GATEWAY,
             Self::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -85,6 +92,8 @@ impl ApiError {
             Self::PayloadTooLarge => ("invalid_request_error", "payload_too_large"),
             Self::InvalidField { .. } => ("invalid_request_error", "invalid_field_value"),
             Self::Unauthorized => ("authentication_error", "unauthorized"),
+            Self::InvalidSignature => ("authentication_error", "invalid_signature"),
+            Self::Forbidden(_) => ("permission_error", "forbidden"),
             Self::SessionNotFound => ("invalid_request_error", "session_not_found"),
             Self::Platform { .. } => ("platform_error", "whatsapp_send_failed"),
             Self::UpstreamUnavailable => ("api_error", "upstream_unavailable"),

@@ -17,6 +17,7 @@ pub mod phone;
 pub mod session;
 pub mod store;
 pub mod telemetry;
+pub mod webhook;
 
 pub use app::App;
 pub use clock::{Clock, SystemClock};

@@ -12,6 +12,7 @@
 //! |---|---|---|---|
 //! | API key (written by provisioning; layout fixed) | `KEY#<sha256 hex of the key>` | `KEY` | `userId`, `status` (`active`/`disabled`), `createdAt` (RFC 3339), `label`? |
 //! | the user's one session | `USER#<userId>` | `SESSION` | `sessionId`, `userId`, `phoneE164`, `status`, `createdAt`, `expiresAt`, `activatedAt`?, `activationMessageId`?, `waId`?, `delivery`?, `deliveryRank`?, `writeId` |
+//! | a phone's opt-out (STOP / START) | `OPTOUT#<digits>` | `OPTOUT` | `optedOut` (BOOL), `updatedAt` (N, the message's time), `phones` (SS, every number of that person) |
 //!
 //! # Access patterns
 //! | operation | request |
@@ -24,6 +25,11 @@
 //! | list | strongly consistent `GetItem USER#<id>/SESSION`, expired filtered in code |
 //! | revoke | `DeleteItem USER#<id>/SESSION` if `sessionId = :id AND expiresAt > :now` |
 //! | webhook: sessions of a phone | `Query byPhone` and `Query byWaId` (no scans) |
+//! | webhook: activate | `UpdateItem` if `sessionId = :id AND status = pending AND expiresAt > :now` |
+//! | webhook: delivery status | `UpdateItem` if `activationMessageId = :mid AND (no deliveryRank OR deliveryRank < :rank)` |
+//! | webhook: STOP deletes sessions | `DeleteItem` if `sessionId = :id AND createdAt <= :messageTime` |
+//! | webhook: STOP / START | `UpdateItem OPTOUT#<digits>` if `attribute_not_exists(pk) OR updatedAt <= :messageTime` |
+//! | create (later): is the phone opted out | `GetItem OPTOUT#<digits>/OPTOUT` |
 //!
 //! One item per user makes "one phone per user" structural: every create is a conditional
 //! write on that item, never a read followed by a write.
@@ -562,6 +568,207 @@ impl Store {
             }
             Err(e) => Err(StoreError::from_sdk("DeleteItem(session)", e)),
         }
+    }
+}
+
+/// A phone's opt-out record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OptOut {
+    /// Whether templates to this phone are blocked.
+    pub opted_out: bool,
+    /// The time of the message that set it.
+    pub updated_at: i64,
+    /// Every number recorded for this person when they opted out (sender and session phones).
+    pub phones: Vec<String>,
+}
+
+impl Store {
+    /// Every session whose phone or reported WhatsApp id is `digits` (both indexes; no scan).
+    pub async fn sessions_for_phone(&self, digits: &str) -> Result<Vec<Session>, StoreError> {
+        let mut sessions: Vec<Session> = Vec::new();
+        for (index, attribute) in [(PHONE_INDEX, "phoneE164"), (WA_ID_INDEX, "waId")] {
+            let mut start: Option<Item> = None;
+            loop {
+                let out = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(index)
+                    .key_condition_expression("#k = :v")
+                    .expression_attribute_names("#k", attribute)
+                    .expression_attribute_values(":v", s(digits))
+                    .set_exclusive_start_key(start.take())
+                    .send()
+                    .await
+                    .map_err(|e| StoreError::from_sdk("Query(phone)", e))?;
+                for item in out.items.unwrap_or_default() {
+                    let session = session_from_item("Query(phone)", item)?;
+                    if !sessions.iter().any(|s| s.user_id == session.user_id) {
+                        sessions.push(session);
+                    }
+                }
+                match out.last_evaluated_key {
+                    Some(k) if !k.is_empty() => start = Some(k),
+                    _ => break,
+                }
+            }
+        }
+        Ok(sessions)
+    }
+
+    /// Turns a pending, live session active. False if it was not (already active, expired,
+    /// revoked or replaced): a replayed reply changes nothing.
+    pub async fn activate(
+        &self,
+        session: &Session,
+        now: i64,
+        active_ttl: i64,
+    ) -> Result<bool, StoreError> {
+        let (pk, sk) = session_key(&session.user_id);
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", pk)
+            .key("sk", sk)
+            .update_expression("SET #status = :active, activatedAt = :now, expiresAt = :exp")
+            .condition_expression("sessionId = :id AND #status = :pending AND expiresAt > :now")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":active", s(SessionStatus::Active.as_str()))
+            .expression_attribute_values(":pending", s(SessionStatus::Pending.as_str()))
+            .expression_attribute_values(":id", s(session.id.as_str()))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":exp", n(now + active_ttl))
+            .send()
+            .await;
+        conditional("UpdateItem(activate)", result)
+    }
+
+    /// Records a delivery report on the session whose activation message is `message_id`,
+    /// only moving forward (a late `delivered` never overwrites `read`).
+    pub async fn record_delivery(
+        &self,
+        session: &Session,
+        message_id: &str,
+        delivery: &Delivery,
+    ) -> Result<bool, StoreError> {
+        let (pk, sk) = session_key(&session.user_id);
+        let stored = SessionItem::from_session(
+            &Session {
+                delivery: Some(delivery.clone()),
+                ..session.clone()
+            },
+            "",
+        );
+        let delivery_value = serde_dynamo::to_attribute_value(&stored.delivery)
+            .map_err(|e| StoreError::corrupt("UpdateItem(delivery)", e.to_string()))?;
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", pk)
+            .key("sk", sk)
+            .update_expression("SET delivery = :d, deliveryRank = :r")
+            .condition_expression(
+                "activationMessageId = :mid AND (attribute_not_exists(deliveryRank) OR deliveryRank < :r)",
+            )
+            .expression_attribute_values(":d", delivery_value)
+            .expression_attribute_values(":r", n(delivery.status.rank()))
+            .expression_attribute_values(":mid", s(message_id))
+            .send()
+            .await;
+        conditional("UpdateItem(delivery)", result)
+    }
+
+    /// Deletes `session` if it existed when the message at `message_time` was sent, so a
+    /// replayed STOP never deletes a session created after it.
+    pub async fn delete_session_created_before(
+        &self,
+        session: &Session,
+        message_time: i64,
+    ) -> Result<bool, StoreError> {
+        let (pk, sk) = session_key(&session.user_id);
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", pk)
+            .key("sk", sk)
+            .condition_expression("sessionId = :id AND createdAt <= :t")
+            .expression_attribute_values(":id", s(session.id.as_str()))
+            .expression_attribute_values(":t", n(message_time))
+            .send()
+            .await;
+        conditional("DeleteItem(opt-out)", result)
+    }
+
+    /// Sets or lifts the opt-out of `digits`, unless a later message already decided it.
+    pub async fn set_opt_out(
+        &self,
+        digits: &str,
+        opted_out: bool,
+        message_time: i64,
+        phones: &[String],
+    ) -> Result<bool, StoreError> {
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(&format!("OPTOUT#{digits}")))
+            .key("sk", s("OPTOUT"))
+            .condition_expression("attribute_not_exists(pk) OR updatedAt <= :t")
+            .expression_attribute_values(":o", AttributeValue::Bool(opted_out))
+            .expression_attribute_values(":t", n(message_time));
+        req = if phones.is_empty() {
+            req.update_expression("SET optedOut = :o, updatedAt = :t")
+        } else {
+            req.update_expression("SET optedOut = :o, updatedAt = :t ADD phones :p")
+                .expression_attribute_values(":p", AttributeValue::Ss(phones.to_vec()))
+        };
+        conditional("UpdateItem(opt-out)", req.send().await)
+    }
+
+    /// The opt-out record of `digits`, if any.
+    pub async fn opt_out(&self, digits: &str) -> Result<Option<OptOut>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(&format!("OPTOUT#{digits}")))
+            .key("sk", s("OPTOUT"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk("GetItem(opt-out)", e))?;
+        Ok(out.item.map(|item| OptOut {
+            opted_out: matches!(item.get("optedOut"), Some(AttributeValue::Bool(true))),
+            updated_at: item
+                .get("updatedAt")
+                .and_then(|v| v.as_n().ok())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0),
+            phones: item
+                .get("phones")
+                .and_then(|v| v.as_ss().ok())
+                .cloned()
+                .unwrap_or_default(),
+        }))
+    }
+}
+
+/// Ok(true) if the write happened, Ok(false) if its condition did not hold.
+fn conditional<T, E, R>(
+    operation: &'static str,
+    result: Result<T, SdkError<E, R>>,
+) -> Result<bool, StoreError>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(e) if condition_failed(&e) => Ok(false),
+        Err(e) => Err(StoreError::from_sdk(operation, e)),
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod dynamo;
 pub mod meta;
+pub mod webhook;
 
 use std::collections::HashMap;
 use std::io::Write;

@@ -1,0 +1,129 @@
+//! Webhook deliveries as Meta sends them, signed for real.
+
+use std::collections::HashMap;
+
+use lambda_http::http::Method;
+use lambda_http::{Body, RequestExt};
+use serde_json::{json, Value};
+
+use super::{finish, request, Reply, TestEnv, APP_SECRET, PHONE_NUMBER_ID};
+
+/// `sha256=<hex>` of `body` under the test app secret.
+pub fn sign(body: &str) -> String {
+    sandbox::webhook::sign(APP_SECRET.as_bytes(), body.as_bytes())
+}
+
+/// A `whatsapp_business_account` delivery with one change for `phone_number_id`.
+pub fn envelope_for(phone_number_id: &str, messages: Vec<Value>, statuses: Vec<Value>) -> Value {
+    let mut value = json!({
+        "messaging_product": "whatsapp",
+        "metadata": { "display_phone_number": "12029087457", "phone_number_id": phone_number_id },
+    });
+    if !messages.is_empty() {
+        value["contacts"] = json!([{ "profile": { "name": "Ana" }, "wa_id": messages[0]["from"] }]);
+        value["messages"] = Value::Array(messages);
+    }
+    if !statuses.is_empty() {
+        value["statuses"] = Value::Array(statuses);
+    }
+    json!({
+        "object": "whatsapp_business_account",
+        "entry": [{ "id": "102030405060708", "changes": [{ "field": "messages", "value": value }] }]
+    })
+}
+
+/// A delivery for the sandbox number.
+pub fn envelope(messages: Vec<Value>, statuses: Vec<Value>) -> Value {
+    envelope_for(PHONE_NUMBER_ID, messages, statuses)
+}
+
+/// A tap on the template's quick-reply button.
+pub fn button_reply(from: &str, payload: &str, context_id: &str, n: u32) -> Value {
+    json!({
+        "context": { "from": "12029087457", "id": context_id },
+        "from": from,
+        "id": format!("wamid.IN{n:04}"),
+        "timestamp": (super::T0 + 30).to_string(),
+        "type": "button",
+        "button": { "payload": payload, "text": "Activate" }
+    })
+}
+
+/// A typed reply, optionally quoting one of our messages.
+pub fn text_reply(from: &str, body: &str, context_id: Option<&str>, n: u32) -> Value {
+    let mut m = json!({
+        "from": from,
+        "id": format!("wamid.IN{n:04}"),
+        "timestamp": (super::T0 + 30).to_string(),
+        "type": "text",
+        "text": { "body": body }
+    });
+    if let Some(id) = context_id {
+        m["context"] = json!({ "from": "12029087457", "id": id });
+    }
+    m
+}
+
+/// A typed message sent at `timestamp`.
+pub fn text_at(from: &str, body: &str, timestamp: i64, n: u32) -> Value {
+    let mut m = text_reply(from, body, None, n);
+    m["timestamp"] = Value::String(timestamp.to_string());
+    m
+}
+
+/// A status of one of our messages.
+pub fn status(message_id: &str, status: &str, recipient: &str, timestamp: i64) -> Value {
+    json!({
+        "id": message_id, "status": status, "timestamp": timestamp.to_string(),
+        "recipient_id": recipient
+    })
+}
+
+/// A `failed` status with Meta's 131026.
+pub fn failed_status(message_id: &str, recipient: &str, timestamp: i64) -> Value {
+    json!({
+        "id": message_id, "status": "failed", "timestamp": timestamp.to_string(),
+        "recipient_id": recipient,
+        "errors": [{ "code": 131026, "title": "Message undeliverable", "message": "Message undeliverable",
+                     "error_data": { "details": "Message Undeliverable." },
+                     "href": "/documentation/business-messaging/whatsapp/support/error-codes" }]
+    })
+}
+
+impl TestEnv {
+    /// `POST /v1/whatsapp/webhook` with `body` and the given signature header.
+    pub async fn webhook_raw(&self, body: Body, signature: Option<&str>) -> Reply {
+        let mut req = request(Method::POST, "/v1/whatsapp/webhook", None, body);
+        if let Some(sig) = signature {
+            req.headers_mut()
+                .insert("x-hub-signature-256", sig.parse().expect("header value"));
+        }
+        finish(
+            "POST",
+            "/v1/whatsapp/webhook",
+            sandbox::api::webhook::handle(&self.app, req).await,
+        )
+    }
+
+    /// `POST /v1/whatsapp/webhook` with `payload`, correctly signed.
+    pub async fn deliver(&self, payload: &Value) -> Reply {
+        let body = payload.to_string();
+        let sig = sign(&body);
+        self.webhook_raw(Body::Text(body), Some(&sig)).await
+    }
+
+    /// `GET /v1/whatsapp/webhook?…` with these query parameters.
+    pub async fn handshake(&self, params: &[(&str, &str)]) -> Reply {
+        let query: HashMap<String, String> = params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let req = request(Method::GET, "/v1/whatsapp/webhook", None, Body::Empty)
+            .with_query_string_parameters(query);
+        finish(
+            "GET",
+            "/v1/whatsapp/webhook",
+            sandbox::api::webhook::handle(&self.app, req).await,
+        )
+    }
+}
