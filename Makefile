@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 RECORDINGS := target/contract-recordings.jsonl
 
-.PHONY: help deps test fmt lint unit build clean
+.PHONY: help deps test fmt lint build bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -35,6 +35,9 @@ lint: ## rustfmt and clippy, warnings are errors
 test: deps lint ## everything CI checks: lint, all tests (DynamoDB Local is started by the tests)
 	rm -f $(RECORDINGS)
 	CONTRACT_RECORDINGS=$(CURDIR)/$(RECORDINGS) cargo test --workspace
+
+bench: deps ## print init cost, per-operation latency and DynamoDB round trips (release build)
+	cargo run --release -p e2e --example bench
 
 clean: ## remove build outputs
 	cargo clean

@@ -67,8 +67,11 @@ impl App {
             (Role::Create, Some(token)) => Some(GraphClient::new(&config, token.clone())?),
             _ => None,
         };
-        // Load libphonenumber's metadata now, not on the first request.
-        let _ = crate::phone::PhoneE164::parse("+34688246216");
+        if role == Role::Create {
+            // Only create parses phone numbers: load libphonenumber's metadata during init,
+            // not inside the first request. The other functions never pay for it.
+            let _ = crate::phone::PhoneE164::parse("+34688246216");
+        }
         Ok(Self::new(config, store, graph, Arc::new(SystemClock)))
     }
 
