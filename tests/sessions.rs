@@ -174,7 +174,7 @@ async fn valid_incoming_request_id_is_reused_and_invalid_one_replaced() {
     };
     let reply = e2e::finish(
         "GET",
-        "/",
+        "/v1/whatsapp/sandbox/sessions",
         sandbox::api::list::handle(&env.app, call(Some("abc-123_X.y".into()))).await,
     );
     assert_eq!(reply.header("x-request-id"), Some("abc-123_X.y"));
@@ -186,7 +186,7 @@ async fn valid_incoming_request_id_is_reused_and_invalid_one_replaced() {
     ] {
         let reply = e2e::finish(
             "GET",
-            "/",
+            "/v1/whatsapp/sandbox/sessions",
             sandbox::api::list::handle(&env.app, call(Some(bad.clone()))).await,
         );
         let id = reply.header("x-request-id").unwrap();
