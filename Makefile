@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 RECORDINGS := target/contract-recordings.jsonl
 
-.PHONY: help deps test fmt lint build bench clean
+.PHONY: help deps dev test fmt lint build bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -25,6 +25,9 @@ $(VENV)/.installed: requirements-dev.txt
 
 deps: node_modules/.installed $(VENV)/.installed ## install DynamoDB Local and the Python tools
 
+dev: ## the whole service on localhost (DynamoDB Local, Graph API stub, functions); Ctrl-C stops it
+	tools/dev.sh
+
 fmt: ## format the code
 	cargo fmt --all
 
@@ -35,6 +38,7 @@ lint: ## rustfmt and clippy, warnings are errors
 test: deps lint ## everything CI checks: lint, all tests (DynamoDB Local is started by the tests)
 	rm -f $(RECORDINGS)
 	CONTRACT_RECORDINGS=$(CURDIR)/$(RECORDINGS) cargo test --workspace
+	$(PY) tools/check_openapi.py openapi.yaml $(RECORDINGS)
 
 bench: deps ## print init cost, per-operation latency and DynamoDB round trips (release build)
 	cargo run --release -p e2e --example bench

@@ -36,6 +36,7 @@
 
 use std::collections::HashMap;
 
+use aws_sdk_dynamodb::client::Waiters;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
@@ -816,6 +817,13 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError
         .send()
         .await
         .map_err(|e| StoreError::from_sdk("CreateTable", e))?;
+    // On AWS a new table is CREATING for a while, and UpdateTimeToLive needs it ACTIVE.
+    client
+        .wait_until_table_exists()
+        .table_name(table)
+        .wait(std::time::Duration::from_secs(300))
+        .await
+        .map_err(|e| StoreError::corrupt("DescribeTable(wait)", e.to_string()))?;
     client
         .update_time_to_live()
         .table_name(table)

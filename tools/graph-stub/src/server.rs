@@ -1,0 +1,305 @@
+//! The HTTP side: one route answered like Meta, and the phone owner's reply posted to the
+//! webhook like Meta posts it. Everything is printed, because watching the flow is the point.
+
+use std::convert::Infallible;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use tokio::net::TcpListener;
+
+use crate::meta::{self, ButtonTap, GraphError, TemplateSend};
+use crate::sign;
+
+/// Sends larger than this are not activation templates.
+const MAX_SEND_BYTES: usize = 64 * 1024;
+/// Meta retries a delivery that is not answered 200; the stub tries this many times in all.
+const REPLY_ATTEMPTS: u32 = 3;
+/// Generous, because the first call into a function may wait for `cargo lambda watch` to
+/// start (or rebuild) it.
+const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// How the stub behaves.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The phone number id sends must address (`SANDBOX_PHONE_NUMBER_ID`).
+    pub phone_number_id: String,
+    /// The sandbox number's digits, as Meta's deliveries carry them.
+    pub display_number: String,
+    /// The only Bearer token accepted; `None` accepts any non-empty token.
+    pub access_token: Option<String>,
+    /// The Meta app secret that signs webhook deliveries (`META_APP_SECRET`).
+    pub app_secret: String,
+    /// Where the phone owner's replies are posted.
+    pub webhook_url: String,
+    /// Whether the phone owner replies at all.
+    pub auto_reply: bool,
+    /// How long the phone owner takes to tap the button.
+    pub reply_delay: Duration,
+}
+
+/// Listens on `127.0.0.1:port` and serves until the process ends.
+pub async fn run(port: u16, config: Config) -> std::io::Result<()> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await?;
+    serve(listener, config).await
+}
+
+/// Serves on a bound listener (tests bind port 0). Fails only if the HTTP client cannot be built.
+pub async fn serve(listener: TcpListener, config: Config) -> std::io::Result<()> {
+    let address = listener.local_addr()?;
+    let stub = Arc::new(Stub::new(config).map_err(std::io::Error::other)?);
+    stub.announce(address);
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of file descriptors and the like: keep serving, without spinning.
+                eprintln!("graph-stub: accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let stub = Arc::clone(&stub);
+        tokio::spawn(async move {
+            let service = service_fn(move |req| {
+                let stub = Arc::clone(&stub);
+                async move { Ok::<_, Infallible>(stub.handle(req).await) }
+            });
+            if let Err(e) = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await
+            {
+                eprintln!("graph-stub: connection error: {e}");
+            }
+        });
+    }
+}
+
+struct Stub {
+    config: Config,
+    http: reqwest::Client,
+    ids: Ids,
+}
+
+impl Stub {
+    fn new(config: Config) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .timeout(WEBHOOK_TIMEOUT)
+            .build()?;
+        Ok(Self {
+            config,
+            http,
+            ids: Ids::new(),
+        })
+    }
+
+    fn announce(&self, address: SocketAddr) {
+        let c = &self.config;
+        let replies = if c.auto_reply {
+            format!(
+                "the phone owner taps the button {} ms after each accepted send; replies go to {}",
+                c.reply_delay.as_millis(),
+                c.webhook_url
+            )
+        } else {
+            "automatic replies are off".to_owned()
+        };
+        println!(
+            "graph-stub: Meta's Graph API stand-in on http://{address}\n\
+             \x20   sends    POST /{{version}}/{}/messages\n\
+             \x20   replies  {replies}\n\
+             \x20   refused  {} (Meta error 131030)",
+            c.phone_number_id,
+            meta::REJECT_RANGE
+        );
+    }
+
+    async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+        match self.send(req).await {
+            Ok(answer) => json(StatusCode::OK, &answer),
+            Err(error) => {
+                let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST);
+                json(status, &error.body(&self.ids.fbtrace_id()))
+            }
+        }
+    }
+
+    /// `POST /{version}/{phone_number_id}/messages`, checked in Meta's order: path, token, body.
+    async fn send(self: &Arc<Self>, req: Request<Incoming>) -> Result<Value, GraphError> {
+        let (parts, body) = req.into_parts();
+        let path = parts.uri.path();
+        let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+        let number_id = match (&parts.method, segments.as_slice()) {
+            (&Method::POST, [_version, number_id, "messages"]) => *number_id,
+            _ => return Err(GraphError::unknown_path(path)),
+        };
+        if number_id != self.config.phone_number_id {
+            return Err(GraphError::unknown_object(number_id));
+        }
+        let token = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty());
+        let token_ok = match (&self.config.access_token, token) {
+            (_, None) => false,
+            (None, Some(_)) => true,
+            (Some(expected), Some(given)) => expected == given,
+        };
+        if !token_ok {
+            println!("graph-stub: send refused: missing or wrong access token (Meta error 190)");
+            return Err(GraphError::invalid_token());
+        }
+        let bytes = Limited::new(body, MAX_SEND_BYTES)
+            .collect()
+            .await
+            .map_err(|e| GraphError::invalid_parameter(format!("unreadable body: {e}")))?
+            .to_bytes();
+        let send = TemplateSend::parse(&bytes).map_err(GraphError::invalid_parameter)?;
+        let shown = describe(&send);
+        if meta::is_rejected(&send.digits) {
+            println!(
+                "graph-stub: template send REFUSED (400, Meta error 131030: {} is the reject range)\n{shown}",
+                meta::REJECT_RANGE
+            );
+            return Err(GraphError::not_in_allowed_list());
+        }
+        let message_id = self.ids.wamid();
+        println!("graph-stub: template send accepted (200)\n{shown}\n    message   {message_id}");
+        if self.config.auto_reply {
+            tokio::spawn(Arc::clone(self).tap_button(send.clone(), message_id.clone()));
+        }
+        Ok(meta::accepted(&send, &message_id))
+    }
+
+    /// Plays the phone owner: after the delay, posts the signed button-tap delivery, retrying
+    /// like Meta when the webhook does not answer 200.
+    async fn tap_button(self: Arc<Self>, send: TemplateSend, replied_to: String) {
+        tokio::time::sleep(self.config.reply_delay).await;
+        let message_id = self.ids.wamid();
+        let tap = ButtonTap {
+            phone_number_id: &self.config.phone_number_id,
+            display_number: &self.config.display_number,
+            from: &send.digits,
+            replied_to: &replied_to,
+            message_id: &message_id,
+            timestamp: epoch_seconds(),
+            payload: send.payload.as_deref(),
+        };
+        // Signed over exactly these bytes, which are exactly the bytes sent.
+        let body = tap.to_json().to_string().into_bytes();
+        let signature = sign(self.config.app_secret.as_bytes(), &body);
+        println!(
+            "graph-stub: +{} taps \"{}\" on {replied_to}; posting a signed delivery to {}",
+            send.digits,
+            meta::BUTTON_TEXT,
+            self.config.webhook_url
+        );
+        for attempt in 1..=REPLY_ATTEMPTS {
+            let result = self
+                .http
+                .post(&self.config.webhook_url)
+                .header(CONTENT_TYPE, "application/json")
+                .header("x-hub-signature-256", &signature)
+                .body(body.clone())
+                .send()
+                .await;
+            match result {
+                Ok(response) => {
+                    let status = response.status();
+                    let text = response.text().await.unwrap_or_default();
+                    println!("graph-stub: webhook answered {status} {text}");
+                    if status == StatusCode::OK {
+                        return;
+                    }
+                }
+                Err(e) => println!("graph-stub: webhook unreachable: {e}"),
+            }
+            if attempt < REPLY_ATTEMPTS {
+                let wait = Duration::from_secs(2u64.pow(attempt));
+                println!(
+                    "graph-stub: retrying in {} s, as Meta would",
+                    wait.as_secs()
+                );
+                tokio::time::sleep(wait).await;
+            }
+        }
+        println!(
+            "graph-stub: gave up on the reply to {replied_to} after {REPLY_ATTEMPTS} attempts"
+        );
+    }
+}
+
+/// The indented lines that describe a send.
+fn describe(send: &TemplateSend) -> String {
+    format!(
+        "    to        {}\n    template  {} ({})\n    payload   {}",
+        send.to,
+        send.template,
+        send.language,
+        send.payload.as_deref().unwrap_or("(none)")
+    )
+}
+
+fn json(status: StatusCode, body: &Value) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+fn epoch_seconds() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Unique message and trace ids: the start time keeps them unique across restarts (the
+/// service dedupes deliveries by message id), the counter within one run.
+struct Ids {
+    start: u64,
+    next: AtomicU64,
+}
+
+impl Ids {
+    fn new() -> Self {
+        let start = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        Self {
+            start,
+            next: AtomicU64::new(1),
+        }
+    }
+
+    fn next(&self) -> String {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        format!("{:X}{n:06}", self.start)
+    }
+
+    /// A `wamid.` message id, like every WhatsApp message id.
+    fn wamid(&self) -> String {
+        format!("wamid.STUB{}", self.next())
+    }
+
+    /// An `fbtrace_id`, Meta's support reference on every error.
+    fn fbtrace_id(&self) -> String {
+        format!("Stub{}", self.next())
+    }
+}
