@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 RECORDINGS := target/contract-recordings.jsonl
 
-.PHONY: help deps dev test fmt lint build bench clean
+.PHONY: help deps dev test fmt lint build deploy bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -39,6 +39,13 @@ test: deps lint ## everything CI checks: lint, all tests (DynamoDB Local is star
 	rm -f $(RECORDINGS)
 	CONTRACT_RECORDINGS=$(CURDIR)/$(RECORDINGS) cargo test --workspace
 	$(PY) tools/check_openapi.py openapi.yaml $(RECORDINGS)
+	tools/check-template.sh
+
+build: deps ## sam build for this machine's CPU (x86_64): the four Lambda zips, as a deploy builds them
+	SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} sam build --parameter-overrides Architecture=x86_64
+
+deploy: build ## sam deploy of the default (dev) environment; `sam deploy --config-env prod` for prod
+	SAM_CLI_TELEMETRY=0 sam deploy
 
 bench: deps ## print init cost, per-operation latency and DynamoDB round trips (release build)
 	cargo run --release -p e2e --example bench

@@ -5,5 +5,7 @@
 mod events;
 #[path = "sessions.rs"]
 mod sessions;
+#[path = "template.rs"]
+mod template;
 #[path = "webhook.rs"]
 mod webhook;

@@ -1,0 +1,200 @@
+//! One table definition: `template.yaml` declares exactly the table that `create_table` (used by
+//! the tests and `make dev`) creates. DynamoDB Local describes the real one; the template is read
+//! as YAML (CloudFormation's `!Ref`-style tags are kept as tagged values and not needed here).
+
+use std::collections::BTreeSet;
+
+use serde_norway::Value;
+
+type Key = Vec<(String, String)>;
+
+#[derive(Debug, PartialEq, Eq)]
+struct TableShape {
+    billing: String,
+    keys: Key,
+    attributes: BTreeSet<(String, String)>,
+    indexes: BTreeSet<(String, Key, String)>,
+    ttl: (String, bool),
+}
+
+fn text(v: &Value, field: &str) -> String {
+    v.get(field)
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| panic!("template: {field} missing in {v:?}"))
+        .to_owned()
+}
+
+fn key_of(v: &Value) -> Key {
+    v.as_sequence()
+        .expect("KeySchema is a list")
+        .iter()
+        .map(|k| (text(k, "AttributeName"), text(k, "KeyType")))
+        .collect()
+}
+
+fn from_template() -> TableShape {
+    let path = format!("{}/../template.yaml", env!("CARGO_MANIFEST_DIR"));
+    let doc: Value =
+        serde_norway::from_str(&std::fs::read_to_string(&path).expect("read template.yaml"))
+            .expect("template.yaml is YAML");
+    let tables: Vec<&Value> = doc["Resources"]
+        .as_mapping()
+        .expect("Resources")
+        .values()
+        .filter(|r| r["Type"].as_str() == Some("AWS::DynamoDB::Table"))
+        .collect();
+    assert_eq!(tables.len(), 1, "exactly one table in template.yaml");
+    let p = &tables[0]["Properties"];
+    TableShape {
+        billing: text(p, "BillingMode"),
+        keys: key_of(&p["KeySchema"]),
+        attributes: p["AttributeDefinitions"]
+            .as_sequence()
+            .expect("AttributeDefinitions")
+            .iter()
+            .map(|a| (text(a, "AttributeName"), text(a, "AttributeType")))
+            .collect(),
+        indexes: p["GlobalSecondaryIndexes"]
+            .as_sequence()
+            .expect("GlobalSecondaryIndexes")
+            .iter()
+            .map(|i| {
+                (
+                    text(i, "IndexName"),
+                    key_of(&i["KeySchema"]),
+                    text(&i["Projection"], "ProjectionType"),
+                )
+            })
+            .collect(),
+        ttl: (
+            text(&p["TimeToLiveSpecification"], "AttributeName"),
+            p["TimeToLiveSpecification"]["Enabled"].as_bool() == Some(true),
+        ),
+    }
+}
+
+async fn from_code() -> TableShape {
+    let local = e2e::dynamo::local();
+    let client = e2e::dynamo::client(&local.endpoint, None);
+    let name = e2e::dynamo::fresh_table(&client).await;
+    let t = client
+        .describe_table()
+        .table_name(&name)
+        .send()
+        .await
+        .expect("describe")
+        .table
+        .expect("table");
+    let key = |k: &[aws_sdk_dynamodb::types::KeySchemaElement]| -> Key {
+        k.iter()
+            .map(|e| {
+                (
+                    e.attribute_name().to_owned(),
+                    e.key_type().as_str().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let ttl = client
+        .describe_time_to_live()
+        .table_name(&name)
+        .send()
+        .await
+        .expect("describe ttl")
+        .time_to_live_description
+        .expect("ttl description");
+    TableShape {
+        billing: t
+            .billing_mode_summary()
+            .and_then(|b| b.billing_mode())
+            .map(|b| b.as_str().to_owned())
+            .unwrap_or_default(),
+        keys: key(t.key_schema()),
+        attributes: t
+            .attribute_definitions()
+            .iter()
+            .map(|a| {
+                (
+                    a.attribute_name().to_owned(),
+                    a.attribute_type().as_str().to_owned(),
+                )
+            })
+            .collect(),
+        indexes: t
+            .global_secondary_indexes()
+            .iter()
+            .map(|i| {
+                (
+                    i.index_name().unwrap_or_default().to_owned(),
+                    key(i.key_schema()),
+                    i.projection()
+                        .and_then(|p| p.projection_type())
+                        .map(|p| p.as_str().to_owned())
+                        .unwrap_or_default(),
+                )
+            })
+            .collect(),
+        ttl: (
+            ttl.attribute_name().unwrap_or_default().to_owned(),
+            ttl.time_to_live_status().map(|s| s.as_str()) == Some("ENABLED"),
+        ),
+    }
+}
+
+#[tokio::test]
+async fn template_declares_the_table_the_code_creates() {
+    let template = from_template();
+    let code = from_code().await;
+    assert_eq!(template, code);
+    assert_eq!(template.ttl.0, sandbox::store::TTL_ATTRIBUTE);
+    assert_eq!(template.billing, "PAY_PER_REQUEST");
+}
+
+#[test]
+fn template_routes_match_the_local_router() {
+    // Every route the HTTP API serves reaches the same function under `make dev`.
+    let root = format!("{}/..", env!("CARGO_MANIFEST_DIR"));
+    let template: Value =
+        serde_norway::from_str(&std::fs::read_to_string(format!("{root}/template.yaml")).unwrap())
+            .unwrap();
+    let mut from_template = BTreeSet::new();
+    for resource in template["Resources"].as_mapping().unwrap().values() {
+        if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let binary = text(&resource["Metadata"]["BuildProperties"], "Binary");
+        for event in resource["Properties"]["Events"]
+            .as_mapping()
+            .unwrap()
+            .values()
+        {
+            let p = &event["Properties"];
+            from_template.insert((
+                text(p, "Method").to_uppercase(),
+                text(p, "Path"),
+                binary.clone(),
+            ));
+        }
+    }
+    let cargo: toml::Table = std::fs::read_to_string(format!("{root}/Cargo.toml"))
+        .unwrap()
+        .parse()
+        .expect("Cargo.toml is TOML");
+    let router = cargo["workspace"]["metadata"]["lambda"]["watch"]["router"]
+        .as_table()
+        .expect("[workspace.metadata.lambda.watch.router]");
+    let mut from_router = BTreeSet::new();
+    for (path, routes) in router {
+        for route in routes.as_array().expect("a list of routes") {
+            let field = |name: &str| {
+                route[name]
+                    .as_str()
+                    .expect("method and function")
+                    .to_owned()
+            };
+            from_router.insert((field("method"), path.clone(), field("function")));
+        }
+    }
+    assert_eq!(from_template.len(), 5, "{from_template:?}");
+    assert_eq!(from_template, from_router);
+}
