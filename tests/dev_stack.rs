@@ -25,20 +25,43 @@ struct Stack {
     dir: PathBuf,
     api: String,
     key: String,
+    ports: [u16; 3],
 }
 
 impl Stack {
     /// Starts the stack on free ports and waits until it reports ready.
     fn start() -> Self {
+        Self::start_on(free_ports())
+    }
+
+    /// Starts the stack on `[api, dynamodb, graph]` and waits until it reports ready.
+    fn start_on(ports: [u16; 3]) -> Self {
+        let mut child = Self::spawn(ports);
+        let stdin = child.stdin.take().expect("piped stdin");
+        // Built before waiting, so a failed start is cleaned up by `Drop` too.
+        let mut stack = Self {
+            child,
+            _stdin: stdin,
+            dir: state_dir(ports),
+            api: format!("http://127.0.0.1:{}", ports[0]),
+            key: String::new(),
+            ports,
+        };
+        stack.key = stack.wait_until_ready();
+        stack
+    }
+
+    /// Runs `tools/dev.sh --headless` on `ports`, output into its state directory's dev.log.
+    fn spawn(ports: [u16; 3]) -> Child {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"))
             .parent()
             .expect("tests/ is inside the repository")
             .to_path_buf();
-        let dir = std::env::temp_dir().join(format!("dev-stack-test-{}", std::process::id()));
+        let dir = state_dir(ports);
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("create the stack's state directory");
         let log = std::fs::File::create(dir.join("dev.log")).expect("create dev.log");
-        let [api, dynamodb, graph] = free_ports();
+        let [api, dynamodb, graph] = ports;
         let mut command = Command::new("bash");
         command
             .arg(root.join("tools/dev.sh"))
@@ -73,20 +96,38 @@ impl Stack {
         // Its own process group, so stopping it can reach dev.sh and whatever it runs in the
         // foreground (a build, make) at once.
         std::os::unix::process::CommandExt::process_group(&mut command, 0);
-        let mut child = command.spawn().unwrap_or_else(|e| {
+        command.spawn().unwrap_or_else(|e| {
             panic!("cannot run `bash tools/dev.sh --headless`: {e} (is bash installed?)")
-        });
-        let stdin = child.stdin.take().expect("piped stdin");
-        // Built before waiting, so a failed start is cleaned up by `Drop` too.
-        let mut stack = Self {
-            child,
-            _stdin: stdin,
-            dir,
-            api: format!("http://127.0.0.1:{api}"),
-            key: String::new(),
-        };
-        stack.key = stack.wait_until_ready();
-        stack
+        })
+    }
+
+    /// Ctrl-C: SIGINT to the whole process group, as a terminal sends it. Everything the stack
+    /// started must be gone within 30 s, leaving its ports free.
+    fn interrupt(&mut self) {
+        signal("INT", self.child.id());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.child.try_wait().ok().flatten().is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "dev.sh still runs 30 s after Ctrl-C\n{}",
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        for port in self.ports {
+            let free = (0..100).any(|_| {
+                let ok = TcpListener::bind(("127.0.0.1", port)).is_ok();
+                if !ok {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                ok
+            });
+            assert!(
+                free,
+                "port {port} is still in use after Ctrl-C\n{}",
+                self.logs()
+            );
+        }
     }
 
     /// Waits for `stack.env`, which dev.sh writes once everything listens; returns the API key.
@@ -183,6 +224,15 @@ fn signal(signal: &str, pgid: u32) {
         .status();
 }
 
+/// Where a stack on `ports` keeps its logs and generated files.
+fn state_dir(ports: [u16; 3]) -> PathBuf {
+    std::env::temp_dir().join(format!(
+        "dev-stack-test-{}-{}",
+        std::process::id(),
+        ports[0]
+    ))
+}
+
 fn free_ports() -> [u16; 3] {
     // Bound at the same time, so the three are distinct.
     let listeners: Vec<TcpListener> = (0..3)
@@ -276,4 +326,38 @@ async fn make_dev_serves_the_whole_activation_flow_on_localhost() {
     assert_eq!(refused["platformError"]["code"], 131030);
     let (_, listed) = call(&stack, http.get(&sessions).header("authorization", &auth)).await;
     assert_eq!(listed["sessions"], json!([]), "{listed}");
+
+    // Ctrl-C stops everything it started; a second start on the same ports works.
+    let mut stack = stack;
+    stack.interrupt();
+    let again = Stack::start_on(stack.ports);
+    // A fresh client: the old one's pooled connections went to the stack that was stopped.
+    let http = reqwest::Client::new();
+    let (status, listed) = call(
+        &again,
+        http.get(format!("{}/v1/whatsapp/sandbox/sessions", again.api))
+            .header("authorization", format!("Bearer {}", again.key)),
+    )
+    .await;
+    assert_eq!(
+        (status, listed["sessions"].clone()),
+        (200, json!([])),
+        "{}",
+        again.logs()
+    );
+}
+
+#[test]
+fn a_busy_port_is_named_with_the_variable_that_moves_it() {
+    let busy = TcpListener::bind("127.0.0.1:0").expect("a local port");
+    let port = busy.local_addr().expect("address").port();
+    let [_, dynamodb, graph] = free_ports();
+    let mut child = Stack::spawn([port, dynamodb, graph]);
+    let status = child.wait().expect("dev.sh ran");
+    let log = std::fs::read_to_string(state_dir([port, dynamodb, graph]).join("dev.log"))
+        .unwrap_or_default();
+    assert!(!status.success(), "dev.sh must refuse a busy port\n{log}");
+    assert!(log.contains(&format!("port {port}")), "{log}");
+    assert!(log.contains("already in use"), "{log}");
+    assert!(log.contains("DEV_API_PORT="), "{log}");
 }
