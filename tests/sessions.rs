@@ -79,34 +79,21 @@ async fn missing_malformed_unknown_or_disabled_key_is_401_on_every_session_endpo
     }
     // Wrong scheme, and a scheme in another case that must still work.
     let key = env.api_key("u1").await;
-    let mut req = e2e::request(
-        Method::GET,
-        "/v1/whatsapp/sandbox/sessions",
-        None,
-        Body::Empty,
-    );
-    req.headers_mut()
-        .insert("authorization", format!("Basic {key}").parse().unwrap());
-    let reply = e2e::finish(
-        "GET",
-        "/v1/whatsapp/sandbox/sessions",
-        sandbox::api::list::handle(&env.app, req).await,
-    );
-    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
-    let mut req = e2e::request(
-        Method::GET,
-        "/v1/whatsapp/sandbox/sessions",
-        None,
-        Body::Empty,
-    );
-    req.headers_mut()
-        .insert("authorization", format!("bEaReR {key}").parse().unwrap());
-    let reply = e2e::finish(
-        "GET",
-        "/v1/whatsapp/sandbox/sessions",
-        sandbox::api::list::handle(&env.app, req).await,
-    );
-    assert_eq!(reply.status, StatusCode::OK);
+    let list_with = |authorization: String| {
+        let mut req = e2e::request(
+            Method::GET,
+            "/v1/whatsapp/sandbox/sessions",
+            None,
+            Body::Empty,
+        );
+        req.headers_mut()
+            .insert("authorization", authorization.parse().unwrap());
+        sandbox::api::list::handle(&env.app, req)
+    };
+    let basic = list_with(format!("Basic {key}")).await;
+    assert_eq!(basic.status(), StatusCode::UNAUTHORIZED);
+    let mixed_case = list_with(format!("bEaReR {key}")).await;
+    assert_eq!(mixed_case.status(), StatusCode::OK);
     assert!(env.sent_templates().await.is_empty());
 }
 
@@ -662,18 +649,7 @@ async fn meta_unreachable_is_502_and_rolled_back() {
 #[tokio::test]
 async fn dynamodb_unavailable_is_503_service_unavailable_without_aws_details() {
     let env = env_accepting().await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let dead = e2e::dynamo::client(&format!("http://127.0.0.1:{port}"), None);
-    let app = sandbox::App::new(
-        env.app.config.clone(),
-        sandbox::store::Store::new(dead, &env.table),
-        None,
-        env.clock.clone(),
-    );
+    let app = env.app_with_unreachable_dynamodb();
     for (method, path) in [
         (Method::POST, "/v1/whatsapp/sandbox/sessions"),
         (Method::GET, "/v1/whatsapp/sandbox/sessions"),

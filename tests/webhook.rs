@@ -361,18 +361,7 @@ async fn unknown_event_types_are_acknowledged() {
 #[tokio::test]
 async fn transient_storage_failure_is_503_so_meta_retries() {
     let env = env_accepting().await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let dead = e2e::dynamo::client(&format!("http://127.0.0.1:{port}"), None);
-    let app = sandbox::App::new(
-        env.app.config.clone(),
-        sandbox::store::Store::new(dead, &env.table),
-        None,
-        env.clock.clone(),
-    );
+    let app = env.app_with_unreachable_dynamodb();
     let body = envelope(vec![text_reply(SPAIN, "hi", None, 1)], vec![]).to_string();
     let mut req = e2e::request(
         lambda_http::http::Method::POST,

@@ -93,3 +93,21 @@ impl App {
             })
     }
 }
+
+/// A function's whole `main`: JSON logs, the [`App`] built once per container (a missing
+/// variable stops the start with a log line naming it), then `handler` for every request.
+pub async fn run<H, Fut>(role: Role, handler: H) -> Result<(), lambda_http::Error>
+where
+    H: Fn(Arc<App>, Request) -> Fut,
+    Fut: std::future::Future<Output = lambda_http::Response<lambda_http::Body>> + Send,
+{
+    crate::telemetry::init();
+    let app = Arc::new(App::from_env(role).await.inspect_err(|e| {
+        tracing::error!(error = %e, role = ?role, "function failed to start");
+    })?);
+    lambda_http::run(lambda_http::service_fn(move |req: Request| {
+        let response = handler(Arc::clone(&app), req);
+        async move { Ok::<_, lambda_http::Error>(response.await) }
+    }))
+    .await
+}

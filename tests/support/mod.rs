@@ -203,6 +203,21 @@ impl TestEnv {
         finish("DELETE", &path, api::revoke::handle(&self.app, req).await)
     }
 
+    /// The same app, but with a DynamoDB client pointed at a port nobody listens on.
+    pub fn app_with_unreachable_dynamodb(&self) -> App {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free local port")
+            .port();
+        let dead = dynamo::client(&format!("http://127.0.0.1:{port}"), None);
+        App::new(
+            self.app.config.clone(),
+            Store::new(dead, &self.table),
+            None,
+            self.clock.clone(),
+        )
+    }
+
     /// Every item in the table, sorted by key, for "exactly as before" comparisons.
     pub async fn snapshot(&self) -> Vec<Item> {
         dynamo::scan_all(self.app.store.client(), &self.table).await

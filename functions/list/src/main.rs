@@ -1,20 +1,12 @@
 //! The list function: configuration and clients are built once per container, then every
-//! invocation runs the library's handler.
+//! invocation runs the library's handler (`sandbox::api::list`).
 
-use std::sync::Arc;
-
-use lambda_http::{service_fn, Error, Request};
-use sandbox::{api, App, Role};
+use sandbox::{api, Role};
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    sandbox::telemetry::init();
-    let app = Arc::new(App::from_env(Role::List).await.inspect_err(|e| {
-        tracing::error!(error = %e, "list function failed to start");
-    })?);
-    lambda_http::run(service_fn(move |req: Request| {
-        let app = Arc::clone(&app);
-        async move { Ok::<_, Error>(api::list::handle(&app, req).await) }
-    }))
+async fn main() -> Result<(), lambda_http::Error> {
+    sandbox::run(Role::List, |app, req| async move {
+        api::list::handle(&app, req).await
+    })
     .await
 }

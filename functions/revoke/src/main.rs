@@ -1,20 +1,12 @@
 //! The revoke function: configuration and clients are built once per container, then every
-//! invocation runs the library's handler.
+//! invocation runs the library's handler (`sandbox::api::revoke`).
 
-use std::sync::Arc;
-
-use lambda_http::{service_fn, Error, Request};
-use sandbox::{api, App, Role};
+use sandbox::{api, Role};
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    sandbox::telemetry::init();
-    let app = Arc::new(App::from_env(Role::Revoke).await.inspect_err(|e| {
-        tracing::error!(error = %e, "revoke function failed to start");
-    })?);
-    lambda_http::run(service_fn(move |req: Request| {
-        let app = Arc::clone(&app);
-        async move { Ok::<_, Error>(api::revoke::handle(&app, req).await) }
-    }))
+async fn main() -> Result<(), lambda_http::Error> {
+    sandbox::run(Role::Revoke, |app, req| async move {
+        api::revoke::handle(&app, req).await
+    })
     .await
 }
