@@ -1,21 +1,104 @@
 //! Structured JSON logs through `tracing`, set up once per container.
 
+use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::EnvFilter;
 
 /// JSON lines on stdout (CloudWatch's JSON log format), span fields such as the request id
-/// flattened into every line. `RUST_LOG` overrides the default level.
+/// in every line. `RUST_LOG` overrides the default level.
 pub fn init() {
+    let _ = tracing::subscriber::set_global_default(subscriber(std::io::stdout));
+}
+
+/// The subscriber [`init`] installs, writing to `writer`.
+pub fn subscriber<W>(writer: W) -> impl tracing::Subscriber + Send + Sync
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         EnvFilter::new(
             "info,aws_config=warn,aws_smithy_runtime=warn,aws_sdk_dynamodb=warn,hyper=warn",
         )
     });
-    let _ = tracing_subscriber::fmt()
+    tracing_subscriber::fmt()
         .json()
         .flatten_event(true)
         .with_current_span(true)
         .with_span_list(false)
         .with_target(false)
         .with_env_filter(filter)
-        .try_init();
+        .with_writer(writer)
+        .finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use lambda_http::{Body, Request};
+    use serde_json::Value;
+
+    use crate::http::{serve, ApiError};
+
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Buffer {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn lines(buffer: &Buffer) -> Vec<Value> {
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        text.lines()
+            .map(|l| serde_json::from_str(l).expect("every log line is JSON"))
+            .collect()
+    }
+
+    async fn one_request(status_error: Option<ApiError>) -> Vec<Value> {
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let _guard = tracing::subscriber::set_default(super::subscriber(move || writer.clone()));
+        let req: Request = lambda_http::http::Request::builder()
+            .uri("/v1/whatsapp/sandbox/sessions")
+            .header("x-request-id", "req-42")
+            .body(Body::Empty)
+            .unwrap();
+        serve(req, "GET /v1/whatsapp/sandbox/sessions", |_| async move {
+            tracing::info!(phone = %crate::phone::mask_digits("34688246216"), "inside");
+            match status_error {
+                Some(e) => Err(e),
+                None => Ok(crate::http::success()),
+            }
+        })
+        .await;
+        lines(&buffer)
+    }
+
+    #[tokio::test]
+    async fn one_json_line_per_request_with_id_route_status_and_latency() {
+        for (error, status) in [
+            (None, 200),
+            (Some(ApiError::Unauthorized), 401),
+            (Some(ApiError::ServiceUnavailable), 503),
+        ] {
+            let lines = one_request(error).await;
+            let summary: Vec<&Value> = lines.iter().filter(|l| l["message"] == "request").collect();
+            assert_eq!(summary.len(), 1, "{lines:?}");
+            let line = summary[0];
+            assert_eq!(line["status"], status);
+            assert!(line["latency_ms"].as_f64().is_some(), "{line}");
+            assert_eq!(line["span"]["request_id"], "req-42");
+            assert_eq!(line["span"]["route"], "GET /v1/whatsapp/sandbox/sessions");
+            // Every line of the request carries its id; phones only masked.
+            for l in &lines {
+                assert_eq!(l["span"]["request_id"], "req-42", "{l}");
+                assert!(!l.to_string().contains("34688246216"), "{l}");
+            }
+        }
+    }
 }
