@@ -439,15 +439,19 @@ impl Store {
 
     /// After a template was sent again for a live pending session: new expiry, new message id,
     /// delivery report reset. Conditioned on the session still being the same, pending and live.
+    /// The new `write_id` makes a concurrent claimer's rollback skip this row: a template was
+    /// accepted for it, so it must stay.
     pub async fn refresh_pending(
         &self,
         session: &Session,
         message_id: &str,
         wa_id: Option<&str>,
+        write_id: &str,
         now: i64,
     ) -> Result<Refresh, StoreError> {
         let (pk, sk) = session_key(&session.user_id);
-        let mut set = String::from("SET expiresAt = :exp, activationMessageId = :mid");
+        let mut set =
+            String::from("SET expiresAt = :exp, activationMessageId = :mid, writeId = :w");
         let mut req = self
             .client
             .update_item()
@@ -461,6 +465,7 @@ impl Store {
             .expression_attribute_values(":now", n(now))
             .expression_attribute_values(":exp", n(session.expires_at))
             .expression_attribute_values(":mid", s(message_id))
+            .expression_attribute_values(":w", s(write_id))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         if let Some(w) = wa_id {
             set.push_str(", waId = :wa");

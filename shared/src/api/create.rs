@@ -68,7 +68,7 @@ async fn create(app: &App, req: Request) -> Result<Response<Body>, ApiError> {
                 &app.config.sandbox_display_number,
             ));
         }
-        if let Some(done) = refresh(app, graph, existing, now).await? {
+        if let Some(done) = refresh(app, graph, existing, &write_id, now).await? {
             return Ok(done);
         }
         // The session was revoked or replaced while we sent: start over.
@@ -168,6 +168,7 @@ async fn refresh(
     app: &App,
     graph: &GraphClient,
     mut session: Session,
+    write_id: &str,
     now: i64,
 ) -> Result<Option<Response<Body>>, ApiError> {
     let accepted = graph
@@ -185,6 +186,7 @@ async fn refresh(
             &session,
             &accepted.message_id,
             accepted.wa_id.as_deref(),
+            write_id,
             now,
         )
         .await
