@@ -198,3 +198,100 @@ fn template_routes_match_the_local_router() {
     assert_eq!(from_template.len(), 5, "{from_template:?}");
     assert_eq!(from_template, from_router);
 }
+
+/// Each function's IAM statements: (actions, resources as written), sorted.
+fn policies(doc: &Value, binary: &str) -> BTreeSet<(Vec<String>, String)> {
+    let function = doc["Resources"]
+        .as_mapping()
+        .unwrap()
+        .values()
+        .find(|r| r["Metadata"]["BuildProperties"]["Binary"].as_str() == Some(binary))
+        .unwrap_or_else(|| panic!("no function {binary}"));
+    let mut out = BTreeSet::new();
+    for policy in function["Properties"]["Policies"]
+        .as_sequence()
+        .expect("explicit policies")
+    {
+        for st in policy["Statement"].as_sequence().expect("statements") {
+            assert_eq!(st["Effect"].as_str(), Some("Allow"));
+            let mut actions: Vec<String> = st["Action"]
+                .as_sequence()
+                .expect("a list of actions")
+                .iter()
+                .map(|a| a.as_str().unwrap().to_owned())
+                .collect();
+            actions.sort();
+            out.insert((actions, format!("{:?}", st["Resource"])));
+        }
+    }
+    out
+}
+
+#[test]
+fn template_is_least_privilege_keeps_secrets_out_and_protects_the_table() {
+    let root = format!("{}/..", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(format!("{root}/template.yaml")).unwrap();
+    let doc: Value = serde_norway::from_str(&text).unwrap();
+    let describe = |binary: &str| -> String {
+        let mut all = String::new();
+        for (actions, resource) in policies(&doc, binary) {
+            all.push_str(&format!("{actions:?} on {resource}\n"));
+        }
+        all
+    };
+    let only = |binary: &str, expected: &[&str]| {
+        let got: BTreeSet<String> = policies(&doc, binary)
+            .into_iter()
+            .flat_map(|(a, resource)| {
+                assert!(
+                    resource.contains("Table"),
+                    "{binary}: {resource} is not the table"
+                );
+                a
+            })
+            .collect();
+        let expected: BTreeSet<String> = expected.iter().map(|a| format!("dynamodb:{a}")).collect();
+        assert_eq!(got, expected, "{binary}:\n{}", describe(binary));
+    };
+    only("list", &["GetItem"]);
+    only("revoke", &["GetItem", "DeleteItem"]);
+    only(
+        "create",
+        &["GetItem", "PutItem", "UpdateItem", "DeleteItem"],
+    );
+    only("webhook", &["Query", "GetItem", "UpdateItem", "DeleteItem"]);
+    // Query only on the indexes.
+    for (actions, resource) in policies(&doc, "webhook") {
+        if actions.iter().any(|a| a == "dynamodb:Query") {
+            assert!(resource.contains("/index/"), "{resource}");
+        }
+    }
+
+    // Meta's secrets come from Secrets Manager at deploy time, never as literals.
+    for secret in [
+        "META_ACCESS_TOKEN",
+        "META_APP_SECRET",
+        "META_WEBHOOK_VERIFY_TOKEN",
+    ] {
+        let line = text
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{secret}:")))
+            .unwrap_or_else(|| panic!("{secret} is not passed"));
+        assert!(line.contains("{{resolve:secretsmanager:"), "{line}");
+    }
+
+    let table = doc["Resources"]
+        .as_mapping()
+        .unwrap()
+        .values()
+        .find(|r| r["Type"].as_str() == Some("AWS::DynamoDB::Table"))
+        .unwrap();
+    assert_eq!(table["DeletionPolicy"].as_str(), Some("Retain"));
+    assert_eq!(table["UpdateReplacePolicy"].as_str(), Some("Retain"));
+    let p = &table["Properties"];
+    assert_eq!(
+        p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"].as_bool(),
+        Some(true)
+    );
+    assert_eq!(p["SSESpecification"]["SSEEnabled"].as_bool(), Some(true));
+}

@@ -3,7 +3,6 @@
 //! the HTTP API deliberately cannot do.
 
 mod args;
-mod keys;
 
 use std::process::ExitCode;
 
@@ -12,7 +11,7 @@ use sandbox::clock::{Clock, SystemClock};
 use sandbox::store::Store;
 
 use args::{Command, USAGE};
-use keys::{AdminError, HASH_SHOWN};
+use sandbox_admin::keys::{self, AdminError, HASH_SHOWN};
 
 #[tokio::main]
 async fn main() -> ExitCode {
