@@ -352,11 +352,7 @@ async fn no_live_session_creates_pending_session_and_sends_template() {
     assert_eq!(payload_of(t), format!("activate:{id}"));
 
     // Meta's message id and wa_id are stored for the webhook.
-    let items = env.snapshot().await;
-    let item = items
-        .iter()
-        .find(|i| i["pk"].as_s().unwrap() == "USER#u1")
-        .unwrap();
+    let item = env.session_item("u1").await;
     assert_eq!(
         item["activationMessageId"].as_s().unwrap(),
         "wamid.TEST000000"
@@ -386,11 +382,7 @@ async fn live_pending_same_phone_keeps_id_and_created_at_refreshes_expiry_and_re
     assert_eq!(sent.len(), 2);
     assert_eq!(payload_of(&sent[1]), payload_of(&sent[0]));
     // The new message id replaces the old one, and list agrees.
-    let items = env.snapshot().await;
-    let item = items
-        .iter()
-        .find(|i| i["pk"].as_s().unwrap() == "USER#u1")
-        .unwrap();
+    let item = env.session_item("u1").await;
     assert_eq!(
         item["activationMessageId"].as_s().unwrap(),
         "wamid.TEST000001"

@@ -31,17 +31,18 @@ async fn pending(env: &TestEnv, user: &str, phone: &str) -> (String, String, Str
         .rev()
         .find(|t| payload_of(t).ends_with(&id))
         .expect("a template for this session");
-    let items = env.snapshot().await;
-    let item = items
-        .iter()
-        .find(|i| i["pk"].as_s().unwrap() == &format!("USER#{user}"))
-        .unwrap();
+    let item = env.session_item(user).await;
     let wamid = item["activationMessageId"].as_s().unwrap().clone();
     (key, id, wamid, payload_of(template))
 }
 
 async fn session_of(env: &TestEnv, key: &str) -> Value {
     env.list(Some(key)).await.json()["sessions"][0].clone()
+}
+
+/// Delivers `statuses` (and no messages), signed, and expects the 200 acknowledgement.
+async fn deliver_statuses(env: &TestEnv, statuses: Vec<Value>) {
+    assert_received(&env.deliver(&envelope(vec![], statuses)).await);
 }
 
 fn assert_received(reply: &e2e::Reply) {
@@ -70,11 +71,7 @@ async fn button_reply_activates_the_session_for_seven_days() {
     assert_eq!(s["activatedAt"], sandbox::session::rfc3339(T0 + 60));
     assert_eq!(s["expiresAt"], sandbox::session::rfc3339(T0 + 60 + 7 * DAY));
     // The TTL attribute moved with it.
-    let items = env.snapshot().await;
-    let item = items
-        .iter()
-        .find(|i| i["pk"].as_s().unwrap() == "USER#u1")
-        .unwrap();
+    let item = env.session_item("u1").await;
     assert_eq!(
         item["expiresAt"].as_n().unwrap(),
         &(T0 + 60 + 7 * DAY).to_string()
@@ -531,10 +528,7 @@ async fn statuses_in_order_are_recorded_and_visible_in_list_and_create() {
     let (key, _, wamid, _) = pending(&env, "u1", SPAIN).await;
     for (i, st) in ["sent", "delivered", "read"].iter().enumerate() {
         let t = T0 + 10 + i as i64;
-        assert_received(
-            &env.deliver(&envelope(vec![], vec![status(&wamid, st, SPAIN, t)]))
-                .await,
-        );
+        deliver_statuses(&env, vec![status(&wamid, st, SPAIN, t)]).await;
         let s = session_of(&env, &key).await;
         assert_eq!(s["delivery"]["status"], *st);
         assert_eq!(s["delivery"]["updatedAt"], sandbox::session::rfc3339(t));
@@ -545,27 +539,9 @@ async fn statuses_in_order_are_recorded_and_visible_in_list_and_create() {
 async fn out_of_order_statuses_never_move_backwards() {
     let env = env_accepting().await;
     let (key, _, wamid, _) = pending(&env, "u1", SPAIN).await;
-    assert_received(
-        &env.deliver(&envelope(
-            vec![],
-            vec![status(&wamid, "read", SPAIN, T0 + 12)],
-        ))
-        .await,
-    );
-    assert_received(
-        &env.deliver(&envelope(
-            vec![],
-            vec![status(&wamid, "delivered", SPAIN, T0 + 11)],
-        ))
-        .await,
-    );
-    assert_received(
-        &env.deliver(&envelope(
-            vec![],
-            vec![status(&wamid, "sent", SPAIN, T0 + 10)],
-        ))
-        .await,
-    );
+    deliver_statuses(&env, vec![status(&wamid, "read", SPAIN, T0 + 12)]).await;
+    deliver_statuses(&env, vec![status(&wamid, "delivered", SPAIN, T0 + 11)]).await;
+    deliver_statuses(&env, vec![status(&wamid, "sent", SPAIN, T0 + 10)]).await;
     let s = session_of(&env, &key).await;
     assert_eq!(s["delivery"]["status"], "read");
     assert_eq!(
@@ -578,20 +554,8 @@ async fn out_of_order_statuses_never_move_backwards() {
 async fn failed_status_with_metas_error_is_visible_in_list() {
     let env = env_accepting().await;
     let (key, _, wamid, _) = pending(&env, "u1", SPAIN).await;
-    assert_received(
-        &env.deliver(&envelope(
-            vec![],
-            vec![status(&wamid, "sent", SPAIN, T0 + 5)],
-        ))
-        .await,
-    );
-    assert_received(
-        &env.deliver(&envelope(
-            vec![],
-            vec![failed_status(&wamid, SPAIN, T0 + 9)],
-        ))
-        .await,
-    );
+    deliver_statuses(&env, vec![status(&wamid, "sent", SPAIN, T0 + 5)]).await;
+    deliver_statuses(&env, vec![failed_status(&wamid, SPAIN, T0 + 9)]).await;
     let s = session_of(&env, &key).await;
     assert_eq!(s["status"], "pending");
     assert_eq!(
@@ -610,12 +574,6 @@ async fn status_for_an_older_activation_message_is_not_recorded() {
     let env = env_accepting().await;
     let (key, _, first_wamid, _) = pending(&env, "u1", SPAIN).await;
     env.create(&key, "+34688246216").await; // refresh: a new message id
-    assert_received(
-        &env.deliver(&envelope(
-            vec![],
-            vec![failed_status(&first_wamid, SPAIN, T0 + 9)],
-        ))
-        .await,
-    );
+    deliver_statuses(&env, vec![failed_status(&first_wamid, SPAIN, T0 + 9)]).await;
     assert!(session_of(&env, &key).await.get("delivery").is_none());
 }

@@ -223,6 +223,16 @@ impl TestEnv {
         dynamo::scan_all(self.app.store.client(), &self.table).await
     }
 
+    /// The raw session item of `user` (panics if there is none).
+    pub async fn session_item(&self, user: &str) -> Item {
+        let pk = format!("USER#{user}");
+        self.snapshot()
+            .await
+            .into_iter()
+            .find(|i| i.get("pk").and_then(|v| v.as_s().ok()) == Some(&pk))
+            .unwrap_or_else(|| panic!("no session item for {user}"))
+    }
+
     /// The activation templates the Graph API stub received, as JSON bodies.
     pub async fn sent_templates(&self) -> Vec<Value> {
         meta::sent_templates(&self.meta).await
