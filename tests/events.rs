@@ -7,6 +7,7 @@ use lambda_http::http::StatusCode;
 use lambda_http::Request;
 use sandbox::auth::key_hash;
 use sandbox::config::Secret;
+use sandbox::session::UserId;
 use sandbox::store::ApiKeyRecord;
 
 /// The key the sample events carry; `make dev` provisions it for the local stack only.
@@ -29,14 +30,12 @@ async fn dev_env() -> TestEnv {
     meta::accept(&env.meta).await;
     env.app
         .store
-        .put_api_key(&ApiKeyRecord {
-            pk: ApiKeyRecord::pk_for(&key_hash(EVENTS_KEY)),
-            sk: "KEY".into(),
-            user_id: "events-user".into(),
-            status: "active".into(),
-            created_at: "2026-11-24T00:00:00Z".into(),
-            label: Some("sample events".into()),
-        })
+        .put_api_key(&ApiKeyRecord::active(
+            &key_hash(EVENTS_KEY),
+            UserId::new("events-user"),
+            "2026-11-24T00:00:00Z".into(),
+            Some("sample events".into()),
+        ))
         .await
         .unwrap();
     env

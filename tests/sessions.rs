@@ -8,7 +8,8 @@ use e2e::{Options, TestEnv, SANDBOX_NUMBER, T0};
 use futures::future::join_all;
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::Body;
-use sandbox::session::SessionId;
+use sandbox::session::{SessionId, UserId};
+use sandbox::store::{ItemKind, Key};
 use serde_json::{json, Value};
 
 const SPAIN: &str = "+34 688-246-216";
@@ -33,8 +34,7 @@ async fn activate_in_table(env: &TestEnv, user: &str, at: i64) {
         .client()
         .update_item()
         .table_name(&env.table)
-        .key("pk", AttributeValue::S(format!("USER#{user}")))
-        .key("sk", AttributeValue::S("SESSION".into()))
+        .set_key(Some(Key::session(&UserId::new(user)).item()))
         .update_expression("SET #s = :a, activatedAt = :at, expiresAt = :exp")
         .expression_attribute_names("#s", "status")
         .expression_attribute_values(":a", AttributeValue::S("active".into()))
@@ -121,13 +121,7 @@ async fn warm_container_does_no_auth_read_and_disabled_key_stops_within_cache_ti
         .client()
         .update_item()
         .table_name(&env.table)
-        .key(
-            "pk",
-            AttributeValue::S(sandbox::store::ApiKeyRecord::pk_for(
-                &sandbox::auth::key_hash(&key),
-            )),
-        )
-        .key("sk", AttributeValue::S("KEY".into()))
+        .set_key(Some(Key::api_key(&sandbox::auth::key_hash(&key)).item()))
         .update_expression("SET #s = :d")
         .expression_attribute_names("#s", "status")
         .expression_attribute_values(":d", AttributeValue::S("disabled".into()))
@@ -178,7 +172,7 @@ async fn valid_incoming_request_id_is_reused_and_invalid_one_replaced() {
         );
         let id = reply.header("x-request-id").unwrap();
         assert_ne!(id, bad);
-        assert!(sandbox::http::is_valid_request_id(id), "{id}");
+        assert!(sandbox::edge::is_valid_request_id(id), "{id}");
     }
     // Errors carry it too.
     let reply = env.list(None).await;
@@ -212,7 +206,7 @@ async fn create_body_not_json_or_not_object_is_invalid_json() {
         .snapshot()
         .await
         .iter()
-        .all(|i| i["pk"].as_s().unwrap().starts_with("KEY#")));
+        .all(|i| ItemKind::ApiKey.owns(i["pk"].as_s().unwrap())));
 }
 
 #[tokio::test]
@@ -752,7 +746,7 @@ async fn twenty_concurrent_creates_for_the_same_phone_leave_one_session() {
         .snapshot()
         .await
         .into_iter()
-        .filter(|i| i["pk"].as_s().unwrap().starts_with("USER#"))
+        .filter(|i| ItemKind::Session.owns(i["pk"].as_s().unwrap()))
         .count();
     assert_eq!(sessions, 1);
 }
@@ -804,7 +798,7 @@ async fn revoke_deletes_own_session() {
         env.snapshot()
             .await
             .iter()
-            .all(|i| !i["pk"].as_s().unwrap().starts_with("USER#")),
+            .all(|i| !ItemKind::Session.owns(i["pk"].as_s().unwrap())),
         "hard-deleted"
     );
     // A new phone may now be activated.

@@ -282,7 +282,7 @@ async fn wrong_missing_or_truncated_signature_is_401_and_changes_nothing() {
     let (key, _, wamid, payload) = pending(&env, "u1", SPAIN).await;
     let body = envelope(vec![button_reply(SPAIN, &payload, &wamid, 1)], vec![]).to_string();
     let good = sign(&body);
-    let wrong = sandbox::webhook::sign(b"not-the-app-secret", body.as_bytes());
+    let wrong = sandbox::meta::signature::sign(b"not-the-app-secret", body.as_bytes());
     let before = env.snapshot().await;
     for sig in [
         None,

@@ -4,11 +4,12 @@ use std::sync::Arc;
 
 use lambda_http::Request;
 
-use crate::auth::{AuthError, Authenticator};
+use crate::auth::Authenticator;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ConfigError, Role};
+use crate::edge::ApiError;
 use crate::graph::GraphClient;
-use crate::http::ApiError;
+use crate::session::UserId;
 use crate::store::Store;
 
 /// Store, Graph client, clock, config and the auth cache: everything a handler needs.
@@ -76,21 +77,12 @@ impl App {
     }
 
     /// The caller's user id, from the `Authorization` header.
-    pub async fn authenticate(&self, req: &Request, now: i64) -> Result<String, ApiError> {
+    pub async fn authenticate(&self, req: &Request, now: i64) -> Result<UserId, ApiError> {
         let header = req
             .headers()
             .get("authorization")
             .and_then(|v| v.to_str().ok());
-        self.auth
-            .user_for(&self.store, header, now)
-            .await
-            .map_err(|e| match e {
-                AuthError::Unauthorized => ApiError::Unauthorized,
-                AuthError::Store(e) => {
-                    tracing::error!(error = %e, "API-key lookup failed");
-                    ApiError::ServiceUnavailable
-                }
-            })
+        Ok(self.auth.user_for(&self.store, header, now).await?)
     }
 }
 

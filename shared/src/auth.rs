@@ -10,6 +10,7 @@ use std::sync::Mutex;
 
 use sha2::{Digest, Sha256};
 
+use crate::session::UserId;
 use crate::store::{Store, StoreError};
 
 /// At most this many keys are cached per container; past it the cache starts over.
@@ -48,7 +49,7 @@ pub fn bearer_key(header: Option<&str>) -> Option<&str> {
 #[derive(Debug)]
 pub struct Authenticator {
     ttl_seconds: i64,
-    cache: Mutex<HashMap<String, (String, i64)>>,
+    cache: Mutex<HashMap<String, (UserId, i64)>>,
 }
 
 impl Authenticator {
@@ -66,7 +67,7 @@ impl Authenticator {
         store: &Store,
         header: Option<&str>,
         now: i64,
-    ) -> Result<String, AuthError> {
+    ) -> Result<UserId, AuthError> {
         let key = bearer_key(header).ok_or(AuthError::Unauthorized)?;
         let hash = key_hash(key);
         if let Some(user) = self.cached(&hash, now) {
@@ -82,13 +83,13 @@ impl Authenticator {
         }
     }
 
-    fn cached(&self, hash: &str, now: i64) -> Option<String> {
+    fn cached(&self, hash: &str, now: i64) -> Option<UserId> {
         let cache = self.cache.lock().ok()?;
         let (user, at) = cache.get(hash)?;
         (now - at < self.ttl_seconds).then(|| user.clone())
     }
 
-    fn remember(&self, hash: String, user: String, now: i64) {
+    fn remember(&self, hash: String, user: UserId, now: i64) {
         if self.ttl_seconds <= 0 {
             return;
         }

@@ -16,7 +16,8 @@ use sandbox::auth::key_hash;
 use sandbox::clock::ManualClock;
 use sandbox::config::{Config, Role, Secret};
 use sandbox::graph::GraphClient;
-use sandbox::store::{ApiKeyRecord, Item, Store};
+use sandbox::session::UserId;
+use sandbox::store::{ApiKeyRecord, Item, Key, Store};
 use sandbox::{api, App};
 use serde_json::Value;
 use wiremock::MockServer;
@@ -147,12 +148,13 @@ impl TestEnv {
             sandbox::ids::random_base62(24).unwrap()
         );
         let record = ApiKeyRecord {
-            pk: ApiKeyRecord::pk_for(&key_hash(&key)),
-            sk: "KEY".into(),
-            user_id: user.to_owned(),
             status: status.to_owned(),
-            created_at: "2026-11-01T00:00:00Z".into(),
-            label: Some("test".into()),
+            ..ApiKeyRecord::active(
+                &key_hash(&key),
+                UserId::new(user),
+                "2026-11-01T00:00:00Z".into(),
+                Some("test".into()),
+            )
         };
         self.app.store.put_api_key(&record).await.expect("put key");
         self.counter.reset();
@@ -225,7 +227,7 @@ impl TestEnv {
 
     /// The raw session item of `user` (panics if there is none).
     pub async fn session_item(&self, user: &str) -> Item {
-        let pk = format!("USER#{user}");
+        let pk = Key::session(&UserId::new(user)).pk;
         self.snapshot()
             .await
             .into_iter()

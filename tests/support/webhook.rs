@@ -10,7 +10,7 @@ use super::{finish, request, Reply, TestEnv, APP_SECRET, PHONE_NUMBER_ID};
 
 /// `sha256=<hex>` of `body` under the test app secret.
 pub fn sign(body: &str) -> String {
-    sandbox::webhook::sign(APP_SECRET.as_bytes(), body.as_bytes())
+    sandbox::meta::signature::sign(APP_SECRET.as_bytes(), body.as_bytes())
 }
 
 /// A `whatsapp_business_account` delivery with one change for `phone_number_id`.

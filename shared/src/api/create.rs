@@ -4,19 +4,19 @@
 //! API call and one `UpdateItem` (storing Meta's message id). A refresh of a live pending
 //! session for the same phone sends first and writes after, so a failed send leaves the row
 //! untouched; a new session is written first, so no two concurrent creates can both send,
-//! and a failed send undoes exactly that write.
+//! and a failed send rolls back exactly that write.
 
 use lambda_http::{Body, Request, Response};
 use serde_json::{json, Value};
 
 use super::session_response;
 use crate::app::App;
+use crate::edge::{json_object, serve, ApiError};
 use crate::graph::{GraphClient, SendError};
-use crate::http::{json_object, serve, ApiError};
 use crate::ids;
 use crate::phone::PhoneE164;
 use crate::session::{Session, SessionId, SessionStatus};
-use crate::store::{Claim, Item, Refresh, StoreError};
+use crate::store::{Item, Write};
 
 /// The route label in logs.
 pub const ROUTE: &str = "POST /v1/whatsapp/sandbox/sessions";
@@ -48,16 +48,16 @@ async fn create(app: &App, req: Request) -> Result<Response<Body>, ApiError> {
             app.config.pending_ttl_seconds,
         );
         let write_id = ids::random_base62(16).map_err(internal)?;
-        let claim = app
-            .store
-            .claim(&session, &write_id, now)
-            .await
-            .map_err(unavailable)?;
-        let existing = match claim {
-            Claim::Claimed { previous } => {
+        let existing = match app.store.claim(&session, &write_id, now).await? {
+            Write::Written(previous) => {
                 return send_new(app, graph, session, &write_id, previous).await;
             }
-            Claim::Held(existing) => *existing,
+            Write::ConditionFailed {
+                current: Some(existing),
+            } => *existing,
+            // The claim asks for the item that failed it, so this does not happen; had the
+            // slot freed meanwhile, claiming again is right.
+            Write::ConditionFailed { current: None } => continue,
         };
         if existing.phone != phone {
             return Err(different_phone(&existing));
@@ -102,7 +102,7 @@ fn different_phone(existing: &Session) -> ApiError {
     }
 }
 
-/// A new session holds the slot: send, then record Meta's ids or undo the claim.
+/// A new session holds the slot: send, then record Meta's ids or roll back the claim.
 async fn send_new(
     app: &App,
     graph: &GraphClient,
@@ -117,8 +117,8 @@ async fn send_new(
                 .record_send(&session, &accepted.message_id, accepted.wa_id.as_deref())
                 .await
             {
-                Ok(true) => {}
-                Ok(false) => tracing::warn!(
+                Ok(Write::Written(())) => {}
+                Ok(Write::ConditionFailed { .. }) => tracing::warn!(
                     session_id = session.id.as_str(),
                     "session revoked while its template was being sent"
                 ),
@@ -143,11 +143,11 @@ async fn send_new(
         Err(send_error) => {
             match app
                 .store
-                .undo_claim(&session.user_id, write_id, previous)
+                .roll_back_claim(&session.user_id, write_id, previous)
                 .await
             {
-                Ok(true) => {}
-                Ok(false) => tracing::warn!(
+                Ok(Write::Written(())) => {}
+                Ok(Write::ConditionFailed { .. }) => tracing::warn!(
                     session_id = session.id.as_str(),
                     "rollback skipped: the row was changed by a newer request"
                 ),
@@ -189,21 +189,22 @@ async fn refresh(
             write_id,
             now,
         )
-        .await
-        .map_err(unavailable)?;
+        .await?;
     session.activation_message_id = Some(accepted.message_id);
     let number = &app.config.sandbox_display_number;
     match outcome {
-        Refresh::Refreshed => {
+        Write::Written(()) => {
             tracing::info!(session_id = session.id.as_str(), phone = %session.phone,
                 "activation template sent again; pending session refreshed");
             Ok(Some(session_response(&session, number)))
         }
         // Activated by the owner's reply while we sent: the active session is the answer.
-        Refresh::Changed(Some(current)) if current.id == session.id && current.is_live(now) => {
+        Write::ConditionFailed {
+            current: Some(current),
+        } if current.id == session.id && current.is_live(now) => {
             Ok(Some(session_response(&current, number)))
         }
-        Refresh::Changed(_) => Ok(None),
+        Write::ConditionFailed { .. } => Ok(None),
     }
 }
 
@@ -223,11 +224,6 @@ fn send_failed(phone: &PhoneE164, error: SendError) -> ApiError {
             ApiError::UpstreamUnavailable
         }
     }
-}
-
-fn unavailable(e: StoreError) -> ApiError {
-    tracing::error!(error = %e, "DynamoDB request failed");
-    ApiError::ServiceUnavailable
 }
 
 fn internal(e: impl std::fmt::Display) -> ApiError {

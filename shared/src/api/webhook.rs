@@ -12,13 +12,12 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::json;
 
 use crate::app::App;
-use crate::http::{body_bytes, json_response, serve, ApiError};
+use crate::edge::{body_bytes, json_response, serve, ApiError};
+use crate::meta::matching::{delivery_of, intent, session_to_activate, Intent};
+use crate::meta::payload::{epoch_seconds, InboundMessage, Notification, StatusEvent};
+use crate::meta::signature::{secrets_equal, signature_ok};
 use crate::phone::mask_digits;
-use crate::store::StoreError;
-use crate::webhook::{
-    delivery_of, epoch_seconds, intent, secrets_equal, session_to_activate, signature_ok,
-    InboundMessage, Intent, Notification, StatusEvent,
-};
+use crate::store::{DeleteIf, StoreError, Write};
 
 /// The route label in logs.
 pub const ROUTE: &str = "/v1/whatsapp/webhook";
@@ -90,10 +89,8 @@ async fn deliver(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
             return Ok(received());
         }
     };
-    process(app, &notification).await.map_err(|e| {
-        tracing::error!(error = %e, "webhook processing failed; Meta will retry");
-        ApiError::ServiceUnavailable
-    })?;
+    // A storage failure answers 503, so Meta retries the whole delivery.
+    process(app, &notification).await?;
     Ok(received())
 }
 
@@ -142,16 +139,26 @@ async fn on_message(app: &App, message: &InboundMessage) -> Result<(), StoreErro
                 .chain(sessions.iter().map(|s| s.phone.digits().to_owned()))
                 .collect();
             let phones: Vec<String> = phones.into_iter().collect();
-            if !app.store.set_opt_out(from, true, sent_at, &phones).await? {
+            let write = app.store.set_opt_out(from, true, sent_at, &phones).await?;
+            if let Write::ConditionFailed { .. } = write {
                 tracing::info!(phone = %masked, "stale opt-out ignored (a later message decided)");
                 return Ok(());
             }
+            // A failed condition below means a later message (or session) already decided that
+            // item: leaving it is the rule, not an error.
             for phone in phones.iter().filter(|p| p.as_str() != from) {
-                app.store.set_opt_out(phone, true, sent_at, &phones).await?;
+                let _ = app.store.set_opt_out(phone, true, sent_at, &phones).await?;
             }
             for session in &sessions {
-                app.store
-                    .delete_session_created_before(session, sent_at)
+                let _ = app
+                    .store
+                    .delete_session(
+                        &session.user_id,
+                        &session.id,
+                        DeleteIf::CreatedBy {
+                            message_time: sent_at,
+                        },
+                    )
                     .await?;
             }
             tracing::info!(phone = %masked, sessions = sessions.len(), "phone opted out");
@@ -163,8 +170,9 @@ async fn on_message(app: &App, message: &InboundMessage) -> Result<(), StoreErro
             if !phones.iter().any(|p| p == from) {
                 phones.push(from.to_owned());
             }
+            // A failed condition means a later message already decided that phone.
             for phone in &phones {
-                app.store.set_opt_out(phone, false, sent_at, &[]).await?;
+                let _ = app.store.set_opt_out(phone, false, sent_at, &[]).await?;
             }
             tracing::info!(phone = %masked, "opt-out lifted");
             Ok(())
@@ -178,7 +186,8 @@ async fn on_message(app: &App, message: &InboundMessage) -> Result<(), StoreErro
             let activated = app
                 .store
                 .activate(target, now, app.config.active_ttl_seconds)
-                .await?;
+                .await?
+                .written();
             tracing::info!(
                 phone = %masked,
                 session_id = target.id.as_str(),
@@ -209,7 +218,8 @@ async fn on_status(app: &App, status: &StatusEvent) -> Result<(), StoreError> {
     let recorded = app
         .store
         .record_delivery(session, message_id, &delivery)
-        .await?;
+        .await?
+        .written();
     tracing::info!(
         session_id = session.id.as_str(),
         status = delivery.status.as_str(),

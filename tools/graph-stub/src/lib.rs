@@ -45,12 +45,12 @@ mod tests {
     fn the_service_accepts_the_stubs_signatures() {
         let body = br#"{"object":"whatsapp_business_account","entry":[]}"#;
         let header = sign(b"dev-app-secret", body);
-        assert!(sandbox::webhook::signature_ok(
+        assert!(sandbox::meta::signature::signature_ok(
             b"dev-app-secret",
             body,
             Some(&header)
         ));
-        assert!(!sandbox::webhook::signature_ok(
+        assert!(!sandbox::meta::signature::signature_ok(
             b"another-secret",
             body,
             Some(&header)

@@ -316,7 +316,7 @@ mod tests {
         assert_eq!(message["context"]["id"], "wamid.SENT");
         assert_eq!(message["timestamp"], "1795529752");
         assert_eq!(message["button"]["payload"], "activate:wss_X");
-        let notification: sandbox::webhook::Notification =
+        let notification: sandbox::meta::payload::Notification =
             serde_json::from_value(body).expect("the service's own parser reads it");
         assert_eq!(notification.entry.len(), 1);
     }

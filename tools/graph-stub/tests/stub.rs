@@ -86,7 +86,7 @@ async fn accepted_send_is_answered_like_meta_then_tapped_with_a_signed_delivery(
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     let signature = delivery.headers.get("x-hub-signature-256").unwrap();
-    assert!(sandbox::webhook::signature_ok(
+    assert!(sandbox::meta::signature::signature_ok(
         SECRET.as_bytes(),
         &delivery.body,
         signature.to_str().ok()

@@ -11,6 +11,9 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 use tracing::Instrument;
 
+use crate::auth::AuthError;
+use crate::store::StoreError;
+
 /// Request bodies larger than this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 8 * 1024;
 
@@ -130,6 +133,25 @@ impl ApiError {
             param: "phone",
             message: message.into(),
             details: None,
+        }
+    }
+}
+
+/// The one place a storage failure becomes an answer: logged once with its cause, then 503 so
+/// clients (and Meta) retry.
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "DynamoDB request failed");
+        Self::ServiceUnavailable
+    }
+}
+
+/// Every unauthenticated request gets the same 401; a failed key lookup is a storage failure.
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Unauthorized => Self::Unauthorized,
+            AuthError::Store(e) => e.into(),
         }
     }
 }

@@ -1,0 +1,320 @@
+//! The DynamoDB store: the only module that talks to the table.
+//!
+//! One [`Store`] type; its methods live in a module per concern. Every conditional write goes
+//! through one helper and answers a [`Write`], never a bare `bool`; every item key is built by
+//! [`Key`].
+//!
+//! # Table
+//! One table, on-demand, generic keys `pk` (S) / `sk` (S), TTL attribute `expiresAt` (N, epoch
+//! seconds), and two sparse global secondary indexes used by the webhook:
+//! `byPhone` (partition key `phoneE164`) and `byWaId` (partition key `waId`, the WhatsApp id
+//! Meta reported at send time, which for Brazil, Mexico and Argentina may differ from the
+//! number we sent to). Only session items carry those two attributes.
+//!
+//! # Items
+//! | item | pk | sk | attributes |
+//! |---|---|---|---|
+//! | API key (written by provisioning; layout fixed) | `KEY#<sha256 hex of the key>` | `KEY` | `userId`, `status` (`active`/`disabled`), `createdAt` (RFC 3339), `label`? |
+//! | the user's one session | `USER#<userId>` | `SESSION` | `sessionId`, `userId`, `phoneE164`, `status`, `createdAt`, `expiresAt`, `activatedAt`?, `activationMessageId`?, `waId`?, `delivery`?, `deliveryRank`?, `writeId` |
+//! | a phone's opt-out (STOP / START) | `OPTOUT#<digits>` | `OPTOUT` | `optedOut` (BOOL), `updatedAt` (N, the message's time), `phones` (SS, every number of that person) |
+//!
+//! # Access patterns
+//! | operation | request |
+//! |---|---|
+//! | authenticate an API key | `GetItem KEY#<hash>/KEY` (cached per container) |
+//! | create: claim the user's slot | `PutItem USER#<id>/SESSION` if `attribute_not_exists(pk) OR expiresAt <= :now`; on failure `ALL_OLD` returns the live session, so "different phone" needs no second read |
+//! | create: store the accepted send | `UpdateItem` if `sessionId = :id` |
+//! | create: refresh a pending session after a send | `UpdateItem` if `sessionId = :id AND status = pending AND expiresAt > :now` |
+//! | create: roll back a claim | `DeleteItem` (or `PutItem` of the previous item) if `writeId = :mine` |
+//! | list | strongly consistent `GetItem USER#<id>/SESSION`, expired filtered in code |
+//! | revoke | `DeleteItem USER#<id>/SESSION` if `sessionId = :id AND expiresAt > :now` |
+//! | webhook: sessions of a phone | `Query byPhone` and `Query byWaId` (no scans) |
+//! | webhook: activate | `UpdateItem` if `sessionId = :id AND status = pending AND expiresAt > :now` |
+//! | webhook: delivery status | `UpdateItem` if `activationMessageId = :mid AND (no deliveryRank OR deliveryRank < :rank)` |
+//! | webhook: STOP deletes sessions | `DeleteItem` if `sessionId = :id AND createdAt <= :messageTime` |
+//! | webhook: STOP / START | `UpdateItem OPTOUT#<digits>` if `attribute_not_exists(pk) OR updatedAt <= :messageTime` |
+//! | create (later): is the phone opted out | `GetItem OPTOUT#<digits>/OPTOUT` |
+//!
+//! One item per user makes "one phone per user" structural: every create is a conditional
+//! write on that item, never a read followed by a write.
+
+/// API-key records: the fixed layout provisioning writes, and the lookup auth does.
+mod api_keys;
+/// The stored shape of a session and its conversion to and from [`Session`].
+mod item;
+/// Opt-out records (STOP / START).
+mod opt_outs;
+/// Session writes and reads: create's claim, send, refresh and rollback, revoke, list, webhook.
+mod sessions;
+/// The table definition (tests, the local stack, the admin tool).
+mod table;
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::Client;
+
+use crate::session::{Session, UserId};
+
+pub use api_keys::ApiKeyRecord;
+pub use opt_outs::OptOut;
+pub use sessions::DeleteIf;
+pub use table::create_table;
+
+/// A raw DynamoDB item.
+pub type Item = HashMap<String, AttributeValue>;
+
+/// The TTL attribute of every item that expires.
+pub const TTL_ATTRIBUTE: &str = "expiresAt";
+/// The index on the session's normalized phone.
+pub const PHONE_INDEX: &str = "byPhone";
+/// The index on the WhatsApp id Meta reported for the phone.
+pub const WA_ID_INDEX: &str = "byWaId";
+
+/// The kinds of item in the table: each names its `pk` prefix and its `sk`.
+/// A new kind of item gets a variant here and nowhere else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemKind {
+    /// An API key: `KEY#<sha256 hex of the key>` / `KEY`.
+    ApiKey,
+    /// The user's one session: `USER#<userId>` / `SESSION`.
+    Session,
+    /// A phone's opt-out: `OPTOUT#<digits>` / `OPTOUT`.
+    OptOut,
+}
+
+impl ItemKind {
+    /// What every `pk` of this kind starts with.
+    pub const fn prefix(self) -> &'static str {
+        match self {
+            Self::ApiKey => "KEY#",
+            Self::Session => "USER#",
+            Self::OptOut => "OPTOUT#",
+        }
+    }
+
+    /// The `sk` of every item of this kind.
+    pub const fn sort_key(self) -> &'static str {
+        match self {
+            Self::ApiKey => "KEY",
+            Self::Session => "SESSION",
+            Self::OptOut => "OPTOUT",
+        }
+    }
+
+    /// Whether a `pk` belongs to an item of this kind.
+    pub fn owns(self, pk: &str) -> bool {
+        pk.starts_with(self.prefix())
+    }
+
+    /// The id a `pk` of this kind carries (`KEY#ab12…` → `ab12…`), if it is of this kind.
+    pub fn id_of(self, pk: &str) -> Option<&str> {
+        pk.strip_prefix(self.prefix())
+    }
+}
+
+/// An item's primary key. The one place item keys are spelled: the store, the tests and the
+/// admin tool all build keys here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Key {
+    /// The partition key.
+    pub pk: String,
+    /// The sort key.
+    pub sk: String,
+}
+
+impl Key {
+    /// The key of the item of `kind` for `id`.
+    pub fn new(kind: ItemKind, id: &str) -> Self {
+        Self {
+            pk: format!("{}{id}", kind.prefix()),
+            sk: kind.sort_key().to_owned(),
+        }
+    }
+
+    /// An API key's item, by the SHA-256 hex of the key.
+    pub fn api_key(hash_hex: &str) -> Self {
+        Self::new(ItemKind::ApiKey, hash_hex)
+    }
+
+    /// The user's session item.
+    pub fn session(user_id: &UserId) -> Self {
+        Self::new(ItemKind::Session, user_id.as_str())
+    }
+
+    /// A phone's opt-out item, by its digits.
+    pub fn opt_out(digits: &str) -> Self {
+        Self::new(ItemKind::OptOut, digits)
+    }
+
+    /// `{pk, sk}` as the SDK's `set_key` takes it.
+    pub fn item(&self) -> Item {
+        HashMap::from([
+            ("pk".to_owned(), s(&self.pk)),
+            ("sk".to_owned(), s(&self.sk)),
+        ])
+    }
+}
+
+/// What a conditional write did.
+#[derive(Debug)]
+#[must_use]
+pub enum Write<T = ()> {
+    /// The condition held and the write happened.
+    Written(T),
+    /// The condition did not hold and nothing changed.
+    ConditionFailed {
+        /// The session as it stood, for writes that ask DynamoDB for it (`ALL_OLD`); `None`
+        /// for the others, or when there was no item.
+        current: Option<Box<Session>>,
+    },
+}
+
+impl<T> Write<T> {
+    /// Whether the write happened (for log fields).
+    pub fn written(&self) -> bool {
+        matches!(self, Self::Written(_))
+    }
+}
+
+/// DynamoDB could not be reached, throttled us past retries, or answered with an error.
+#[derive(Debug, thiserror::Error)]
+#[error("DynamoDB {operation} failed: {detail}")]
+pub struct StoreError {
+    operation: &'static str,
+    detail: String,
+}
+
+impl StoreError {
+    fn from_sdk<E, R>(operation: &'static str, err: SdkError<E, R>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        match &err {
+            SdkError::ServiceError(e) => Self::service(operation, e.err()),
+            other => Self {
+                operation,
+                detail: other.to_string(),
+            },
+        }
+    }
+
+    /// DynamoDB's answer: its error code and message.
+    fn service(operation: &'static str, err: &impl ProvideErrorMetadata) -> Self {
+        Self {
+            operation,
+            detail: format!(
+                "{}: {}",
+                err.code().unwrap_or("unknown"),
+                err.message().unwrap_or("")
+            ),
+        }
+    }
+
+    /// An item or request we could not encode or decode.
+    fn corrupt(operation: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            operation,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// The DynamoDB store.
+#[derive(Debug, Clone)]
+pub struct Store {
+    client: Client,
+    table: String,
+}
+
+impl Store {
+    /// A store on `table` through `client` (built once per container).
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    /// The table's name.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// The SDK client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+}
+
+/// The error of a write that may carry a condition: tells a failed condition apart and hands
+/// over the item DynamoDB returned with it.
+trait ConditionalError: ProvideErrorMetadata + std::error::Error + Sized + 'static {
+    /// `Ok(item)` if the condition failed (the item only with `ALL_OLD`), else the error back.
+    fn condition_failed(self) -> Result<Option<Item>, Self>;
+}
+
+impl ConditionalError for PutItemError {
+    fn condition_failed(self) -> Result<Option<Item>, Self> {
+        match self {
+            Self::ConditionalCheckFailedException(c) => Ok(c.item),
+            other => Err(other),
+        }
+    }
+}
+
+impl ConditionalError for UpdateItemError {
+    fn condition_failed(self) -> Result<Option<Item>, Self> {
+        match self {
+            Self::ConditionalCheckFailedException(c) => Ok(c.item),
+            other => Err(other),
+        }
+    }
+}
+
+impl ConditionalError for DeleteItemError {
+    fn condition_failed(self) -> Result<Option<Item>, Self> {
+        match self {
+            Self::ConditionalCheckFailedException(c) => Ok(c.item),
+            other => Err(other),
+        }
+    }
+}
+
+/// The one place a conditional write's result is decoded: the output, a failed condition
+/// (with the current session when DynamoDB returned it), or a [`StoreError`].
+fn conditional<T, E, R>(
+    operation: &'static str,
+    result: Result<T, SdkError<E, R>>,
+) -> Result<Write<T>, StoreError>
+where
+    E: ConditionalError,
+    R: std::fmt::Debug,
+{
+    match result {
+        Ok(out) => Ok(Write::Written(out)),
+        Err(SdkError::ServiceError(service)) => match service.into_err().condition_failed() {
+            Ok(item) => Ok(Write::ConditionFailed {
+                current: item
+                    .filter(|i| !i.is_empty())
+                    .map(|i| item::session_from_item(operation, i).map(Box::new))
+                    .transpose()?,
+            }),
+            Err(other) => Err(StoreError::service(operation, &other)),
+        },
+        Err(other) => Err(StoreError::from_sdk(operation, other)),
+    }
+}
+
+fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn s(v: &str) -> AttributeValue {
+    AttributeValue::S(v.to_owned())
+}

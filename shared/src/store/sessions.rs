@@ -1,0 +1,303 @@
+//! Session items: create's claim, send record, refresh and rollback; list's read; revoke's
+//! delete; the webhook's lookups by phone, activation, delivery reports and STOP deletes.
+
+use aws_sdk_dynamodb::operation::delete_item::builders::DeleteItemFluentBuilder;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
+use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
+
+use super::item::{session_from_item, session_to_item, DeliveryItem};
+use super::{conditional, n, s, Item, Key, Store, StoreError, Write, PHONE_INDEX, WA_ID_INDEX};
+use crate::session::{Delivery, Session, SessionId, SessionStatus, UserId};
+
+/// When [`Store::delete_session`] may delete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeleteIf {
+    /// Revoke: only a live session (an expired one is already gone for the caller).
+    Live {
+        /// The request's time.
+        now: i64,
+    },
+    /// STOP: only a session that existed when the message was sent, so a replayed STOP never
+    /// deletes a session created after it.
+    CreatedBy {
+        /// The STOP message's time.
+        message_time: i64,
+    },
+}
+
+impl Store {
+    /// An `UpdateItem` on the user's session item.
+    fn update_session(&self, user_id: &UserId) -> UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Key::session(user_id).item()))
+    }
+
+    /// An `UpdateItem` on `session` that holds only while it is the same, pending and live.
+    fn update_pending(&self, session: &Session, now: i64) -> UpdateItemFluentBuilder {
+        self.update_session(&session.user_id)
+            .condition_expression("sessionId = :id AND #status = :pending AND expiresAt > :now")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":id", s(session.id.as_str()))
+            .expression_attribute_values(":pending", s(SessionStatus::Pending.as_str()))
+            .expression_attribute_values(":now", n(now))
+    }
+
+    /// A `DeleteItem` of the user's session item.
+    fn delete_session_item(&self, user_id: &UserId) -> DeleteItemFluentBuilder {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(Key::session(user_id).item()))
+    }
+
+    /// The user's session if it is live at `now` (one strongly consistent read).
+    pub async fn live_session(
+        &self,
+        user_id: &UserId,
+        now: i64,
+    ) -> Result<Option<Session>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Key::session(user_id).item()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk("GetItem(session)", e))?;
+        match out.item {
+            None => Ok(None),
+            Some(item) => {
+                let session = session_from_item("GetItem(session)", item)?;
+                Ok(session.is_live(now).then_some(session))
+            }
+        }
+    }
+
+    /// Claims the user's one session slot for `session` unless a live session holds it.
+    /// `Written(previous)` carries the expired item the claim overwrote, if any, so a rollback
+    /// puts it back exactly; `ConditionFailed { current }` carries the live session.
+    pub async fn claim(
+        &self,
+        session: &Session,
+        write_id: &str,
+        now: i64,
+    ) -> Result<Write<Option<Item>>, StoreError> {
+        const OPERATION: &str = "PutItem(claim)";
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(session_to_item(OPERATION, session, write_id)?))
+            .condition_expression("attribute_not_exists(pk) OR expiresAt <= :now")
+            .expression_attribute_values(":now", n(now))
+            .return_values(ReturnValue::AllOld)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        Ok(match conditional(OPERATION, result)? {
+            Write::Written(out) => Write::Written(out.attributes.filter(|a| !a.is_empty())),
+            Write::ConditionFailed { current } => Write::ConditionFailed { current },
+        })
+    }
+
+    /// Stores the message id and WhatsApp id of the send Meta accepted for a new session.
+    /// The condition fails if the session is gone (revoked meanwhile).
+    pub async fn record_send(
+        &self,
+        session: &Session,
+        message_id: &str,
+        wa_id: Option<&str>,
+    ) -> Result<Write, StoreError> {
+        let mut req = self
+            .update_session(&session.user_id)
+            .condition_expression("sessionId = :id")
+            .expression_attribute_values(":id", s(session.id.as_str()))
+            .expression_attribute_values(":mid", s(message_id));
+        req = match wa_id {
+            Some(w) => req
+                .update_expression("SET activationMessageId = :mid, waId = :wa")
+                .expression_attribute_values(":wa", s(w)),
+            None => req.update_expression("SET activationMessageId = :mid"),
+        };
+        let result = req.send().await.map(|_| ());
+        conditional("UpdateItem(record send)", result)
+    }
+
+    /// After a template was sent again for a live pending session: new expiry, new message id,
+    /// delivery report reset. Conditioned on the session still being the same, pending and live;
+    /// when it is not, `ConditionFailed { current }` carries its state now.
+    /// The new `write_id` makes a concurrent claimer's rollback skip this row: a template was
+    /// accepted for it, so it must stay.
+    pub async fn refresh_pending(
+        &self,
+        session: &Session,
+        message_id: &str,
+        wa_id: Option<&str>,
+        write_id: &str,
+        now: i64,
+    ) -> Result<Write, StoreError> {
+        let mut set =
+            String::from("SET expiresAt = :exp, activationMessageId = :mid, writeId = :w");
+        let mut req = self
+            .update_pending(session, now)
+            .expression_attribute_values(":exp", n(session.expires_at))
+            .expression_attribute_values(":mid", s(message_id))
+            .expression_attribute_values(":w", s(write_id))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        if let Some(w) = wa_id {
+            set.push_str(", waId = :wa");
+            req = req.expression_attribute_values(":wa", s(w));
+        }
+        set.push_str(" REMOVE delivery, deliveryRank");
+        let result = req.update_expression(set).send().await.map(|_| ());
+        conditional("UpdateItem(refresh)", result)
+    }
+
+    /// Rolls back a claim: deletes the new row, or puts back the expired item it replaced.
+    /// Conditioned on `writeId`, so a newer concurrent write is never clobbered: the condition
+    /// fails when the row is no longer ours.
+    pub async fn roll_back_claim(
+        &self,
+        user_id: &UserId,
+        write_id: &str,
+        previous: Option<Item>,
+    ) -> Result<Write, StoreError> {
+        match previous {
+            None => {
+                let result = self
+                    .delete_session_item(user_id)
+                    .condition_expression("writeId = :w")
+                    .expression_attribute_values(":w", s(write_id))
+                    .send()
+                    .await
+                    .map(|_| ());
+                conditional("DeleteItem(rollback)", result)
+            }
+            Some(item) => {
+                let result = self
+                    .client
+                    .put_item()
+                    .table_name(&self.table)
+                    .set_item(Some(item))
+                    .condition_expression("writeId = :w")
+                    .expression_attribute_values(":w", s(write_id))
+                    .send()
+                    .await
+                    .map(|_| ());
+                conditional("PutItem(rollback)", result)
+            }
+        }
+    }
+
+    /// Deletes the user's session `id` if `rule` allows it; otherwise the condition fails.
+    pub async fn delete_session(
+        &self,
+        user_id: &UserId,
+        id: &SessionId,
+        rule: DeleteIf,
+    ) -> Result<Write, StoreError> {
+        let (operation, condition, time) = match rule {
+            DeleteIf::Live { now } => (
+                "DeleteItem(session)",
+                "sessionId = :id AND expiresAt > :t",
+                now,
+            ),
+            DeleteIf::CreatedBy { message_time } => (
+                "DeleteItem(opt-out)",
+                "sessionId = :id AND createdAt <= :t",
+                message_time,
+            ),
+        };
+        let result = self
+            .delete_session_item(user_id)
+            .condition_expression(condition)
+            .expression_attribute_values(":id", s(id.as_str()))
+            .expression_attribute_values(":t", n(time))
+            .send()
+            .await
+            .map(|_| ());
+        conditional(operation, result)
+    }
+
+    /// Every session whose phone or reported WhatsApp id is `digits` (both indexes; no scan).
+    pub async fn sessions_for_phone(&self, digits: &str) -> Result<Vec<Session>, StoreError> {
+        let mut sessions: Vec<Session> = Vec::new();
+        for (index, attribute) in [(PHONE_INDEX, "phoneE164"), (WA_ID_INDEX, "waId")] {
+            let mut start: Option<Item> = None;
+            loop {
+                let out = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(index)
+                    .key_condition_expression("#k = :v")
+                    .expression_attribute_names("#k", attribute)
+                    .expression_attribute_values(":v", s(digits))
+                    .set_exclusive_start_key(start.take())
+                    .send()
+                    .await
+                    .map_err(|e| StoreError::from_sdk("Query(phone)", e))?;
+                for item in out.items.unwrap_or_default() {
+                    let session = session_from_item("Query(phone)", item)?;
+                    if !sessions.iter().any(|s| s.user_id == session.user_id) {
+                        sessions.push(session);
+                    }
+                }
+                match out.last_evaluated_key {
+                    Some(k) if !k.is_empty() => start = Some(k),
+                    _ => break,
+                }
+            }
+        }
+        Ok(sessions)
+    }
+
+    /// Turns a pending, live session active. The condition fails if it was not (already
+    /// active, expired, revoked or replaced): a replayed reply changes nothing.
+    pub async fn activate(
+        &self,
+        session: &Session,
+        now: i64,
+        active_ttl: i64,
+    ) -> Result<Write, StoreError> {
+        let result = self
+            .update_pending(session, now)
+            .update_expression("SET #status = :active, activatedAt = :now, expiresAt = :exp")
+            .expression_attribute_values(":active", s(SessionStatus::Active.as_str()))
+            .expression_attribute_values(":exp", n(now + active_ttl))
+            .send()
+            .await
+            .map(|_| ());
+        conditional("UpdateItem(activate)", result)
+    }
+
+    /// Records a delivery report on the session whose activation message is `message_id`,
+    /// only moving forward (a late `delivered` never overwrites `read`).
+    pub async fn record_delivery(
+        &self,
+        session: &Session,
+        message_id: &str,
+        delivery: &Delivery,
+    ) -> Result<Write, StoreError> {
+        const OPERATION: &str = "UpdateItem(delivery)";
+        let delivery_value =
+            serde_dynamo::to_attribute_value(DeliveryItem::from_delivery(delivery))
+                .map_err(|e| StoreError::corrupt(OPERATION, e.to_string()))?;
+        let result = self
+            .update_session(&session.user_id)
+            .update_expression("SET delivery = :d, deliveryRank = :r")
+            .condition_expression(
+                "activationMessageId = :mid AND (attribute_not_exists(deliveryRank) OR deliveryRank < :r)",
+            )
+            .expression_attribute_values(":d", delivery_value)
+            .expression_attribute_values(":r", n(delivery.status.rank()))
+            .expression_attribute_values(":mid", s(message_id))
+            .send()
+            .await
+            .map(|_| ());
+        conditional(OPERATION, result)
+    }
+}
