@@ -58,15 +58,11 @@ impl ApiKeyRecord {
 impl Store {
     /// Reads an API key record by the hash of the key.
     pub async fn api_key(&self, hash_hex: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(Key::api_key(hash_hex).item()))
-            .send()
-            .await
-            .map_err(|e| StoreError::from_sdk("GetItem(api key)", e))?;
-        match out.item {
+        // Eventually consistent: a key is provisioned long before it is used.
+        match self
+            .get("GetItem(api key)", &Key::api_key(hash_hex), false)
+            .await?
+        {
             None => Ok(None),
             Some(item) => serde_dynamo::from_item(item).map(Some).map_err(|e| {
                 StoreError::corrupt("GetItem(api key)", format!("undecodable key item: {e}"))

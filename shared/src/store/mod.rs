@@ -250,6 +250,24 @@ impl Store {
     pub fn client(&self) -> &Client {
         &self.client
     }
+
+    /// One item by its key; `consistent` for reads that must see the latest write.
+    async fn get(
+        &self,
+        operation: &'static str,
+        key: &Key,
+        consistent: bool,
+    ) -> Result<Option<Item>, StoreError> {
+        self.client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key.item()))
+            .consistent_read(consistent)
+            .send()
+            .await
+            .map(|out| out.item)
+            .map_err(|e| StoreError::from_sdk(operation, e))
+    }
 }
 
 /// The error of a write that may carry a condition: tells a failed condition apart and hands
@@ -317,4 +335,35 @@ fn n(v: i64) -> AttributeValue {
 
 fn s(v: &str) -> AttributeValue {
     AttributeValue::S(v.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_have_the_documented_layout() {
+        let key = |k: Key| (k.pk, k.sk);
+        assert_eq!(
+            key(Key::api_key("ab12")),
+            ("KEY#ab12".to_owned(), "KEY".to_owned())
+        );
+        assert_eq!(
+            key(Key::session(&UserId::new("u1"))),
+            ("USER#u1".to_owned(), "SESSION".to_owned())
+        );
+        assert_eq!(
+            key(Key::opt_out("34688246216")),
+            ("OPTOUT#34688246216".to_owned(), "OPTOUT".to_owned())
+        );
+    }
+
+    #[test]
+    fn a_pk_names_its_kind_and_id() {
+        let pk = Key::api_key("ab12").pk;
+        assert!(ItemKind::ApiKey.owns(&pk));
+        assert!(!ItemKind::Session.owns(&pk));
+        assert_eq!(ItemKind::ApiKey.id_of(&pk), Some("ab12"));
+        assert_eq!(ItemKind::OptOut.id_of(&pk), None);
+    }
 }

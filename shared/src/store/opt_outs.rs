@@ -44,16 +44,10 @@ impl Store {
 
     /// The opt-out record of `digits`, if any.
     pub async fn opt_out(&self, digits: &str) -> Result<Option<OptOut>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(Key::opt_out(digits).item()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| StoreError::from_sdk("GetItem(opt-out)", e))?;
-        Ok(out.item.map(|item| OptOut {
+        let item = self
+            .get("GetItem(opt-out)", &Key::opt_out(digits), true)
+            .await?;
+        Ok(item.map(|item| OptOut {
             opted_out: matches!(item.get("optedOut"), Some(AttributeValue::Bool(true))),
             updated_at: item
                 .get("updatedAt")

@@ -58,16 +58,10 @@ impl Store {
         user_id: &UserId,
         now: i64,
     ) -> Result<Option<Session>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(Key::session(user_id).item()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| StoreError::from_sdk("GetItem(session)", e))?;
-        match out.item {
+        match self
+            .get("GetItem(session)", &Key::session(user_id), true)
+            .await?
+        {
             None => Ok(None),
             Some(item) => {
                 let session = session_from_item("GetItem(session)", item)?;
