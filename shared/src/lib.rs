@@ -1,7 +1,7 @@
 //! The library every sandbox function stands on.
 //!
-//! Pure rules (`phone`, `session`, `config`) never touch the network; `store` (DynamoDB) and
-//! `graph` (Meta's Graph API) are the only modules that do I/O. `http` is the edge: the error
+//! Pure rules (`phone`, `session`, `config`, `limits`) never touch the network; `store`
+//! (DynamoDB) and `graph` (Meta's Graph API) are the only modules that do I/O. `http` is the edge: the error
 //! envelope, request ids, JSON bodies and the one log line per request. `api` holds the
 //! request handlers the Lambda binaries run.
 
@@ -13,6 +13,7 @@ pub mod config;
 pub mod graph;
 pub mod http;
 pub mod ids;
+pub mod limits;
 pub mod phone;
 pub mod session;
 pub mod store;
