@@ -3,6 +3,8 @@
 
 #[path = "admin.rs"]
 mod admin;
+#[path = "auth_cache.rs"]
+mod auth_cache;
 #[path = "events.rs"]
 mod events;
 #[path = "sessions.rs"]

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use lambda_http::Request;
 
-use crate::auth::Authenticator;
+use crate::auth::{Authenticator, MAX_NEGATIVE_KEYS};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ConfigError, Role};
 use crate::edge::ApiError;
@@ -45,7 +45,8 @@ impl App {
         graph: Option<GraphClient>,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        let auth = Authenticator::new(config.auth_cache_seconds);
+        let auth = Authenticator::new(config.auth_cache_seconds)
+            .with_negative_cache(config.auth_negative_cache_seconds, MAX_NEGATIVE_KEYS);
         Self {
             config,
             store,

@@ -1,6 +1,6 @@
 //! The library every sandbox function stands on.
 //!
-//! Pure rules (`phone`, `session`, `config`, `meta`) never touch the network; `store`
+//! Pure rules (`phone`, `session`, `config`, `limits`, `meta`) never touch the network; `store`
 //! (DynamoDB) and `graph` (Meta's Graph API) are the only modules that do I/O. `edge` is the
 //! HTTP edge: the error envelope, request ids, JSON bodies and the one log line per request.
 //! `api` holds the request handlers the Lambda binaries run.
@@ -21,6 +21,8 @@ pub mod edge;
 pub mod graph;
 /// Random identifiers: session ids, write tokens.
 pub mod ids;
+/// UTC days, daily-cap counter keys and the `X-RateLimit-*` headers (pure).
+pub mod limits;
 /// Meta's webhook: payloads, signature, and the rules that decide what an event means.
 pub mod meta;
 /// The phone number type (`PhoneE164`) and masking for logs.
