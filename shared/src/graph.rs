@@ -4,8 +4,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::config::{Config, Secret};
-use crate::phone::PhoneE164;
-use crate::session::SessionId;
+use crate::meta::callback::activation_tag;
+use crate::session::{Session, SessionId};
 
 /// The quick-reply payload prefix: `activate:<session id>` names the session being answered.
 pub const PAYLOAD_PREFIX: &str = "activate:";
@@ -88,13 +88,13 @@ impl GraphClient {
         })
     }
 
-    /// The request body of an activation template for `session` to `to`.
-    pub fn template_body(&self, to: &PhoneE164, session: &SessionId) -> Value {
-        json!({
+    /// The request body of the activation template of `session`, to its phone.
+    pub fn template_body(&self, session: &Session) -> Value {
+        let mut body = json!({
             "messaging_product": "whatsapp",
             "recipient_type": "individual",
             // `+` and digits: without the `+`, Meta may prefix the sender's country code.
-            "to": to.with_plus(),
+            "to": session.phone.with_plus(),
             "type": "template",
             "template": {
                 "name": self.template_name,
@@ -103,23 +103,25 @@ impl GraphClient {
                     "type": "button",
                     "sub_type": "quick_reply",
                     "index": "0",
-                    "parameters": [{ "type": "payload", "payload": activation_payload(session) }]
+                    "parameters": [{ "type": "payload", "payload": activation_payload(&session.id) }]
                 }]
             }
-        })
+        });
+        // Meta echoes this in every status of the message: the webhook finds the session by
+        // it, and skips every untagged status without a DynamoDB request.
+        if let Some(tag) = activation_tag(&session.id, &session.user_id) {
+            body["biz_opaque_callback_data"] = Value::String(tag);
+        }
+        body
     }
 
     /// Sends the activation template once.
-    pub async fn send_activation(
-        &self,
-        to: &PhoneE164,
-        session: &SessionId,
-    ) -> Result<Accepted, SendError> {
+    pub async fn send_activation(&self, session: &Session) -> Result<Accepted, SendError> {
         let response = self
             .http
             .post(&self.messages_url)
             .bearer_auth(self.token.expose())
-            .json(&self.template_body(to, session))
+            .json(&self.template_body(session))
             .send()
             .await
             .map_err(|e| SendError::Unavailable(describe(&e)))?;

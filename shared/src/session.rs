@@ -186,6 +186,9 @@ pub struct Session {
     pub activated_at: Option<i64>,
     /// The `wamid` of the last activation template Meta accepted.
     pub activation_message_id: Option<String>,
+    /// When the latest activation template was sent (epoch seconds, taken just before the
+    /// send): a reply older than that whole second never activates the session.
+    pub template_sent_at: Option<i64>,
     /// The WhatsApp id Meta reported for the phone (may differ from the phone's digits).
     pub wa_id: Option<String>,
     /// Delivery report of the activation message.
@@ -210,6 +213,7 @@ impl Session {
             expires_at: now + pending_ttl,
             activated_at: None,
             activation_message_id: None,
+            template_sent_at: Some(now),
             wa_id: None,
             delivery: None,
         }

@@ -110,7 +110,7 @@ async fn send_new(
     write_id: &str,
     previous: Option<Item>,
 ) -> Result<Response<Body>, ApiError> {
-    match graph.send_activation(&session.phone, &session.id).await {
+    match graph.send_activation(&session).await {
         Ok(accepted) => {
             match app
                 .store
@@ -172,10 +172,11 @@ async fn refresh(
     now: i64,
 ) -> Result<Option<Response<Body>>, ApiError> {
     let accepted = graph
-        .send_activation(&session.phone, &session.id)
+        .send_activation(&session)
         .await
         .map_err(|e| send_failed(&session.phone, e))?;
     session.expires_at = now + app.config.pending_ttl_seconds;
+    session.template_sent_at = Some(now);
     session.delivery = None;
     if accepted.wa_id.is_some() {
         session.wa_id = accepted.wa_id.clone();

@@ -25,6 +25,8 @@ struct SessionItem {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     activation_message_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    template_sent_at: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     wa_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     delivery: Option<DeliveryItem>,
@@ -90,6 +92,7 @@ impl SessionItem {
             expires_at: session.expires_at,
             activated_at: session.activated_at,
             activation_message_id: session.activation_message_id.clone(),
+            template_sent_at: session.template_sent_at,
             wa_id: session.wa_id.clone(),
             delivery: session.delivery.as_ref().map(DeliveryItem::from_delivery),
             delivery_rank: session.delivery.as_ref().map(|d| d.status.rank()),
@@ -111,6 +114,7 @@ impl SessionItem {
             expires_at: self.expires_at,
             activated_at: self.activated_at,
             activation_message_id: self.activation_message_id,
+            template_sent_at: self.template_sent_at,
             wa_id: self.wa_id,
             delivery,
         })

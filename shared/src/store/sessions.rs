@@ -134,12 +134,15 @@ impl Store {
         now: i64,
     ) -> Result<Write, StoreError> {
         let mut set =
-            String::from("SET expiresAt = :exp, activationMessageId = :mid, writeId = :w");
+            String::from(
+            "SET expiresAt = :exp, activationMessageId = :mid, writeId = :w, templateSentAt = :sent",
+        );
         let mut req = self
             .update_pending(session, now)
             .expression_attribute_values(":exp", n(session.expires_at))
             .expression_attribute_values(":mid", s(message_id))
             .expression_attribute_values(":w", s(write_id))
+            .expression_attribute_values(":sent", n(session.template_sent_at.unwrap_or(now)))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         if let Some(w) = wa_id {
             set.push_str(", waId = :wa");
