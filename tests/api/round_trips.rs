@@ -1,0 +1,54 @@
+//! DynamoDB round trips and Graph API calls per operation (README, "Performance"): create 2 +
+//! 1 send, list 1, revoke 1, and one more auth read on a cold container.
+
+use e2e::meta;
+use e2e::{Options, TestEnv, SPAIN};
+
+#[tokio::test]
+async fn round_trip_budget_per_operation() {
+    let env = TestEnv::with(Options {
+        auth_cache_seconds: 60,
+        ..Options::default()
+    })
+    .await;
+    meta::accept(&env.meta).await;
+    let key = env.api_key("u1").await;
+    env.list(Some(&key)).await; // warm the auth cache
+    env.counter.reset();
+
+    let id = env.create_id(&key, SPAIN).await;
+    assert_eq!(
+        env.counter.operations(),
+        ["PutItem", "UpdateItem"],
+        "create: claim + record send"
+    );
+    assert_eq!(
+        env.sent_templates().await.len(),
+        1,
+        "create: one Graph API call"
+    );
+    env.counter.reset();
+
+    env.create(&key, SPAIN).await;
+    assert_eq!(
+        env.counter.operations(),
+        ["PutItem", "UpdateItem"],
+        "refresh: claim + update"
+    );
+    env.counter.reset();
+
+    env.list(Some(&key)).await;
+    assert_eq!(env.counter.operations(), ["GetItem"], "list");
+    env.counter.reset();
+
+    env.revoke(Some(&key), &id).await;
+    assert_eq!(env.counter.operations(), ["DeleteItem"], "revoke");
+    env.counter.reset();
+
+    // A cold container adds exactly the one auth read.
+    let cold = TestEnv::new().await;
+    meta::accept(&cold.meta).await;
+    let key = cold.api_key("u1").await;
+    cold.list(Some(&key)).await;
+    assert_eq!(cold.counter.operations(), ["GetItem", "GetItem"]);
+}
