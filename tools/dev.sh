@@ -43,7 +43,7 @@ PHONE_NUMBER_ID=109876543210987
 APP_SECRET=dev-app-secret
 VERIFY_TOKEN=dev-verify-token
 ACCESS_TOKEN=dev-token
-# The key the sample events under events/ carry (see tests/events.rs): published, so local only.
+# The key the sample events under events/ carry (see tests/api/events.rs): published, so local only.
 EVENTS_KEY=wsk_events_local_only_do_not_use_elsewhere_000000000000
 
 say() { echo "dev: $*" >&2; }
@@ -195,7 +195,7 @@ start graph-stub "$stub_log" "$STUB" --port "$GRAPH_PORT" --phone-number-id "$PH
     --webhook-url "http://127.0.0.1:$API_PORT/v1/whatsapp/webhook"
 wait_for_port graph-stub "the Graph API stand-in" "$GRAPH_PORT" "$STARTED" "$stub_log" 30
 
-# Everything the functions read (API.md's configuration table); the routes that put them on
+# Everything the functions read (README, "Configuration"); the routes that put them on
 # their real paths are [workspace.metadata.lambda.watch.router] in Cargo.toml.
 cat >"$STATE_DIR/functions.env" <<EOF
 TABLE_NAME=$TABLE

@@ -2,7 +2,7 @@
 //! `listWhatsAppSandboxSessions`, `revokeWhatsAppSandboxSession` in `openapi.yaml`: the
 //! `bearerAuth` scheme and its 401) and the warm container's auth cache (README, "Configuration").
 
-use e2e::{Options, TestEnv, SPAIN};
+use e2e::{TestEnv, SPAIN};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::Body;
 use serde_json::json;
@@ -48,19 +48,14 @@ async fn missing_malformed_unknown_or_disabled_key_is_401_on_every_session_endpo
 
 #[tokio::test]
 async fn warm_container_does_no_auth_read_and_disabled_key_stops_within_cache_time() {
-    let env = TestEnv::with(Options {
-        auth_cache_seconds: 60,
-        ..Options::default()
-    })
-    .await;
+    let env = TestEnv::with_auth_cache(60).await;
     let key = env.api_key("u1").await;
     env.list(Some(&key)).await;
     assert_eq!(
-        env.counter.operations(),
+        env.counter.take(),
         ["GetItem", "GetItem"],
         "cold: key + session"
     );
-    env.counter.reset();
     env.list(Some(&key)).await;
     assert_eq!(env.counter.operations(), ["GetItem"], "warm: session only");
 

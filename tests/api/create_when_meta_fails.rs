@@ -6,8 +6,23 @@ use std::time::Duration;
 
 use e2e::meta;
 use e2e::{assert_error, Options, TestEnv, DAY, SPAIN, UK};
-use lambda_http::http::{Method, StatusCode};
+use lambda_http::http::StatusCode;
+use sandbox::App;
 use serde_json::json;
+
+/// A create for `SPAIN` through `app` answers 502 `upstream_unavailable` and leaves the table
+/// exactly as before.
+async fn assert_502_and_rolled_back(env: &TestEnv, app: &App, key: &str) {
+    let before = env.snapshot().await;
+    let reply = env.create_on(app, key, SPAIN).await;
+    assert_error(
+        &reply,
+        StatusCode::BAD_GATEWAY,
+        "api_error",
+        "upstream_unavailable",
+    );
+    assert_eq!(env.snapshot().await, before);
+}
 
 #[tokio::test]
 async fn meta_error_rolls_back_a_new_session_exactly_and_returns_metas_message() {
@@ -42,13 +57,7 @@ async fn meta_error_on_refresh_leaves_the_pending_session_with_its_old_expiry() 
     let key = env.api_key("u1").await;
     meta::accept(&env.meta).await;
     env.create(&key, SPAIN).await;
-    env.meta.reset().await;
-    meta::answer(
-        &env.meta,
-        400,
-        meta::error_body(132015, "(#132015) Template is paused"),
-    )
-    .await;
+    meta::start_refusing(&env.meta, 132015, "(#132015) Template is paused").await;
     env.clock.advance(3_600);
     let before = env.snapshot().await;
     let reply = env.create(&key, SPAIN).await;
@@ -69,13 +78,7 @@ async fn meta_error_after_an_expired_session_restores_the_expired_item_exactly()
     let key = env.api_key("u1").await;
     env.create(&key, SPAIN).await;
     env.clock.advance(2 * DAY);
-    env.meta.reset().await;
-    meta::answer(
-        &env.meta,
-        400,
-        meta::error_body(100, "(#100) Invalid parameter"),
-    )
-    .await;
+    meta::start_refusing(&env.meta, 100, "(#100) Invalid parameter").await;
     let before = env.snapshot().await;
     let reply = env.create(&key, UK).await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
@@ -87,15 +90,7 @@ async fn meta_5xx_without_error_object_is_502_and_rolled_back() {
     let env = TestEnv::new().await;
     meta::answer_raw(&env.meta, 503, "<html>Service Unavailable</html>").await;
     let key = env.api_key("u1").await;
-    let before = env.snapshot().await;
-    let reply = env.create(&key, SPAIN).await;
-    assert_error(
-        &reply,
-        StatusCode::BAD_GATEWAY,
-        "api_error",
-        "upstream_unavailable",
-    );
-    assert_eq!(env.snapshot().await, before);
+    assert_502_and_rolled_back(&env, &env.app, &key).await;
 }
 
 #[tokio::test]
@@ -107,15 +102,7 @@ async fn meta_timeout_is_502_and_rolled_back() {
     .await;
     meta::accept_with(&env.meta, None, Some(Duration::from_secs(2))).await;
     let key = env.api_key("u1").await;
-    let before = env.snapshot().await;
-    let reply = env.create(&key, SPAIN).await;
-    assert_error(
-        &reply,
-        StatusCode::BAD_GATEWAY,
-        "api_error",
-        "upstream_unavailable",
-    );
-    assert_eq!(env.snapshot().await, before);
+    assert_502_and_rolled_back(&env, &env.app, &key).await;
     assert_eq!(
         env.sent_templates().await.len(),
         1,
@@ -129,25 +116,7 @@ async fn meta_unreachable_is_502_and_rolled_back() {
     let key = env.api_key("u1").await;
     // Point the Graph client at a port nobody listens on.
     let app = env.app_with_unreachable_graph();
-    let before = env.snapshot().await;
-    let req = e2e::request(
-        Method::POST,
-        "/v1/whatsapp/sandbox/sessions",
-        Some(&key),
-        json!({"phone": SPAIN}).to_string().into(),
-    );
-    let reply = e2e::finish(
-        "POST",
-        "/v1/whatsapp/sandbox/sessions",
-        sandbox::api::create::handle(&app, req).await,
-    );
-    assert_error(
-        &reply,
-        StatusCode::BAD_GATEWAY,
-        "api_error",
-        "upstream_unavailable",
-    );
-    assert_eq!(env.snapshot().await, before);
+    assert_502_and_rolled_back(&env, &app, &key).await;
 }
 
 #[tokio::test]

@@ -1,16 +1,12 @@
-//! DynamoDB round trips and Graph API calls per operation (README, "Performance"): create 2 +
+//! DynamoDB round trips and Graph API calls per operation (README, "Benchmark"): create 2 +
 //! 1 send, list 1, revoke 1, and one more auth read on a cold container.
 
 use e2e::meta;
-use e2e::{Options, TestEnv, SPAIN};
+use e2e::{TestEnv, SPAIN};
 
 #[tokio::test]
 async fn round_trip_budget_per_operation() {
-    let env = TestEnv::with(Options {
-        auth_cache_seconds: 60,
-        ..Options::default()
-    })
-    .await;
+    let env = TestEnv::with_auth_cache(60).await;
     meta::accept(&env.meta).await;
     let key = env.api_key("u1").await;
     env.list(Some(&key)).await; // warm the auth cache
@@ -18,7 +14,7 @@ async fn round_trip_budget_per_operation() {
 
     let id = env.create_id(&key, SPAIN).await;
     assert_eq!(
-        env.counter.operations(),
+        env.counter.take(),
         ["PutItem", "UpdateItem"],
         "create: claim + record send"
     );
@@ -27,23 +23,19 @@ async fn round_trip_budget_per_operation() {
         1,
         "create: one Graph API call"
     );
-    env.counter.reset();
 
     env.create(&key, SPAIN).await;
     assert_eq!(
-        env.counter.operations(),
+        env.counter.take(),
         ["PutItem", "UpdateItem"],
         "refresh: claim + update"
     );
-    env.counter.reset();
 
     env.list(Some(&key)).await;
-    assert_eq!(env.counter.operations(), ["GetItem"], "list");
-    env.counter.reset();
+    assert_eq!(env.counter.take(), ["GetItem"], "list");
 
     env.revoke(Some(&key), &id).await;
-    assert_eq!(env.counter.operations(), ["DeleteItem"], "revoke");
-    env.counter.reset();
+    assert_eq!(env.counter.take(), ["DeleteItem"], "revoke");
 
     // A cold container adds exactly the one auth read.
     let cold = TestEnv::new().await;

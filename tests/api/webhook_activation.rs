@@ -22,13 +22,8 @@ async fn button_reply_activates_the_session_for_seven_days() {
     } = env.pending("u1", SPAIN_DIGITS).await;
     assert_eq!(payload, format!("activate:{id}"));
     env.clock.advance(60);
-    let reply = env
-        .deliver(&envelope(
-            vec![button_reply(SPAIN_DIGITS, &payload, &wamid, 1)],
-            vec![],
-        ))
+    env.deliver_messages(vec![button_reply(SPAIN_DIGITS, &payload, &wamid, 1)])
         .await;
-    assert_received(&reply);
     let s = env.session_of(&key).await;
     assert_eq!(s["id"], id.as_str());
     assert_eq!(s["status"], "active");
@@ -50,30 +45,25 @@ async fn button_reply_activates_the_session_for_seven_days() {
 #[tokio::test]
 async fn text_reply_quoting_the_template_activates() {
     let env = TestEnv::accepting().await;
-    let Pending { key, wamid, .. } = env.pending("u1", SPAIN_DIGITS).await;
+    let session = env.pending("u1", SPAIN_DIGITS).await;
     // Another user's pending session for the same phone: context.id still picks ours.
     env.pending("u2", SPAIN_DIGITS).await;
-    let reply = env
-        .deliver(&envelope(
-            vec![text_reply(SPAIN_DIGITS, "yes, activate", Some(&wamid), 1)],
-            vec![],
-        ))
-        .await;
-    assert_received(&reply);
-    assert_eq!(env.session_of(&key).await["status"], "active");
+    env.deliver_messages(vec![text_reply(
+        SPAIN_DIGITS,
+        "yes, activate",
+        Some(&session.wamid),
+        1,
+    )])
+    .await;
+    assert_eq!(env.session_of(&session.key).await["status"], "active");
 }
 
 #[tokio::test]
 async fn bare_text_activates_the_only_pending_session_of_the_phone() {
     let env = TestEnv::accepting().await;
     let key = env.pending("u1", SPAIN_DIGITS).await.key;
-    assert_received(
-        &env.deliver(&envelope(
-            vec![text_reply(SPAIN_DIGITS, "hi", None, 1)],
-            vec![],
-        ))
-        .await,
-    );
+    env.deliver_messages(vec![text_reply(SPAIN_DIGITS, "hi", None, 1)])
+        .await;
     assert_eq!(env.session_of(&key).await["status"], "active");
 }
 
@@ -83,13 +73,8 @@ async fn bare_text_with_two_users_pending_for_the_phone_activates_neither() {
     let k1 = env.pending("u1", SPAIN_DIGITS).await.key;
     let k2 = env.pending("u2", SPAIN_DIGITS).await.key;
     let before = env.snapshot().await;
-    assert_received(
-        &env.deliver(&envelope(
-            vec![text_reply(SPAIN_DIGITS, "hi", None, 1)],
-            vec![],
-        ))
-        .await,
-    );
+    env.deliver_messages(vec![text_reply(SPAIN_DIGITS, "hi", None, 1)])
+        .await;
     assert_eq!(env.session_of(&k1).await["status"], "pending");
     assert_eq!(env.session_of(&k2).await["status"], "pending");
     assert_eq!(env.snapshot().await, before);
@@ -98,23 +83,13 @@ async fn bare_text_with_two_users_pending_for_the_phone_activates_neither() {
 #[tokio::test]
 async fn reply_to_an_expired_pending_session_does_not_activate() {
     let env = TestEnv::accepting().await;
-    let Pending {
-        key,
-        wamid,
-        payload,
-        ..
-    } = env.pending("u1", SPAIN_DIGITS).await;
+    let session = env.pending("u1", SPAIN_DIGITS).await;
     env.clock.advance(DAY);
     let before = env.snapshot().await;
-    assert_received(
-        &env.deliver(&envelope(
-            vec![button_reply(SPAIN_DIGITS, &payload, &wamid, 1)],
-            vec![],
-        ))
-        .await,
-    );
+    env.deliver_messages(vec![session.button_reply(SPAIN_DIGITS)])
+        .await;
     assert_eq!(env.snapshot().await, before);
-    assert_eq!(env.sessions(&key).await, json!([]));
+    assert_eq!(env.sessions(&session.key).await, json!([]));
 }
 
 #[tokio::test]
@@ -122,33 +97,18 @@ async fn reply_from_a_phone_with_no_session_is_acknowledged_and_changes_nothing(
     let env = TestEnv::accepting().await;
     env.pending("u1", SPAIN_DIGITS).await;
     let before = env.snapshot().await;
-    assert_received(
-        &env.deliver(&envelope(
-            vec![text_reply(UK_DIGITS, "hi", None, 1)],
-            vec![],
-        ))
-        .await,
-    );
+    env.deliver_messages(vec![text_reply(UK_DIGITS, "hi", None, 1)])
+        .await;
     assert_eq!(env.snapshot().await, before);
 }
 
 #[tokio::test]
 async fn payload_naming_a_session_of_another_phone_does_not_activate_it() {
     let env = TestEnv::accepting().await;
-    let Pending {
-        key,
-        wamid,
-        payload,
-        ..
-    } = env.pending("u1", SPAIN_DIGITS).await;
-    assert_received(
-        &env.deliver(&envelope(
-            vec![button_reply(UK_DIGITS, &payload, &wamid, 1)],
-            vec![],
-        ))
-        .await,
-    );
-    assert_eq!(env.session_of(&key).await["status"], "pending");
+    let session = env.pending("u1", SPAIN_DIGITS).await;
+    env.deliver_messages(vec![session.button_reply(UK_DIGITS)])
+        .await;
+    assert_eq!(env.session_of(&session.key).await["status"], "pending");
 }
 
 #[tokio::test]
@@ -174,10 +134,10 @@ async fn events_for_another_phone_number_id_are_ignored() {
 #[tokio::test]
 async fn duplicate_delivery_changes_nothing_the_second_time() {
     let env = TestEnv::accepting().await;
-    let Pending { wamid, payload, .. } = env.pending("u1", SPAIN_DIGITS).await;
+    let session = env.pending("u1", SPAIN_DIGITS).await;
     let delivery = envelope(
-        vec![button_reply(SPAIN_DIGITS, &payload, &wamid, 1)],
-        vec![status(&wamid, "read", SPAIN_DIGITS, T0 + 20)],
+        vec![session.button_reply(SPAIN_DIGITS)],
+        vec![status(&session.wamid, "read", SPAIN_DIGITS, T0 + 20)],
     );
     assert_received(&env.deliver(&delivery).await);
     let after_first = env.snapshot().await;
@@ -192,13 +152,8 @@ async fn brazilian_reply_from_the_reported_wa_id_activates() {
     // Sent to +55 11 98765-4321; Meta reports (and replies from) the number without the 9.
     meta::accept_with(&env.meta, Some("551187654321"), None).await;
     let key = env.pending("br", "5511987654321").await.key;
-    assert_received(
-        &env.deliver(&envelope(
-            vec![text_reply("551187654321", "ok", None, 1)],
-            vec![],
-        ))
-        .await,
-    );
+    env.deliver_messages(vec![text_reply("551187654321", "ok", None, 1)])
+        .await;
     assert_eq!(env.session_of(&key).await["status"], "active");
 }
 
@@ -207,20 +162,10 @@ async fn mexican_reply_from_the_reported_wa_id_activates() {
     let env = TestEnv::new().await;
     // Sent to +52 55 1234 5678; Meta reports the old mobile form with the extra 1.
     meta::accept_with(&env.meta, Some("5215512345678"), None).await;
-    let Pending {
-        key,
-        wamid,
-        payload,
-        ..
-    } = env.pending("mx", "525512345678").await;
-    assert_received(
-        &env.deliver(&envelope(
-            vec![button_reply("5215512345678", &payload, &wamid, 1)],
-            vec![],
-        ))
-        .await,
-    );
-    assert_eq!(env.session_of(&key).await["status"], "active");
+    let session = env.pending("mx", "525512345678").await;
+    env.deliver_messages(vec![session.button_reply("5215512345678")])
+        .await;
+    assert_eq!(env.session_of(&session.key).await["status"], "active");
 }
 
 #[tokio::test]
@@ -272,17 +217,8 @@ async fn every_entry_change_message_and_status_of_a_batch_is_processed() {
 #[tokio::test]
 async fn wrong_missing_or_truncated_signature_is_401_and_changes_nothing() {
     let env = TestEnv::accepting().await;
-    let Pending {
-        key,
-        wamid,
-        payload,
-        ..
-    } = env.pending("u1", SPAIN_DIGITS).await;
-    let body = envelope(
-        vec![button_reply(SPAIN_DIGITS, &payload, &wamid, 1)],
-        vec![],
-    )
-    .to_string();
+    let session = env.pending("u1", SPAIN_DIGITS).await;
+    let body = envelope(vec![session.button_reply(SPAIN_DIGITS)], vec![]).to_string();
     let good = sign(&body);
     let wrong = sandbox::webhook::sign(b"not-the-app-secret", body.as_bytes());
     let before = env.snapshot().await;
@@ -304,25 +240,17 @@ async fn wrong_missing_or_truncated_signature_is_401_and_changes_nothing() {
     let reply = env.webhook_raw(Body::Text(tampered), Some(&good)).await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
     assert_eq!(env.snapshot().await, before);
-    assert_eq!(env.session_of(&key).await["status"], "pending");
+    assert_eq!(env.session_of(&session.key).await["status"], "pending");
 }
 
 #[tokio::test]
 async fn base64_encoded_body_from_api_gateway_is_verified_on_its_decoded_bytes() {
     let env = TestEnv::accepting().await;
-    let Pending {
-        key,
-        wamid,
-        payload,
-        ..
-    } = env.pending("u1", SPAIN_DIGITS).await;
+    let session = env.pending("u1", SPAIN_DIGITS).await;
     // Non-ASCII as Meta sends it (escaped), then base64 as API Gateway may deliver it.
-    let body = envelope(
-        vec![button_reply(SPAIN_DIGITS, &payload, &wamid, 1)],
-        vec![],
-    )
-    .to_string()
-    .replace("\"Ana\"", "\"Ana \\u00e9\"");
+    let body = envelope(vec![session.button_reply(SPAIN_DIGITS)], vec![])
+        .to_string()
+        .replace("\"Ana\"", "\"Ana \\u00e9\"");
     let sig = sign(&body);
     let encoded = base64::engine::general_purpose::STANDARD.encode(body.as_bytes());
     let decoded = base64::engine::general_purpose::STANDARD
@@ -330,7 +258,7 @@ async fn base64_encoded_body_from_api_gateway_is_verified_on_its_decoded_bytes()
         .unwrap();
     let reply = env.webhook_raw(Body::Binary(decoded), Some(&sig)).await;
     assert_received(&reply);
-    assert_eq!(env.session_of(&key).await["status"], "active");
+    assert_eq!(env.session_of(&session.key).await["status"], "active");
 }
 
 #[tokio::test]

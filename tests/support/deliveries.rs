@@ -22,6 +22,13 @@ pub struct Pending {
     pub payload: String,
 }
 
+impl Pending {
+    /// The phone owner's tap on this session's "Activate" button, sent from `from`.
+    pub fn button_reply(&self, from: &str) -> Value {
+        button_reply(from, &self.payload, &self.wamid, 1)
+    }
+}
+
 /// Asserts the webhook's 200 acknowledgement.
 pub fn assert_received(reply: &Reply) {
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
@@ -131,6 +138,11 @@ impl TestEnv {
             wamid,
             payload: payload_of(template),
         }
+    }
+
+    /// Delivers `messages` (and no statuses), signed, and expects the 200 acknowledgement.
+    pub async fn deliver_messages(&self, messages: Vec<Value>) {
+        assert_received(&self.deliver(&envelope(messages, vec![])).await);
     }
 
     /// Delivers `statuses` (and no messages), signed, and expects the 200 acknowledgement.

@@ -118,6 +118,15 @@ impl TestEnv {
         env
     }
 
+    /// A fresh environment whose authenticator caches keys for `seconds`, as a warm container.
+    pub async fn with_auth_cache(seconds: i64) -> Self {
+        Self::with(Options {
+            auth_cache_seconds: seconds,
+            ..Options::default()
+        })
+        .await
+    }
+
     /// A fresh environment.
     pub async fn with(options: Options) -> Self {
         let local = dynamo::local();
@@ -198,17 +207,14 @@ impl TestEnv {
 
     /// `POST /v1/whatsapp/sandbox/sessions` with a raw body.
     pub async fn create_raw(&self, key: Option<&str>, body: impl Into<Body>) -> Reply {
-        let req = request(
-            Method::POST,
-            "/v1/whatsapp/sandbox/sessions",
-            key,
-            body.into(),
-        );
-        finish(
-            "POST",
-            "/v1/whatsapp/sandbox/sessions",
-            api::create::handle(&self.app, req).await,
-        )
+        create_with(&self.app, key, body.into()).await
+    }
+
+    /// `POST /v1/whatsapp/sandbox/sessions` with `{"phone": phone}`, handled by `app` (one of
+    /// the `app_with_unreachable_*` variants).
+    pub async fn create_on(&self, app: &App, key: &str, phone: &str) -> Reply {
+        let body = json!({ "phone": phone }).to_string();
+        create_with(app, Some(key), body.into()).await
     }
 
     /// `POST /v1/whatsapp/sandbox/sessions` with `{"phone": phone}`.
@@ -235,6 +241,12 @@ impl TestEnv {
     /// The first (the one) session `key`'s user sees, `null` if none.
     pub async fn session_of(&self, key: &str) -> Value {
         self.sessions(key).await[0].clone()
+    }
+
+    /// Whether `digits` is opted out now (panics if it never sent STOP or START).
+    pub async fn opted_out(&self, digits: &str) -> bool {
+        let record = self.app.store.opt_out(digits).await.expect("read opt-out");
+        record.expect("an opt-out record").opted_out
     }
 
     /// Activates `user`'s live session at `at` through the store, as the webhook does.
@@ -345,6 +357,16 @@ pub fn assert_error(reply: &Reply, status: StatusCode, kind: &str, code: &str) -
     assert_eq!(reply.header("content-type"), Some("application/json"));
     assert!(reply.header("x-request-id").is_some());
     body
+}
+
+/// `POST /v1/whatsapp/sandbox/sessions` handled by `app`.
+async fn create_with(app: &App, key: Option<&str>, body: Body) -> Reply {
+    let req = request(Method::POST, "/v1/whatsapp/sandbox/sessions", key, body);
+    finish(
+        "POST",
+        "/v1/whatsapp/sandbox/sessions",
+        api::create::handle(app, req).await,
+    )
 }
 
 /// A request as API Gateway would hand it to the function.
