@@ -5,7 +5,7 @@ use e2e::meta;
 use e2e::{TestEnv, SPAIN};
 
 #[tokio::test]
-async fn round_trip_budget_per_operation() {
+async fn every_operation_stays_within_its_round_trip_budget() {
     let env = TestEnv::with_auth_cache(60).await;
     meta::accept(&env.meta).await;
     let key = env.api_key("u1").await;
