@@ -25,7 +25,7 @@ $(VENV)/.installed: requirements-dev.txt
 
 deps: node_modules/.installed $(VENV)/.installed ## install DynamoDB Local and the Python tools
 
-dev: ## the whole service on localhost (DynamoDB Local, Graph API stub, functions); Ctrl-C stops it
+dev: ## the whole service on localhost (DynamoDB Local, Graph API stub, functions); Ctrl-C or SIGTERM stops it
 	tools/dev.sh
 
 fmt: ## format the code

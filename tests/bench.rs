@@ -9,8 +9,8 @@
 
 use std::time::{Duration, Instant};
 
+use e2e::deliveries::{button_reply, envelope};
 use e2e::meta;
-use e2e::webhook::{button_reply, envelope};
 use e2e::{Options, TestEnv};
 use lambda_http::http::StatusCode;
 

@@ -113,6 +113,11 @@ impl RequestCounter {
         self.0.lock().expect("counter lock").clone()
     }
 
+    /// The operations sent since the last reset, forgetting them: one step's round trips.
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().expect("counter lock"))
+    }
+
     /// How many requests were sent since the last reset.
     pub fn count(&self) -> usize {
         self.0.lock().expect("counter lock").len()

@@ -2,13 +2,10 @@
 //! way Lambda parses them and drive the real handlers (as `cargo lambda invoke --data-file`).
 
 use e2e::meta;
-use e2e::TestEnv;
+use e2e::{TestEnv, SPAIN_DIGITS};
 use lambda_http::http::StatusCode;
 use lambda_http::Request;
-use sandbox::auth::key_hash;
 use sandbox::config::Secret;
-use sandbox::session::UserId;
-use sandbox::store::ApiKeyRecord;
 
 /// The key the sample events carry; `make dev` provisions it for the local stack only.
 const EVENTS_KEY: &str = "wsk_events_local_only_do_not_use_elsewhere_000000000000";
@@ -28,16 +25,7 @@ async fn dev_env() -> TestEnv {
     env.app.config.app_secret = Some(Secret::new(DEV_APP_SECRET));
     env.app.config.verify_token = Some(Secret::new(DEV_VERIFY_TOKEN));
     meta::accept(&env.meta).await;
-    env.app
-        .store
-        .put_api_key(&ApiKeyRecord::active(
-            &key_hash(EVENTS_KEY),
-            UserId::new("events-user"),
-            "2026-11-24T00:00:00Z".into(),
-            Some("sample events".into()),
-        ))
-        .await
-        .unwrap();
+    env.put_key(EVENTS_KEY, "events-user", "active").await;
     env
 }
 
@@ -50,7 +38,7 @@ async fn sample_session_events_drive_create_list_and_revoke() {
         sandbox::api::create::handle(&env.app, sample("create.json")).await,
     );
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
-    assert_eq!(reply.json()["session"]["phoneE164"], "34688246216");
+    assert_eq!(reply.json()["session"]["phoneE164"], SPAIN_DIGITS);
     assert_eq!(reply.header("x-request-id"), Some("sample-post-sessions"));
     let reply = e2e::finish(
         "GET",
