@@ -60,7 +60,12 @@ impl App {
     /// client, reused by every invocation of the container.
     pub async fn from_env(role: Role) -> Result<Self, InitError> {
         let config = Config::from_env(role)?;
-        let sdk_config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        // Bounded DynamoDB requests: a hanging table answers 503 inside the Lambda timeout.
+        let sdk_config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .timeout_config(crate::store::sdk_timeouts())
+            .retry_config(crate::store::sdk_retries())
+            .load()
+            .await;
         let store = Store::new(
             aws_sdk_dynamodb::Client::new(&sdk_config),
             config.table_name.clone(),

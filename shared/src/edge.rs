@@ -12,6 +12,8 @@ use serde_json::{json, Map, Value};
 use tracing::Instrument;
 
 use crate::auth::AuthError;
+use crate::limits::{self, Scope, Usage};
+use crate::session::rfc3339;
 use crate::store::StoreError;
 
 /// Request bodies larger than this are refused with 413.
@@ -45,6 +47,17 @@ pub enum ApiError {
     /// The webhook handshake's verify token did not match.
     #[error("{0}")]
     Forbidden(String),
+    /// The recipient opted out (STOP) in one of its WhatsApp forms: nothing sent or changed.
+    #[error("{0} opted out of sandbox messages; they can reply START to opt back in")]
+    RecipientOptedOut(String),
+    /// A daily send cap is reached: nothing sent or changed.
+    #[error("{}", limit_message(.usage, *.now))]
+    RateLimited {
+        /// The cap that refused.
+        usage: Usage,
+        /// The request's time (the reset is the next UTC midnight after it).
+        now: i64,
+    },
     /// Unknown, malformed, expired or foreign session id: one answer for all.
     #[error("Session not found")]
     SessionNotFound,
@@ -80,7 +93,8 @@ impl ApiError {
             | Self::Platform { .. } => StatusCode::BAD_REQUEST,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unauthorized | Self::InvalidSignature => StatusCode::UNAUTHORIZED,
-            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::Forbidden(_) | Self::RecipientOptedOut(_) => StatusCode::FORBIDDEN,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::RouteNotFound => StatusCode::NOT_FOUND,
             Self::UpstreamUnavailable => StatusCode::BAD_GATEWAY,
             Self::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -97,6 +111,8 @@ impl ApiError {
             Self::Unauthorized => ("authentication_error", "unauthorized"),
             Self::InvalidSignature => ("authentication_error", "invalid_signature"),
             Self::Forbidden(_) => ("permission_error", "forbidden"),
+            Self::RecipientOptedOut(_) => ("permission_error", "recipient_opted_out"),
+            Self::RateLimited { .. } => ("rate_limit_error", "rate_limit_exceeded"),
             Self::SessionNotFound => ("invalid_request_error", "session_not_found"),
             Self::Platform { .. } => ("platform_error", "whatsapp_send_failed"),
             Self::UpstreamUnavailable => ("api_error", "upstream_unavailable"),
@@ -117,6 +133,9 @@ impl ApiError {
             }
             Self::SessionNotFound => {
                 body.insert("param".into(), "sessionId".into());
+            }
+            Self::RateLimited { usage, .. } => {
+                body.insert("details".into(), json!({ "scope": usage.scope.as_str() }));
             }
             Self::Platform { error, .. } => {
                 body.insert("platform".into(), "meta".into());
@@ -208,7 +227,32 @@ pub fn error_response(error: &ApiError) -> Response<Body> {
             .headers_mut()
             .insert("www-authenticate", HeaderValue::from_static("Bearer"));
     }
+    if let ApiError::RateLimited { usage, now } = error {
+        with_rate_limit_headers(&mut response, *usage, *now);
+    }
     response
+}
+
+/// Adds `X-RateLimit-Limit`, `-Remaining` and `-Reset` for `usage` at `now`.
+pub fn with_rate_limit_headers(response: &mut Response<Body>, usage: Usage, now: i64) {
+    for (name, value) in limits::rate_limit_headers(usage, now) {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            response.headers_mut().insert(name, v);
+        }
+    }
+}
+
+/// The 429's message: which cap, and when it resets.
+fn limit_message(usage: &Usage, now: i64) -> String {
+    let what = match usage.scope {
+        Scope::User => "activation messages for this API key's user",
+        Scope::Recipient => "activation messages to this phone",
+    };
+    format!(
+        "daily limit of {} {what} reached; try again after {}",
+        usage.limit,
+        rfc3339(limits::next_utc_midnight(now))
+    )
 }
 
 /// The raw body bytes (API Gateway's base64 bodies arrive already decoded as `Binary`).

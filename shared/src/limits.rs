@@ -1,22 +1,11 @@
-//! Daily send caps, the pure part: UTC days, the counters' item keys, the `X-RateLimit-*`
-//! numbers. No I/O here; the store reserves the counters.
-//!
-//! Counter items (one per scope and UTC day, `sk = "COUNT"`, removed by the table's TTL on
-//! `expiresAt`):
-//! - `pk = COUNT#USER#<userId>#<YYYY-MM-DD>`: activation templates sent for a user that day;
-//! - `pk = COUNT#PHONE#<digits>#<YYYY-MM-DD>`: templates sent to a phone that day, across all
-//!   users, keyed by the phone's canonical WhatsApp form ([`canonical_digits`]) so the forms
-//!   of one number share one counter.
-//!
-//! Every counter starts with `COUNT#`, so IAM can scope it with `dynamodb:LeadingKeys`.
+//! Daily send caps, the pure part: UTC days, scopes, the `X-RateLimit-*` numbers. No I/O
+//! here; the store reserves the counters, whose keys (`COUNT#USER#<userId>#<YYYY-MM-DD>`,
+//! `COUNT#PHONE#<canonical digits>#<YYYY-MM-DD>`) are built by `store::Key`.
 
 use crate::phone::PhoneE164;
 
 /// Seconds in a UTC day (UTC has no daylight saving; leap seconds do not exist in epoch time).
 pub const SECONDS_PER_DAY: i64 = 86_400;
-
-/// The sort key of every counter item.
-pub const COUNTER_SK: &str = "COUNT";
 
 /// The UTC day an epoch second falls in, as days since 1970-01-01 (negative before it).
 pub fn utc_day(epoch_seconds: i64) -> i64 {
@@ -57,20 +46,6 @@ pub fn canonical_digits(phone: &PhoneE164) -> String {
         .map(|p| p.digits().to_owned())
         .min()
         .unwrap_or_else(|| phone.digits().to_owned())
-}
-
-/// `pk` of a user's counter for the day of `epoch_seconds`.
-pub fn user_counter_pk(user_id: &str, epoch_seconds: i64) -> String {
-    format!("COUNT#USER#{user_id}#{}", utc_date(epoch_seconds))
-}
-
-/// `pk` of a recipient phone's counter for the day of `epoch_seconds`.
-pub fn recipient_counter_pk(phone: &PhoneE164, epoch_seconds: i64) -> String {
-    format!(
-        "COUNT#PHONE#{}#{}",
-        canonical_digits(phone),
-        utc_date(epoch_seconds)
-    )
 }
 
 /// Which cap a number belongs to (`details.scope` of a 429).
@@ -165,26 +140,11 @@ mod tests {
     }
 
     #[test]
-    fn counter_keys() {
-        let t = MIDNIGHT + 3_600;
-        assert_eq!(user_counter_pk("u1", t), "COUNT#USER#u1#2026-11-24");
-        let spain = PhoneE164::from_stored("34688246216").unwrap();
-        assert_eq!(
-            recipient_counter_pk(&spain, t),
-            "COUNT#PHONE#34688246216#2026-11-24"
-        );
-        // Both forms of a Brazilian mobile share one counter.
+    fn both_forms_share_one_canonical_form() {
         let with_nine = PhoneE164::from_stored("5511987654321").unwrap();
         let without = PhoneE164::from_stored("551187654321").unwrap();
-        assert_eq!(
-            recipient_counter_pk(&with_nine, t),
-            recipient_counter_pk(&without, t)
-        );
-        assert_ne!(
-            recipient_counter_pk(&spain, MIDNIGHT - 1),
-            recipient_counter_pk(&spain, MIDNIGHT),
-            "a new UTC day is a new counter"
-        );
+        assert_eq!(canonical_digits(&with_nine), "551187654321");
+        assert_eq!(canonical_digits(&without), "551187654321");
     }
 
     #[test]

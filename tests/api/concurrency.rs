@@ -35,7 +35,9 @@ async fn twenty_concurrent_creates_for_different_phones_leave_one_session_and_on
 
 #[tokio::test]
 async fn twenty_concurrent_creates_for_the_same_phone_leave_one_session() {
-    let env = TestEnv::accepting().await;
+    // Caps high enough for every refresh to send: this is about the one session (the caps
+    // under concurrency are in `limits`).
+    let env = TestEnv::accepting_with_limits(100, 100).await;
     let key = env.api_key("u1").await;
     let replies = join_all((0..20).map(|_| env.create(&key, SPAIN))).await;
     assert!(

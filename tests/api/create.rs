@@ -237,7 +237,7 @@ async fn live_active_same_phone_is_returned_unchanged_and_nothing_is_sent() {
     );
     assert_eq!(
         env.counter.operations(),
-        ["GetItem", "PutItem"],
+        ["GetItem", "TransactWriteItems"],
         "auth + the failed claim"
     );
 }

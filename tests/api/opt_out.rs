@@ -38,7 +38,8 @@ async fn stop_deletes_every_session_of_the_phone_and_start_lifts_the_block() {
 
 #[tokio::test]
 async fn every_opt_out_keyword_is_honoured() {
-    let env = TestEnv::accepting().await;
+    // Six sessions for one phone in a day: a recipient cap that allows them.
+    let env = TestEnv::accepting_with_limits(10, 10).await;
     for (i, word) in ["STOP", "stop all", "UNSUBSCRIBE", "cancel", "End", "QUIT"]
         .iter()
         .enumerate()

@@ -1,5 +1,6 @@
 //! DynamoDB round trips and Graph API calls per operation (README, "Benchmark"): create 2 +
-//! 1 send, list 1, revoke 1, and one more auth read on a cold container.
+//! 1 send (the claim, the daily counters and the opt-out checks are one transaction), a
+//! refresh 3 + 1 send, list 1, revoke 1, and one more auth read on a cold container.
 
 use e2e::meta;
 use e2e::{TestEnv, SPAIN};
@@ -15,8 +16,8 @@ async fn every_operation_stays_within_its_round_trip_budget() {
     let id = env.create_id(&key, SPAIN).await;
     assert_eq!(
         env.counter.take(),
-        ["PutItem", "UpdateItem"],
-        "create: claim + record send"
+        ["TransactWriteItems", "UpdateItem"],
+        "create: claim with counters and opt-out checks + record send"
     );
     assert_eq!(
         env.sent_templates().await.len(),
@@ -27,8 +28,8 @@ async fn every_operation_stays_within_its_round_trip_budget() {
     env.create(&key, SPAIN).await;
     assert_eq!(
         env.counter.take(),
-        ["PutItem", "UpdateItem"],
-        "refresh: claim + update"
+        ["TransactWriteItems", "TransactWriteItems", "UpdateItem"],
+        "refresh: the failed claim + reserve units + update"
     );
 
     env.list(Some(&key)).await;

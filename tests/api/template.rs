@@ -402,7 +402,9 @@ fn create_policy_is_scoped_to_keys_opt_outs_its_session_slot_and_counters() {
             "PutItem USER#*",
             "UpdateItem USER#*",
             "DeleteItem USER#*",
+            "ConditionCheckItem USER#*",
             "UpdateItem COUNT#*",
+            "DeleteItem COUNT#*",
         ])
     );
 }

@@ -95,6 +95,10 @@ pub struct Options {
     pub auth_cache_seconds: i64,
     /// `META_TIMEOUT_MS`.
     pub meta_timeout_ms: u64,
+    /// `USER_DAILY_SEND_LIMIT` (the production default unless a test needs another).
+    pub user_daily_send_limit: i64,
+    /// `RECIPIENT_DAILY_SEND_LIMIT` (the production default unless a test needs another).
+    pub recipient_daily_send_limit: i64,
 }
 
 impl Default for Options {
@@ -102,6 +106,8 @@ impl Default for Options {
         Self {
             auth_cache_seconds: 0,
             meta_timeout_ms: 2_000,
+            user_daily_send_limit: 10,
+            recipient_daily_send_limit: 3,
         }
     }
 }
@@ -115,6 +121,19 @@ impl TestEnv {
     /// A fresh environment whose Graph API stub accepts every send.
     pub async fn accepting() -> Self {
         let env = Self::new().await;
+        meta::accept(&env.meta).await;
+        env
+    }
+
+    /// A fresh environment whose Graph API stub accepts every send, with these daily caps
+    /// (per user, per recipient phone).
+    pub async fn accepting_with_limits(user: i64, recipient: i64) -> Self {
+        let env = Self::with(Options {
+            user_daily_send_limit: user,
+            recipient_daily_send_limit: recipient,
+            ..Options::default()
+        })
+        .await;
         meta::accept(&env.meta).await;
         env
     }
@@ -146,6 +165,14 @@ impl TestEnv {
             ("AUTH_CACHE_SECONDS", options.auth_cache_seconds.to_string()),
             ("META_TIMEOUT_MS", options.meta_timeout_ms.to_string()),
             ("META_CONNECT_TIMEOUT_MS", "500".to_owned()),
+            (
+                "USER_DAILY_SEND_LIMIT",
+                options.user_daily_send_limit.to_string(),
+            ),
+            (
+                "RECIPIENT_DAILY_SEND_LIMIT",
+                options.recipient_daily_send_limit.to_string(),
+            ),
         ]);
         let config = Config::from_lookup(Role::Create, |k| vars.get(k).cloned())
             .expect("test configuration is complete");

@@ -40,6 +40,9 @@
 
 /// API-key records: the fixed layout provisioning writes, and the lookup auth does.
 mod api_keys;
+/// Daily send counters and the guards (counters, opt-out checks) a send passes in one
+/// transaction.
+mod counters;
 /// The stored shape of a session and its conversion to and from [`Session`].
 mod item;
 /// Opt-out records (STOP / START).
@@ -48,8 +51,11 @@ mod opt_outs;
 mod sessions;
 /// The table definition (tests, the local stack, the admin tool).
 mod table;
+/// The DynamoDB client's connect, attempt and operation timeouts and its retries.
+mod timeouts;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
@@ -58,12 +64,16 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 
+use crate::limits;
+use crate::phone::PhoneE164;
 use crate::session::{Session, UserId};
 
 pub use api_keys::ApiKeyRecord;
+pub use counters::{Caps, Reservation};
 pub use opt_outs::OptOut;
-pub use sessions::DeleteIf;
+pub use sessions::{DeleteIf, Reserve};
 pub use table::create_table;
+pub use timeouts::{sdk_retries, sdk_timeouts, OPERATION_TIMEOUT};
 
 /// A raw DynamoDB item.
 pub type Item = HashMap<String, AttributeValue>;
@@ -85,6 +95,9 @@ pub enum ItemKind {
     Session,
     /// A phone's opt-out: `OPTOUT#<digits>` / `OPTOUT`.
     OptOut,
+    /// A daily send counter: `COUNT#USER#<userId>#<YYYY-MM-DD>` or
+    /// `COUNT#PHONE#<canonical digits>#<YYYY-MM-DD>` / `COUNT`.
+    Counter,
 }
 
 impl ItemKind {
@@ -94,6 +107,7 @@ impl ItemKind {
             Self::ApiKey => "KEY#",
             Self::Session => "USER#",
             Self::OptOut => "OPTOUT#",
+            Self::Counter => "COUNT#",
         }
     }
 
@@ -103,6 +117,7 @@ impl ItemKind {
             Self::ApiKey => "KEY",
             Self::Session => "SESSION",
             Self::OptOut => "OPTOUT",
+            Self::Counter => "COUNT",
         }
     }
 
@@ -149,6 +164,27 @@ impl Key {
     /// A phone's opt-out item, by its digits.
     pub fn opt_out(digits: &str) -> Self {
         Self::new(ItemKind::OptOut, digits)
+    }
+
+    /// A user's send counter for the UTC day of `epoch_seconds`.
+    pub fn user_counter(user_id: &UserId, epoch_seconds: i64) -> Self {
+        Self::new(
+            ItemKind::Counter,
+            &format!("USER#{user_id}#{}", limits::utc_date(epoch_seconds)),
+        )
+    }
+
+    /// A recipient phone's send counter for the UTC day of `epoch_seconds`, keyed by the
+    /// phone's canonical WhatsApp form so every form of one number shares it.
+    pub fn recipient_counter(phone: &PhoneE164, epoch_seconds: i64) -> Self {
+        Self::new(
+            ItemKind::Counter,
+            &format!(
+                "PHONE#{}#{}",
+                limits::canonical_digits(phone),
+                limits::utc_date(epoch_seconds)
+            ),
+        )
     }
 
     /// `{pk, sk}` as the SDK's `set_key` takes it.
@@ -216,6 +252,22 @@ impl StoreError {
         }
     }
 
+    /// A transaction DynamoDB cancelled for a reason other than our conditions.
+    fn cancelled(operation: &'static str, code: String) -> Self {
+        Self {
+            operation,
+            detail: format!("transaction cancelled: {code}"),
+        }
+    }
+
+    /// The request's time budget ran out before this operation could start.
+    fn out_of_time(operation: &'static str) -> Self {
+        Self {
+            operation,
+            detail: "no time left in the request's budget".into(),
+        }
+    }
+
     /// An item or request we could not encode or decode.
     fn corrupt(operation: &'static str, detail: impl Into<String>) -> Self {
         Self {
@@ -230,6 +282,8 @@ impl StoreError {
 pub struct Store {
     client: Client,
     table: String,
+    /// The daily counters' last seen counts (per container, shared by clones).
+    counts: Arc<counters::CounterCache>,
 }
 
 impl Store {
@@ -238,6 +292,7 @@ impl Store {
         Self {
             client,
             table: table.into(),
+            counts: Arc::default(),
         }
     }
 
@@ -356,6 +411,38 @@ mod tests {
             key(Key::opt_out("34688246216")),
             ("OPTOUT#34688246216".to_owned(), "OPTOUT".to_owned())
         );
+    }
+
+    #[test]
+    fn counter_keys_have_the_documented_layout() {
+        // 2026-11-24T01:00:00Z.
+        let t = 1_795_478_400 + 3_600;
+        let key = |k: Key| (k.pk, k.sk);
+        assert_eq!(
+            key(Key::user_counter(&UserId::new("u1"), t)),
+            ("COUNT#USER#u1#2026-11-24".to_owned(), "COUNT".to_owned())
+        );
+        let spain = PhoneE164::from_stored("34688246216").unwrap();
+        assert_eq!(
+            key(Key::recipient_counter(&spain, t)),
+            (
+                "COUNT#PHONE#34688246216#2026-11-24".to_owned(),
+                "COUNT".to_owned()
+            )
+        );
+        // Both forms of a Brazilian mobile share one counter.
+        let with_nine = PhoneE164::from_stored("5511987654321").unwrap();
+        let without = PhoneE164::from_stored("551187654321").unwrap();
+        assert_eq!(
+            Key::recipient_counter(&with_nine, t),
+            Key::recipient_counter(&without, t)
+        );
+        assert_ne!(
+            Key::recipient_counter(&spain, 1_795_478_400 - 1),
+            Key::recipient_counter(&spain, 1_795_478_400),
+            "a new UTC day is a new counter"
+        );
+        assert!(ItemKind::Counter.owns(&Key::user_counter(&UserId::new("u"), t).pk));
     }
 
     #[test]

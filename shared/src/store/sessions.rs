@@ -1,13 +1,57 @@
 //! Session items: create's claim, send record, refresh and rollback; list's read; revoke's
 //! delete; the webhook's lookups by phone, activation, delivery reports and STOP deletes.
 
+use std::time::Instant;
+
 use aws_sdk_dynamodb::operation::delete_item::builders::DeleteItemFluentBuilder;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
-use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{
+    ConditionCheck, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+};
 
+use super::counters::{Caps, Guarded, Reservation};
 use super::item::{session_from_item, session_to_item, DeliveryItem};
 use super::{conditional, n, s, Item, Key, Store, StoreError, Write, PHONE_INDEX, WA_ID_INDEX};
+use crate::limits::Usage;
 use crate::session::{Delivery, Session, SessionId, SessionStatus, UserId};
+
+/// The session is the same one, pending and live.
+const PENDING_AND_LIVE: &str = "sessionId = :id AND #status = :pending AND expiresAt > :now";
+/// The row is still the pending one this request wrote.
+const STILL_MINE: &str = "writeId = :w AND #status = :pending";
+/// A claim tries blind, then replacing the expired item it saw, then once more if that moved.
+const MAX_CLAIM_ATTEMPTS: usize = 3;
+
+/// The text of a `String` attribute of a raw item.
+fn text<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+}
+
+/// What a send's reservation (create's claim, or a refresh's) found.
+#[derive(Debug)]
+pub enum Reserve {
+    /// Written: the units are held; for a claim, the expired item it replaced, if any.
+    Reserved {
+        /// The units this send holds.
+        reservation: Reservation,
+        /// The expired item the claim replaced (a rollback puts it back).
+        previous: Option<Item>,
+    },
+    /// The session slot is not what the request needs: the live session holding it (`None`
+    /// when a refreshed session is gone), and the tighter cap as it stands.
+    SessionDiffers {
+        /// The session there now.
+        current: Option<Box<Session>>,
+        /// The tighter daily cap, nothing reserved.
+        usage: Option<Usage>,
+    },
+    /// A WhatsApp form of the phone opted out.
+    OptedOut,
+    /// A daily cap is reached: the one that refused.
+    Capped(Usage),
+}
 
 /// When [`Store::delete_session`] may delete.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,7 +81,7 @@ impl Store {
     /// An `UpdateItem` on `session` that holds only while it is the same, pending and live.
     fn update_pending(&self, session: &Session, now: i64) -> UpdateItemFluentBuilder {
         self.update_session(&session.user_id)
-            .condition_expression("sessionId = :id AND #status = :pending AND expiresAt > :now")
+            .condition_expression(PENDING_AND_LIVE)
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":id", s(session.id.as_str()))
             .expression_attribute_values(":pending", s(SessionStatus::Pending.as_str()))
@@ -70,46 +114,143 @@ impl Store {
         }
     }
 
-    /// Claims the user's one session slot for `session` unless a live session holds it.
-    /// `Written(previous)` carries the expired item the claim overwrote, if any, so a rollback
-    /// puts it back exactly; `ConditionFailed { current }` carries the live session.
+    /// Claims the user's one session slot for `session` unless a live session holds it, in one
+    /// `TransactWriteItems` with a unit of each daily counter and the opt-out check of every
+    /// form of the phone. `Reserved { previous }` carries the expired item the claim replaced,
+    /// if any, so a rollback puts it back exactly; `SessionDiffers` carries the live session.
+    /// No new attempt starts after `deadline`.
     pub async fn claim(
         &self,
         session: &Session,
         write_id: &str,
         now: i64,
-    ) -> Result<Write<Option<Item>>, StoreError> {
-        const OPERATION: &str = "PutItem(claim)";
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(session_to_item(OPERATION, session, write_id)?))
-            .condition_expression("attribute_not_exists(pk) OR expiresAt <= :now")
-            .expression_attribute_values(":now", n(now))
-            .return_values(ReturnValue::AllOld)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        Ok(match conditional(OPERATION, result)? {
-            Write::Written(out) => Write::Written(out.attributes.filter(|a| !a.is_empty())),
-            Write::ConditionFailed { current } => Write::ConditionFailed { current },
+        caps: Caps,
+        deadline: Instant,
+    ) -> Result<Reserve, StoreError> {
+        const OPERATION: &str = "TransactWriteItems(claim)";
+        let item = session_to_item(OPERATION, session, write_id)?;
+        // First blind (the common case: no item); when an expired item is in the way, once
+        // more replacing exactly that item, so its copy is what a rollback restores.
+        let mut previous: Option<Item> = None;
+        for _ in 0..MAX_CLAIM_ATTEMPTS {
+            let replaced = previous.as_ref().and_then(|p| text(p, "sessionId"));
+            let head = || {
+                let put = Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(item.clone()))
+                    .return_values_on_condition_check_failure(
+                        ReturnValuesOnConditionCheckFailure::AllOld,
+                    );
+                let put = match replaced {
+                    None => put.condition_expression("attribute_not_exists(pk)"),
+                    Some(id) => put
+                        .condition_expression("sessionId = :prev AND expiresAt <= :now")
+                        .expression_attribute_values(":prev", s(id))
+                        .expression_attribute_values(":now", n(now)),
+                };
+                let put = put
+                    .build()
+                    .map_err(|e| StoreError::corrupt(OPERATION, e.to_string()))?;
+                Ok(TransactWriteItem::builder().put(put).build())
+            };
+            let guarded = self
+                .guarded(OPERATION, &head, session, caps, now, deadline)
+                .await?;
+            match guarded {
+                Guarded::Reserved(reservation) => {
+                    return Ok(Reserve::Reserved {
+                        reservation,
+                        previous,
+                    })
+                }
+                Guarded::HeadFailed {
+                    current: Some(current),
+                    usage,
+                } => {
+                    let existing = session_from_item(OPERATION, current.clone())?;
+                    if existing.is_live(now) {
+                        return Ok(Reserve::SessionDiffers {
+                            current: Some(Box::new(existing)),
+                            usage,
+                        });
+                    }
+                    previous = Some(current);
+                }
+                // The item went away meanwhile: claim blind again.
+                Guarded::HeadFailed { current: None, .. } => previous = None,
+                Guarded::OptedOut => return Ok(Reserve::OptedOut),
+                Guarded::Capped(usage) => return Ok(Reserve::Capped(usage)),
+            }
+        }
+        Err(StoreError::cancelled(
+            OPERATION,
+            "the slot kept changing".into(),
+        ))
+    }
+
+    /// Before a template is sent again for the live pending `session`: a unit of each daily
+    /// counter and the opt-out checks, in one transaction with a check that the session is
+    /// still this one, pending and live (`SessionDiffers` carries what it is now).
+    pub async fn reserve_refresh(
+        &self,
+        session: &Session,
+        now: i64,
+        caps: Caps,
+        deadline: Instant,
+    ) -> Result<Reserve, StoreError> {
+        const OPERATION: &str = "TransactWriteItems(refresh)";
+        let head = || {
+            let check = ConditionCheck::builder()
+                .table_name(&self.table)
+                .set_key(Some(Key::session(&session.user_id).item()))
+                .condition_expression(PENDING_AND_LIVE)
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":id", s(session.id.as_str()))
+                .expression_attribute_values(":pending", s(SessionStatus::Pending.as_str()))
+                .expression_attribute_values(":now", n(now))
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
+                .build()
+                .map_err(|e| StoreError::corrupt(OPERATION, e.to_string()))?;
+            Ok(TransactWriteItem::builder().condition_check(check).build())
+        };
+        let guarded = self
+            .guarded(OPERATION, &head, session, caps, now, deadline)
+            .await?;
+        Ok(match guarded {
+            Guarded::Reserved(reservation) => Reserve::Reserved {
+                reservation,
+                previous: None,
+            },
+            Guarded::HeadFailed { current, usage } => Reserve::SessionDiffers {
+                current: current
+                    .map(|item| session_from_item(OPERATION, item).map(Box::new))
+                    .transpose()?,
+                usage,
+            },
+            Guarded::OptedOut => Reserve::OptedOut,
+            Guarded::Capped(usage) => Reserve::Capped(usage),
         })
     }
 
     /// Stores the message id and WhatsApp id of the send Meta accepted for a new session.
-    /// The condition fails if the session is gone (revoked meanwhile).
+    /// Conditioned on the write it records (`writeId`): a newer refresh, a revoke or a new
+    /// session fails it, and `ConditionFailed { current }` says what the row is now.
     pub async fn record_send(
         &self,
         session: &Session,
+        write_id: &str,
         message_id: &str,
         wa_id: Option<&str>,
     ) -> Result<Write, StoreError> {
         let mut req = self
             .update_session(&session.user_id)
-            .condition_expression("sessionId = :id")
+            .condition_expression("sessionId = :id AND writeId = :w")
             .expression_attribute_values(":id", s(session.id.as_str()))
-            .expression_attribute_values(":mid", s(message_id));
+            .expression_attribute_values(":w", s(write_id))
+            .expression_attribute_values(":mid", s(message_id))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         req = match wa_id {
             Some(w) => req
                 .update_expression("SET activationMessageId = :mid, waId = :wa")
@@ -153,40 +294,80 @@ impl Store {
         conditional("UpdateItem(refresh)", result)
     }
 
-    /// Rolls back a claim: deletes the new row, or puts back the expired item it replaced.
-    /// Conditioned on `writeId`, so a newer concurrent write is never clobbered: the condition
-    /// fails when the row is no longer ours.
+    /// Rolls back a claim whose send failed, and gives its units back, in one transaction:
+    /// deletes the new row, or puts back the expired item it replaced, only while the row is
+    /// still the pending one this request wrote (`writeId`). When it is not (the owner
+    /// activated it, or a newer request took it), nothing changes and `ConditionFailed
+    /// { current }` says what the row is now; the units are still held then.
     pub async fn roll_back_claim(
         &self,
         user_id: &UserId,
         write_id: &str,
         previous: Option<Item>,
+        reservation: &mut Reservation,
+        deadline: Instant,
     ) -> Result<Write, StoreError> {
-        match previous {
-            None => {
-                let result = self
-                    .delete_session_item(user_id)
-                    .condition_expression("writeId = :w")
-                    .expression_attribute_values(":w", s(write_id))
-                    .send()
-                    .await
-                    .map(|_| ());
-                conditional("DeleteItem(rollback)", result)
-            }
-            Some(item) => {
-                let result = self
-                    .client
-                    .put_item()
-                    .table_name(&self.table)
-                    .set_item(Some(item))
-                    .condition_expression("writeId = :w")
-                    .expression_attribute_values(":w", s(write_id))
-                    .send()
-                    .await
-                    .map(|_| ());
-                conditional("PutItem(rollback)", result)
-            }
+        const OPERATION: &str = "TransactWriteItems(rollback)";
+        let head = || {
+            let error = |e: aws_sdk_dynamodb::error::BuildError| {
+                StoreError::corrupt(OPERATION, e.to_string())
+            };
+            let item = match &previous {
+                None => {
+                    let delete = Delete::builder()
+                        .table_name(&self.table)
+                        .set_key(Some(Key::session(user_id).item()))
+                        .condition_expression(STILL_MINE)
+                        .expression_attribute_names("#status", "status")
+                        .expression_attribute_values(":w", s(write_id))
+                        .expression_attribute_values(":pending", s(SessionStatus::Pending.as_str()))
+                        .return_values_on_condition_check_failure(
+                            ReturnValuesOnConditionCheckFailure::AllOld,
+                        )
+                        .build()
+                        .map_err(error)?;
+                    TransactWriteItem::builder().delete(delete).build()
+                }
+                Some(item) => {
+                    let put = Put::builder()
+                        .table_name(&self.table)
+                        .set_item(Some(item.clone()))
+                        .condition_expression(STILL_MINE)
+                        .expression_attribute_names("#status", "status")
+                        .expression_attribute_values(":w", s(write_id))
+                        .expression_attribute_values(":pending", s(SessionStatus::Pending.as_str()))
+                        .return_values_on_condition_check_failure(
+                            ReturnValuesOnConditionCheckFailure::AllOld,
+                        )
+                        .build()
+                        .map_err(error)?;
+                    TransactWriteItem::builder().put(put).build()
+                }
+            };
+            Ok(item)
+        };
+        match self
+            .give_back(OPERATION, Some(&head), reservation, deadline)
+            .await?
+        {
+            None => Ok(Write::Written(())),
+            Some(current) => Ok(Write::ConditionFailed {
+                current: current
+                    .map(|item| session_from_item(OPERATION, item).map(Box::new))
+                    .transpose()?,
+            }),
         }
+    }
+
+    /// Gives the units of a send Meta did not accept back, without touching the session.
+    pub async fn give_back_units(
+        &self,
+        reservation: &mut Reservation,
+        deadline: Instant,
+    ) -> Result<(), StoreError> {
+        self.give_back("TransactWriteItems(give back)", None, reservation, deadline)
+            .await
+            .map(|_| ())
     }
 
     /// Deletes the user's session `id` if `rule` allows it; otherwise the condition fails.
