@@ -21,6 +21,8 @@ mod delivery_statuses;
 mod dynamodb_unavailable;
 /// The sample events under `events/` drive the real handlers.
 mod events;
+/// Opt-outs (403) and the daily send limits (429, `X-RateLimit-*`) of create.
+mod limits;
 /// `listWhatsAppSandboxSessions`.
 mod list;
 /// STOP and START replies.
