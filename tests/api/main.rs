@@ -13,6 +13,8 @@ mod auth_cache;
 mod concurrency;
 /// `createWhatsAppSandboxSession`: validation, normalization, and each existing-session case.
 mod create;
+/// `createWhatsAppSandboxSession` racing the phone owner and itself: rollbacks and records.
+mod create_races;
 /// `createWhatsAppSandboxSession` when Meta refuses, fails or cannot be reached.
 mod create_when_meta_fails;
 /// Delivery statuses recorded by the webhook and shown on the session.
