@@ -1,13 +1,22 @@
 //! `createWhatsAppSandboxSession` racing the phone owner and itself (`openapi.yaml`: the 200
 //! and 502 responses; README, "Activation integrity"): a rollback only undoes this request's
-//! own pending write, and a slow send never overwrites what a newer one recorded.
+//! own pending write, a slow send never overwrites what a newer one recorded, and a failure
+//! to record a send is retried within the time left.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
+
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_smithy_runtime_api::box_error::BoxError;
 
 use e2e::deliveries::button_reply;
 use e2e::meta::{self, payload_of};
 use e2e::{Options, TestEnv, SPAIN, SPAIN_DIGITS};
 use lambda_http::http::StatusCode;
+use sandbox::store::Store;
+use sandbox::App;
 use serde_json::{json, Value};
 use wiremock::matchers::method;
 use wiremock::{Mock, ResponseTemplate};
@@ -91,4 +100,59 @@ async fn a_slow_first_send_never_overwrites_the_message_id_of_a_newer_refresh() 
         "wamid.TEST000000",
         "the newer refresh's message id stays"
     );
+}
+
+/// Fails the first `n` `UpdateItem` requests before they leave, as a flaky network would.
+#[derive(Debug, Clone)]
+struct FailUpdates(Arc<AtomicUsize>);
+
+impl Intercept for FailUpdates {
+    fn name(&self) -> &'static str {
+        "FailUpdates"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let target = context
+            .request()
+            .headers()
+            .get("x-amz-target")
+            .unwrap_or_default();
+        let left = self.0.load(Ordering::SeqCst);
+        if target.ends_with(".UpdateItem") && left > 0 {
+            self.0.store(left - 1, Ordering::SeqCst);
+            return Err("injected network failure".into());
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_failure_to_store_the_message_id_is_retried_within_the_time_left() {
+    let env = TestEnv::accepting().await;
+    let key = env.api_key("u1").await;
+    let failures = Arc::new(AtomicUsize::new(sandbox::store::MAX_ATTEMPTS as usize + 1));
+    let client = env.app.store.client().config().to_builder();
+    let client = aws_sdk_dynamodb::Client::from_conf(
+        client.interceptor(FailUpdates(failures.clone())).build(),
+    );
+    let app = App::new(
+        env.app.config.clone(),
+        Store::new(client, &env.table),
+        env.app.graph.clone(),
+        env.clock.clone(),
+    );
+    let reply = env.create_on(&app, &key, SPAIN).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_eq!(failures.load(Ordering::SeqCst), 0, "every failure was hit");
+    let item = env.session_item("u1").await;
+    assert_eq!(
+        item["activationMessageId"].as_s().unwrap(),
+        "wamid.TEST000000"
+    );
+    assert_eq!(item["waId"].as_s().unwrap(), SPAIN_DIGITS);
 }

@@ -73,7 +73,7 @@ pub use counters::{Caps, Reservation};
 pub use opt_outs::OptOut;
 pub use sessions::{DeleteIf, Reserve};
 pub use table::create_table;
-pub use timeouts::{sdk_retries, sdk_timeouts, OPERATION_TIMEOUT};
+pub use timeouts::{sdk_retries, sdk_timeouts, MAX_ATTEMPTS, OPERATION_TIMEOUT};
 
 /// A raw DynamoDB item.
 pub type Item = HashMap<String, AttributeValue>;
