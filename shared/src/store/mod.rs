@@ -17,15 +17,18 @@
 //! | API key (written by provisioning; layout fixed) | `KEY#<sha256 hex of the key>` | `KEY` | `userId`, `status` (`active`/`disabled`), `createdAt` (RFC 3339), `label`? |
 //! | the user's one session | `USER#<userId>` | `SESSION` | `sessionId`, `userId`, `phoneE164`, `status`, `createdAt`, `expiresAt`, `activatedAt`?, `activationMessageId`?, `waId`?, `delivery`?, `deliveryRank`?, `writeId` |
 //! | a phone's opt-out (STOP / START) | `OPTOUT#<digits>` | `OPTOUT` | `optedOut` (BOOL), `updatedAt` (N, the message's time), `phones` (SS, every number of that person) |
+//! | a user's daily send counter | `COUNT#USER#<userId>#<YYYY-MM-DD>` | `COUNT` | `sends` (N), `expiresAt` (a day after the UTC day ends) |
+//! | a recipient phone's daily send counter (all users, all its WhatsApp forms) | `COUNT#PHONE#<canonical digits>#<YYYY-MM-DD>` | `COUNT` | `sends` (N), `expiresAt` |
 //!
 //! # Access patterns
 //! | operation | request |
 //! |---|---|
 //! | authenticate an API key | `GetItem KEY#<hash>/KEY` (cached per container) |
-//! | create: claim the user's slot | `PutItem USER#<id>/SESSION` if `attribute_not_exists(pk) OR expiresAt <= :now`; on failure `ALL_OLD` returns the live session, so "different phone" needs no second read |
-//! | create: store the accepted send | `UpdateItem` if `sessionId = :id` |
-//! | create: refresh a pending session after a send | `UpdateItem` if `sessionId = :id AND status = pending AND expiresAt > :now` |
-//! | create: roll back a claim | `DeleteItem` (or `PutItem` of the previous item) if `writeId = :mine` |
+//! | create: claim the user's slot, take the daily units, check opt-outs | one `TransactWriteItems`: `Put USER#<id>/SESSION` if `attribute_not_exists(pk)` (or, when an expired item is in the way, if `sessionId = :thatOne AND expiresAt <= :now`); `Update` of both counters `ADD sends 1` if `sends = :expected` (`attribute_not_exists` for 0; only `sends < :limit` once a guess missed twice); `ConditionCheck OPTOUT#<form>` (every WhatsApp form) if not opted out. On cancellation `ALL_OLD` gives the live session (so "different phone" needs no second read) and the counters' true counts |
+//! | create: store the accepted send | `UpdateItem` if `sessionId = :id AND writeId = :mine` (`ALL_OLD` on failure) |
+//! | create: refresh a pending session | `TransactWriteItems`: `ConditionCheck USER#<id>/SESSION` if `sessionId = :id AND status = pending AND expiresAt > :now`, the two counter `Update`s, the opt-out checks; after the send `UpdateItem` if the same condition |
+//! | create: roll back a claim after a failed send | `TransactWriteItems`: `Delete` (or `Put` of the previous item) if `writeId = :mine AND status = pending`, and each counter's unit back (`Delete` if `sends = 1`, else `ADD sends -1` if `sends = :n`) |
+//! | create: give a refresh's units back | `TransactWriteItems` of the counter give-backs alone |
 //! | list | strongly consistent `GetItem USER#<id>/SESSION`, expired filtered in code |
 //! | revoke | `DeleteItem USER#<id>/SESSION` if `sessionId = :id AND expiresAt > :now` |
 //! | webhook: sessions of a phone | `Query byPhone` and `Query byWaId` (no scans) |
@@ -33,7 +36,6 @@
 //! | webhook: delivery status | `UpdateItem` if `activationMessageId = :mid AND (no deliveryRank OR deliveryRank < :rank)` |
 //! | webhook: STOP deletes sessions | `DeleteItem` if `sessionId = :id AND createdAt <= :messageTime` |
 //! | webhook: STOP / START | `UpdateItem OPTOUT#<digits>` if `attribute_not_exists(pk) OR updatedAt <= :messageTime` |
-//! | create (later): is the phone opted out | `GetItem OPTOUT#<digits>/OPTOUT` |
 //!
 //! One item per user makes "one phone per user" structural: every create is a conditional
 //! write on that item, never a read followed by a write.
