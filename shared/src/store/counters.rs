@@ -163,8 +163,8 @@ impl Store {
     }
 
     /// Sends `head` (the session part) together with a unit of each of `session`'s counters and
-    /// an opt-out check of every form of its phone; tries again (bounded, and not after `deadline`) while
-    /// the guesses were wrong or a concurrent transaction collided.
+    /// an opt-out check of every form of its phone; tries again (bounded, and not after
+    /// `deadline`) while the guesses were wrong or a concurrent transaction collided.
     pub(super) async fn guarded(
         &self,
         operation: &'static str,
@@ -284,7 +284,9 @@ impl Store {
             if items.is_empty() {
                 return Ok(None);
             }
-            if attempt > 0 && Instant::now() >= deadline {
+            // An undo (with a head) always gets its first attempt; a bare give-back, which may
+            // follow one, starts only while time is left.
+            if (attempt > 0 || head.is_none()) && Instant::now() >= deadline {
                 return Err(StoreError::out_of_time(operation));
             }
             let reasons = match self.transact(operation, items).await? {
