@@ -114,11 +114,10 @@ async fn create(app: &App, req: Request) -> Result<Response<Body>, ApiError> {
             }
             Reserve::SessionDiffers {
                 current: Some(existing),
-                ..
             } => *existing,
             // The claim asks for the item that failed it, so this does not happen; had the
             // slot freed meanwhile, claiming again is right.
-            Reserve::SessionDiffers { current: None, .. } => continue,
+            Reserve::SessionDiffers { current: None } => continue,
             Reserve::OptedOut => return Err(opted_out(&phone)),
             Reserve::Capped(usage) => return Err(capped(&phone, usage, now)),
         };
@@ -325,7 +324,6 @@ async fn refresh(
         // Activated by the owner meanwhile: nothing to send.
         Reserve::SessionDiffers {
             current: Some(current),
-            ..
         } if current.id == session.id
             && current.is_live(now)
             && current.status == SessionStatus::Active =>

@@ -107,16 +107,22 @@ impl Reservation {
 pub(super) enum Guarded {
     /// Everything was written; the units are held.
     Reserved(Reservation),
-    /// The first item's condition failed (the session part); its `ALL_OLD` item, if any,
-    /// and the tighter cap as it stands (nothing was reserved).
-    HeadFailed {
-        current: Option<Item>,
-        usage: Option<Usage>,
-    },
+    /// The first item's condition failed (the session part): its `ALL_OLD` item, if any.
+    /// Nothing was reserved.
+    HeadFailed(Option<Item>),
     /// A form of the phone opted out.
     OptedOut,
     /// A cap is reached: the one that refused.
     Capped(Usage),
+}
+
+/// What an undo did.
+#[derive(Debug)]
+pub(super) enum Undo {
+    /// Everything was undone and given back.
+    Done,
+    /// The session part's condition failed (its `ALL_OLD` item, if any); nothing changed.
+    HeadFailed(Option<Item>),
 }
 
 /// How one item of a cancelled transaction fared.
@@ -234,13 +240,7 @@ impl Store {
                 }
             }
             match head_reason {
-                Some(Reason::ConditionFailed(current)) => {
-                    let usage = limits::tighter(counters[0].usage(), counters[1].usage());
-                    return Ok(Guarded::HeadFailed {
-                        current,
-                        usage: Some(usage),
-                    });
-                }
+                Some(Reason::ConditionFailed(current)) => return Ok(Guarded::HeadFailed(current)),
                 Some(Reason::Other(code)) => return Err(StoreError::cancelled(operation, code)),
                 _ => {}
             }
@@ -261,15 +261,15 @@ impl Store {
     }
 
     /// Gives the units of `reservation` back (a send that Meta did not accept), together with
-    /// `head` (the session part of the undo) when there is one. `Some(current)` when the head's
-    /// condition failed: nothing was given back then, and the caller decides.
+    /// `head` (the session part of the undo) when there is one. `HeadFailed(current)` when the
+    /// head's condition failed: nothing was given back then, and the caller decides.
     pub(super) async fn give_back(
         &self,
         operation: &'static str,
         head: Option<&(dyn Fn() -> Result<TransactWriteItem, StoreError> + Sync)>,
         reservation: &mut Reservation,
         deadline: Instant,
-    ) -> Result<Option<Option<Item>>, StoreError> {
+    ) -> Result<Undo, StoreError> {
         for attempt in 0..MAX_TRANSACTION_ATTEMPTS {
             let mut items = Vec::new();
             if let Some(head) = head {
@@ -282,7 +282,7 @@ impl Store {
                 items.push(return_unit(&self.table, &reservation.counters[i])?);
             }
             if items.is_empty() {
-                return Ok(None);
+                return Ok(Undo::Done);
             }
             // An undo (with a head) always gets its first attempt; a bare give-back, which may
             // follow one, starts only while time is left.
@@ -296,7 +296,7 @@ impl Store {
                         c.sends -= 1;
                         self.counts.set(&c.key.pk, c.sends);
                     }
-                    return Ok(None);
+                    return Ok(Undo::Done);
                 }
                 Transact::Cancelled(reasons) => reasons,
             };
@@ -328,7 +328,7 @@ impl Store {
                 }
             }
             if let Some(current) = head_failed {
-                return Ok(Some(current));
+                return Ok(Undo::HeadFailed(current));
             }
             if conflict {
                 tokio::time::sleep(jitter(attempt)).await;

@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::types::{
     ConditionCheck, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
 
-use super::counters::{Caps, Guarded, Reservation};
+use super::counters::{Caps, Guarded, Reservation, Undo};
 use super::item::{session_from_item, session_to_item, DeliveryItem};
 use super::{conditional, n, s, Item, Key, Store, StoreError, Write, PHONE_INDEX, WA_ID_INDEX};
 use crate::limits::Usage;
@@ -40,12 +40,10 @@ pub enum Reserve {
         previous: Option<Item>,
     },
     /// The session slot is not what the request needs: the live session holding it (`None`
-    /// when a refreshed session is gone), and the tighter cap as it stands.
+    /// when a refreshed session is gone). Nothing was reserved.
     SessionDiffers {
         /// The session there now.
         current: Option<Box<Session>>,
-        /// The tighter daily cap, nothing reserved.
-        usage: Option<Usage>,
     },
     /// A WhatsApp form of the phone opted out.
     OptedOut,
@@ -163,21 +161,17 @@ impl Store {
                         previous,
                     })
                 }
-                Guarded::HeadFailed {
-                    current: Some(current),
-                    usage,
-                } => {
+                Guarded::HeadFailed(Some(current)) => {
                     let existing = session_from_item(OPERATION, current.clone())?;
                     if existing.is_live(now) {
                         return Ok(Reserve::SessionDiffers {
                             current: Some(Box::new(existing)),
-                            usage,
                         });
                     }
                     previous = Some(current);
                 }
                 // The item went away meanwhile: claim blind again.
-                Guarded::HeadFailed { current: None, .. } => previous = None,
+                Guarded::HeadFailed(None) => previous = None,
                 Guarded::OptedOut => return Ok(Reserve::OptedOut),
                 Guarded::Capped(usage) => return Ok(Reserve::Capped(usage)),
             }
@@ -223,11 +217,10 @@ impl Store {
                 reservation,
                 previous: None,
             },
-            Guarded::HeadFailed { current, usage } => Reserve::SessionDiffers {
+            Guarded::HeadFailed(current) => Reserve::SessionDiffers {
                 current: current
                     .map(|item| session_from_item(OPERATION, item).map(Box::new))
                     .transpose()?,
-                usage,
             },
             Guarded::OptedOut => Reserve::OptedOut,
             Guarded::Capped(usage) => Reserve::Capped(usage),
@@ -350,8 +343,8 @@ impl Store {
             .give_back(OPERATION, Some(&head), reservation, deadline)
             .await?
         {
-            None => Ok(Write::Written(())),
-            Some(current) => Ok(Write::ConditionFailed {
+            Undo::Done => Ok(Write::Written(())),
+            Undo::HeadFailed(current) => Ok(Write::ConditionFailed {
                 current: current
                     .map(|item| session_from_item(OPERATION, item).map(Box::new))
                     .transpose()?,
