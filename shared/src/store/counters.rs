@@ -469,3 +469,65 @@ fn jitter(attempt: usize) -> Duration {
         .unwrap_or(0);
     Duration::from_millis(10 * (attempt as u64 + 1) + u64::from(noise))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counter(sends: i64, limit: i64) -> Counter {
+        Counter {
+            key: Key::user_counter(&UserId::new("u1"), 0),
+            scope: Scope::User,
+            limit,
+            sends,
+            exact: true,
+            misses: 0,
+        }
+    }
+
+    #[test]
+    fn a_reservation_never_expects_a_count_at_or_past_the_cap() {
+        assert_eq!(expected(&counter(0, 3)), 0);
+        assert_eq!(expected(&counter(2, 3)), 2);
+        // A stale count at or past the cap is checked one below it.
+        assert_eq!(expected(&counter(3, 3)), 2);
+        assert_eq!(expected(&counter(9, 3)), 2);
+    }
+
+    #[test]
+    fn cancellation_reasons_are_read_as_dynamodb_names_them() {
+        use aws_sdk_dynamodb::types::CancellationReason;
+        let item = Item::from([("sends".to_owned(), n(2))]);
+        let failed = CancellationReason::builder()
+            .code("ConditionalCheckFailed")
+            .set_item(Some(item))
+            .build();
+        match reason(&failed) {
+            Reason::ConditionFailed(item) => assert_eq!(sends_of(item.as_ref()), 2),
+            other => panic!("{other:?}"),
+        }
+        let passed = CancellationReason::builder().code("None").build();
+        assert!(matches!(reason(&passed), Reason::Passed));
+        let conflict = CancellationReason::builder()
+            .code("TransactionConflict")
+            .build();
+        assert!(matches!(reason(&conflict), Reason::Conflict));
+        let throttled = CancellationReason::builder()
+            .code("ThrottlingError")
+            .build();
+        assert!(matches!(reason(&throttled), Reason::Other(_)));
+        assert_eq!(sends_of(None), 0, "no counter yet: nothing sent");
+    }
+
+    #[test]
+    fn the_cache_forgets_everything_rather_than_grow_past_its_bound() {
+        let cache = CounterCache::default();
+        for i in 0..MAX_CACHED_COUNTERS {
+            cache.set(&format!("COUNT#USER#u{i}#2026-11-24"), 1);
+        }
+        assert_eq!(cache.get("COUNT#USER#u0#2026-11-24"), 1);
+        cache.set("COUNT#USER#new#2026-11-24", 2);
+        assert_eq!(cache.get("COUNT#USER#u0#2026-11-24"), 0);
+        assert_eq!(cache.get("COUNT#USER#new#2026-11-24"), 2);
+    }
+}
