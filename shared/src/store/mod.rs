@@ -54,15 +54,16 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
 
 use crate::session::{Session, UserId};
 
 pub use api_keys::ApiKeyRecord;
 pub use opt_outs::OptOut;
-pub use sessions::DeleteIf;
+pub use sessions::{Activation, Answer, DeleteIf, INBOUND_RECORD_SECONDS};
 pub use table::create_table;
 
 /// A raw DynamoDB item.
@@ -85,6 +86,9 @@ pub enum ItemKind {
     Session,
     /// A phone's opt-out: `OPTOUT#<digits>` / `OPTOUT`.
     OptOut,
+    /// An inbound message that activated a session: `INBOUND#<wamid>` / `INBOUND`, so a
+    /// redelivery of it never activates anything again.
+    Inbound,
 }
 
 impl ItemKind {
@@ -94,6 +98,7 @@ impl ItemKind {
             Self::ApiKey => "KEY#",
             Self::Session => "USER#",
             Self::OptOut => "OPTOUT#",
+            Self::Inbound => "INBOUND#",
         }
     }
 
@@ -103,6 +108,7 @@ impl ItemKind {
             Self::ApiKey => "KEY",
             Self::Session => "SESSION",
             Self::OptOut => "OPTOUT",
+            Self::Inbound => "INBOUND",
         }
     }
 
@@ -149,6 +155,11 @@ impl Key {
     /// A phone's opt-out item, by its digits.
     pub fn opt_out(digits: &str) -> Self {
         Self::new(ItemKind::OptOut, digits)
+    }
+
+    /// The record of an inbound message, by Meta's message id.
+    pub fn inbound(message_id: &str) -> Self {
+        Self::new(ItemKind::Inbound, message_id)
     }
 
     /// `{pk, sk}` as the SDK's `set_key` takes it.
@@ -329,6 +340,51 @@ where
     }
 }
 
+/// Why one item of a cancelled `TransactWriteItems` did not go through.
+#[derive(Debug)]
+pub(crate) struct Cancelled {
+    /// DynamoDB's reason code: `ConditionalCheckFailed`, `TransactionConflict`, `None`, ...
+    pub code: String,
+}
+
+/// The one place a `TransactWriteItems` result is decoded: written, or cancelled with one
+/// reason per item (in request order). A cancellation only because another transaction
+/// touched the same items at the same moment (`TransactionConflict`) is transient: it comes
+/// back as a [`StoreError`], so the caller's request is retried as a whole.
+async fn transact(
+    store: &Store,
+    operation: &'static str,
+    items: Vec<TransactWriteItem>,
+) -> Result<Result<(), Vec<Cancelled>>, StoreError> {
+    let result = store
+        .client
+        .transact_write_items()
+        .set_transact_items(Some(items))
+        .send()
+        .await;
+    match result {
+        Ok(_) => Ok(Ok(())),
+        Err(SdkError::ServiceError(service)) => match service.into_err() {
+            TransactWriteItemsError::TransactionCanceledException(e) => {
+                let reasons: Vec<Cancelled> = e
+                    .cancellation_reasons
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|r| Cancelled {
+                        code: r.code.unwrap_or_default(),
+                    })
+                    .collect();
+                if reasons.iter().any(|r| r.code == "TransactionConflict") {
+                    return Err(StoreError::corrupt(operation, "TransactionConflict"));
+                }
+                Ok(Err(reasons))
+            }
+            other => Err(StoreError::service(operation, &other)),
+        },
+        Err(other) => Err(StoreError::from_sdk(operation, other)),
+    }
+}
+
 fn n(v: i64) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
@@ -355,6 +411,10 @@ mod tests {
         assert_eq!(
             key(Key::opt_out("34688246216")),
             ("OPTOUT#34688246216".to_owned(), "OPTOUT".to_owned())
+        );
+        assert_eq!(
+            key(Key::inbound("wamid.X")),
+            ("INBOUND#wamid.X".to_owned(), "INBOUND".to_owned())
         );
     }
 
