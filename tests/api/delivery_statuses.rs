@@ -24,12 +24,8 @@ async fn out_of_order_statuses_never_move_backwards() {
     let session = env.pending("u1", SPAIN_DIGITS).await;
     env.deliver_statuses(vec![session.status("read", SPAIN_DIGITS, T0 + 12)])
         .await;
-    env.deliver_statuses(vec![session.status(
-        "delivered",
-        SPAIN_DIGITS,
-        T0 + 11,
-    )])
-    .await;
+    env.deliver_statuses(vec![session.status("delivered", SPAIN_DIGITS, T0 + 11)])
+        .await;
     env.deliver_statuses(vec![session.status("sent", SPAIN_DIGITS, T0 + 10)])
         .await;
     let s = env.session_of(&session.key).await;

@@ -22,7 +22,11 @@ async fn button_reply_activates_the_session_for_seven_days() {
         tag,
     } = env.pending("u1", SPAIN_DIGITS).await;
     assert_eq!(payload, format!("activate:{id}"));
-    assert_eq!(tag, format!("act:{id}:u1"), "the template names its session for statuses");
+    assert_eq!(
+        tag,
+        format!("act:{id}:u1"),
+        "the template names its session for statuses"
+    );
     env.clock.advance(60);
     env.deliver_messages(vec![button_reply(SPAIN_DIGITS, &payload, &wamid, 1)])
         .await;

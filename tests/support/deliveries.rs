@@ -33,7 +33,10 @@ impl Pending {
 
     /// A status of this session's activation template, as Meta reports it (with the tag).
     pub fn status(&self, status: &str, recipient: &str, timestamp: i64) -> Value {
-        tagged(self::status(&self.wamid, status, recipient, timestamp), &self.tag)
+        tagged(
+            self::status(&self.wamid, status, recipient, timestamp),
+            &self.tag,
+        )
     }
 
     /// A `failed` status (131026) of this session's activation template, with the tag.

@@ -130,7 +130,7 @@ async fn send_new(
             tracing::info!(
                 session_id = session.id.as_str(),
                 phone = %session.phone,
-                message_id = %accepted.message_id,
+                // No message id: a wamid base64-encodes the recipient's number.
                 "activation template sent for a new session"
             );
             session.activation_message_id = Some(accepted.message_id);

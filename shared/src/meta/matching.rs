@@ -154,8 +154,8 @@ mod tests {
         use SessionStatus::{Active, Pending};
         let live = NOW + 100;
         let gone = NOW; // expiry is exclusive: expired at NOW
-        // (case, sessions of the phone (user, status, template sent at, expires at), reference,
-        //  message time, the user whose session is activated or None)
+                        // (case, sessions of the phone (user, status, template sent at, expires at), reference,
+                        //  message time, the user whose session is activated or None)
         type Row = (
             &'static str,
             Vec<(&'static str, SessionStatus, i64, i64)>,
@@ -166,19 +166,100 @@ mod tests {
         let by_payload = |u: &str| Reference::SessionId(u.to_owned());
         let by_context = |u: &str| Reference::MessageId(format!("wamid.{u}"));
         let rows: Vec<Row> = vec![
-            ("the only pending session, plain reply", vec![("a", Pending, NOW - 10, live)], Reference::None, NOW, Some("a")),
-            ("plain reply in the very second of the send", vec![("a", Pending, NOW, live)], Reference::None, NOW, Some("a")),
-            ("plain reply older than the template", vec![("a", Pending, NOW - 10, live)], Reference::None, NOW - 11, None),
-            ("two pending sessions, plain reply", vec![("a", Pending, NOW - 10, live), ("b", Pending, NOW - 5, live)], Reference::None, NOW, None),
-            ("consent: owner active with A, stranger B pending, plain reply", vec![("a", Active, NOW - 99, live), ("b", Pending, NOW - 5, live)], Reference::None, NOW, None),
-            ("only an active session, plain reply", vec![("a", Active, NOW - 99, live)], Reference::None, NOW, None),
-            ("an expired session elsewhere does not count", vec![("a", Active, NOW - 99, gone), ("b", Pending, NOW - 5, live)], Reference::None, NOW, Some("b")),
-            ("the only session expired", vec![("a", Pending, NOW - 10, gone)], Reference::None, NOW, None),
-            ("payload names B while A is active", vec![("a", Active, NOW - 99, live), ("b", Pending, NOW - 5, live)], by_payload("b"), NOW, Some("b")),
-            ("context quotes B's template while A is pending", vec![("a", Pending, NOW - 9, live), ("b", Pending, NOW - 5, live)], by_context("b"), NOW, Some("b")),
-            ("payload names an active session", vec![("a", Active, NOW - 99, live)], by_payload("a"), NOW, None),
-            ("payload older than the latest template", vec![("a", Pending, NOW - 10, live)], by_payload("a"), NOW - 20, None),
-            ("context quotes an unknown message", vec![("a", Pending, NOW - 10, live)], Reference::MessageId("wamid.other".into()), NOW, None),
+            (
+                "the only pending session, plain reply",
+                vec![("a", Pending, NOW - 10, live)],
+                Reference::None,
+                NOW,
+                Some("a"),
+            ),
+            (
+                "plain reply in the very second of the send",
+                vec![("a", Pending, NOW, live)],
+                Reference::None,
+                NOW,
+                Some("a"),
+            ),
+            (
+                "plain reply older than the template",
+                vec![("a", Pending, NOW - 10, live)],
+                Reference::None,
+                NOW - 11,
+                None,
+            ),
+            (
+                "two pending sessions, plain reply",
+                vec![
+                    ("a", Pending, NOW - 10, live),
+                    ("b", Pending, NOW - 5, live),
+                ],
+                Reference::None,
+                NOW,
+                None,
+            ),
+            (
+                "consent: owner active with A, stranger B pending, plain reply",
+                vec![("a", Active, NOW - 99, live), ("b", Pending, NOW - 5, live)],
+                Reference::None,
+                NOW,
+                None,
+            ),
+            (
+                "only an active session, plain reply",
+                vec![("a", Active, NOW - 99, live)],
+                Reference::None,
+                NOW,
+                None,
+            ),
+            (
+                "an expired session elsewhere does not count",
+                vec![("a", Active, NOW - 99, gone), ("b", Pending, NOW - 5, live)],
+                Reference::None,
+                NOW,
+                Some("b"),
+            ),
+            (
+                "the only session expired",
+                vec![("a", Pending, NOW - 10, gone)],
+                Reference::None,
+                NOW,
+                None,
+            ),
+            (
+                "payload names B while A is active",
+                vec![("a", Active, NOW - 99, live), ("b", Pending, NOW - 5, live)],
+                by_payload("b"),
+                NOW,
+                Some("b"),
+            ),
+            (
+                "context quotes B's template while A is pending",
+                vec![("a", Pending, NOW - 9, live), ("b", Pending, NOW - 5, live)],
+                by_context("b"),
+                NOW,
+                Some("b"),
+            ),
+            (
+                "payload names an active session",
+                vec![("a", Active, NOW - 99, live)],
+                by_payload("a"),
+                NOW,
+                None,
+            ),
+            (
+                "payload older than the latest template",
+                vec![("a", Pending, NOW - 10, live)],
+                by_payload("a"),
+                NOW - 20,
+                None,
+            ),
+            (
+                "context quotes an unknown message",
+                vec![("a", Pending, NOW - 10, live)],
+                Reference::MessageId("wamid.other".into()),
+                NOW,
+                None,
+            ),
             ("no sessions at all", vec![], Reference::None, NOW, None),
         ];
         for (case, rows, reference, message_time, expected) in rows {

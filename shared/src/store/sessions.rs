@@ -1,9 +1,9 @@
 //! Session items: create's claim, send record, refresh and rollback; list's read; revoke's
 //! delete; the webhook's lookups by phone, activation, delivery reports and STOP deletes.
 
+use aws_sdk_dynamodb::error::BuildError;
 use aws_sdk_dynamodb::operation::delete_item::builders::DeleteItemFluentBuilder;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
-use aws_sdk_dynamodb::error::BuildError;
 use aws_sdk_dynamodb::types::{
     Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
