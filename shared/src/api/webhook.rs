@@ -163,22 +163,24 @@ pub async fn process(app: &App, notification: &Notification) -> Result<(), Store
         );
     }
     let now = app.clock.now();
-    stream::iter(
-        by_phone
-            .into_iter()
-            .map(|(from, messages)| on_phone(app, from, messages, now)),
-    )
-    .buffer_unordered(CONCURRENCY)
-    .try_collect::<Vec<()>>()
-    .await?;
-    stream::iter(
-        tagged
-            .into_iter()
-            .map(|(status, session, user)| on_status(app, status, session, user, now)),
-    )
-    .buffer_unordered(CONCURRENCY)
-    .try_collect::<Vec<()>>()
-    .await?;
+    // The futures are collected first: a stream over a mapping closure would not be `Send`
+    // for every lifetime the Lambda runtime asks for.
+    let phones: Vec<_> = by_phone
+        .into_iter()
+        .map(|(from, messages)| on_phone(app, from, messages, now))
+        .collect();
+    stream::iter(phones)
+        .buffer_unordered(CONCURRENCY)
+        .try_collect::<Vec<()>>()
+        .await?;
+    let statuses: Vec<_> = tagged
+        .into_iter()
+        .map(|(status, session, user)| on_status(app, status, session, user, now))
+        .collect();
+    stream::iter(statuses)
+        .buffer_unordered(CONCURRENCY)
+        .try_collect::<Vec<()>>()
+        .await?;
     Ok(())
 }
 
