@@ -15,8 +15,9 @@
 //! | item | pk | sk | attributes |
 //! |---|---|---|---|
 //! | API key (written by provisioning; layout fixed) | `KEY#<sha256 hex of the key>` | `KEY` | `userId`, `status` (`active`/`disabled`), `createdAt` (RFC 3339), `label`? |
-//! | the user's one session | `USER#<userId>` | `SESSION` | `sessionId`, `userId`, `phoneE164`, `status`, `createdAt`, `expiresAt`, `activatedAt`?, `activationMessageId`?, `waId`?, `delivery`?, `deliveryRank`?, `writeId` |
+//! | the user's one session | `USER#<userId>` | `SESSION` | `sessionId`, `userId`, `phoneE164`, `status`, `createdAt`, `expiresAt`, `activatedAt`?, `activationMessageId`?, `templateSentAt`?, `waId`?, `delivery`?, `deliveryRank`?, `writeId` |
 //! | a phone's opt-out (STOP / START) | `OPTOUT#<digits>` | `OPTOUT` | `optedOut` (BOOL), `updatedAt` (N, the message's time), `phones` (SS, every number of that person) |
+//! | an inbound message that activated a session | `INBOUND#<wamid>` | `INBOUND` | `expiresAt` (8 days: longer than Meta's 7-day redelivery window) |
 //!
 //! # Access patterns
 //! | operation | request |
@@ -28,10 +29,10 @@
 //! | create: roll back a claim | `DeleteItem` (or `PutItem` of the previous item) if `writeId = :mine` |
 //! | list | strongly consistent `GetItem USER#<id>/SESSION`, expired filtered in code |
 //! | revoke | `DeleteItem USER#<id>/SESSION` if `sessionId = :id AND expiresAt > :now` |
-//! | webhook: sessions of a phone | `Query byPhone` and `Query byWaId` (no scans) |
-//! | webhook: activate | `UpdateItem` if `sessionId = :id AND status = pending AND expiresAt > :now` |
-//! | webhook: delivery status | `UpdateItem` if `activationMessageId = :mid AND (no deliveryRank OR deliveryRank < :rank)` |
-//! | webhook: STOP deletes sessions | `DeleteItem` if `sessionId = :id AND createdAt <= :messageTime` |
+//! | webhook: sessions of a phone (once per phone per delivery) | `Query byPhone` for each WhatsApp form of the number and `Query byWaId` (no scans) |
+//! | webhook: activate, exactly once | `TransactWriteItems`: `Update USER#<id>/SESSION` if `sessionId = :id AND status = pending AND expiresAt > :now AND templateSentAt <= :messageTime`, and `Put INBOUND#<wamid>` if `attribute_not_exists(pk)` |
+//! | webhook: delivery status of a tagged activation template | `UpdateItem USER#<id>/SESSION` (the tag names user and session) if `sessionId = :id AND activationMessageId = :mid AND (no deliveryRank OR deliveryRank < :rank)`; untagged statuses: no request |
+//! | webhook: STOP deletes sessions (whatever the flag's outcome) | `DeleteItem` if `sessionId = :id AND createdAt <= :messageTime` |
 //! | webhook: STOP / START | `UpdateItem OPTOUT#<digits>` if `attribute_not_exists(pk) OR updatedAt <= :messageTime` |
 //! | create (later): is the phone opted out | `GetItem OPTOUT#<digits>/OPTOUT` |
 //!
