@@ -23,6 +23,16 @@ impl Write for Captured {
 }
 
 impl Captured {
+    /// Captures this thread's log lines, in the functions' JSON format, while the guard lives.
+    fn start() -> (Self, tracing::subscriber::DefaultGuard) {
+        let logs = Self::default();
+        let writer = logs.clone();
+        let guard = tracing::subscriber::set_default(sandbox::telemetry::subscriber(move || {
+            writer.clone()
+        }));
+        (logs, guard)
+    }
+
     fn text(&self) -> String {
         String::from_utf8_lossy(&self.0.lock().expect("log buffer")).into_owned()
     }
@@ -31,10 +41,7 @@ impl Captured {
 #[tokio::test]
 async fn an_activation_and_its_statuses_log_no_message_id() {
     let env = TestEnv::accepting().await;
-    let logs = Captured::default();
-    let writer = logs.clone();
-    let _guard =
-        tracing::subscriber::set_default(sandbox::telemetry::subscriber(move || writer.clone()));
+    let (logs, _guard) = Captured::start();
     let session = env.pending("u1", SPAIN_DIGITS).await;
     env.deliver_messages(vec![session.button_reply(SPAIN_DIGITS)])
         .await;
@@ -53,10 +60,7 @@ async fn an_activation_and_its_statuses_log_no_message_id() {
 #[tokio::test]
 async fn a_signed_body_we_cannot_read_is_logged_without_its_values() {
     let env = TestEnv::accepting().await;
-    let logs = Captured::default();
-    let writer = logs.clone();
-    let _guard =
-        tracing::subscriber::set_default(sandbox::telemetry::subscriber(move || writer.clone()));
+    let (logs, _guard) = Captured::start();
     // Well-formed JSON of the wrong shape: serde's message would quote the string.
     let body = format!(r#"{{"object":"whatsapp_business_account","entry":"{SPAIN_DIGITS}"}}"#);
     let signature = sign(&body);
