@@ -1,7 +1,6 @@
 //! Delivery statuses delivered to `receiveWhatsAppWebhook` and shown as a session's `delivery`
 //! by `listWhatsAppSandboxSessions` and `createWhatsAppSandboxSession` (`openapi.yaml`).
 
-use e2e::deliveries::{failed_status, status};
 use e2e::{TestEnv, SPAIN_DIGITS, T0};
 use serde_json::json;
 
@@ -11,7 +10,7 @@ async fn statuses_in_order_are_recorded_and_visible_in_list_and_create() {
     let session = env.pending("u1", SPAIN_DIGITS).await;
     for (i, st) in ["sent", "delivered", "read"].iter().enumerate() {
         let t = T0 + 10 + i as i64;
-        env.deliver_statuses(vec![status(&session.wamid, st, SPAIN_DIGITS, t)])
+        env.deliver_statuses(vec![session.status(st, SPAIN_DIGITS, t)])
             .await;
         let s = env.session_of(&session.key).await;
         assert_eq!(s["delivery"]["status"], *st);
@@ -23,16 +22,11 @@ async fn statuses_in_order_are_recorded_and_visible_in_list_and_create() {
 async fn out_of_order_statuses_never_move_backwards() {
     let env = TestEnv::accepting().await;
     let session = env.pending("u1", SPAIN_DIGITS).await;
-    env.deliver_statuses(vec![status(&session.wamid, "read", SPAIN_DIGITS, T0 + 12)])
+    env.deliver_statuses(vec![session.status("read", SPAIN_DIGITS, T0 + 12)])
         .await;
-    env.deliver_statuses(vec![status(
-        &session.wamid,
-        "delivered",
-        SPAIN_DIGITS,
-        T0 + 11,
-    )])
-    .await;
-    env.deliver_statuses(vec![status(&session.wamid, "sent", SPAIN_DIGITS, T0 + 10)])
+    env.deliver_statuses(vec![session.status("delivered", SPAIN_DIGITS, T0 + 11)])
+        .await;
+    env.deliver_statuses(vec![session.status("sent", SPAIN_DIGITS, T0 + 10)])
         .await;
     let s = env.session_of(&session.key).await;
     assert_eq!(s["delivery"]["status"], "read");
@@ -46,9 +40,9 @@ async fn out_of_order_statuses_never_move_backwards() {
 async fn failed_status_with_metas_error_is_visible_in_list() {
     let env = TestEnv::accepting().await;
     let session = env.pending("u1", SPAIN_DIGITS).await;
-    env.deliver_statuses(vec![status(&session.wamid, "sent", SPAIN_DIGITS, T0 + 5)])
+    env.deliver_statuses(vec![session.status("sent", SPAIN_DIGITS, T0 + 5)])
         .await;
-    env.deliver_statuses(vec![failed_status(&session.wamid, SPAIN_DIGITS, T0 + 9)])
+    env.deliver_statuses(vec![session.failed_status(SPAIN_DIGITS, T0 + 9)])
         .await;
     let s = env.session_of(&session.key).await;
     assert_eq!(s["status"], "pending");
@@ -68,7 +62,7 @@ async fn status_for_an_older_activation_message_is_not_recorded() {
     let env = TestEnv::accepting().await;
     let session = env.pending("u1", SPAIN_DIGITS).await;
     env.create(&session.key, "+34688246216").await; // refresh: a new message id
-    env.deliver_statuses(vec![failed_status(&session.wamid, SPAIN_DIGITS, T0 + 9)])
+    env.deliver_statuses(vec![session.failed_status(SPAIN_DIGITS, T0 + 9)])
         .await;
     assert!(env.session_of(&session.key).await.get("delivery").is_none());
 }

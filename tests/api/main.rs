@@ -3,6 +3,9 @@
 //! per test run. Each file's opening comment names the `openapi.yaml` operation or README
 //! section it holds the code to.
 
+/// Only the owner's answer to this template activates, exactly once; STOP always stops; the
+/// DynamoDB requests of a large delivery.
+mod activation_integrity;
 /// `sandbox-admin`'s key operations against a real table and the real authenticator.
 mod admin;
 /// API-key authentication on every session operation, and the auth cache.
@@ -27,6 +30,8 @@ mod events;
 mod limits;
 /// `listWhatsAppSandboxSessions`.
 mod list;
+/// What the functions log: no message ids, no payload values.
+mod logs;
 /// STOP and START replies.
 mod opt_out;
 /// The `X-Request-Id` header.

@@ -265,7 +265,10 @@ fn template_is_least_privilege_keeps_secrets_out_and_protects_the_table() {
             "ConditionCheckItem",
         ],
     );
-    only("webhook", &["Query", "GetItem", "UpdateItem", "DeleteItem"]);
+    only(
+        "webhook",
+        &["Query", "GetItem", "UpdateItem", "DeleteItem", "PutItem"],
+    );
     // Query only on the indexes.
     for (actions, resource) in policies(&doc, "webhook") {
         if actions.iter().any(|a| a == "dynamodb:Query") {
@@ -426,7 +429,8 @@ fn revoke_policy_reads_keys_and_deletes_only_sessions() {
 }
 
 #[test]
-fn webhook_policy_touches_sessions_and_opt_outs_and_queries_the_two_indexes() {
+fn webhook_policy_touches_sessions_opt_outs_and_activating_message_ids_and_queries_the_two_indexes()
+{
     assert_eq!(
         grants(&template(), "webhook"),
         set(&[
@@ -436,6 +440,7 @@ fn webhook_policy_touches_sessions_and_opt_outs_and_queries_the_two_indexes() {
             "UpdateItem USER#*",
             "UpdateItem OPTOUT#*",
             "DeleteItem USER#*",
+            "PutItem INBOUND#*",
         ])
     );
 }

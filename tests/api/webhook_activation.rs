@@ -19,8 +19,14 @@ async fn button_reply_activates_the_session_for_seven_days() {
         id,
         wamid,
         payload,
+        tag,
     } = env.pending("u1", SPAIN_DIGITS).await;
     assert_eq!(payload, format!("activate:{id}"));
+    assert_eq!(
+        tag,
+        format!("act:{id}:u1"),
+        "the template names its session for statuses"
+    );
     env.clock.advance(60);
     env.deliver_messages(vec![button_reply(SPAIN_DIGITS, &payload, &wamid, 1)])
         .await;
@@ -171,31 +177,23 @@ async fn mexican_reply_from_the_reported_wa_id_activates() {
 #[tokio::test]
 async fn every_entry_change_message_and_status_of_a_batch_is_processed() {
     let env = TestEnv::accepting().await;
-    let Pending {
-        key: k1,
-        wamid: w1,
-        payload: p1,
-        ..
-    } = env.pending("u1", SPAIN_DIGITS).await;
-    let Pending {
-        key: k2, wamid: w2, ..
-    } = env.pending("u2", UK_DIGITS).await;
-    let Pending {
-        key: k3, wamid: w3, ..
-    } = env.pending("u3", "12025550143").await;
+    let s1 = env.pending("u1", SPAIN_DIGITS).await;
+    let s2 = env.pending("u2", UK_DIGITS).await;
+    let s3 = env.pending("u3", "12025550143").await;
+    let (k1, k2, k3) = (&s1.key, &s2.key, &s3.key);
     let first = envelope(
-        vec![button_reply(SPAIN_DIGITS, &p1, &w1, 1)],
-        vec![status(&w3, "delivered", "12025550143", T0 + 3)],
+        vec![button_reply(SPAIN_DIGITS, &s1.payload, &s1.wamid, 1)],
+        vec![s3.status("delivered", "12025550143", T0 + 3)],
     );
     let second = envelope(
-        vec![text_reply(UK_DIGITS, "ok", Some(&w2), 2)],
-        vec![status(&w1, "read", SPAIN_DIGITS, T0 + 4)],
+        vec![text_reply(UK_DIGITS, "ok", Some(&s2.wamid), 2)],
+        vec![s1.status("read", SPAIN_DIGITS, T0 + 4)],
     );
     let mut batch = first.clone();
     let second_entry = second["entry"][0].clone();
     batch["entry"].as_array_mut().unwrap().push(second_entry);
     // And a second change inside the first entry.
-    let extra_change = envelope(vec![], vec![status(&w2, "sent", UK_DIGITS, T0 + 2)])["entry"][0]
+    let extra_change = envelope(vec![], vec![s2.status("sent", UK_DIGITS, T0 + 2)])["entry"][0]
         ["changes"][0]
         .clone();
     batch["entry"][0]["changes"]
@@ -203,15 +201,15 @@ async fn every_entry_change_message_and_status_of_a_batch_is_processed() {
         .unwrap()
         .push(extra_change);
     assert_received(&env.deliver(&batch).await);
-    let s1 = env.session_of(&k1).await;
-    assert_eq!(s1["status"], "active");
-    assert_eq!(s1["delivery"]["status"], "read");
-    let s2 = env.session_of(&k2).await;
-    assert_eq!(s2["status"], "active");
-    assert_eq!(s2["delivery"]["status"], "sent");
-    let s3 = env.session_of(&k3).await;
-    assert_eq!(s3["status"], "pending");
-    assert_eq!(s3["delivery"]["status"], "delivered");
+    let v1 = env.session_of(k1).await;
+    assert_eq!(v1["status"], "active");
+    assert_eq!(v1["delivery"]["status"], "read");
+    let v2 = env.session_of(k2).await;
+    assert_eq!(v2["status"], "active");
+    assert_eq!(v2["delivery"]["status"], "sent");
+    let v3 = env.session_of(k3).await;
+    assert_eq!(v3["status"], "pending");
+    assert_eq!(v3["delivery"]["status"], "delivered");
 }
 
 #[tokio::test]

@@ -20,6 +20,9 @@ pub struct Pending {
     pub wamid: String,
     /// The quick-reply button's payload.
     pub payload: String,
+    /// The `biz_opaque_callback_data` the template was sent with, which Meta echoes in each
+    /// of its statuses.
+    pub tag: String,
 }
 
 impl Pending {
@@ -27,6 +30,25 @@ impl Pending {
     pub fn button_reply(&self, from: &str) -> Value {
         button_reply(from, &self.payload, &self.wamid, 1)
     }
+
+    /// A status of this session's activation template, as Meta reports it (with the tag).
+    pub fn status(&self, status: &str, recipient: &str, timestamp: i64) -> Value {
+        tagged(
+            self::status(&self.wamid, status, recipient, timestamp),
+            &self.tag,
+        )
+    }
+
+    /// A `failed` status (131026) of this session's activation template, with the tag.
+    pub fn failed_status(&self, recipient: &str, timestamp: i64) -> Value {
+        tagged(failed_status(&self.wamid, recipient, timestamp), &self.tag)
+    }
+}
+
+/// `status` as Meta echoes it for a message sent with `biz_opaque_callback_data` = `tag`.
+pub fn tagged(mut status: Value, tag: &str) -> Value {
+    status["biz_opaque_callback_data"] = Value::String(tag.to_owned());
+    status
 }
 
 /// Asserts the webhook's 200 acknowledgement.
@@ -137,6 +159,10 @@ impl TestEnv {
             id,
             wamid,
             payload: payload_of(template),
+            tag: template["biz_opaque_callback_data"]
+                .as_str()
+                .expect("the template carries its session's tag")
+                .to_owned(),
         }
     }
 

@@ -20,7 +20,7 @@ use sandbox::clock::ManualClock;
 use sandbox::config::{Config, Role, Secret};
 use sandbox::graph::GraphClient;
 use sandbox::session::UserId;
-use sandbox::store::{ApiKeyRecord, Item, Key, Store};
+use sandbox::store::{Activation, Answer, ApiKeyRecord, Item, Key, Store};
 use sandbox::{api, App};
 use serde_json::{json, Value};
 use wiremock::MockServer;
@@ -288,9 +288,14 @@ impl TestEnv {
             .expect("read the session")
             .unwrap_or_else(|| panic!("{user} has no live session at {at}"));
         let ttl = self.app.config.active_ttl_seconds;
-        let activated = self.app.store.activate(&session, at, ttl).await;
-        assert!(
-            activated.expect("activate").written(),
+        let answer = Answer {
+            message_id: None,
+            sent_at: at,
+        };
+        let activated = self.app.store.activate(&session, &answer, at, ttl).await;
+        assert_eq!(
+            activated.expect("activate"),
+            Activation::Activated,
             "{user}'s session was activated"
         );
     }

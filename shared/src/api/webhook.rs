@@ -4,7 +4,9 @@
 //! retry it for a week; only a transient storage failure answers 503, so Meta retries. Every
 //! write is a conditional transition, so a duplicated or replayed delivery changes nothing.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+
+use futures_util::{stream, StreamExt, TryStreamExt};
 
 use lambda_http::http::header::{HeaderValue, CONTENT_TYPE};
 use lambda_http::http::{Method, StatusCode};
@@ -13,11 +15,13 @@ use serde_json::json;
 
 use crate::app::App;
 use crate::edge::{body_bytes, json_response, serve, ApiError};
+use crate::meta::callback::parse_activation_tag;
 use crate::meta::matching::{delivery_of, intent, session_to_activate, Intent};
 use crate::meta::payload::{epoch_seconds, InboundMessage, Notification, StatusEvent};
 use crate::meta::signature::{secrets_equal, signature_ok};
 use crate::phone::mask_digits;
-use crate::store::{DeleteIf, StoreError, Write};
+use crate::session::{Session, SessionId, SessionStatus, UserId};
+use crate::store::{Activation, Answer, DeleteIf, StoreError};
 
 /// The route label in logs.
 pub const ROUTE: &str = "/v1/whatsapp/webhook";
@@ -85,7 +89,15 @@ async fn deliver(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
         Ok(n) => n,
         Err(e) => {
             // Retrying cannot fix a malformed body: acknowledge it and keep the evidence.
-            tracing::warn!(error = %e, bytes = body.len(), "signed webhook body is not a delivery we can read");
+            // serde's message can quote payload values (numbers, names): log only where and
+            // what kind of error it is.
+            tracing::warn!(
+                category = ?e.classify(),
+                line = e.line(),
+                column = e.column(),
+                bytes = body.len(),
+                "signed webhook body is not a delivery we can read"
+            );
             return Ok(received());
         }
     };
@@ -98,10 +110,23 @@ fn received() -> Response<Body> {
     json_response(StatusCode::OK, &json!({ "received": true }))
 }
 
+/// How many independent events (phones, statuses) of one delivery are applied at once: a
+/// batch of up to 1,000 updates must finish well inside the function's timeout, without
+/// opening hundreds of connections at once.
+const CONCURRENCY: usize = 16;
+
 /// Applies every event of the sandbox number; events of other numbers are skipped.
+///
+/// Messages are grouped by sender: each phone's sessions are looked up once, and its messages
+/// are applied in the order they were sent. Phones and statuses are independent, so they run
+/// with bounded concurrency. A status costs a request only when it carries an activation
+/// template's tag; every other status (a message that is not an activation template) is
+/// skipped without touching DynamoDB.
 pub async fn process(app: &App, notification: &Notification) -> Result<(), StoreError> {
-    let changes = notification.entry.iter().flat_map(|e| &e.changes);
-    for change in changes {
+    let mut by_phone: BTreeMap<&str, Vec<&InboundMessage>> = BTreeMap::new();
+    let mut tagged: Vec<(&StatusEvent, SessionId, UserId)> = Vec::new();
+    let mut untagged = 0usize;
+    for change in notification.entry.iter().flat_map(|e| &e.changes) {
         let number_id = change
             .value
             .metadata
@@ -115,113 +140,182 @@ pub async fn process(app: &App, notification: &Notification) -> Result<(), Store
             continue;
         }
         for message in &change.value.messages {
-            on_message(app, message).await?;
+            // Usernames without a phone number: nothing to match.
+            if let Some(from) = message.from.as_deref().filter(|f| !f.is_empty()) {
+                by_phone.entry(from).or_default().push(message);
+            }
         }
         for status in &change.value.statuses {
-            on_status(app, status).await?;
+            match status
+                .biz_opaque_callback_data
+                .as_deref()
+                .and_then(parse_activation_tag)
+            {
+                Some((session, user)) => tagged.push((status, session, user)),
+                None => untagged += 1,
+            }
+        }
+    }
+    if untagged > 0 {
+        tracing::info!(
+            statuses = untagged,
+            "statuses of messages that are not activation templates skipped"
+        );
+    }
+    let now = app.clock.now();
+    // The futures are collected first: a stream over a mapping closure would not be `Send`
+    // for every lifetime the Lambda runtime asks for.
+    let phones: Vec<_> = by_phone
+        .into_iter()
+        .map(|(from, messages)| on_phone(app, from, messages, now))
+        .collect();
+    stream::iter(phones)
+        .buffer_unordered(CONCURRENCY)
+        .try_collect::<Vec<()>>()
+        .await?;
+    let statuses: Vec<_> = tagged
+        .into_iter()
+        .map(|(status, session, user)| on_status(app, status, session, user, now))
+        .collect();
+    stream::iter(statuses)
+        .buffer_unordered(CONCURRENCY)
+        .try_collect::<Vec<()>>()
+        .await?;
+    Ok(())
+}
+
+/// Applies one phone's messages of this delivery in the order they were sent, after one
+/// lookup of the phone's sessions (kept up to date as the messages change them).
+async fn on_phone(
+    app: &App,
+    from: &str,
+    mut messages: Vec<&InboundMessage>,
+    now: i64,
+) -> Result<(), StoreError> {
+    let sent_at = |m: &InboundMessage| epoch_seconds(m.timestamp.as_ref()).unwrap_or(now);
+    messages.sort_by_key(|m| sent_at(m));
+    let masked = mask_digits(from);
+    let mut sessions = app.store.sessions_for_phone(from).await?;
+    for message in messages {
+        let message_time = sent_at(message);
+        match intent(message) {
+            Intent::Ignore => {}
+            Intent::OptOut => {
+                opt_out(app, from, &sessions, message_time).await?;
+                sessions.retain(|s| s.created_at > message_time);
+                tracing::info!(phone = %masked, "phone opted out");
+            }
+            Intent::OptIn => {
+                opt_in(app, from, message_time).await?;
+                tracing::info!(phone = %masked, "opt-out lifted");
+            }
+            Intent::Reply(reference) => {
+                let Some(target) = session_to_activate(&sessions, &reference, message_time, now)
+                else {
+                    tracing::info!(phone = %masked, candidates = sessions.len(), "reply activates nothing");
+                    continue;
+                };
+                let answer = Answer {
+                    message_id: message.id.as_deref().filter(|id| !id.is_empty()),
+                    sent_at: message_time,
+                };
+                let outcome = app
+                    .store
+                    .activate(target, &answer, now, app.config.active_ttl_seconds)
+                    .await?;
+                tracing::info!(
+                    phone = %masked,
+                    session_id = target.id.as_str(),
+                    outcome = ?outcome,
+                    "activation reply"
+                );
+                if outcome == Activation::Activated {
+                    let id = target.id.clone();
+                    if let Some(s) = sessions.iter_mut().find(|s| s.id == id) {
+                        s.status = SessionStatus::Active;
+                        s.activated_at = Some(now);
+                        s.expires_at = now + app.config.active_ttl_seconds;
+                    }
+                }
+            }
         }
     }
     Ok(())
 }
 
-async fn on_message(app: &App, message: &InboundMessage) -> Result<(), StoreError> {
-    let Some(from) = message.from.as_deref().filter(|f| !f.is_empty()) else {
-        return Ok(()); // Usernames without a phone: nothing to match.
-    };
-    let now = app.clock.now();
-    let sent_at = epoch_seconds(message.timestamp.as_ref()).unwrap_or(now);
-    let masked = mask_digits(from);
-    match intent(message) {
-        Intent::Ignore => Ok(()),
-        Intent::OptOut => {
-            let sessions = app.store.sessions_for_phone(from).await?;
-            let phones: BTreeSet<String> = std::iter::once(from.to_owned())
-                .chain(sessions.iter().map(|s| s.phone.digits().to_owned()))
-                .collect();
-            let phones: Vec<String> = phones.into_iter().collect();
-            let write = app.store.set_opt_out(from, true, sent_at, &phones).await?;
-            if let Write::ConditionFailed { .. } = write {
-                tracing::info!(phone = %masked, "stale opt-out ignored (a later message decided)");
-                return Ok(());
-            }
-            // A failed condition below means a later message (or session) already decided that
-            // item: leaving it is the rule, not an error.
-            for phone in phones.iter().filter(|p| p.as_str() != from) {
-                let _ = app.store.set_opt_out(phone, true, sent_at, &phones).await?;
-            }
-            for session in &sessions {
-                let _ = app
-                    .store
-                    .delete_session(
-                        &session.user_id,
-                        &session.id,
-                        DeleteIf::CreatedBy {
-                            message_time: sent_at,
-                        },
-                    )
-                    .await?;
-            }
-            tracing::info!(phone = %masked, sessions = sessions.len(), "phone opted out");
-            Ok(())
-        }
-        Intent::OptIn => {
-            let record = app.store.opt_out(from).await?;
-            let mut phones = record.map(|r| r.phones).unwrap_or_default();
-            if !phones.iter().any(|p| p == from) {
-                phones.push(from.to_owned());
-            }
-            // A failed condition means a later message already decided that phone.
-            for phone in &phones {
-                let _ = app.store.set_opt_out(phone, false, sent_at, &[]).await?;
-            }
-            tracing::info!(phone = %masked, "opt-out lifted");
-            Ok(())
-        }
-        Intent::Reply(reference) => {
-            let sessions = app.store.sessions_for_phone(from).await?;
-            let Some(target) = session_to_activate(&sessions, &reference, now) else {
-                tracing::info!(phone = %masked, candidates = sessions.len(), "reply activates nothing");
-                return Ok(());
-            };
-            let activated = app
-                .store
-                .activate(target, now, app.config.active_ttl_seconds)
-                .await?
-                .written();
-            tracing::info!(
-                phone = %masked,
-                session_id = target.id.as_str(),
-                activated,
-                "activation reply"
-            );
-            Ok(())
-        }
+/// STOP: blocks new templates to every number of this person (unless a later START already
+/// decided), and deletes every one of their sessions created before the STOP, whatever order
+/// STOP and START arrive in: only the blocked flag follows the latest message time.
+async fn opt_out(
+    app: &App,
+    from: &str,
+    sessions: &[Session],
+    message_time: i64,
+) -> Result<(), StoreError> {
+    let phones: BTreeSet<String> = std::iter::once(from.to_owned())
+        .chain(sessions.iter().map(|s| s.phone.digits().to_owned()))
+        .collect();
+    let phones: Vec<String> = phones.into_iter().collect();
+    // A failed condition means a later message already decided that number: leaving its flag
+    // is the rule, not an error.
+    for phone in &phones {
+        let _ = app
+            .store
+            .set_opt_out(phone, true, message_time, &phones)
+            .await?;
     }
+    for session in sessions {
+        let _ = app
+            .store
+            .delete_session(
+                &session.user_id,
+                &session.id,
+                DeleteIf::CreatedBy { message_time },
+            )
+            .await?;
+    }
+    Ok(())
 }
 
-async fn on_status(app: &App, status: &StatusEvent) -> Result<(), StoreError> {
-    let (Some(message_id), Some(recipient)) =
-        (status.id.as_deref(), status.recipient_id.as_deref())
-    else {
+/// START / UNSTOP: lifts the block on every number recorded with this person's opt-out.
+async fn opt_in(app: &App, from: &str, message_time: i64) -> Result<(), StoreError> {
+    let record = app.store.opt_out(from).await?;
+    let mut phones = record.map(|r| r.phones).unwrap_or_default();
+    if !phones.iter().any(|p| p == from) {
+        phones.push(from.to_owned());
+    }
+    // A failed condition means a later message already decided that phone.
+    for phone in &phones {
+        let _ = app
+            .store
+            .set_opt_out(phone, false, message_time, &[])
+            .await?;
+    }
+    Ok(())
+}
+
+/// A status of an activation template: recorded on the session its tag names, while that
+/// template is still the session's latest.
+async fn on_status(
+    app: &App,
+    status: &StatusEvent,
+    session: SessionId,
+    user: UserId,
+    now: i64,
+) -> Result<(), StoreError> {
+    let Some(message_id) = status.id.as_deref() else {
         return Ok(());
     };
-    let Some(delivery) = delivery_of(status, app.clock.now()) else {
+    let Some(delivery) = delivery_of(status, now) else {
         return Ok(()); // `played` and unknown statuses are not recorded.
-    };
-    let sessions = app.store.sessions_for_phone(recipient).await?;
-    let Some(session) = sessions
-        .iter()
-        .find(|s| s.activation_message_id.as_deref() == Some(message_id))
-    else {
-        return Ok(()); // Not an activation message we know (or an older one).
     };
     let recorded = app
         .store
-        .record_delivery(session, message_id, &delivery)
+        .record_delivery(&user, &session, message_id, &delivery)
         .await?
         .written();
     tracing::info!(
-        session_id = session.id.as_str(),
+        session_id = session.as_str(),
         status = delivery.status.as_str(),
         error_code = delivery.error.as_ref().map(|e| e.code),
         recorded,

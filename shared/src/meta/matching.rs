@@ -67,24 +67,41 @@ pub fn intent(message: &InboundMessage) -> Intent {
     }
 }
 
-/// Which of the phone's sessions a reply activates: the one it names, or, naming none, the only
-/// pending one. Only pending, live sessions qualify.
+/// Which of the phone's sessions a reply activates, if any.
+///
+/// `sessions` are every session of the phone, across all users (live or not). Only a pending,
+/// live session whose latest template went out no later than the reply's second qualifies
+/// (Meta's timestamps are whole seconds, so a reply in the same second as the send counts):
+/// - a reply naming a session (the quick-reply payload) or quoting a template (`context.id`)
+///   activates that session;
+/// - a reply naming nothing activates only when the phone has exactly one live session across
+///   all users and it is that pending one. A live session anywhere else means the owner is
+///   talking to someone else, and an ordinary message to them must not consent to a stranger.
 pub fn session_to_activate<'a>(
     sessions: &'a [Session],
     reference: &Reference,
+    message_time: i64,
     now: i64,
 ) -> Option<&'a Session> {
-    let mut pending = sessions
-        .iter()
-        .filter(|s| s.status == SessionStatus::Pending && s.is_live(now));
+    let answerable = |s: &&Session| {
+        s.status == SessionStatus::Pending
+            && s.is_live(now)
+            && s.template_sent_at.unwrap_or(s.created_at) <= message_time
+    };
     match reference {
-        Reference::SessionId(id) => pending.find(|s| s.id.as_str() == id),
-        Reference::MessageId(mid) => {
-            pending.find(|s| s.activation_message_id.as_deref() == Some(mid.as_str()))
-        }
+        Reference::SessionId(id) => sessions
+            .iter()
+            .filter(answerable)
+            .find(|s| s.id.as_str() == id),
+        Reference::MessageId(mid) => sessions
+            .iter()
+            .filter(answerable)
+            .find(|s| s.activation_message_id.as_deref() == Some(mid.as_str())),
         Reference::None => {
-            let only = pending.next()?;
-            pending.next().is_none().then_some(only)
+            let mut live = sessions.iter().filter(|s| s.is_live(now));
+            let only = live.next()?;
+            let alone = live.next().is_none();
+            (alone && answerable(&only)).then_some(only)
         }
     }
 }
@@ -113,6 +130,159 @@ pub fn delivery_of(event: &StatusEvent, now: i64) -> Option<Delivery> {
 mod tests {
     use super::*;
     use crate::meta::payload::Text;
+    use crate::phone::PhoneE164;
+    use crate::session::{SessionId, UserId};
+
+    const NOW: i64 = 1_000_000;
+
+    /// A session of `user` for the Spanish test phone, sent at `sent`.
+    fn session(user: &str, status: SessionStatus, sent: i64, expires: i64) -> Session {
+        let mut s = Session::new_pending(
+            SessionId::generate().unwrap(),
+            &UserId::new(user),
+            PhoneE164::parse("+34688246216").unwrap(),
+            sent,
+            expires - sent,
+        );
+        s.status = status;
+        s.activation_message_id = Some(format!("wamid.{user}"));
+        s
+    }
+
+    #[test]
+    fn which_session_a_reply_activates() {
+        use SessionStatus::{Active, Pending};
+        let live = NOW + 100;
+        let gone = NOW; // expiry is exclusive: expired at NOW
+                        // (case, sessions of the phone (user, status, template sent at, expires at), reference,
+                        //  message time, the user whose session is activated or None)
+        type Row = (
+            &'static str,
+            Vec<(&'static str, SessionStatus, i64, i64)>,
+            Reference,
+            i64,
+            Option<&'static str>,
+        );
+        let by_payload = |u: &str| Reference::SessionId(u.to_owned());
+        let by_context = |u: &str| Reference::MessageId(format!("wamid.{u}"));
+        let rows: Vec<Row> = vec![
+            (
+                "the only pending session, plain reply",
+                vec![("a", Pending, NOW - 10, live)],
+                Reference::None,
+                NOW,
+                Some("a"),
+            ),
+            (
+                "plain reply in the very second of the send",
+                vec![("a", Pending, NOW, live)],
+                Reference::None,
+                NOW,
+                Some("a"),
+            ),
+            (
+                "plain reply older than the template",
+                vec![("a", Pending, NOW - 10, live)],
+                Reference::None,
+                NOW - 11,
+                None,
+            ),
+            (
+                "two pending sessions, plain reply",
+                vec![
+                    ("a", Pending, NOW - 10, live),
+                    ("b", Pending, NOW - 5, live),
+                ],
+                Reference::None,
+                NOW,
+                None,
+            ),
+            (
+                "consent: owner active with A, stranger B pending, plain reply",
+                vec![("a", Active, NOW - 99, live), ("b", Pending, NOW - 5, live)],
+                Reference::None,
+                NOW,
+                None,
+            ),
+            (
+                "only an active session, plain reply",
+                vec![("a", Active, NOW - 99, live)],
+                Reference::None,
+                NOW,
+                None,
+            ),
+            (
+                "an expired session elsewhere does not count",
+                vec![("a", Active, NOW - 99, gone), ("b", Pending, NOW - 5, live)],
+                Reference::None,
+                NOW,
+                Some("b"),
+            ),
+            (
+                "the only session expired",
+                vec![("a", Pending, NOW - 10, gone)],
+                Reference::None,
+                NOW,
+                None,
+            ),
+            (
+                "payload names B while A is active",
+                vec![("a", Active, NOW - 99, live), ("b", Pending, NOW - 5, live)],
+                by_payload("b"),
+                NOW,
+                Some("b"),
+            ),
+            (
+                "context quotes B's template while A is pending",
+                vec![("a", Pending, NOW - 9, live), ("b", Pending, NOW - 5, live)],
+                by_context("b"),
+                NOW,
+                Some("b"),
+            ),
+            (
+                "payload names an active session",
+                vec![("a", Active, NOW - 99, live)],
+                by_payload("a"),
+                NOW,
+                None,
+            ),
+            (
+                "payload older than the latest template",
+                vec![("a", Pending, NOW - 10, live)],
+                by_payload("a"),
+                NOW - 20,
+                None,
+            ),
+            (
+                "context quotes an unknown message",
+                vec![("a", Pending, NOW - 10, live)],
+                Reference::MessageId("wamid.other".into()),
+                NOW,
+                None,
+            ),
+            ("no sessions at all", vec![], Reference::None, NOW, None),
+        ];
+        for (case, rows, reference, message_time, expected) in rows {
+            let sessions: Vec<Session> = rows
+                .iter()
+                .map(|(u, st, sent, exp)| session(u, *st, *sent, *exp))
+                .collect();
+            // Payload references name sessions by id: translate the user label to its id.
+            let reference = match reference {
+                Reference::SessionId(u) => Reference::SessionId(
+                    sessions
+                        .iter()
+                        .find(|s| s.user_id.as_str() == u)
+                        .map(|s| s.id.as_str().to_owned())
+                        .unwrap_or_default(),
+                ),
+                other => other,
+            };
+            let got = session_to_activate(&sessions, &reference, message_time, NOW)
+                .map(|s| s.user_id.as_str());
+            assert_eq!(got, expected, "{case}");
+        }
+    }
 
     fn text(body: &str) -> InboundMessage {
         InboundMessage {

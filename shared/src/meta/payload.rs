@@ -125,6 +125,9 @@ pub struct StatusEvent {
     /// The recipient's WhatsApp id.
     #[serde(default)]
     pub recipient_id: Option<String>,
+    /// The `biz_opaque_callback_data` the message was sent with, echoed by Meta.
+    #[serde(default)]
+    pub biz_opaque_callback_data: Option<String>,
     /// For `failed`.
     #[serde(default)]
     pub errors: Vec<StatusErrorItem>,

@@ -15,10 +15,11 @@
 //! | item | pk | sk | attributes |
 //! |---|---|---|---|
 //! | API key (written by provisioning; layout fixed) | `KEY#<sha256 hex of the key>` | `KEY` | `userId`, `status` (`active`/`disabled`), `createdAt` (RFC 3339), `label`? |
-//! | the user's one session | `USER#<userId>` | `SESSION` | `sessionId`, `userId`, `phoneE164`, `status`, `createdAt`, `expiresAt`, `activatedAt`?, `activationMessageId`?, `waId`?, `delivery`?, `deliveryRank`?, `writeId` |
+//! | the user's one session | `USER#<userId>` | `SESSION` | `sessionId`, `userId`, `phoneE164`, `status`, `createdAt`, `expiresAt`, `activatedAt`?, `activationMessageId`?, `templateSentAt`?, `waId`?, `delivery`?, `deliveryRank`?, `writeId` |
 //! | a phone's opt-out (STOP / START) | `OPTOUT#<digits>` | `OPTOUT` | `optedOut` (BOOL), `updatedAt` (N, the message's time), `phones` (SS, every number of that person) |
 //! | a user's daily send counter | `COUNT#USER#<userId>#<YYYY-MM-DD>` | `COUNT` | `sends` (N), `expiresAt` (a day after the UTC day ends) |
 //! | a recipient phone's daily send counter (all users, all its WhatsApp forms) | `COUNT#PHONE#<canonical digits>#<YYYY-MM-DD>` | `COUNT` | `sends` (N), `expiresAt` |
+//! | an inbound message that activated a session | `INBOUND#<wamid>` | `INBOUND` | `expiresAt` (8 days: longer than Meta's 7-day redelivery window) |
 //!
 //! # Access patterns
 //! | operation | request |
@@ -31,10 +32,10 @@
 //! | create: give a refresh's units back | `TransactWriteItems` of the counter give-backs alone |
 //! | list | strongly consistent `GetItem USER#<id>/SESSION`, expired filtered in code |
 //! | revoke | `DeleteItem USER#<id>/SESSION` if `sessionId = :id AND expiresAt > :now` |
-//! | webhook: sessions of a phone | `Query byPhone` and `Query byWaId` (no scans) |
-//! | webhook: activate | `UpdateItem` if `sessionId = :id AND status = pending AND expiresAt > :now` |
-//! | webhook: delivery status | `UpdateItem` if `activationMessageId = :mid AND (no deliveryRank OR deliveryRank < :rank)` |
-//! | webhook: STOP deletes sessions | `DeleteItem` if `sessionId = :id AND createdAt <= :messageTime` |
+//! | webhook: sessions of a phone (once per phone per delivery) | `Query byPhone` for each WhatsApp form of the number and `Query byWaId` (no scans) |
+//! | webhook: activate, exactly once | `TransactWriteItems`: `Update USER#<id>/SESSION` if `sessionId = :id AND status = pending AND expiresAt > :now AND templateSentAt <= :messageTime`, and `Put INBOUND#<wamid>` if `attribute_not_exists(pk)` |
+//! | webhook: delivery status of a tagged activation template | `UpdateItem USER#<id>/SESSION` (the tag names user and session) if `sessionId = :id AND activationMessageId = :mid AND (no deliveryRank OR deliveryRank < :rank)`; untagged statuses: no request |
+//! | webhook: STOP deletes sessions (whatever the flag's outcome) | `DeleteItem` if `sessionId = :id AND createdAt <= :messageTime` |
 //! | webhook: STOP / START | `UpdateItem OPTOUT#<digits>` if `attribute_not_exists(pk) OR updatedAt <= :messageTime` |
 //!
 //! One item per user makes "one phone per user" structural: every create is a conditional
@@ -62,8 +63,9 @@ use std::sync::Arc;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
 
 use crate::limits;
@@ -73,7 +75,7 @@ use crate::session::{Session, UserId};
 pub use api_keys::ApiKeyRecord;
 pub use counters::{Caps, Reservation};
 pub use opt_outs::OptOut;
-pub use sessions::{DeleteIf, Reserve};
+pub use sessions::{Activation, Answer, DeleteIf, Reserve, INBOUND_RECORD_SECONDS};
 pub use table::create_table;
 pub use timeouts::{sdk_retries, sdk_timeouts, MAX_ATTEMPTS, OPERATION_TIMEOUT};
 
@@ -100,6 +102,9 @@ pub enum ItemKind {
     /// A daily send counter: `COUNT#USER#<userId>#<YYYY-MM-DD>` or
     /// `COUNT#PHONE#<canonical digits>#<YYYY-MM-DD>` / `COUNT`.
     Counter,
+    /// An inbound message that activated a session: `INBOUND#<wamid>` / `INBOUND`, so a
+    /// redelivery of it never activates anything again.
+    Inbound,
 }
 
 impl ItemKind {
@@ -110,6 +115,7 @@ impl ItemKind {
             Self::Session => "USER#",
             Self::OptOut => "OPTOUT#",
             Self::Counter => "COUNT#",
+            Self::Inbound => "INBOUND#",
         }
     }
 
@@ -120,6 +126,7 @@ impl ItemKind {
             Self::Session => "SESSION",
             Self::OptOut => "OPTOUT",
             Self::Counter => "COUNT",
+            Self::Inbound => "INBOUND",
         }
     }
 
@@ -187,6 +194,11 @@ impl Key {
                 limits::utc_date(epoch_seconds)
             ),
         )
+    }
+
+    /// The record of an inbound message, by Meta's message id.
+    pub fn inbound(message_id: &str) -> Self {
+        Self::new(ItemKind::Inbound, message_id)
     }
 
     /// `{pk, sk}` as the SDK's `set_key` takes it.
@@ -386,6 +398,51 @@ where
     }
 }
 
+/// Why one item of a cancelled `TransactWriteItems` did not go through.
+#[derive(Debug)]
+pub(crate) struct Cancelled {
+    /// DynamoDB's reason code: `ConditionalCheckFailed`, `TransactionConflict`, `None`, ...
+    pub code: String,
+}
+
+/// The one place a `TransactWriteItems` result is decoded: written, or cancelled with one
+/// reason per item (in request order). A cancellation only because another transaction
+/// touched the same items at the same moment (`TransactionConflict`) is transient: it comes
+/// back as a [`StoreError`], so the caller's request is retried as a whole.
+async fn transact(
+    store: &Store,
+    operation: &'static str,
+    items: Vec<TransactWriteItem>,
+) -> Result<Result<(), Vec<Cancelled>>, StoreError> {
+    let result = store
+        .client
+        .transact_write_items()
+        .set_transact_items(Some(items))
+        .send()
+        .await;
+    match result {
+        Ok(_) => Ok(Ok(())),
+        Err(SdkError::ServiceError(service)) => match service.into_err() {
+            TransactWriteItemsError::TransactionCanceledException(e) => {
+                let reasons: Vec<Cancelled> = e
+                    .cancellation_reasons
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|r| Cancelled {
+                        code: r.code.unwrap_or_default(),
+                    })
+                    .collect();
+                if reasons.iter().any(|r| r.code == "TransactionConflict") {
+                    return Err(StoreError::corrupt(operation, "TransactionConflict"));
+                }
+                Ok(Err(reasons))
+            }
+            other => Err(StoreError::service(operation, &other)),
+        },
+        Err(other) => Err(StoreError::from_sdk(operation, other)),
+    }
+}
+
 fn n(v: i64) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
@@ -412,6 +469,10 @@ mod tests {
         assert_eq!(
             key(Key::opt_out("34688246216")),
             ("OPTOUT#34688246216".to_owned(), "OPTOUT".to_owned())
+        );
+        assert_eq!(
+            key(Key::inbound("wamid.X")),
+            ("INBOUND#wamid.X".to_owned(), "INBOUND".to_owned())
         );
     }
 

@@ -3,17 +3,48 @@
 
 use std::time::Instant;
 
+use aws_sdk_dynamodb::error::BuildError;
 use aws_sdk_dynamodb::operation::delete_item::builders::DeleteItemFluentBuilder;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{
-    ConditionCheck, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+    ConditionCheck, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 
 use super::counters::{Caps, Guarded, Reservation, Undo};
 use super::item::{session_from_item, session_to_item, DeliveryItem};
-use super::{conditional, n, s, Item, Key, Store, StoreError, Write, PHONE_INDEX, WA_ID_INDEX};
+use super::{
+    conditional, n, s, transact, Item, Key, Store, StoreError, Write, PHONE_INDEX, TTL_ATTRIBUTE,
+    WA_ID_INDEX,
+};
 use crate::limits::Usage;
+use crate::phone::PhoneE164;
 use crate::session::{Delivery, Session, SessionId, SessionStatus, UserId};
+
+/// How long the id of an inbound message that activated a session is kept: longer than
+/// Meta's redelivery window (up to 7 days).
+pub const INBOUND_RECORD_SECONDS: i64 = 8 * 86_400;
+
+/// The inbound message a reply is: its id (for exactly-once) and its time (Meta's whole
+/// seconds).
+#[derive(Debug, Clone, Copy)]
+pub struct Answer<'a> {
+    /// Meta's id of the inbound message, when it has one.
+    pub message_id: Option<&'a str>,
+    /// When the owner sent it (epoch seconds).
+    pub sent_at: i64,
+}
+
+/// What an activation did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum Activation {
+    /// The session is now active.
+    Activated,
+    /// This inbound message was seen before: nothing changed.
+    Replayed,
+    /// The session was not pending and live, or its latest template is newer than the reply.
+    NotAnswerable,
+}
 
 /// The session is the same one, pending and live.
 const PENDING_AND_LIVE: &str = "sessionId = :id AND #status = :pending AND expiresAt > :now";
@@ -393,10 +424,25 @@ impl Store {
         conditional(operation, result)
     }
 
-    /// Every session whose phone or reported WhatsApp id is `digits` (both indexes; no scan).
+    /// Every session of the person behind `digits` (Meta's `from` or `recipient_id`): by
+    /// session phone under each WhatsApp form of the number (Brazil's ninth digit, Mexico's
+    /// `1`, Argentina's `9`), and by the WhatsApp id Meta reported at send time. Index queries
+    /// only, no scan; one session per user.
     pub async fn sessions_for_phone(&self, digits: &str) -> Result<Vec<Session>, StoreError> {
+        let forms: Vec<String> = match PhoneE164::from_stored(digits) {
+            Some(phone) => phone
+                .whatsapp_forms()
+                .iter()
+                .map(|f| f.digits().to_owned())
+                .collect(),
+            None => vec![digits.to_owned()],
+        };
+        let lookups = forms
+            .iter()
+            .map(|form| (PHONE_INDEX, "phoneE164", form.as_str()))
+            .chain([(WA_ID_INDEX, "waId", digits)]);
         let mut sessions: Vec<Session> = Vec::new();
-        for (index, attribute) in [(PHONE_INDEX, "phoneE164"), (WA_ID_INDEX, "waId")] {
+        for (index, attribute, value) in lookups {
             let mut start: Option<Item> = None;
             loop {
                 let out = self
@@ -406,7 +452,7 @@ impl Store {
                     .index_name(index)
                     .key_condition_expression("#k = :v")
                     .expression_attribute_names("#k", attribute)
-                    .expression_attribute_values(":v", s(digits))
+                    .expression_attribute_values(":v", s(value))
                     .set_exclusive_start_key(start.take())
                     .send()
                     .await
@@ -426,30 +472,65 @@ impl Store {
         Ok(sessions)
     }
 
-    /// Turns a pending, live session active. The condition fails if it was not (already
-    /// active, expired, revoked or replaced): a replayed reply changes nothing.
+    /// Turns a pending, live session active because of `answer`, exactly once: the activation
+    /// and the record of the inbound message id are one transaction, so a redelivered reply
+    /// (Meta retries for up to 7 days) finds its id recorded and changes nothing, and a reply
+    /// older than the session's latest template (whole seconds) never activates it.
     pub async fn activate(
         &self,
         session: &Session,
+        answer: &Answer<'_>,
         now: i64,
         active_ttl: i64,
-    ) -> Result<Write, StoreError> {
-        let result = self
-            .update_pending(session, now)
+    ) -> Result<Activation, StoreError> {
+        const OPERATION: &str = "TransactWriteItems(activate)";
+        let build = |e: BuildError| StoreError::corrupt(OPERATION, e.to_string());
+        let activate = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(Key::session(&session.user_id).item()))
             .update_expression("SET #status = :active, activatedAt = :now, expiresAt = :exp")
+            .condition_expression(
+                "sessionId = :id AND #status = :pending AND expiresAt > :now \
+                 AND (attribute_not_exists(templateSentAt) OR templateSentAt <= :sent)",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":id", s(session.id.as_str()))
+            .expression_attribute_values(":pending", s(SessionStatus::Pending.as_str()))
             .expression_attribute_values(":active", s(SessionStatus::Active.as_str()))
+            .expression_attribute_values(":now", n(now))
             .expression_attribute_values(":exp", n(now + active_ttl))
-            .send()
-            .await
-            .map(|_| ());
-        conditional("UpdateItem(activate)", result)
+            .expression_attribute_values(":sent", n(answer.sent_at))
+            .build()
+            .map_err(build)?;
+        let mut items = vec![TransactWriteItem::builder().update(activate).build()];
+        if let Some(message_id) = answer.message_id {
+            let mut record = Key::inbound(message_id).item();
+            record.insert(TTL_ATTRIBUTE.to_owned(), n(now + INBOUND_RECORD_SECONDS));
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(record))
+                .condition_expression("attribute_not_exists(pk)")
+                .build()
+                .map_err(build)?;
+            items.push(TransactWriteItem::builder().put(put).build());
+        }
+        Ok(match transact(self, OPERATION, items).await? {
+            Ok(()) => Activation::Activated,
+            Err(reasons) => match reasons.get(1) {
+                Some(r) if r.code == "ConditionalCheckFailed" => Activation::Replayed,
+                _ => Activation::NotAnswerable,
+            },
+        })
     }
 
-    /// Records a delivery report on the session whose activation message is `message_id`,
-    /// only moving forward (a late `delivered` never overwrites `read`).
+    /// Records a delivery report on `user_id`'s session `session_id` while its latest
+    /// activation message is `message_id`, only moving forward (a late `delivered` never
+    /// overwrites `read`). The webhook knows the session from the template's tag, so this is
+    /// one `UpdateItem` and no lookup.
     pub async fn record_delivery(
         &self,
-        session: &Session,
+        user_id: &UserId,
+        session_id: &SessionId,
         message_id: &str,
         delivery: &Delivery,
     ) -> Result<Write, StoreError> {
@@ -458,13 +539,15 @@ impl Store {
             serde_dynamo::to_attribute_value(DeliveryItem::from_delivery(delivery))
                 .map_err(|e| StoreError::corrupt(OPERATION, e.to_string()))?;
         let result = self
-            .update_session(&session.user_id)
+            .update_session(user_id)
             .update_expression("SET delivery = :d, deliveryRank = :r")
             .condition_expression(
-                "activationMessageId = :mid AND (attribute_not_exists(deliveryRank) OR deliveryRank < :r)",
+                "sessionId = :id AND activationMessageId = :mid \
+                 AND (attribute_not_exists(deliveryRank) OR deliveryRank < :r)",
             )
             .expression_attribute_values(":d", delivery_value)
             .expression_attribute_values(":r", n(delivery.status.rank()))
+            .expression_attribute_values(":id", s(session_id.as_str()))
             .expression_attribute_values(":mid", s(message_id))
             .send()
             .await
