@@ -23,9 +23,12 @@ pub enum ApiError {
     /// Body not JSON or not an object.
     #[error("{0}")]
     InvalidJson(String),
-    /// Body over [`MAX_BODY_BYTES`].
-    #[error("request body is larger than 8 KiB")]
-    PayloadTooLarge,
+    /// Body over the route's limit ([`MAX_BODY_BYTES`] unless the route says otherwise).
+    #[error("request body is larger than {limit_kib} KiB")]
+    PayloadTooLarge {
+        /// The route's limit in KiB.
+        limit_kib: usize,
+    },
     /// A field is missing or invalid.
     #[error("{message}")]
     InvalidField {
@@ -65,6 +68,31 @@ pub enum ApiError {
     /// No route for this method and path.
     #[error("no such endpoint")]
     RouteNotFound,
+    /// A send without an active session (none, pending, expired or revoked).
+    #[error("sending needs an active sandbox session: create one and have the phone owner answer the activation template")]
+    SessionRequired,
+    /// Text or interactive while the phone's customer-service window is closed.
+    #[error("the customer-service window is closed: the phone has not written to the sandbox number in the last 24 hours; send the sandbox template (type template) instead")]
+    WindowClosed {
+        /// When the window closed (epoch seconds); `None` if the phone never wrote.
+        expires_at: Option<i64>,
+    },
+    /// A daily cap is reached.
+    #[error("daily limit of {limit} reached; it resets at the next UTC midnight")]
+    RateLimited {
+        /// `user` (the only scope of sandbox messages).
+        scope: &'static str,
+        /// The cap.
+        limit: i64,
+        /// The next UTC midnight (epoch seconds).
+        reset: i64,
+    },
+    /// The `Idempotency-Key` was used with another body.
+    #[error("this Idempotency-Key was already used with a different request body")]
+    IdempotencyKeyReused,
+    /// The first request with this `Idempotency-Key` is still being processed.
+    #[error("a request with this Idempotency-Key is still in progress; retry in a moment")]
+    IdempotencyKeyInProgress,
     /// Anything else; the details are in the log, never in the body.
     #[error("internal error")]
     Internal,
@@ -78,7 +106,11 @@ impl ApiError {
             | Self::InvalidField { .. }
             | Self::SessionNotFound
             | Self::Platform { .. } => StatusCode::BAD_REQUEST,
-            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::WindowClosed { .. } => StatusCode::BAD_REQUEST,
+            Self::SessionRequired => StatusCode::FORBIDDEN,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::IdempotencyKeyReused | Self::IdempotencyKeyInProgress => StatusCode::CONFLICT,
             Self::Unauthorized | Self::InvalidSignature => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::RouteNotFound => StatusCode::NOT_FOUND,
@@ -92,7 +124,16 @@ impl ApiError {
     pub fn body(&self) -> Value {
         let (kind, code) = match self {
             Self::InvalidJson(_) => ("invalid_request_error", "invalid_json"),
-            Self::PayloadTooLarge => ("invalid_request_error", "payload_too_large"),
+            Self::PayloadTooLarge { .. } => ("invalid_request_error", "payload_too_large"),
+            Self::SessionRequired => ("permission_error", "sandbox_session_required"),
+            Self::WindowClosed { .. } => {
+                ("invalid_request_error", "outside_customer_service_window")
+            }
+            Self::RateLimited { .. } => ("rate_limit_error", "rate_limit_exceeded"),
+            Self::IdempotencyKeyReused => ("invalid_request_error", "idempotency_key_reused"),
+            Self::IdempotencyKeyInProgress => {
+                ("invalid_request_error", "idempotency_key_in_progress")
+            }
             Self::InvalidField { .. } => ("invalid_request_error", "invalid_field_value"),
             Self::Unauthorized => ("authentication_error", "unauthorized"),
             Self::InvalidSignature => ("authentication_error", "invalid_signature"),
@@ -121,6 +162,13 @@ impl ApiError {
             Self::Platform { error, .. } => {
                 body.insert("platform".into(), "meta".into());
                 body.insert("platformError".into(), error.clone());
+            }
+            Self::WindowClosed { expires_at } => {
+                let at = expires_at.map(crate::session::rfc3339);
+                body.insert("details".into(), json!({ "windowExpiresAt": at }));
+            }
+            Self::RateLimited { scope, .. } => {
+                body.insert("details".into(), json!({ "scope": scope }));
             }
             _ => {}
         }
@@ -208,6 +256,18 @@ pub fn error_response(error: &ApiError) -> Response<Body> {
             .headers_mut()
             .insert("www-authenticate", HeaderValue::from_static("Bearer"));
     }
+    if let ApiError::RateLimited { limit, reset, .. } = error {
+        let headers = response.headers_mut();
+        for (name, value) in [
+            ("x-ratelimit-limit", limit.to_string()),
+            ("x-ratelimit-remaining", "0".to_owned()),
+            ("x-ratelimit-reset", reset.to_string()),
+        ] {
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                headers.insert(name, v);
+            }
+        }
+    }
     response
 }
 
@@ -223,9 +283,16 @@ pub fn body_bytes(req: &Request) -> &[u8] {
 
 /// The body as a JSON object, or the contract's 400/413.
 pub fn json_object(req: &Request) -> Result<Map<String, Value>, ApiError> {
+    json_object_within(req, MAX_BODY_BYTES)
+}
+
+/// The body as a JSON object of at most `max_bytes`, or the contract's 400/413.
+pub fn json_object_within(req: &Request, max_bytes: usize) -> Result<Map<String, Value>, ApiError> {
     let bytes = body_bytes(req);
-    if bytes.len() > MAX_BODY_BYTES {
-        return Err(ApiError::PayloadTooLarge);
+    if bytes.len() > max_bytes {
+        return Err(ApiError::PayloadTooLarge {
+            limit_kib: max_bytes / 1024,
+        });
     }
     let value: Value = serde_json::from_slice(bytes)
         .map_err(|_| ApiError::InvalidJson("request body is not valid JSON".into()))?;

@@ -6,6 +6,8 @@
 pub mod deliveries;
 /// DynamoDB Local: started once per process, a fresh table per test, a request counter.
 pub mod dynamo;
+/// Sandbox messaging: sends, conversation pages, activated sessions.
+pub mod messaging;
 /// The Graph API stub (`wiremock`) answering template sends like Meta.
 pub mod meta;
 

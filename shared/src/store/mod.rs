@@ -42,6 +42,8 @@
 mod api_keys;
 /// The stored shape of a session and its conversion to and from [`Session`].
 mod item;
+/// Sandbox messages: the conversation, idempotency records, the daily message counter.
+mod messages;
 /// Opt-out records (STOP / START).
 mod opt_outs;
 /// Session writes and reads: create's claim, send, refresh and rollback, revoke, list, webhook.
@@ -62,6 +64,7 @@ use aws_sdk_dynamodb::Client;
 use crate::session::{Session, UserId};
 
 pub use api_keys::ApiKeyRecord;
+pub use messages::{IdempotencyRecord, Reservation};
 pub use opt_outs::OptOut;
 pub use sessions::{Activation, Answer, DeleteIf, INBOUND_RECORD_SECONDS};
 pub use table::create_table;
@@ -89,6 +92,20 @@ pub enum ItemKind {
     /// An inbound message that activated a session: `INBOUND#<wamid>` / `INBOUND`, so a
     /// redelivery of it never activates anything again.
     Inbound,
+    /// A message of a user's sandbox conversation: `CONV#<userId>` / `MSG#<time>#<suffix>`
+    /// (the `sk` varies: [`Key::message`] builds it).
+    Message,
+    /// Which user sent a sandbox message, by Meta's id: `OUTMSG#<wamid>` / `OUTMSG`, so a
+    /// reply quoting it (`context.id`) is recorded for that user.
+    OutboundRef,
+    /// The first answer to an `Idempotency-Key`: `IDEM#<sha256 of user and key>` / `IDEM`.
+    Idempotency,
+    /// The user who last sent a sandbox message to a phone: `LASTSENT#<canonical digits>` /
+    /// `LASTSENT`, so the webhook can tell which of two active users a plain reply is for.
+    LastSender,
+    /// Sandbox messages a user sent in a UTC day: `COUNT#MSG#USER#<userId>#<YYYY-MM-DD>` /
+    /// `COUNT` (the activation counters are `COUNT#USER#…` and `COUNT#PHONE#…`).
+    MessageCounter,
 }
 
 impl ItemKind {
@@ -99,6 +116,11 @@ impl ItemKind {
             Self::Session => "USER#",
             Self::OptOut => "OPTOUT#",
             Self::Inbound => "INBOUND#",
+            Self::Message => "CONV#",
+            Self::OutboundRef => "OUTMSG#",
+            Self::Idempotency => "IDEM#",
+            Self::LastSender => "LASTSENT#",
+            Self::MessageCounter => "COUNT#MSG#USER#",
         }
     }
 
@@ -109,6 +131,12 @@ impl ItemKind {
             Self::Session => "SESSION",
             Self::OptOut => "OPTOUT",
             Self::Inbound => "INBOUND",
+            // The prefix of every conversation `sk`.
+            Self::Message => crate::message::MESSAGE_SK_PREFIX,
+            Self::OutboundRef => "OUTMSG",
+            Self::Idempotency => "IDEM",
+            Self::LastSender => "LASTSENT",
+            Self::MessageCounter => crate::limits::COUNTER_SK,
         }
     }
 
@@ -160,6 +188,44 @@ impl Key {
     /// The record of an inbound message, by Meta's message id.
     pub fn inbound(message_id: &str) -> Self {
         Self::new(ItemKind::Inbound, message_id)
+    }
+
+    /// A message of `user`'s conversation, sent at `created_at`, unique by `suffix`.
+    pub fn message(user: &UserId, created_at: i64, suffix: &str) -> Self {
+        Self {
+            pk: Self::conversation(user),
+            sk: crate::message::message_sort_key(created_at, suffix),
+        }
+    }
+
+    /// The partition of `user`'s conversation.
+    pub fn conversation(user: &UserId) -> String {
+        format!("{}{}", ItemKind::Message.prefix(), user.as_str())
+    }
+
+    /// Who sent the sandbox message Meta calls `message_id`.
+    pub fn outbound_ref(message_id: &str) -> Self {
+        Self::new(ItemKind::OutboundRef, message_id)
+    }
+
+    /// Who last sent a sandbox message to the phone with these canonical digits.
+    pub fn last_sender(canonical_digits: &str) -> Self {
+        Self::new(ItemKind::LastSender, canonical_digits)
+    }
+
+    /// The record of an `Idempotency-Key`, by [`crate::message::idempotency_id`].
+    pub fn idempotency(id: &str) -> Self {
+        Self::new(ItemKind::Idempotency, id)
+    }
+
+    /// `user`'s sandbox-message counter for the UTC day of `epoch_seconds`.
+    pub fn message_counter(user: &UserId, epoch_seconds: i64) -> Self {
+        let id = format!(
+            "{}#{}",
+            user.as_str(),
+            crate::limits::utc_date(epoch_seconds)
+        );
+        Self::new(ItemKind::MessageCounter, &id)
     }
 
     /// `{pk, sk}` as the SDK's `set_key` takes it.
@@ -225,6 +291,11 @@ impl StoreError {
                 err.message().unwrap_or("")
             ),
         }
+    }
+
+    /// Whether only another transaction on the same item stood in the way (worth a retry).
+    pub(crate) fn is_conflict(&self) -> bool {
+        self.detail == "TransactionConflict"
     }
 
     /// An item or request we could not encode or decode.
@@ -415,6 +486,30 @@ mod tests {
         assert_eq!(
             key(Key::inbound("wamid.X")),
             ("INBOUND#wamid.X".to_owned(), "INBOUND".to_owned())
+        );
+        let u1 = UserId::new("u1");
+        assert_eq!(
+            key(Key::message(&u1, 1_795_529_722, "oAb")),
+            ("CONV#u1".to_owned(), "MSG#1795529722#oAb".to_owned())
+        );
+        assert_eq!(
+            key(Key::message_counter(&u1, 1_795_529_722)),
+            (
+                "COUNT#MSG#USER#u1#2026-11-24".to_owned(),
+                "COUNT".to_owned()
+            )
+        );
+        assert_eq!(
+            key(Key::outbound_ref("wamid.X")),
+            ("OUTMSG#wamid.X".to_owned(), "OUTMSG".to_owned())
+        );
+        assert_eq!(
+            key(Key::last_sender("34688246216")),
+            ("LASTSENT#34688246216".to_owned(), "LASTSENT".to_owned())
+        );
+        assert_eq!(
+            key(Key::idempotency("ab")),
+            ("IDEM#ab".to_owned(), "IDEM".to_owned())
         );
     }
 
