@@ -106,7 +106,7 @@ async fn the_history_stays_after_a_revoke() {
     env.send_text_id(&s.key, "before revoke").await;
     assert_eq!(
         env.conversation(&s.key).await["windowExpiresAt"],
-        "2026-11-25T14:15:52Z"
+        "2036-11-25T14:15:52Z"
     );
     assert_eq!(env.revoke(Some(&s.key), &s.id).await.status, StatusCode::OK);
     let page = env.conversation(&s.key).await;

@@ -24,7 +24,7 @@ async fn a_text_to_the_active_phone_is_sent_and_kept() {
     assert_eq!(message["to"], SPAIN_DIGITS);
     assert_eq!(message["type"], "text");
     assert_eq!(message["status"], "accepted");
-    assert_eq!(message["createdAt"], "2026-11-24T14:15:52Z");
+    assert_eq!(message["createdAt"], "2036-11-24T14:15:52Z");
 
     let sent = env.sent_messages().await;
     assert_eq!(sent.len(), 1);
@@ -101,7 +101,7 @@ async fn the_customer_service_window_opens_and_closes_with_the_phones_messages()
         "invalid_request_error",
         "outside_customer_service_window",
     );
-    assert_eq!(err["details"]["windowExpiresAt"], "2026-11-25T14:15:52Z");
+    assert_eq!(err["details"]["windowExpiresAt"], "2036-11-25T14:15:52Z");
     let buttons = json!({"type": "interactive", "interactive": {
         "type": "button", "body": {"text": "Pick one"},
         "action": {"buttons": [{"type": "reply", "reply": {"id": "a", "title": "A"}}]}}});
@@ -122,7 +122,7 @@ async fn the_customer_service_window_opens_and_closes_with_the_phones_messages()
         .await;
     assert_eq!(env.send(&s.key, &buttons).await.status, StatusCode::OK);
     let page = env.conversation(&s.key).await;
-    assert_eq!(page["windowExpiresAt"], "2026-11-26T14:17:02Z");
+    assert_eq!(page["windowExpiresAt"], "2036-11-26T14:17:02Z");
 }
 
 /// The window is the phone's, not the user's: a message the phone wrote to user A's bot also
@@ -257,12 +257,12 @@ async fn the_daily_cap_holds_under_ten_concurrent_sends() {
         assert_eq!(err["details"]["scope"], "user");
         assert_eq!(r.header("x-ratelimit-limit"), Some("3"));
         assert_eq!(r.header("x-ratelimit-remaining"), Some("0"));
-        assert_eq!(r.header("x-ratelimit-reset"), Some("1795564800"));
+        assert_eq!(r.header("x-ratelimit-reset"), Some("2111184000"));
     }
     assert_eq!(env.sent_messages().await.len(), 3);
 
     // The next UTC day has a fresh budget.
-    env.clock.set(1_795_564_800);
+    env.clock.set(2_111_184_000);
     assert_eq!(
         env.send(&s.key, &json!({"type": "template"})).await.status,
         StatusCode::OK
