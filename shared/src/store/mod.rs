@@ -17,6 +17,12 @@
 //! | API key (written by provisioning; layout fixed) | `KEY#<sha256 hex of the key>` | `KEY` | `userId`, `status` (`active`/`disabled`), `createdAt` (RFC 3339), `label`? |
 //! | the user's one session | `USER#<userId>` | `SESSION` | `sessionId`, `userId`, `phoneE164`, `status`, `createdAt`, `expiresAt`, `activatedAt`?, `activationMessageId`?, `waId`?, `delivery`?, `deliveryRank`?, `writeId` |
 //! | a phone's opt-out (STOP / START) | `OPTOUT#<digits>` | `OPTOUT` | `optedOut` (BOOL), `updatedAt` (N, the message's time), `phones` (SS, every number of that person) |
+//! | an inbound message that activated a session | `INBOUND#<wamid>` | `INBOUND` | `expiresAt` |
+//! | a message of a user's sandbox conversation | `CONV#<userId>` | `MSG#<10-digit time>#<o random / i wamid>` | `messageId`?, `userId`, `direction`, `phone` (not `phoneE164`: no index entry), `type`, `content` (JSON), `status`?, `statusRank`?, `statusAt`?, `error`? (JSON), `createdAt`, `expiresAt` (7 days) |
+//! | who sent a sandbox message | `OUTMSG#<wamid>` | `OUTMSG` | `userId`, `expiresAt` |
+//! | who sent to a phone last | `LASTSENT#<canonical digits>` | `LASTSENT` | `userId`, `sentAt`, `expiresAt` |
+//! | the first answer to an `Idempotency-Key` | `IDEM#<sha256 of user and key>` | `IDEM` | `fingerprint`, `owner`, `response`? (JSON), `expiresAt` (24 h) |
+//! | a user's sandbox messages of a UTC day | `COUNT#MSG#USER#<userId>#<YYYY-MM-DD>` | `COUNT` | `count`, `expiresAt` |
 //!
 //! # Access patterns
 //! | operation | request |
@@ -34,6 +40,14 @@
 //! | webhook: STOP deletes sessions | `DeleteItem` if `sessionId = :id AND createdAt <= :messageTime` |
 //! | webhook: STOP / START | `UpdateItem OPTOUT#<digits>` if `attribute_not_exists(pk) OR updatedAt <= :messageTime` |
 //! | create (later): is the phone opted out | `GetItem OPTOUT#<digits>/OPTOUT` |
+//! | send: the session (and the key's record) | `GetItem USER#<id>/SESSION`, or `BatchGetItem` with `IDEM#…` (consistent) |
+//! | send: reserve a unit | `UpdateItem COUNT#MSG#USER#…` if `count < :limit`, or `TransactWriteItems` with the `IDEM#` claim |
+//! | send: record the accepted message | `TransactWriteItems`: upsert `CONV#`, put `OUTMSG#`, put `LASTSENT#`, answer `IDEM#` |
+//! | send: give a failed send's unit back | `UpdateItem COUNT#…` `ADD -1`, `DeleteItem IDEM#…` if `owner = :me` |
+//! | messages: a page | `Query CONV#<id>`, newest first, from the cursor's `sk` |
+//! | webhook: record an inbound message | `PutItem CONV#…` (in the activation's transaction when it activates) |
+//! | webhook: the window | `UpdateItem USER#<id>/SESSION` `lastInboundAt` if active and older |
+//! | webhook: a sandbox message's status | `UpdateItem CONV#…` if `statusRank < :rank` (found by the tag) |
 //!
 //! One item per user makes "one phone per user" structural: every create is a conditional
 //! write on that item, never a read followed by a write.
