@@ -226,9 +226,16 @@ async fn inbound_messages_go_to_the_user_they_answer() {
         inbound(env.conversation(&b.key).await),
         ["anyone?", "to B (latest sender)"]
     );
-    // A phone nobody has a session for is kept for nobody.
-    env.deliver_messages(vec![inbound_text("447400999888", "hello?", 402, 16)])
-        .await;
+    // A phone nobody has a session for is kept for nobody, and costs only its lookups, even
+    // when it quotes a message.
+    env.counter.reset();
+    let mut quoting = inbound_text("447400999888", "hello?", 402, 16);
+    quoting["context"] = json!({ "from": "12029087457", "id": from_a });
+    env.deliver_messages(vec![quoting]).await;
+    assert!(
+        env.counter.take().iter().all(|op| op == "Query"),
+        "only the phone lookups"
+    );
     let inbound_items = env
         .snapshot()
         .await

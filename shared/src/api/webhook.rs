@@ -320,7 +320,9 @@ async fn record(
     sessions: &[Session],
     now: i64,
 ) -> Result<(), StoreError> {
-    if conversation_entry(&UserId::new(""), from, message, message_time).is_none() {
+    // Nobody to record it for (or nothing to record): no request at all.
+    let anyone = sessions.iter().any(|s| s.is_live(now));
+    if !anyone || conversation_entry(&UserId::new(""), from, message, message_time).is_none() {
         return Ok(());
     }
     let reference = reference_of(message);
