@@ -1,7 +1,8 @@
 //! `make dev`, driven the way a newcomer drives it: `tools/dev.sh --headless` brings up
-//! DynamoDB Local, graph-stub and the four functions behind `cargo lambda watch` on free ports,
+//! DynamoDB Local, graph-stub and the six functions behind `cargo lambda watch` on free ports,
 //! and one activation runs over real HTTP: create, the stub's signed reply, list until active,
-//! revoke, list empty, and a send Meta refuses rolled back. Ctrl-C, SIGTERM (to `make dev` or
+//! a sandbox message whose statuses and echo reach the conversation, revoke, list empty, and a
+//! send Meta refuses rolled back. Ctrl-C, SIGTERM (to `make dev` or
 //! its process group) and `make` killed outright all stop every process the stack started
 //! (README, "Local development"). Every process the stack started is stopped when the test
 //! ends, whether it passes or fails.
@@ -347,6 +348,44 @@ async fn make_dev_serves_the_whole_activation_flow_on_localhost() {
         .wait_for_stub(&format!("payload   activate:{id}"))
         .await;
     stack.wait_for_stub("webhook answered 200 OK").await;
+
+    // A sandbox message: the stub prints it, reports it sent, delivered and read, and echoes
+    // it; the conversation shows all of it.
+    let messages = format!("{}/v1/whatsapp/sandbox/messages", stack.api);
+    let (status, sent) = call(
+        &stack,
+        http.post(&messages)
+            .header("authorization", &auth)
+            .json(&json!({ "type": "text", "text": { "body": "hello from make dev" } })),
+    )
+    .await;
+    assert_eq!(status, 200, "{sent}\n{}", stack.logs());
+    let message_id = sent["message"]["id"]
+        .as_str()
+        .expect("a message id")
+        .to_owned();
+    stack.wait_for_stub("text      hello from make dev").await;
+    let started = Instant::now();
+    loop {
+        let (status, page) = call(&stack, http.get(&messages).header("authorization", &auth)).await;
+        assert_eq!(status, 200, "{page}");
+        let all = page["messages"].as_array().cloned().unwrap_or_default();
+        let ours = all.iter().find(|m| m["id"] == message_id.as_str());
+        let echoed = all.iter().any(|m| {
+            m["direction"] == "inbound" && m["text"]["body"] == "Echo: hello from make dev"
+        });
+        if ours.is_some_and(|m| m["status"] == "read") && echoed {
+            assert!(page["windowExpiresAt"].is_string(), "{page}");
+            break;
+        }
+        assert!(
+            started.elapsed() < ACTIVATION_TIMEOUT,
+            "no read status and echo after {} s: {page}\n{}",
+            ACTIVATION_TIMEOUT.as_secs(),
+            stack.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 
     // Revoke, then nothing is left.
     let (status, revoked) = call(

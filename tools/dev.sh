@@ -251,6 +251,16 @@ else
 
      curl -s $API_URL/v1/whatsapp/sandbox/sessions -H "Authorization: Bearer \$KEY"
 
+ Message the phone once the session is active (graph-stub prints the send, reports it sent,
+ delivered and read, and echoes it a second later):
+
+     curl -s -X POST $API_URL/v1/whatsapp/sandbox/messages -H "Authorization: Bearer \$KEY" \\
+          -H 'Content-Type: application/json' -d '{"type": "text", "text": {"body": "Hello!"}}'
+
+ Read the conversation (your message with its status, the echo, windowExpiresAt):
+
+     curl -s $API_URL/v1/whatsapp/sandbox/messages -H "Authorization: Bearer \$KEY"
+
  Revoke one:
 
      curl -s -X DELETE $API_URL/v1/whatsapp/sandbox/sessions/<session id> -H "Authorization: Bearer \$KEY"

@@ -18,7 +18,7 @@ pub struct App {
     pub config: Config,
     /// The DynamoDB store.
     pub store: Store,
-    /// The Graph API client (only the create function has one).
+    /// The Graph API client (only the create and send functions have one).
     pub graph: Option<GraphClient>,
     /// Where "now" comes from.
     pub clock: Arc<dyn Clock>,
@@ -70,13 +70,16 @@ impl App {
             aws_sdk_dynamodb::Client::new(&sdk_config),
             config.table_name.clone(),
         );
+        // Only the functions that send to Meta build an HTTP client.
         let graph = match (role, &config.access_token) {
-            (Role::Create, Some(token)) => Some(GraphClient::new(&config, token.clone())?),
+            (Role::Create | Role::Send, Some(token)) => {
+                Some(GraphClient::new(&config, token.clone())?)
+            }
             _ => None,
         };
-        if role == Role::Create {
-            // Only create parses phone numbers: load libphonenumber's metadata during init,
-            // not inside the first request. The other functions never pay for it.
+        if matches!(role, Role::Create | Role::Send) {
+            // Only create and send parse phone numbers (send: its optional `to`): load
+            // libphonenumber's metadata during init, not inside the first request.
             let _ = crate::phone::PhoneE164::parse("+34688246216");
         }
         Ok(Self::new(config, store, graph, Arc::new(SystemClock)))

@@ -8,6 +8,10 @@ use std::time::Duration;
 pub enum Role {
     /// The create function (needs Meta's access token).
     Create,
+    /// The send function (sandbox messages; needs Meta's access token).
+    Send,
+    /// The messages function (reads the conversation).
+    Messages,
     /// The list function.
     List,
     /// The revoke function.
@@ -160,7 +164,10 @@ impl Config {
                 .to_owned(),
             graph_api_version: get("META_GRAPH_API_VERSION")
                 .unwrap_or_else(|| DEFAULT_GRAPH_API_VERSION.into()),
-            access_token: secret_for("META_ACCESS_TOKEN", role == Role::Create)?,
+            access_token: secret_for(
+                "META_ACCESS_TOKEN",
+                matches!(role, Role::Create | Role::Send),
+            )?,
             app_secret: secret_for("META_APP_SECRET", role == Role::Webhook)?,
             verify_token: secret_for("META_WEBHOOK_VERIFY_TOKEN", role == Role::Webhook)?,
             pending_ttl_seconds: number(&get, "PENDING_TTL_SECONDS", 86_400)?,
@@ -230,6 +237,9 @@ mod tests {
         );
         let err = Config::from_lookup(Role::Create, lookup(BASE)).unwrap_err();
         assert!(err.to_string().contains("META_ACCESS_TOKEN"));
+        let err = Config::from_lookup(Role::Send, lookup(BASE)).unwrap_err();
+        assert!(err.to_string().contains("META_ACCESS_TOKEN"));
+        assert!(Config::from_lookup(Role::Messages, lookup(BASE)).is_ok());
         let err = Config::from_lookup(Role::Webhook, lookup(BASE)).unwrap_err();
         assert!(err.to_string().contains("META_APP_SECRET"));
     }

@@ -17,12 +17,14 @@ pub mod clock;
 pub mod config;
 /// The HTTP edge: error envelope, request ids, JSON bodies, one log line per request.
 pub mod edge;
-/// The Graph API client that sends the activation template.
+/// The Graph API client that sends the activation template and sandbox messages.
 pub mod graph;
 /// Random identifiers: session ids, write tokens.
 pub mod ids;
 /// UTC days, daily-cap counter keys and the `X-RateLimit-*` headers (pure).
 pub mod limits;
+/// Sandbox messages (pure): send bodies, the conversation's shape, idempotency, cursors.
+pub mod message;
 /// Meta's webhook: payloads, signature, and the rules that decide what an event means.
 pub mod meta;
 /// The phone number type (`PhoneE164`) and masking for logs.

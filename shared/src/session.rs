@@ -193,6 +193,9 @@ pub struct Session {
     pub wa_id: Option<String>,
     /// Delivery report of the activation message.
     pub delivery: Option<Delivery>,
+    /// When the phone last wrote to the sandbox number (epoch seconds), kept on active
+    /// sessions by the webhook: the customer-service window runs from it.
+    pub last_inbound_at: Option<i64>,
 }
 
 impl Session {
@@ -216,6 +219,7 @@ impl Session {
             template_sent_at: Some(now),
             wa_id: None,
             delivery: None,
+            last_inbound_at: None,
         }
     }
 

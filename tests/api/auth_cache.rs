@@ -83,7 +83,7 @@ async fn a_key_provisioned_after_a_miss_works_within_the_negative_time() {
     let record = ApiKeyRecord::active(
         &key_hash(&key),
         UserId::new("u-new"),
-        "2026-11-24T14:15:22Z".into(),
+        "2036-11-24T14:15:22Z".into(),
         Some("provisioned after a miss".into()),
     );
     env.app.store.put_api_key(&record).await.expect("put key");

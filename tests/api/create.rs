@@ -156,8 +156,8 @@ async fn no_live_session_creates_pending_session_and_sends_template() {
     assert!(SessionId::parse(id).is_some(), "{id}");
     assert_eq!(s["phoneE164"], SPAIN_DIGITS);
     assert_eq!(s["status"], "pending");
-    assert_eq!(s["createdAt"], "2026-11-24T14:15:22Z");
-    assert_eq!(s["expiresAt"], "2026-11-25T14:15:22Z");
+    assert_eq!(s["createdAt"], "2036-11-24T14:15:22Z");
+    assert_eq!(s["expiresAt"], "2036-11-25T14:15:22Z");
     assert_eq!(s["activatedAt"], Value::Null);
     assert_eq!(body["sandboxNumber"], SANDBOX_NUMBER);
 
@@ -197,7 +197,7 @@ async fn live_pending_same_phone_keeps_id_and_created_at_refreshes_expiry_and_re
     assert_eq!(second["id"], first["id"]);
     assert_eq!(second["createdAt"], first["createdAt"]);
     assert_eq!(second["status"], "pending");
-    assert_eq!(second["expiresAt"], "2026-11-25T15:15:22Z");
+    assert_eq!(second["expiresAt"], "2036-11-25T15:15:22Z");
     let sent = env.sent_templates().await;
     assert_eq!(sent.len(), 2);
     assert_eq!(payload_of(&sent[1]), payload_of(&sent[0]));
@@ -209,7 +209,7 @@ async fn live_pending_same_phone_keeps_id_and_created_at_refreshes_expiry_and_re
     );
     assert_eq!(
         env.sessions(&key).await[0]["expiresAt"],
-        "2026-11-25T15:15:22Z"
+        "2036-11-25T15:15:22Z"
     );
 }
 
@@ -228,7 +228,7 @@ async fn live_active_same_phone_is_returned_unchanged_and_nothing_is_sent() {
     assert_eq!(reply.json()["session"], before);
     assert_eq!(
         reply.json()["session"]["activatedAt"],
-        "2026-11-24T14:16:22Z"
+        "2036-11-24T14:16:22Z"
     );
     assert_eq!(
         env.sent_templates().await.len(),

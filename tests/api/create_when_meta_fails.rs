@@ -69,7 +69,7 @@ async fn meta_error_on_refresh_leaves_the_pending_session_with_its_old_expiry() 
     );
     assert_eq!(env.snapshot().await, before, "table exactly as before");
     let list = env.list(Some(&key)).await.json();
-    assert_eq!(list["sessions"][0]["expiresAt"], "2026-11-25T14:15:22Z");
+    assert_eq!(list["sessions"][0]["expiresAt"], "2036-11-25T14:15:22Z");
 }
 
 #[tokio::test]

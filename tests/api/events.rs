@@ -5,6 +5,7 @@ use e2e::meta;
 use e2e::{TestEnv, SPAIN_DIGITS};
 use lambda_http::http::StatusCode;
 use lambda_http::Request;
+use sandbox::clock::Clock;
 use sandbox::config::Secret;
 
 /// The key the sample events carry; `make dev` provisions it for the local stack only.
@@ -54,6 +55,34 @@ async fn sample_session_events_drive_create_list_and_revoke() {
     );
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
     assert_eq!(reply.json()["code"], "session_not_found");
+}
+
+#[tokio::test]
+async fn sample_messaging_events_drive_send_and_messages() {
+    let env = dev_env().await;
+    let reply = e2e::finish(
+        "POST",
+        "/v1/whatsapp/sandbox/sessions",
+        sandbox::api::create::handle(&env.app, sample("create.json")).await,
+    );
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    env.activate("events-user", env.clock.now()).await;
+    let reply = e2e::finish(
+        "POST",
+        "/v1/whatsapp/sandbox/messages",
+        sandbox::api::send::handle(&env.app, sample("send-message.json")).await,
+    );
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_eq!(reply.header("x-request-id"), Some("sample-post-messages"));
+    assert_eq!(reply.json()["message"]["to"], SPAIN_DIGITS);
+    let reply = e2e::finish(
+        "GET",
+        "/v1/whatsapp/sandbox/messages",
+        sandbox::api::messages::handle(&env.app, sample("messages.json")).await,
+    );
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    let messages = reply.json()["messages"].clone();
+    assert_eq!(messages[0]["text"]["body"], "Hello from the sandbox!");
 }
 
 #[tokio::test]

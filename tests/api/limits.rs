@@ -11,8 +11,8 @@ use lambda_http::http::StatusCode;
 use sandbox::store::ItemKind;
 use serde_json::json;
 
-/// 2026-11-25T00:00:00Z, the UTC midnight after [`T0`].
-const NEXT_MIDNIGHT: i64 = 1_795_564_800;
+/// 2036-11-25T00:00:00Z, the UTC midnight after [`T0`].
+const NEXT_MIDNIGHT: i64 = 2_111_184_000;
 
 /// A Brazilian mobile as a user types it (with the ninth digit) ...
 const BRAZIL: &str = "+55 11 98765-4321";

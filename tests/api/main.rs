@@ -32,6 +32,10 @@ mod limits;
 mod list;
 /// What the functions log: no message ids, no payload values.
 mod logs;
+/// `listWhatsAppSandboxMessages`, statuses and inbound attribution of sandbox messages.
+mod messaging_list;
+/// `sendWhatsAppSandboxMessage`: refusals, window, cap, idempotency, Meta's errors.
+mod messaging_send;
 /// STOP and START replies.
 mod opt_out;
 /// The `X-Request-Id` header.

@@ -195,7 +195,7 @@ fn template_routes_match_the_local_router() {
             from_router.insert((field("method"), path.clone(), field("function")));
         }
     }
-    assert_eq!(from_template.len(), 5, "{from_template:?}");
+    assert_eq!(from_template.len(), 7, "{from_template:?}");
     assert_eq!(from_template, from_router);
 }
 
@@ -267,7 +267,18 @@ fn template_is_least_privilege_keeps_secrets_out_and_protects_the_table() {
     );
     only(
         "webhook",
-        &["Query", "GetItem", "UpdateItem", "DeleteItem", "PutItem"],
+        &["Query", "GetItem", "UpdateItem", "PutItem", "DeleteItem"],
+    );
+    only("messages", &["GetItem", "Query"]);
+    only(
+        "send",
+        &[
+            "GetItem",
+            "BatchGetItem",
+            "PutItem",
+            "UpdateItem",
+            "DeleteItem",
+        ],
     );
     // Query only on the indexes.
     for (actions, resource) in policies(&doc, "webhook") {
@@ -439,9 +450,43 @@ fn webhook_policy_touches_sessions_opt_outs_and_activating_message_ids_and_queri
             "GetItem OPTOUT#*",
             "UpdateItem USER#*",
             "UpdateItem OPTOUT#*",
-            "DeleteItem USER#*",
+            "UpdateItem CONV#*",
             "PutItem INBOUND#*",
+            "PutItem CONV#*",
+            "GetItem OUTMSG#*",
+            "GetItem LASTSENT#*",
+            "DeleteItem USER#*",
         ])
+    );
+}
+
+#[test]
+fn send_policy_reads_its_session_and_writes_only_its_own_message_items() {
+    assert_eq!(
+        grants(&template(), "send"),
+        set(&[
+            "GetItem KEY#*",
+            "GetItem USER#*",
+            "GetItem IDEM#*",
+            "BatchGetItem KEY#*",
+            "BatchGetItem USER#*",
+            "BatchGetItem IDEM#*",
+            "PutItem IDEM#*",
+            "UpdateItem IDEM#*",
+            "DeleteItem IDEM#*",
+            "UpdateItem COUNT#MSG#USER#*",
+            "UpdateItem CONV#*",
+            "PutItem OUTMSG#*",
+            "PutItem LASTSENT#*",
+        ])
+    );
+}
+
+#[test]
+fn messages_policy_reads_keys_sessions_and_conversations() {
+    assert_eq!(
+        grants(&template(), "messages"),
+        set(&["GetItem KEY#*", "GetItem USER#*", "Query CONV#*"])
     );
 }
 

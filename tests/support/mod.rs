@@ -6,6 +6,8 @@
 pub mod deliveries;
 /// DynamoDB Local: started once per process, a fresh table per test, a request counter.
 pub mod dynamo;
+/// Sandbox messaging: sends, conversation pages, activated sessions.
+pub mod messaging;
 /// The Graph API stub (`wiremock`) answering template sends like Meta.
 pub mod meta;
 
@@ -27,8 +29,10 @@ use wiremock::MockServer;
 
 pub use dynamo::RequestCounter;
 
-/// A fixed "now" for tests: 2026-11-24T14:15:22Z.
-pub const T0: i64 = 1_795_529_722;
+/// A fixed "now" for tests: 2036-11-24T14:15:22Z. Far in the future on purpose: DynamoDB Local
+/// runs the table's TTL against the wall clock, so an item whose `expiresAt` is derived from a
+/// past `T0` (a pending session lives `T0` + 1 day) can be swept in the middle of a test.
+pub const T0: i64 = 2_111_148_922;
 /// The sandbox's Meta phone number id in tests.
 pub const PHONE_NUMBER_ID: &str = "109876543210987";
 /// The sandbox display number in tests.

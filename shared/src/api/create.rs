@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 use super::session_response;
 use crate::app::App;
 use crate::config::Config;
-use crate::edge::{json_object, serve, with_rate_limit_headers, ApiError};
+use crate::edge::{json_object, serve, with_rate_limit_headers, ApiError, Sends};
 use crate::graph::{GraphClient, SendError};
 use crate::ids;
 use crate::phone::PhoneE164;
@@ -401,7 +401,11 @@ fn opted_out(phone: &PhoneE164) -> ApiError {
 fn capped(phone: &PhoneE164, usage: crate::limits::Usage, now: i64) -> ApiError {
     tracing::info!(phone = %phone, scope = usage.scope.as_str(), limit = usage.limit,
         "create refused: daily send limit reached");
-    ApiError::RateLimited { usage, now }
+    ApiError::RateLimited {
+        sends: Sends::Activations,
+        usage,
+        now,
+    }
 }
 
 fn send_failed(phone: &PhoneE164, error: SendError) -> ApiError {

@@ -4,8 +4,12 @@
 pub mod create;
 /// `GET /v1/whatsapp/sandbox/sessions`: the caller's live session.
 pub mod list;
+/// `GET /v1/whatsapp/sandbox/messages`: the caller's sandbox conversation.
+pub mod messages;
 /// `DELETE /v1/whatsapp/sandbox/sessions/{sessionId}`.
 pub mod revoke;
+/// `POST /v1/whatsapp/sandbox/messages`: a message to the caller's activated phone.
+pub mod send;
 /// `GET` and `POST /v1/whatsapp/webhook`: handshake and Meta's event deliveries.
 pub mod webhook;
 

@@ -15,12 +15,17 @@ use serde_json::json;
 
 use crate::app::App;
 use crate::edge::{body_bytes, json_response, serve, ApiError};
-use crate::meta::callback::parse_activation_tag;
-use crate::meta::matching::{delivery_of, intent, session_to_activate, Intent};
+use crate::limits::canonical_digits;
+use crate::message::{ConversationMessage, Direction};
+use crate::meta::callback::{parse_tag, Tag};
+use crate::meta::matching::{
+    delivery_of, inbound_content, intent, recipient_of, reference_of, session_to_activate, Intent,
+    Reference,
+};
 use crate::meta::payload::{epoch_seconds, InboundMessage, Notification, StatusEvent};
 use crate::meta::signature::{secrets_equal, signature_ok};
-use crate::phone::mask_digits;
-use crate::session::{Session, SessionId, SessionStatus, UserId};
+use crate::phone::{mask_digits, PhoneE164};
+use crate::session::{Session, SessionStatus, UserId};
 use crate::store::{Activation, Answer, DeleteIf, StoreError};
 
 /// The route label in logs.
@@ -118,13 +123,13 @@ const CONCURRENCY: usize = 16;
 /// Applies every event of the sandbox number; events of other numbers are skipped.
 ///
 /// Messages are grouped by sender: each phone's sessions are looked up once, and its messages
-/// are applied in the order they were sent. Phones and statuses are independent, so they run
-/// with bounded concurrency. A status costs a request only when it carries an activation
-/// template's tag; every other status (a message that is not an activation template) is
-/// skipped without touching DynamoDB.
+/// are applied in the order they were sent, and each is recorded in the conversation of the
+/// user it is for. Phones and statuses are independent, so they run with bounded concurrency.
+/// A status costs a request only when it carries one of our tags (an activation template or a
+/// sandbox message); every other status is skipped without touching DynamoDB.
 pub async fn process(app: &App, notification: &Notification) -> Result<(), StoreError> {
     let mut by_phone: BTreeMap<&str, Vec<&InboundMessage>> = BTreeMap::new();
-    let mut tagged: Vec<(&StatusEvent, SessionId, UserId)> = Vec::new();
+    let mut tagged: Vec<(&StatusEvent, Tag)> = Vec::new();
     let mut untagged = 0usize;
     for change in notification.entry.iter().flat_map(|e| &e.changes) {
         let number_id = change
@@ -149,9 +154,9 @@ pub async fn process(app: &App, notification: &Notification) -> Result<(), Store
             match status
                 .biz_opaque_callback_data
                 .as_deref()
-                .and_then(parse_activation_tag)
+                .and_then(parse_tag)
             {
-                Some((session, user)) => tagged.push((status, session, user)),
+                Some(tag) => tagged.push((status, tag)),
                 None => untagged += 1,
             }
         }
@@ -159,7 +164,7 @@ pub async fn process(app: &App, notification: &Notification) -> Result<(), Store
     if untagged > 0 {
         tracing::info!(
             statuses = untagged,
-            "statuses of messages that are not activation templates skipped"
+            "statuses of messages this service did not tag skipped"
         );
     }
     let now = app.clock.now();
@@ -175,7 +180,7 @@ pub async fn process(app: &App, notification: &Notification) -> Result<(), Store
         .await?;
     let statuses: Vec<_> = tagged
         .into_iter()
-        .map(|(status, session, user)| on_status(app, status, session, user, now))
+        .map(|(status, tag)| on_status(app, status, tag, now))
         .collect();
     stream::iter(statuses)
         .buffer_unordered(CONCURRENCY)
@@ -185,7 +190,9 @@ pub async fn process(app: &App, notification: &Notification) -> Result<(), Store
 }
 
 /// Applies one phone's messages of this delivery in the order they were sent, after one
-/// lookup of the phone's sessions (kept up to date as the messages change them).
+/// lookup of the phone's sessions (kept up to date as the messages change them); records each
+/// message for the user it is for; then moves the customer-service window of the phone's
+/// active sessions to its latest message.
 async fn on_phone(
     app: &App,
     from: &str,
@@ -196,8 +203,10 @@ async fn on_phone(
     messages.sort_by_key(|m| sent_at(m));
     let masked = mask_digits(from);
     let mut sessions = app.store.sessions_for_phone(from).await?;
+    let mut latest: Option<i64> = None;
     for message in messages {
         let message_time = sent_at(message);
+        let mut recorded = false;
         match intent(message) {
             Intent::Ignore => {}
             Intent::OptOut => {
@@ -213,15 +222,24 @@ async fn on_phone(
                 let Some(target) = session_to_activate(&sessions, &reference, message_time, now)
                 else {
                     tracing::info!(phone = %masked, candidates = sessions.len(), "reply activates nothing");
+                    record(app, from, message, message_time, &sessions, now).await?;
+                    latest = latest.max(Some(message_time));
                     continue;
                 };
                 let answer = Answer {
                     message_id: message.id.as_deref().filter(|id| !id.is_empty()),
                     sent_at: message_time,
                 };
+                let entry = conversation_entry(&target.user_id, from, message, message_time);
                 let outcome = app
                     .store
-                    .activate(target, &answer, now, app.config.active_ttl_seconds)
+                    .activate_recording(
+                        target,
+                        &answer,
+                        now,
+                        app.config.active_ttl_seconds,
+                        entry.as_ref(),
+                    )
                     .await?;
                 tracing::info!(
                     phone = %masked,
@@ -229,16 +247,121 @@ async fn on_phone(
                     outcome = ?outcome,
                     "activation reply"
                 );
+                // Activated: recorded with the activation. Replayed: seen before, and
+                // recorded then.
+                recorded = outcome != Activation::NotAnswerable;
                 if outcome == Activation::Activated {
                     let id = target.id.clone();
                     if let Some(s) = sessions.iter_mut().find(|s| s.id == id) {
                         s.status = SessionStatus::Active;
                         s.activated_at = Some(now);
                         s.expires_at = now + app.config.active_ttl_seconds;
+                        s.last_inbound_at = Some(message_time);
                     }
+                }
+                if outcome == Activation::Replayed {
+                    continue;
                 }
             }
         }
+        if !recorded {
+            record(app, from, message, message_time, &sessions, now).await?;
+        }
+        latest = latest.max(Some(message_time));
+    }
+    if let Some(at) = latest {
+        // Meta keeps one window per number and customer: every active session of the phone
+        // may send free-form messages until 24 hours after its latest message.
+        for session in &sessions {
+            let open_since = session.last_inbound_at.unwrap_or(i64::MIN);
+            if session.status == SessionStatus::Active && session.is_live(now) && open_since < at {
+                let _ = app.store.touch_window(session, at).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The conversation item of an inbound message for `user`; `None` for system notices and
+/// messages without an id (nothing to show, and no key that stays the same on redelivery).
+fn conversation_entry(
+    user: &UserId,
+    from: &str,
+    message: &InboundMessage,
+    message_time: i64,
+) -> Option<ConversationMessage> {
+    let kind = message.kind.as_deref().unwrap_or("unknown");
+    let id = message.id.as_deref().filter(|id| !id.is_empty())?;
+    if matches!(kind, "system" | "unsupported") {
+        return None;
+    }
+    Some(ConversationMessage {
+        user_id: user.clone(),
+        created_at: message_time,
+        suffix: format!("i{id}"),
+        message_id: Some(id.to_owned()),
+        direction: Direction::Inbound,
+        phone: from.to_owned(),
+        kind: kind.to_owned(),
+        content: inbound_content(message),
+        status: None,
+        error: None,
+    })
+}
+
+/// Records an inbound message for the user it is for ([`recipient_of`]), if any. A quote of a
+/// message that is no activation template costs one read (who sent it); a phone with more
+/// than one active session one read (who sent to it last).
+async fn record(
+    app: &App,
+    from: &str,
+    message: &InboundMessage,
+    message_time: i64,
+    sessions: &[Session],
+    now: i64,
+) -> Result<(), StoreError> {
+    // Nobody to record it for (or nothing to record): no request at all.
+    let anyone = sessions.iter().any(|s| s.is_live(now));
+    if !anyone || conversation_entry(&UserId::new(""), from, message, message_time).is_none() {
+        return Ok(());
+    }
+    let reference = reference_of(message);
+    let quoted_owner = match &reference {
+        Reference::MessageId(mid)
+            if !sessions
+                .iter()
+                .any(|s| s.activation_message_id.as_deref() == Some(mid.as_str())) =>
+        {
+            app.store.outbound_owner(mid).await?
+        }
+        _ => None,
+    };
+    let active: Vec<&Session> = sessions
+        .iter()
+        .filter(|s| s.status == SessionStatus::Active && s.is_live(now))
+        .collect();
+    // Who of several active users sent to the phone last: one read, only when it matters.
+    let mut last_sent: Option<(UserId, i64)> = None;
+    if active.len() > 1 && matches!(reference, Reference::None | Reference::MessageId(_)) {
+        let canonical = PhoneE164::from_stored(from)
+            .map(|p| canonical_digits(&p))
+            .unwrap_or_else(|| from.to_owned());
+        last_sent = app.store.last_sender(&canonical).await?;
+    }
+    let recency = |s: &Session| {
+        let activated = s.activated_at.unwrap_or(s.created_at);
+        match &last_sent {
+            Some((user, at)) if *user == s.user_id => activated.max(*at),
+            _ => activated,
+        }
+    };
+    let Some(owner) = recipient_of(sessions, &reference, quoted_owner.as_ref(), recency, now)
+    else {
+        tracing::info!(phone = %mask_digits(from), "inbound message for nobody's live session: not kept");
+        return Ok(());
+    };
+    if let Some(entry) = conversation_entry(&owner.user_id, from, message, message_time) {
+        app.store.record_inbound(&entry).await?;
     }
     Ok(())
 }
@@ -294,32 +417,48 @@ async fn opt_in(app: &App, from: &str, message_time: i64) -> Result<(), StoreErr
     Ok(())
 }
 
-/// A status of an activation template: recorded on the session its tag names, while that
-/// template is still the session's latest.
-async fn on_status(
-    app: &App,
-    status: &StatusEvent,
-    session: SessionId,
-    user: UserId,
-    now: i64,
-) -> Result<(), StoreError> {
+/// A tagged status: an activation template's is recorded on the session its tag names, while
+/// that template is still the session's latest; a sandbox message's on its conversation item.
+/// Both only move forward.
+async fn on_status(app: &App, status: &StatusEvent, tag: Tag, now: i64) -> Result<(), StoreError> {
     let Some(message_id) = status.id.as_deref() else {
         return Ok(());
     };
     let Some(delivery) = delivery_of(status, now) else {
         return Ok(()); // `played` and unknown statuses are not recorded.
     };
-    let recorded = app
-        .store
-        .record_delivery(&user, &session, message_id, &delivery)
-        .await?
-        .written();
-    tracing::info!(
-        session_id = session.as_str(),
-        status = delivery.status.as_str(),
-        error_code = delivery.error.as_ref().map(|e| e.code),
-        recorded,
-        "activation message status"
-    );
+    match tag {
+        Tag::Activation { session, user } => {
+            let recorded = app
+                .store
+                .record_delivery(&user, &session, message_id, &delivery)
+                .await?
+                .written();
+            tracing::info!(
+                session_id = session.as_str(),
+                status = delivery.status.as_str(),
+                error_code = delivery.error.as_ref().map(|e| e.code),
+                recorded,
+                "activation message status"
+            );
+        }
+        Tag::Message {
+            user,
+            created_at,
+            suffix,
+        } => {
+            let recorded = app
+                .store
+                .record_message_status(&user, created_at, &suffix, &delivery)
+                .await?
+                .written();
+            tracing::info!(
+                status = delivery.status.as_str(),
+                error_code = delivery.error.as_ref().map(|e| e.code),
+                recorded,
+                "sandbox message status"
+            );
+        }
+    }
     Ok(())
 }

@@ -2,9 +2,11 @@
 //! which session a reply activates, which delivery report a status event is. No I/O here;
 //! `api::webhook` applies the decisions through the store.
 
+use serde_json::{json, Map, Value};
+
 use super::payload::{epoch_seconds, InboundMessage, StatusEvent};
 use crate::graph::PAYLOAD_PREFIX;
-use crate::session::{Delivery, DeliveryError, DeliveryStatus, Session, SessionStatus};
+use crate::session::{Delivery, DeliveryError, DeliveryStatus, Session, SessionStatus, UserId};
 
 /// What an inbound message asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,18 +55,85 @@ pub fn intent(message: &InboundMessage) -> Intent {
             return Intent::OptIn;
         }
     }
+    Intent::Reply(reference_of(message))
+}
+
+/// What a message says it answers: a session named by our quick-reply payload, one of our
+/// messages it quotes (`context.id`), or nothing.
+pub fn reference_of(message: &InboundMessage) -> Reference {
     let payload = message
         .button
         .as_ref()
         .and_then(|b| b.payload.as_deref())
         .and_then(|p| p.strip_prefix(PAYLOAD_PREFIX));
     if let Some(id) = payload {
-        return Intent::Reply(Reference::SessionId(id.to_owned()));
+        return Reference::SessionId(id.to_owned());
     }
     match message.context.as_ref().and_then(|c| c.id.as_deref()) {
-        Some(id) if !id.is_empty() => Intent::Reply(Reference::MessageId(id.to_owned())),
-        _ => Intent::Reply(Reference::None),
+        Some(id) if !id.is_empty() => Reference::MessageId(id.to_owned()),
+        _ => Reference::None,
     }
+}
+
+/// Whose conversation an inbound message belongs to, among the phone's `sessions` (every
+/// user's, after this message's own effects such as an activation):
+/// - a message naming a session (quick-reply payload) or quoting one of a user's messages
+///   (`context.id`: an activation template, or `quoted_owner`, the user who sent the quoted
+///   sandbox message) belongs to that user, and to nobody when that user has no live session;
+/// - otherwise to the user with an active, live session for the phone who most recently sent
+///   to it or activated it (`recency`); a pending session gets no unaddressed messages, so a
+///   stranger's pending session never reads what the owner writes to someone else;
+/// - never to a user without a live session for the phone.
+pub fn recipient_of<'a>(
+    sessions: &'a [Session],
+    reference: &Reference,
+    quoted_owner: Option<&UserId>,
+    recency: impl Fn(&Session) -> i64,
+    now: i64,
+) -> Option<&'a Session> {
+    let mut live = sessions.iter().filter(|s| s.is_live(now));
+    match reference {
+        Reference::SessionId(id) => return live.find(|s| s.id.as_str() == id),
+        Reference::MessageId(mid) => {
+            if let Some(s) = sessions
+                .iter()
+                .find(|s| s.activation_message_id.as_deref() == Some(mid.as_str()))
+            {
+                return s.is_live(now).then_some(s);
+            }
+            if let Some(owner) = quoted_owner {
+                return live.find(|s| &s.user_id == owner);
+            }
+        }
+        Reference::None => {}
+    }
+    live.filter(|s| s.status == SessionStatus::Active)
+        .max_by(|a, b| (recency(a), a.user_id.as_str()).cmp(&(recency(b), b.user_id.as_str())))
+}
+
+/// The content fields of an inbound message the conversation shows: `text`, `button`,
+/// `interactive` or `reaction`, and `context.id` when it quotes a message.
+pub fn inbound_content(message: &InboundMessage) -> Value {
+    let mut out = Map::new();
+    if let Some(body) = message.text.as_ref().and_then(|t| t.body.as_ref()) {
+        out.insert("text".into(), json!({ "body": body }));
+    }
+    if let Some(b) = &message.button {
+        out.insert(
+            "button".into(),
+            json!({ "payload": b.payload, "text": b.text }),
+        );
+    }
+    if let Some(i) = &message.interactive {
+        out.insert("interactive".into(), i.clone());
+    }
+    if let Some(r) = &message.reaction {
+        out.insert("reaction".into(), r.clone());
+    }
+    if let Some(id) = message.context.as_ref().and_then(|c| c.id.as_ref()) {
+        out.insert("context".into(), json!({ "id": id }));
+    }
+    Value::Object(out)
 }
 
 /// Which of the phone's sessions a reply activates, if any.
@@ -279,6 +348,105 @@ mod tests {
                 other => other,
             };
             let got = session_to_activate(&sessions, &reference, message_time, NOW)
+                .map(|s| s.user_id.as_str());
+            assert_eq!(got, expected, "{case}");
+        }
+    }
+
+    #[test]
+    fn whose_conversation_an_inbound_message_is() {
+        use SessionStatus::{Active, Pending};
+        let live = NOW + 100;
+        // (case, sessions (user, status, activated/sent at, expires at), reference, the user
+        //  who sent the quoted sandbox message, expected user)
+        type Row = (
+            &'static str,
+            Vec<(&'static str, SessionStatus, i64, i64)>,
+            Reference,
+            Option<&'static str>,
+            Option<&'static str>,
+        );
+        let quoting = |u: &str| Reference::MessageId(format!("wamid.{u}"));
+        let rows: Vec<Row> = vec![
+            (
+                "two active users: the most recent one",
+                vec![("a", Active, NOW - 50, live), ("b", Active, NOW - 10, live)],
+                Reference::None,
+                None,
+                Some("b"),
+            ),
+            (
+                "a quoted sandbox message names its sender",
+                vec![("a", Active, NOW - 50, live), ("b", Active, NOW - 10, live)],
+                Reference::MessageId("wamid.sent-by-a".into()),
+                Some("a"),
+                Some("a"),
+            ),
+            (
+                "the quoted sender has no live session: nobody",
+                vec![("b", Active, NOW - 10, live)],
+                Reference::MessageId("wamid.sent-by-a".into()),
+                Some("a"),
+                None,
+            ),
+            (
+                "quoting an activation template",
+                vec![("a", Active, NOW - 50, live), ("b", Active, NOW - 10, live)],
+                quoting("a"),
+                None,
+                Some("a"),
+            ),
+            (
+                "an unknown quote falls back to recency",
+                vec![("a", Active, NOW - 50, live)],
+                Reference::MessageId("wamid.elsewhere".into()),
+                None,
+                Some("a"),
+            ),
+            (
+                "a pending stranger gets no unaddressed message",
+                vec![("a", Active, NOW - 50, live), ("b", Pending, NOW - 1, live)],
+                Reference::None,
+                None,
+                Some("a"),
+            ),
+            (
+                "only an expired session: nobody",
+                vec![("a", Active, NOW - 50, NOW)],
+                Reference::None,
+                None,
+                None,
+            ),
+            (
+                "the payload names a pending session",
+                vec![("a", Active, NOW - 50, live), ("b", Pending, NOW - 1, live)],
+                Reference::SessionId("b".into()),
+                None,
+                Some("b"),
+            ),
+        ];
+        for (case, rows, reference, quoted, expected) in rows {
+            let sessions: Vec<Session> = rows
+                .iter()
+                .map(|(u, st, at, exp)| {
+                    let mut s = session(u, *st, *at, *exp);
+                    s.activated_at = (*st == Active).then_some(*at);
+                    s
+                })
+                .collect();
+            let reference = match reference {
+                Reference::SessionId(u) => Reference::SessionId(
+                    sessions
+                        .iter()
+                        .find(|s| s.user_id.as_str() == u)
+                        .map(|s| s.id.as_str().to_owned())
+                        .unwrap_or_default(),
+                ),
+                other => other,
+            };
+            let quoted = quoted.map(UserId::new);
+            let recency = |s: &Session| s.activated_at.unwrap_or(s.created_at);
+            let got = recipient_of(&sessions, &reference, quoted.as_ref(), recency, NOW)
                 .map(|s| s.user_id.as_str());
             assert_eq!(got, expected, "{case}");
         }

@@ -81,6 +81,12 @@ pub struct InboundMessage {
     /// The message this one replies to.
     #[serde(default)]
     pub context: Option<Context>,
+    /// For `interactive`: the button or list row the user picked, as Meta sends it.
+    #[serde(default)]
+    pub interactive: Option<Value>,
+    /// For `reaction`: the emoji and the message it reacts to.
+    #[serde(default)]
+    pub reaction: Option<Value>,
 }
 
 /// `text`.

@@ -34,6 +34,8 @@ struct SessionItem {
     delivery_rank: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     write_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_inbound_at: Option<i64>,
 }
 
 /// The stored shape of a delivery report (the `delivery` map of a session item).
@@ -97,6 +99,7 @@ impl SessionItem {
             delivery: session.delivery.as_ref().map(DeliveryItem::from_delivery),
             delivery_rank: session.delivery.as_ref().map(|d| d.status.rank()),
             write_id: Some(write_id.to_owned()),
+            last_inbound_at: session.last_inbound_at,
         }
     }
 
@@ -117,6 +120,7 @@ impl SessionItem {
             template_sent_at: self.template_sent_at,
             wa_id: self.wa_id,
             delivery,
+            last_inbound_at: self.last_inbound_at,
         })
     }
 }

@@ -20,6 +20,11 @@
 //! | a user's daily send counter | `COUNT#USER#<userId>#<YYYY-MM-DD>` | `COUNT` | `sends` (N), `expiresAt` (a day after the UTC day ends) |
 //! | a recipient phone's daily send counter (all users, all its WhatsApp forms) | `COUNT#PHONE#<canonical digits>#<YYYY-MM-DD>` | `COUNT` | `sends` (N), `expiresAt` |
 //! | an inbound message that activated a session | `INBOUND#<wamid>` | `INBOUND` | `expiresAt` (8 days: longer than Meta's 7-day redelivery window) |
+//! | a message of a user's sandbox conversation | `CONV#<userId>` | `MSG#<10-digit time>#<o random / i wamid>` | `messageId`?, `userId`, `direction`, `phone` (not `phoneE164`: no index entry), `type`, `content` (JSON), `status`?, `statusRank`?, `statusAt`?, `error`? (JSON), `createdAt`, `expiresAt` (7 days) |
+//! | who sent a sandbox message | `OUTMSG#<wamid>` | `OUTMSG` | `userId`, `expiresAt` |
+//! | who sent to a phone last | `LASTSENT#<canonical digits>` | `LASTSENT` | `userId`, `sentAt`, `expiresAt` |
+//! | the first answer to an `Idempotency-Key` | `IDEM#<sha256 of user and key>` | `IDEM` | `fingerprint`, `owner`, `response`? (JSON), `expiresAt` (24 h) |
+//! | a user's sandbox messages of a UTC day | `COUNT#MSG#USER#<userId>#<YYYY-MM-DD>` | `COUNT` | `count`, `expiresAt` |
 //!
 //! # Access patterns
 //! | operation | request |
@@ -37,6 +42,14 @@
 //! | webhook: delivery status of a tagged activation template | `UpdateItem USER#<id>/SESSION` (the tag names user and session) if `sessionId = :id AND activationMessageId = :mid AND (no deliveryRank OR deliveryRank < :rank)`; untagged statuses: no request |
 //! | webhook: STOP deletes sessions (whatever the flag's outcome) | `DeleteItem` if `sessionId = :id AND createdAt <= :messageTime` |
 //! | webhook: STOP / START | `UpdateItem OPTOUT#<digits>` if `attribute_not_exists(pk) OR updatedAt <= :messageTime` |
+//! | send: the session (and the key's record) | `GetItem USER#<id>/SESSION`, or `BatchGetItem` with `IDEM#…` (consistent) |
+//! | send: reserve a unit | `UpdateItem COUNT#MSG#USER#…` if `count < :limit`, or `TransactWriteItems` with the `IDEM#` claim |
+//! | send: record the accepted message | `TransactWriteItems`: upsert `CONV#`, put `OUTMSG#`, put `LASTSENT#`, answer `IDEM#` |
+//! | send: give a failed send's unit back | `UpdateItem COUNT#…` `ADD -1`, `DeleteItem IDEM#…` if `owner = :me` |
+//! | messages: a page | `Query CONV#<id>`, newest first, from the cursor's `sk` |
+//! | webhook: record an inbound message | `PutItem CONV#…` (in the activation's transaction when it activates) |
+//! | webhook: the window | `UpdateItem USER#<id>/SESSION` `lastInboundAt` if active and older |
+//! | webhook: a sandbox message's status | `UpdateItem CONV#…` if `statusRank < :rank` (found by the tag) |
 //!
 //! One item per user makes "one phone per user" structural: every create is a conditional
 //! write on that item, never a read followed by a write.
@@ -48,6 +61,8 @@ mod api_keys;
 mod counters;
 /// The stored shape of a session and its conversion to and from [`Session`].
 mod item;
+/// Sandbox messages: the conversation, idempotency records, the daily message counter.
+mod messages;
 /// Opt-out records (STOP / START).
 mod opt_outs;
 /// Session writes and reads: create's claim, send, refresh and rollback, revoke, list, webhook.
@@ -74,6 +89,7 @@ use crate::session::{Session, UserId};
 
 pub use api_keys::ApiKeyRecord;
 pub use counters::{Caps, Reservation};
+pub use messages::{IdempotencyRecord, MessageReservation};
 pub use opt_outs::OptOut;
 pub use sessions::{Activation, Answer, DeleteIf, Reserve, INBOUND_RECORD_SECONDS};
 pub use table::create_table;
@@ -105,6 +121,20 @@ pub enum ItemKind {
     /// An inbound message that activated a session: `INBOUND#<wamid>` / `INBOUND`, so a
     /// redelivery of it never activates anything again.
     Inbound,
+    /// A message of a user's sandbox conversation: `CONV#<userId>` / `MSG#<time>#<suffix>`
+    /// (the `sk` varies: [`Key::message`] builds it).
+    Message,
+    /// Which user sent a sandbox message, by Meta's id: `OUTMSG#<wamid>` / `OUTMSG`, so a
+    /// reply quoting it (`context.id`) is recorded for that user.
+    OutboundRef,
+    /// The first answer to an `Idempotency-Key`: `IDEM#<sha256 of user and key>` / `IDEM`.
+    Idempotency,
+    /// The user who last sent a sandbox message to a phone: `LASTSENT#<canonical digits>` /
+    /// `LASTSENT`, so the webhook can tell which of two active users a plain reply is for.
+    LastSender,
+    /// Sandbox messages a user sent in a UTC day: `COUNT#MSG#USER#<userId>#<YYYY-MM-DD>` /
+    /// `COUNT` (the activation counters are `COUNT#USER#…` and `COUNT#PHONE#…`).
+    MessageCounter,
 }
 
 impl ItemKind {
@@ -116,6 +146,11 @@ impl ItemKind {
             Self::OptOut => "OPTOUT#",
             Self::Counter => "COUNT#",
             Self::Inbound => "INBOUND#",
+            Self::Message => "CONV#",
+            Self::OutboundRef => "OUTMSG#",
+            Self::Idempotency => "IDEM#",
+            Self::LastSender => "LASTSENT#",
+            Self::MessageCounter => "COUNT#MSG#USER#",
         }
     }
 
@@ -127,6 +162,12 @@ impl ItemKind {
             Self::OptOut => "OPTOUT",
             Self::Counter => "COUNT",
             Self::Inbound => "INBOUND",
+            // The prefix of every conversation `sk`.
+            Self::Message => crate::message::MESSAGE_SK_PREFIX,
+            Self::OutboundRef => "OUTMSG",
+            Self::Idempotency => "IDEM",
+            Self::LastSender => "LASTSENT",
+            Self::MessageCounter => "COUNT",
         }
     }
 
@@ -199,6 +240,44 @@ impl Key {
     /// The record of an inbound message, by Meta's message id.
     pub fn inbound(message_id: &str) -> Self {
         Self::new(ItemKind::Inbound, message_id)
+    }
+
+    /// A message of `user`'s conversation, sent at `created_at`, unique by `suffix`.
+    pub fn message(user: &UserId, created_at: i64, suffix: &str) -> Self {
+        Self {
+            pk: Self::conversation(user),
+            sk: crate::message::message_sort_key(created_at, suffix),
+        }
+    }
+
+    /// The partition of `user`'s conversation.
+    pub fn conversation(user: &UserId) -> String {
+        format!("{}{}", ItemKind::Message.prefix(), user.as_str())
+    }
+
+    /// Who sent the sandbox message Meta calls `message_id`.
+    pub fn outbound_ref(message_id: &str) -> Self {
+        Self::new(ItemKind::OutboundRef, message_id)
+    }
+
+    /// Who last sent a sandbox message to the phone with these canonical digits.
+    pub fn last_sender(canonical_digits: &str) -> Self {
+        Self::new(ItemKind::LastSender, canonical_digits)
+    }
+
+    /// The record of an `Idempotency-Key`, by [`crate::message::idempotency_id`].
+    pub fn idempotency(id: &str) -> Self {
+        Self::new(ItemKind::Idempotency, id)
+    }
+
+    /// `user`'s sandbox-message counter for the UTC day of `epoch_seconds`.
+    pub fn message_counter(user: &UserId, epoch_seconds: i64) -> Self {
+        let id = format!(
+            "{}#{}",
+            user.as_str(),
+            crate::limits::utc_date(epoch_seconds)
+        );
+        Self::new(ItemKind::MessageCounter, &id)
     }
 
     /// `{pk, sk}` as the SDK's `set_key` takes it.
@@ -280,6 +359,11 @@ impl StoreError {
             operation,
             detail: "no time left in the request's budget".into(),
         }
+    }
+
+    /// Whether only another transaction on the same item stood in the way (worth a retry).
+    pub(crate) fn is_conflict(&self) -> bool {
+        self.detail == "TransactionConflict"
     }
 
     /// An item or request we could not encode or decode.
@@ -473,6 +557,30 @@ mod tests {
         assert_eq!(
             key(Key::inbound("wamid.X")),
             ("INBOUND#wamid.X".to_owned(), "INBOUND".to_owned())
+        );
+        let u1 = UserId::new("u1");
+        assert_eq!(
+            key(Key::message(&u1, 1_795_529_722, "oAb")),
+            ("CONV#u1".to_owned(), "MSG#1795529722#oAb".to_owned())
+        );
+        assert_eq!(
+            key(Key::message_counter(&u1, 1_795_529_722)),
+            (
+                "COUNT#MSG#USER#u1#2026-11-24".to_owned(),
+                "COUNT".to_owned()
+            )
+        );
+        assert_eq!(
+            key(Key::outbound_ref("wamid.X")),
+            ("OUTMSG#wamid.X".to_owned(), "OUTMSG".to_owned())
+        );
+        assert_eq!(
+            key(Key::last_sender("34688246216")),
+            ("LASTSENT#34688246216".to_owned(), "LASTSENT".to_owned())
+        );
+        assert_eq!(
+            key(Key::idempotency("ab")),
+            ("IDEM#ab".to_owned(), "IDEM".to_owned())
         );
     }
 

@@ -17,6 +17,7 @@ use super::{
     WA_ID_INDEX,
 };
 use crate::limits::Usage;
+use crate::message::ConversationMessage;
 use crate::phone::PhoneE164;
 use crate::session::{Delivery, Session, SessionId, SessionStatus, UserId};
 
@@ -483,12 +484,30 @@ impl Store {
         now: i64,
         active_ttl: i64,
     ) -> Result<Activation, StoreError> {
+        self.activate_recording(session, answer, now, active_ttl, None)
+            .await
+    }
+
+    /// [`Store::activate`], recording the reply in the user's conversation in the same
+    /// transaction (nothing is recorded when the reply activates nothing). The reply opens
+    /// the session's customer-service window.
+    pub async fn activate_recording(
+        &self,
+        session: &Session,
+        answer: &Answer<'_>,
+        now: i64,
+        active_ttl: i64,
+        record: Option<&ConversationMessage>,
+    ) -> Result<Activation, StoreError> {
         const OPERATION: &str = "TransactWriteItems(activate)";
         let build = |e: BuildError| StoreError::corrupt(OPERATION, e.to_string());
         let activate = Update::builder()
             .table_name(&self.table)
             .set_key(Some(Key::session(&session.user_id).item()))
-            .update_expression("SET #status = :active, activatedAt = :now, expiresAt = :exp")
+            .update_expression(
+                "SET #status = :active, activatedAt = :now, expiresAt = :exp, \
+                 lastInboundAt = :sent",
+            )
             .condition_expression(
                 "sessionId = :id AND #status = :pending AND expiresAt > :now \
                  AND (attribute_not_exists(templateSentAt) OR templateSentAt <= :sent)",
@@ -512,6 +531,10 @@ impl Store {
                 .condition_expression("attribute_not_exists(pk)")
                 .build()
                 .map_err(build)?;
+            items.push(TransactWriteItem::builder().put(put).build());
+        }
+        if let Some(message) = record {
+            let put = self.inbound_put(message)?;
             items.push(TransactWriteItem::builder().put(put).build());
         }
         Ok(match transact(self, OPERATION, items).await? {
