@@ -77,6 +77,9 @@ set +a
 export FUZZ_API_KEY=$DEV_API_KEY
 export FUZZ_APP_SECRET=dev-app-secret
 
+# Hypothesis' own files stay with the run's other outputs, not in the working tree.
+export HYPOTHESIS_STORAGE_DIRECTORY=$DIR/hypothesis
+
 say "running schemathesis against $DEV_API_URL ..."
 args=(--url "$DEV_API_URL" --report junit,har --report-dir "$DIR/report")
 [ -z "${FUZZ_MAX_EXAMPLES:-}" ] || args+=(--max-examples "$FUZZ_MAX_EXAMPLES")
