@@ -18,7 +18,8 @@
    - `x-schema-invalid-acknowledged` (on an operation): `{status}`: the answer to any
      authenticated request whatever its body (Meta's webhook acknowledges every correctly
      signed delivery, readable or not, so Meta does not retry it). A "schema-violating request
-     accepted" failure is dropped only for exactly that status.
+     accepted" failure is dropped only for exactly that status and, where the operation is
+     signed, only when the request carried the right signature.
    Every other failure, of every check, fails the run.
 
 3. The local stand-in for API Gateway. `cargo lambda watch` cannot forward a body that is not
@@ -41,6 +42,7 @@ from typing import Any
 import requests
 import schemathesis
 from schemathesis.core.parameters import ParameterLocation
+
 
 def _parse_strategy_lambdas_early() -> None:
     """Works around a CPython 3.11 bug ("SystemError: AST constructor recursion depth mismatch").
