@@ -33,11 +33,21 @@ PY
 # dev.sh --headless runs until its standard input closes: hold a pipe to it open on fd 3, so
 # the stack also stops when this script dies without running its trap.
 STACK_PID=""
+FUZZ_PID=""
 stop_stack() {
     local status=$?
     trap - EXIT INT TERM HUP
+    if [ -n "$FUZZ_PID" ]; then kill -TERM "$FUZZ_PID" 2>/dev/null || true; fi
     exec 3>&- 2>/dev/null || true
     if [ -n "$STACK_PID" ]; then
+        # Closing its input is the stop signal; dev.sh notices within a second and stops every
+        # process it started. A signal now would cut that cleanup short, so it is only the
+        # fallback for a dev.sh that does not end by itself.
+        local _
+        for _ in $(seq 60); do
+            kill -0 "$STACK_PID" 2>/dev/null || break
+            sleep 0.5
+        done
         kill -TERM "$STACK_PID" 2>/dev/null || true
         wait "$STACK_PID" 2>/dev/null || true
     fi
@@ -84,8 +94,13 @@ say "running schemathesis against $DEV_API_URL ..."
 args=(--url "$DEV_API_URL" --report junit,har --report-dir "$DIR/report")
 [ -z "${FUZZ_MAX_EXAMPLES:-}" ] || args+=(--max-examples "$FUZZ_MAX_EXAMPLES")
 [ -z "${FUZZ_SEED:-}" ] || args+=(--seed "$FUZZ_SEED")
+# In the background and waited for, so a signal to this script stops everything at once
+# (bash runs traps only between foreground commands).
 status=0
-schemathesis --config-file tools/fuzz/schemathesis.toml run openapi.yaml "${args[@]}" || status=$?
+schemathesis --config-file tools/fuzz/schemathesis.toml run openapi.yaml "${args[@]}" &
+FUZZ_PID=$!
+wait "$FUZZ_PID" || status=$?
+FUZZ_PID=""
 if [ "$status" -ne 0 ]; then
     say "FAILED: schemathesis found responses that break openapi.yaml (above); the service's log: $DIR/stack/watch.log"
     exit "$status"
