@@ -20,6 +20,9 @@ pub enum PhoneError {
     /// More digits than E.164 allows (15).
     #[error("phone is too long: an international number has at most 15 digits")]
     TooLong,
+    /// More characters than the contract's `PhoneInput` allows, separators included.
+    #[error("phone is too long: at most 32 characters, spaces and punctuation included")]
+    TooManyCharacters,
     /// The digits are not a valid number for any country by libphonenumber's metadata.
     #[error("phone is not a valid international number; include the country calling code, e.g. +34 688 246 216")]
     Invalid,
@@ -32,12 +35,20 @@ pub struct PhoneE164(String);
 /// E.164 numbers have at most 15 digits; the shortest real ones (small island plans) have 7.
 const MAX_DIGITS: usize = 15;
 const MIN_DIGITS: usize = 7;
+/// The longest input accepted, separators included (`PhoneInput.maxLength` in openapi.yaml).
+pub const MAX_INPUT_CHARS: usize = 32;
 
 impl PhoneE164 {
     /// Normalizes caller input: one optional leading `+`, digits, spaces, dashes, dots and
     /// parentheses are accepted; the digits must form a valid international number.
+    ///
+    /// Exactly the shape `PhoneInput` in openapi.yaml declares (at most 32 characters; only
+    /// spaces may precede the `+`), so whatever breaks that schema is refused here too.
     pub fn parse(input: &str) -> Result<Self, PhoneError> {
-        let trimmed = input.trim();
+        if input.chars().count() > MAX_INPUT_CHARS {
+            return Err(PhoneError::TooManyCharacters);
+        }
+        let trimmed = input.trim_matches(' ');
         let mut digits = String::with_capacity(trimmed.len());
         for (i, c) in trimmed.char_indices() {
             match c {
@@ -204,6 +215,21 @@ mod tests {
             Err(PhoneError::TooLong)
         );
         assert_eq!(PhoneE164::parse(" - "), Err(PhoneError::Empty));
+        // Only spaces are separators: other whitespace is not in the contract's pattern.
+        assert_eq!(
+            PhoneE164::parse("\t+34688246216"),
+            Err(PhoneError::InvalidCharacter('\t'))
+        );
+        assert_eq!(
+            PhoneE164::parse("+34688246216\n"),
+            Err(PhoneError::InvalidCharacter('\n'))
+        );
+        let padded = format!("+34 688 246 216{}", " ".repeat(MAX_INPUT_CHARS - 15));
+        assert_eq!(PhoneE164::parse(&padded).unwrap().digits(), "34688246216");
+        assert_eq!(
+            PhoneE164::parse(&format!("{padded} ")),
+            Err(PhoneError::TooManyCharacters)
+        );
         assert!(matches!(
             PhoneE164::parse("+٣٤٦٨٨٢٤٦٢١٦"),
             Err(PhoneError::InvalidCharacter(_))

@@ -79,6 +79,13 @@ async fn create_phone_missing_not_a_string_or_invalid_is_invalid_field_value() {
         (json!({"phone": "+999 123 456 789"}), "not a valid"),
         (json!({"phone": "+1 555 0100"}), "not a valid"),
         (json!({"phone": ""}), "empty"),
+        // The shape openapi.yaml's `PhoneInput` declares: only spaces around, 32 characters.
+        (json!({"phone": "\t+34688246216"}), "only digits"),
+        (json!({"phone": "+34688246216\n"}), "only digits"),
+        (
+            json!({"phone": format!("+34 688 246 216{}", " ".repeat(18))}),
+            "at most 32 characters",
+        ),
     ];
     for (body, says) in cases {
         let reply = env.create_raw(Some(&key), body.to_string()).await;

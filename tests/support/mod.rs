@@ -449,9 +449,15 @@ fn record(method: &str, path: &str, reply: &Reply) {
     let content_type = reply.header("content-type").unwrap_or("").to_owned();
     let body = serde_json::from_str::<Value>(&reply.text)
         .unwrap_or_else(|_| Value::String(reply.text.clone()));
+    // Headers too, so the check holds the declared response headers (X-Request-Id, ...).
+    let headers: serde_json::Map<String, Value> = reply
+        .headers
+        .iter()
+        .filter_map(|(name, value)| Some((name.to_string(), Value::from(value.to_str().ok()?))))
+        .collect();
     let line = serde_json::json!({
         "method": method, "path": path, "status": reply.status.as_u16(),
-        "contentType": content_type, "body": body,
+        "contentType": content_type, "headers": headers, "body": body,
     });
     let _guard = RECORD_LOCK.lock();
     let mut f = std::fs::OpenOptions::new()
