@@ -16,14 +16,12 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Delete, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
     Update,
 };
 
-use super::{n, Item, Key, Store, StoreError};
+use super::{n, transact, Item, Key, Reason, Store, StoreError, Transact};
 use crate::limits::{self, Scope, Usage};
 use crate::phone::PhoneE164;
 use crate::session::{Session, UserId};
@@ -125,25 +123,6 @@ pub(super) enum Undo {
     HeadFailed(Option<Item>),
 }
 
-/// How one item of a cancelled transaction fared.
-#[derive(Debug)]
-enum Reason {
-    /// Its condition held (DynamoDB's `None`).
-    Passed,
-    /// Its condition failed; the item as it stood (`ALL_OLD`).
-    ConditionFailed(Option<Item>),
-    /// A concurrent transaction touched it: try again.
-    Conflict,
-    /// Anything else (throttling, validation): a storage failure.
-    Other(String),
-}
-
-/// What one `TransactWriteItems` did.
-enum Transact {
-    Done,
-    Cancelled(Vec<Reason>),
-}
-
 impl Store {
     /// The two counters of a send by `user` to `phone` at `now`, with this container's guesses.
     fn counters(&self, user: &UserId, phone: &PhoneE164, caps: Caps, now: i64) -> [Counter; 2] {
@@ -199,7 +178,7 @@ impl Store {
             for form in &forms {
                 items.push(not_opted_out(&self.table, form)?);
             }
-            let reasons = match self.transact(operation, items).await? {
+            let reasons = match transact(self, operation, items).await? {
                 Transact::Done => {
                     for c in &mut counters {
                         c.sends = expected(c) + 1;
@@ -289,7 +268,7 @@ impl Store {
             if (attempt > 0 || head.is_none()) && Instant::now() >= deadline {
                 return Err(StoreError::out_of_time(operation));
             }
-            let reasons = match self.transact(operation, items).await? {
+            let reasons = match transact(self, operation, items).await? {
                 Transact::Done => {
                     for &i in &owed {
                         let c = &mut reservation.counters[i];
@@ -338,41 +317,6 @@ impl Store {
             operation,
             "still contended after every attempt".into(),
         ))
-    }
-
-    /// One `TransactWriteItems`: done, or the reason of every item when it was cancelled.
-    async fn transact(
-        &self,
-        operation: &'static str,
-        items: Vec<TransactWriteItem>,
-    ) -> Result<Transact, StoreError> {
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(Transact::Done),
-            Err(SdkError::ServiceError(service)) => match service.into_err() {
-                TransactWriteItemsError::TransactionCanceledException(e) => Ok(
-                    Transact::Cancelled(e.cancellation_reasons().iter().map(reason).collect()),
-                ),
-                other => Err(StoreError::service(operation, &other)),
-            },
-            Err(other) => Err(StoreError::from_sdk(operation, other)),
-        }
-    }
-}
-
-fn reason(r: &aws_sdk_dynamodb::types::CancellationReason) -> Reason {
-    match r.code() {
-        None | Some("None") => Reason::Passed,
-        Some("ConditionalCheckFailed") => {
-            Reason::ConditionFailed(r.item().filter(|i| !i.is_empty()).cloned())
-        }
-        Some("TransactionConflict") => Reason::Conflict,
-        Some(other) => Reason::Other(other.to_owned()),
     }
 }
 
@@ -472,6 +416,7 @@ fn jitter(attempt: usize) -> Duration {
 
 #[cfg(test)]
 mod tests {
+    use super::super::reason;
     use super::*;
 
     fn counter(sends: i64, limit: i64) -> Counter {

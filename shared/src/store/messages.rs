@@ -17,7 +17,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::item::session_from_item;
-use super::{conditional, n, s, transact, Item, Key, Store, StoreError, Write, TTL_ATTRIBUTE};
+use super::{
+    conditional, n, s, transact, Item, Key, Reason, Store, StoreError, Transact, Write,
+    TTL_ATTRIBUTE,
+};
 use crate::limits::counter_expires_at;
 use crate::message::{
     ConversationMessage, Direction, ACCEPTED, ACCEPTED_RANK, CONVERSATION_SECONDS,
@@ -249,9 +252,9 @@ impl Store {
             TransactWriteItem::builder().update(count).build(),
         ];
         Ok(match transact_retrying(self, OPERATION, items).await? {
-            Ok(()) => MessageReservation::Reserved,
-            Err(reasons) => match reasons.first() {
-                Some(r) if r.code == "ConditionalCheckFailed" => MessageReservation::KeyTaken,
+            Transact::Done => MessageReservation::Reserved,
+            Transact::Cancelled(reasons) => match reasons.first() {
+                Some(Reason::ConditionFailed(_)) => MessageReservation::KeyTaken,
                 _ => MessageReservation::LimitReached,
             },
         })
@@ -376,8 +379,8 @@ impl Store {
             items.push(TransactWriteItem::builder().update(done).build());
         }
         match transact_retrying(self, OPERATION, items).await? {
-            Ok(()) => Ok(()),
-            Err(_) => Err(StoreError::corrupt(
+            Transact::Done => Ok(()),
+            Transact::Cancelled(_) => Err(StoreError::corrupt(
                 OPERATION,
                 "the idempotency record is no longer this request's",
             )),
@@ -563,18 +566,18 @@ async fn transact_retrying(
     store: &Store,
     operation: &'static str,
     items: Vec<TransactWriteItem>,
-) -> Result<Result<(), Vec<super::Cancelled>>, StoreError> {
+) -> Result<Transact, StoreError> {
     let mut attempt = 0;
     loop {
         attempt += 1;
-        match transact(store, operation, items.clone()).await {
-            Err(e) if e.is_conflict() && attempt < CONFLICT_ATTEMPTS => {
+        match transact(store, operation, items.clone()).await? {
+            outcome if outcome.conflicted() && attempt < CONFLICT_ATTEMPTS => {
                 let mut jitter = [0u8; 1];
                 let _ = crate::ids::fill_random(&mut jitter);
                 let millis = 10 * u64::from(attempt) + u64::from(jitter[0] % 20);
                 tokio::time::sleep(Duration::from_millis(millis)).await;
             }
-            other => return other,
+            outcome => return outcome.settled(operation),
         }
     }
 }

@@ -80,7 +80,7 @@ use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
 
 use crate::limits;
@@ -361,11 +361,6 @@ impl StoreError {
         }
     }
 
-    /// Whether only another transaction on the same item stood in the way (worth a retry).
-    pub(crate) fn is_conflict(&self) -> bool {
-        self.detail == "TransactionConflict"
-    }
-
     /// An item or request we could not encode or decode.
     fn corrupt(operation: &'static str, detail: impl Into<String>) -> Self {
         Self {
@@ -482,22 +477,64 @@ where
     }
 }
 
-/// Why one item of a cancelled `TransactWriteItems` did not go through.
+/// How one item of a cancelled `TransactWriteItems` fared.
 #[derive(Debug)]
-pub(crate) struct Cancelled {
-    /// DynamoDB's reason code: `ConditionalCheckFailed`, `TransactionConflict`, `None`, ...
-    pub code: String,
+pub(crate) enum Reason {
+    /// Its condition held (DynamoDB's `None`).
+    Passed,
+    /// Its condition failed; the item as it stood, when the item asked for `ALL_OLD`.
+    ConditionFailed(Option<Item>),
+    /// A concurrent transaction touched the same item at the same moment: worth a retry.
+    Conflict,
+    /// Anything else (throttling, validation): a storage failure.
+    Other(String),
 }
 
-/// The one place a `TransactWriteItems` result is decoded: written, or cancelled with one
-/// reason per item (in request order). A cancellation only because another transaction
-/// touched the same items at the same moment (`TransactionConflict`) is transient: it comes
-/// back as a [`StoreError`], so the caller's request is retried as a whole.
+/// What one `TransactWriteItems` did.
+#[derive(Debug)]
+pub(crate) enum Transact {
+    /// Every item was written.
+    Done,
+    /// Nothing was written: one reason per item, in request order.
+    Cancelled(Vec<Reason>),
+}
+
+impl Transact {
+    /// Whether it was cancelled because it met another transaction (worth a retry).
+    pub(crate) fn conflicted(&self) -> bool {
+        matches!(self, Self::Cancelled(r) if r.iter().any(|r| matches!(r, Reason::Conflict)))
+    }
+
+    /// For callers that do not retry: a conflict or any other non-condition reason becomes a
+    /// [`StoreError`]; what remains is done, or cancelled by conditions only.
+    pub(crate) fn settled(self, operation: &'static str) -> Result<Self, StoreError> {
+        if let Self::Cancelled(reasons) = &self {
+            for r in reasons {
+                match r {
+                    Reason::Conflict => {
+                        return Err(StoreError::cancelled(
+                            operation,
+                            "TransactionConflict".into(),
+                        ))
+                    }
+                    Reason::Other(code) => {
+                        return Err(StoreError::cancelled(operation, code.clone()))
+                    }
+                    Reason::Passed | Reason::ConditionFailed(_) => {}
+                }
+            }
+        }
+        Ok(self)
+    }
+}
+
+/// The one place a `TransactWriteItems` result is decoded, as [`conditional`] is for single
+/// writes: written, or cancelled with each item's reason.
 async fn transact(
     store: &Store,
     operation: &'static str,
     items: Vec<TransactWriteItem>,
-) -> Result<Result<(), Vec<Cancelled>>, StoreError> {
+) -> Result<Transact, StoreError> {
     let result = store
         .client
         .transact_write_items()
@@ -505,25 +542,25 @@ async fn transact(
         .send()
         .await;
     match result {
-        Ok(_) => Ok(Ok(())),
+        Ok(_) => Ok(Transact::Done),
         Err(SdkError::ServiceError(service)) => match service.into_err() {
-            TransactWriteItemsError::TransactionCanceledException(e) => {
-                let reasons: Vec<Cancelled> = e
-                    .cancellation_reasons
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|r| Cancelled {
-                        code: r.code.unwrap_or_default(),
-                    })
-                    .collect();
-                if reasons.iter().any(|r| r.code == "TransactionConflict") {
-                    return Err(StoreError::corrupt(operation, "TransactionConflict"));
-                }
-                Ok(Err(reasons))
-            }
+            TransactWriteItemsError::TransactionCanceledException(e) => Ok(Transact::Cancelled(
+                e.cancellation_reasons().iter().map(reason).collect(),
+            )),
             other => Err(StoreError::service(operation, &other)),
         },
         Err(other) => Err(StoreError::from_sdk(operation, other)),
+    }
+}
+
+fn reason(r: &CancellationReason) -> Reason {
+    match r.code() {
+        None | Some("None") => Reason::Passed,
+        Some("ConditionalCheckFailed") => {
+            Reason::ConditionFailed(r.item().filter(|i| !i.is_empty()).cloned())
+        }
+        Some("TransactionConflict") => Reason::Conflict,
+        Some(other) => Reason::Other(other.to_owned()),
     }
 }
 

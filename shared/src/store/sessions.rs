@@ -13,8 +13,8 @@ use aws_sdk_dynamodb::types::{
 use super::counters::{Caps, Guarded, Reservation, Undo};
 use super::item::{session_from_item, session_to_item, DeliveryItem};
 use super::{
-    conditional, n, s, transact, Item, Key, Store, StoreError, Write, PHONE_INDEX, TTL_ATTRIBUTE,
-    WA_ID_INDEX,
+    conditional, n, s, transact, Item, Key, Reason, Store, StoreError, Transact, Write,
+    PHONE_INDEX, TTL_ATTRIBUTE, WA_ID_INDEX,
 };
 use crate::limits::Usage;
 use crate::message::ConversationMessage;
@@ -537,13 +537,16 @@ impl Store {
             let put = self.inbound_put(message)?;
             items.push(TransactWriteItem::builder().put(put).build());
         }
-        Ok(match transact(self, OPERATION, items).await? {
-            Ok(()) => Activation::Activated,
-            Err(reasons) => match reasons.get(1) {
-                Some(r) if r.code == "ConditionalCheckFailed" => Activation::Replayed,
-                _ => Activation::NotAnswerable,
+        // A conflict or another failure is transient: the delivery answers 503 and Meta retries.
+        Ok(
+            match transact(self, OPERATION, items).await?.settled(OPERATION)? {
+                Transact::Done => Activation::Activated,
+                Transact::Cancelled(reasons) => match reasons.get(1) {
+                    Some(Reason::ConditionFailed(_)) => Activation::Replayed,
+                    _ => Activation::NotAnswerable,
+                },
             },
-        })
+        )
     }
 
     /// Records a delivery report on `user_id`'s session `session_id` while its latest
