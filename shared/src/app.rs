@@ -1,6 +1,7 @@
 //! The dependencies a handler runs with, built once per container.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use lambda_http::Request;
 
@@ -54,25 +55,28 @@ impl App {
         }
     }
 
-    /// Builds everything from the environment: one DynamoDB client and, for create, one HTTP
-    /// client, reused by every invocation of the container.
+    /// Builds what every function needs from the environment: configuration and one DynamoDB
+    /// client, its connection opened now (see [`warm_up`]). Create adds its own parts with
+    /// [`App::for_create`], so the other functions neither link nor initialize them.
     pub async fn from_env(role: Role) -> Result<Self, InitError> {
         let config = Config::from_env(role)?;
-        let sdk_config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        let store = Store::new(
-            aws_sdk_dynamodb::Client::new(&sdk_config),
-            config.table_name.clone(),
-        );
-        let graph = match (role, &config.access_token) {
-            (Role::Create, Some(token)) => Some(GraphClient::new(&config, token.clone())?),
-            _ => None,
-        };
-        if role == Role::Create {
-            // Only create parses phone numbers: load libphonenumber's metadata during init,
-            // not inside the first request. The other functions never pay for it.
-            let _ = crate::phone::PhoneE164::parse("+34688246216");
-        }
-        Ok(Self::new(config, store, graph, Arc::new(SystemClock)))
+        let client = dynamodb_client();
+        warm_up(&client, &config.table_name).await;
+        let store = Store::new(client, config.table_name.clone());
+        Ok(Self::new(config, store, None, Arc::new(SystemClock)))
+    }
+
+    /// The create function's extra init: libphonenumber's metadata and the Graph API client
+    /// (whose trust roots load here), both before the first request instead of inside it.
+    pub fn for_create(mut self) -> Result<Self, InitError> {
+        crate::phone::PhoneE164::load_metadata();
+        let token = self
+            .config
+            .access_token
+            .clone()
+            .ok_or(ConfigError::Missing("META_ACCESS_TOKEN"))?;
+        self.graph = Some(GraphClient::new(&self.config, token)?);
+        Ok(self)
     }
 
     /// The caller's user id, from the `Authorization` header.
@@ -94,6 +98,53 @@ impl App {
     }
 }
 
+/// The DynamoDB client as Lambda runs it: region and credentials from the variables Lambda
+/// sets (`AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`), the
+/// endpoint from `AWS_ENDPOINT_URL_DYNAMODB` when set (DynamoDB Local). Not aws-config's
+/// default chain: its profile files, SSO, STS and instance metadata are never used in Lambda,
+/// yet would be linked into every binary and probed at init.
+pub fn dynamodb_client() -> aws_sdk_dynamodb::Client {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let region = var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION"));
+    let mut builder = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .region(region.map(aws_sdk_dynamodb::config::Region::new))
+        .credentials_provider(
+            aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
+        );
+    if let Some(url) = var("AWS_ENDPOINT_URL_DYNAMODB").or_else(|| var("AWS_ENDPOINT_URL")) {
+        builder = builder.endpoint_url(url);
+    }
+    aws_sdk_dynamodb::Client::from_conf(builder.build())
+}
+
+/// How long init waits for the warm-up read before giving up on it.
+const WARM_UP_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// One read of a key that never exists, made during init: it pays the one-time costs of the
+/// first DynamoDB request (credentials, trust roots, the RNG's entropy seeding, the TLS
+/// handshake) at init's burst CPU instead of inside the first request, and leaves a pooled
+/// connection behind. Every function may `GetItem`. A failure only costs that head start, so
+/// it is logged and init goes on.
+pub async fn warm_up(client: &aws_sdk_dynamodb::Client, table: &str) {
+    let key = |v: &str| aws_sdk_dynamodb::types::AttributeValue::S(v.to_owned());
+    let read = client
+        .get_item()
+        .table_name(table)
+        .key("pk", key("WARMUP"))
+        .key("sk", key("WARMUP"))
+        .projection_expression("pk")
+        .send();
+    match tokio::time::timeout(WARM_UP_TIMEOUT, read).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::warn!(
+            error = %aws_sdk_dynamodb::error::DisplayErrorContext(&e),
+            "DynamoDB warm-up read failed; the first request will open the connection"
+        ),
+        Err(_) => tracing::warn!("DynamoDB warm-up read timed out"),
+    }
+}
+
 /// A function's whole `main`: JSON logs, the [`App`] built once per container (a missing
 /// variable stops the start with a log line naming it), then `handler` for every request.
 pub async fn run<H, Fut>(role: Role, handler: H) -> Result<(), lambda_http::Error>
@@ -101,8 +152,24 @@ where
     H: Fn(Arc<App>, Request) -> Fut,
     Fut: std::future::Future<Output = lambda_http::Response<lambda_http::Body>> + Send,
 {
+    run_with(role, Ok, handler).await
+}
+
+/// [`run`] with a function-specific init step (`prepare`) after the shared one: create passes
+/// [`App::for_create`].
+pub async fn run_with<P, H, Fut>(
+    role: Role,
+    prepare: P,
+    handler: H,
+) -> Result<(), lambda_http::Error>
+where
+    P: FnOnce(App) -> Result<App, InitError>,
+    H: Fn(Arc<App>, Request) -> Fut,
+    Fut: std::future::Future<Output = lambda_http::Response<lambda_http::Body>> + Send,
+{
     crate::telemetry::init();
-    let app = Arc::new(App::from_env(role).await.inspect_err(|e| {
+    let app = App::from_env(role).await.and_then(prepare);
+    let app = Arc::new(app.inspect_err(|e| {
         tracing::error!(error = %e, role = ?role, "function failed to start");
     })?);
     lambda_http::run(lambda_http::service_fn(move |req: Request| {

@@ -19,6 +19,6 @@ pub mod store;
 pub mod telemetry;
 pub mod webhook;
 
-pub use app::{run, App};
+pub use app::{run, run_with, App};
 pub use clock::{Clock, SystemClock};
 pub use config::{Config, Role};
