@@ -5,6 +5,8 @@
 mod admin;
 #[path = "events.rs"]
 mod events;
+#[path = "init.rs"]
+mod init;
 #[path = "sessions.rs"]
 mod sessions;
 #[path = "template.rs"]

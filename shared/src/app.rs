@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
 use lambda_http::Request;
 
 use crate::auth::{AuthError, Authenticator};
@@ -32,9 +33,10 @@ pub enum InitError {
     /// Bad or missing configuration.
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// The HTTP client could not be built.
+    /// The HTTP client could not be built (the reason in words: holding reqwest's error type
+    /// here would link reqwest into every function).
     #[error("could not build the Graph API client: {0}")]
-    Http(#[from] reqwest::Error),
+    Http(String),
 }
 
 impl App {
@@ -56,13 +58,12 @@ impl App {
     }
 
     /// Builds what every function needs from the environment: configuration and one DynamoDB
-    /// client, its connection opened now (see [`warm_up`]). Create adds its own parts with
-    /// [`App::for_create`], so the other functions neither link nor initialize them.
+    /// client. Create adds its own parts with [`App::for_create`], so the other functions
+    /// neither link nor initialize them; [`run_with`] also opens the DynamoDB connection
+    /// ([`warm_up`]) during init.
     pub async fn from_env(role: Role) -> Result<Self, InitError> {
         let config = Config::from_env(role)?;
-        let client = dynamodb_client();
-        warm_up(&client, &config.table_name).await;
-        let store = Store::new(client, config.table_name.clone());
+        let store = Store::new(dynamodb_client(), config.table_name.clone());
         Ok(Self::new(config, store, None, Arc::new(SystemClock)))
     }
 
@@ -75,7 +76,9 @@ impl App {
             .access_token
             .clone()
             .ok_or(ConfigError::Missing("META_ACCESS_TOKEN"))?;
-        self.graph = Some(GraphClient::new(&self.config, token)?);
+        let graph =
+            GraphClient::new(&self.config, token).map_err(|e| InitError::Http(e.to_string()))?;
+        self.graph = Some(graph);
         Ok(self)
     }
 
@@ -100,14 +103,19 @@ impl App {
 
 /// The DynamoDB client as Lambda runs it: region and credentials from the variables Lambda
 /// sets (`AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`), the
-/// endpoint from `AWS_ENDPOINT_URL_DYNAMODB` when set (DynamoDB Local). Not aws-config's
+/// endpoint from `AWS_ENDPOINT_URL_DYNAMODB` when set (DynamoDB Local), TLS by rustls with
+/// ring (the crypto the Graph client uses too: one stack per binary). Not aws-config's
 /// default chain: its profile files, SSO, STS and instance metadata are never used in Lambda,
 /// yet would be linked into every binary and probed at init.
 pub fn dynamodb_client() -> aws_sdk_dynamodb::Client {
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
     let region = var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION"));
+    let https = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https();
     let mut builder = aws_sdk_dynamodb::Config::builder()
         .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .http_client(https)
         .region(region.map(aws_sdk_dynamodb::config::Region::new))
         .credentials_provider(
             aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
@@ -168,7 +176,19 @@ where
     Fut: std::future::Future<Output = lambda_http::Response<lambda_http::Body>> + Send,
 {
     crate::telemetry::init();
-    let app = App::from_env(role).await.and_then(prepare);
+    let app = match App::from_env(role).await {
+        Ok(app) => {
+            // The warm-up read mostly waits on the network: `prepare` (create: phone metadata,
+            // Graph client) uses the CPU meanwhile.
+            let client = app.store.client().clone();
+            let table = app.config.table_name.clone();
+            let warm = tokio::spawn(async move { warm_up(&client, &table).await });
+            let app = prepare(app);
+            let _ = warm.await;
+            app
+        }
+        Err(e) => Err(e),
+    };
     let app = Arc::new(app.inspect_err(|e| {
         tracing::error!(error = %e, role = ?role, "function failed to start");
     })?);

@@ -73,10 +73,11 @@ impl PhoneE164 {
         Ok(Self(e164.trim_start_matches('+').to_owned()))
     }
 
-    /// Loads libphonenumber's metadata now rather than inside the first parse: the create
-    /// function calls it at init, where the cost belongs.
+    /// Loads libphonenumber's metadata and compiles the parser's shared patterns now rather
+    /// than inside the first request: the create function calls it at init. (A country's own
+    /// patterns are still compiled on its first number.)
     pub fn load_metadata() {
-        std::sync::LazyLock::force(&PHONE_NUMBER_UTIL);
+        let _ = Self::parse("+34688246216");
     }
 
     /// Rebuilds a number this service stored earlier (already normalized); `None` if it is
