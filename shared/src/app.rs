@@ -110,12 +110,9 @@ impl App {
 pub fn dynamodb_client() -> aws_sdk_dynamodb::Client {
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
     let region = var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION"));
-    let https = aws_smithy_http_client::Builder::new()
-        .tls_provider(Provider::Rustls(CryptoMode::Ring))
-        .build_https();
     let mut builder = aws_sdk_dynamodb::Config::builder()
         .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
-        .http_client(https)
+        .http_client(https_client())
         .region(region.map(aws_sdk_dynamodb::config::Region::new))
         .credentials_provider(
             aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
@@ -124,6 +121,15 @@ pub fn dynamodb_client() -> aws_sdk_dynamodb::Client {
         builder = builder.endpoint_url(url);
     }
     aws_sdk_dynamodb::Client::from_conf(builder.build())
+}
+
+/// The SDK's HTTPS client on rustls with ring. Everything in the workspace that builds an SDK
+/// client passes this one (the SDK's `default-https-client` feature would bring aws-lc, and
+/// Cargo unifies features across the workspace when `cargo lambda` builds a function).
+pub fn https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https()
 }
 
 /// How long init waits for the warm-up read before giving up on it.
