@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 RECORDINGS := target/contract-recordings.jsonl
 
-.PHONY: help deps dev test fmt lint build deploy bench clean
+.PHONY: help deps dev test fuzz fmt lint build deploy bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -25,7 +25,7 @@ $(VENV)/.installed: requirements-dev.txt
 
 deps: node_modules/.installed $(VENV)/.installed ## install DynamoDB Local and the Python tools
 
-dev: ## the whole service on localhost (DynamoDB Local, Graph API stub, functions); Ctrl-C stops it
+dev: ## the whole service on localhost (DynamoDB Local, Graph API stub, functions); Ctrl-C or SIGTERM stops it
 	tools/dev.sh
 
 fmt: ## format the code
@@ -35,11 +35,15 @@ lint: ## rustfmt and clippy, warnings are errors
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
-test: deps lint ## everything CI checks: lint, all tests (DynamoDB Local is started by the tests)
+test: deps lint ## everything CI checks: lint, all tests (DynamoDB Local is started by the tests), contract fuzzing
 	rm -f $(RECORDINGS)
 	CONTRACT_RECORDINGS=$(CURDIR)/$(RECORDINGS) cargo test --workspace
 	$(PY) tools/check_openapi.py openapi.yaml $(RECORDINGS)
+	tools/fuzz.sh
 	tools/check-template.sh
+
+fuzz: deps ## contract fuzzing alone: the service as `make dev` runs it, schemathesis against openapi.yaml
+	tools/fuzz.sh
 
 build: deps ## sam build for this machine's CPU (x86_64): the four Lambda zips, as a deploy builds them
 	SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} sam build --parameter-overrides Architecture=x86_64

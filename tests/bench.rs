@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use e2e::webhook::{envelope, sign};
+use e2e::deliveries::{envelope, sign};
 use e2e::{dynamo, meta, Options, TestEnv, APP_SECRET, PHONE_NUMBER_ID, SANDBOX_NUMBER};
 use e2e::{T0, VERIFY_TOKEN};
 use http_body_util::{BodyExt, Full};

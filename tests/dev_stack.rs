@@ -1,8 +1,11 @@
 //! `make dev`, driven the way a newcomer drives it: `tools/dev.sh --headless` brings up
-//! DynamoDB Local, graph-stub and the four functions behind `cargo lambda watch` on free ports,
+//! DynamoDB Local, graph-stub and the six functions behind `cargo lambda watch` on free ports,
 //! and one activation runs over real HTTP: create, the stub's signed reply, list until active,
-//! revoke, list empty, and a send Meta refuses rolled back. Every process the stack started is
-//! stopped when the test ends, whether it passes or fails.
+//! a sandbox message whose statuses and echo reach the conversation, revoke, list empty, and a
+//! send Meta refuses rolled back. Ctrl-C, SIGTERM (to `make dev` or
+//! its process group) and `make` killed outright all stop every process the stack started
+//! (README, "Local development"). Every process the stack started is stopped when the test
+//! ends, whether it passes or fails.
 
 use std::collections::HashMap;
 use std::net::TcpListener;
@@ -10,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use e2e::{SANDBOX_NUMBER, SPAIN, SPAIN_DIGITS};
 use serde_json::{json, Value};
 
 /// A cold machine compiles the functions first; a warm one is up in seconds.
@@ -17,7 +21,25 @@ const START_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 /// The stub replies about a second after the send; the first webhook call starts its function.
 const ACTIVATION_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// A running `tools/dev.sh --headless`.
+/// How the stack is started.
+#[derive(Debug, Clone, Copy)]
+enum Launch {
+    /// `tools/dev.sh --headless`: logs to files, stops when its standard input closes.
+    Headless,
+    /// `make dev`, as a newcomer or a process manager runs it.
+    Make,
+}
+
+/// Who is sent the signal that should stop the stack.
+#[derive(Debug, Clone, Copy)]
+enum Target {
+    /// The started process alone (`kill <pid>`, what many process managers send first).
+    Process,
+    /// Its whole process group (a terminal's Ctrl-C, `timeout`, systemd's control group).
+    Group,
+}
+
+/// A running `make dev` or `tools/dev.sh --headless`.
 struct Stack {
     child: Child,
     /// Held open: when this test process dies, however it dies, dev.sh sees EOF and stops.
@@ -36,7 +58,12 @@ impl Stack {
 
     /// Starts the stack on `[api, dynamodb, graph]` and waits until it reports ready.
     fn start_on(ports: [u16; 3]) -> Self {
-        let mut child = Self::spawn(ports);
+        Self::launch(Launch::Headless, ports)
+    }
+
+    /// Starts the stack the way `launch` says and waits until it reports ready.
+    fn launch(launch: Launch, ports: [u16; 3]) -> Self {
+        let mut child = Self::spawn(launch, ports);
         let stdin = child.stdin.take().expect("piped stdin");
         // Built before waiting, so a failed start is cleaned up by `Drop` too.
         let mut stack = Self {
@@ -51,8 +78,8 @@ impl Stack {
         stack
     }
 
-    /// Runs `tools/dev.sh --headless` on `ports`, output into its state directory's dev.log.
-    fn spawn(ports: [u16; 3]) -> Child {
+    /// Runs the stack on `ports`, output into its state directory's dev.log.
+    fn spawn(launch: Launch, ports: [u16; 3]) -> Child {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"))
             .parent()
             .expect("tests/ is inside the repository")
@@ -62,10 +89,19 @@ impl Stack {
         std::fs::create_dir_all(&dir).expect("create the stack's state directory");
         let log = std::fs::File::create(dir.join("dev.log")).expect("create dev.log");
         let [api, dynamodb, graph] = ports;
-        let mut command = Command::new("bash");
+        let mut command = match launch {
+            Launch::Headless => {
+                let mut c = Command::new("bash");
+                c.arg(root.join("tools/dev.sh")).arg("--headless");
+                c
+            }
+            Launch::Make => {
+                let mut c = Command::new("make");
+                c.args(["--no-print-directory", "dev"]);
+                c
+            }
+        };
         command
-            .arg(root.join("tools/dev.sh"))
-            .arg("--headless")
             .current_dir(&root)
             .env("DEV_API_PORT", api.to_string())
             .env("DEV_DYNAMODB_PORT", dynamodb.to_string())
@@ -96,37 +132,48 @@ impl Stack {
         // Its own process group, so stopping it can reach dev.sh and whatever it runs in the
         // foreground (a build, make) at once.
         std::os::unix::process::CommandExt::process_group(&mut command, 0);
-        command.spawn().unwrap_or_else(|e| {
-            panic!("cannot run `bash tools/dev.sh --headless`: {e} (is bash installed?)")
-        })
+        command
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {launch:?} (are bash and make installed?): {e}"))
     }
 
-    /// Ctrl-C: SIGINT to the whole process group, as a terminal sends it. Everything the stack
-    /// started must be gone within 30 s, leaving its ports free.
+    /// Ctrl-C: SIGINT to the whole process group, as a terminal sends it.
     fn interrupt(&mut self) {
-        signal("INT", self.child.id());
+        self.stop_by("INT", Target::Group);
+    }
+
+    /// Sends `sig` to `target` (the started process is its group's leader). Everything the
+    /// stack started must be gone within 30 s, leaving its ports free.
+    fn stop_by(&mut self, sig: &str, target: Target) {
+        let what = format!("SIG{sig} to the {target:?}");
+        let pid = self.child.id();
+        match target {
+            Target::Group => signal(sig, pid),
+            Target::Process => {
+                let _ = Command::new("kill")
+                    .args(["-s", sig, &pid.to_string()])
+                    .status();
+            }
+        }
         let deadline = Instant::now() + Duration::from_secs(30);
         while self.child.try_wait().ok().flatten().is_none() {
             assert!(
                 Instant::now() < deadline,
-                "dev.sh still runs 30 s after Ctrl-C\n{}",
+                "the stack still runs 30 s after {what}\n{}",
                 self.logs()
             );
             std::thread::sleep(Duration::from_millis(100));
         }
+        // Killed outright, make is gone at once; dev.sh notices and stops what it started.
         for port in self.ports {
-            let free = (0..100).any(|_| {
-                let ok = TcpListener::bind(("127.0.0.1", port)).is_ok();
-                if !ok {
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-                ok
-            });
-            assert!(
-                free,
-                "port {port} is still in use after Ctrl-C\n{}",
-                self.logs()
-            );
+            while TcpListener::bind(("127.0.0.1", port)).is_err() {
+                assert!(
+                    Instant::now() < deadline,
+                    "port {port} is still in use 30 s after {what}\n{}",
+                    self.logs()
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
         }
     }
 
@@ -268,15 +315,15 @@ async fn make_dev_serves_the_whole_activation_flow_on_localhost() {
         &stack,
         http.post(&sessions)
             .header("authorization", &auth)
-            .json(&json!({ "phone": "+34 688 246 216" })),
+            .json(&json!({ "phone": SPAIN })),
     )
     .await;
     assert_eq!(status, 200, "{created}\n{}", stack.logs());
     let session = &created["session"];
     let id = session["id"].as_str().expect("session id").to_owned();
     assert_eq!(session["status"], "pending");
-    assert_eq!(session["phoneE164"], "34688246216");
-    assert_eq!(created["sandboxNumber"], "+12029087457");
+    assert_eq!(session["phoneE164"], SPAIN_DIGITS);
+    assert_eq!(created["sandboxNumber"], SANDBOX_NUMBER);
 
     // The stub plays the phone owner: its signed reply reaches the webhook and activates.
     let started = Instant::now();
@@ -301,6 +348,44 @@ async fn make_dev_serves_the_whole_activation_flow_on_localhost() {
         .wait_for_stub(&format!("payload   activate:{id}"))
         .await;
     stack.wait_for_stub("webhook answered 200 OK").await;
+
+    // A sandbox message: the stub prints it, reports it sent, delivered and read, and echoes
+    // it; the conversation shows all of it.
+    let messages = format!("{}/v1/whatsapp/sandbox/messages", stack.api);
+    let (status, sent) = call(
+        &stack,
+        http.post(&messages)
+            .header("authorization", &auth)
+            .json(&json!({ "type": "text", "text": { "body": "hello from make dev" } })),
+    )
+    .await;
+    assert_eq!(status, 200, "{sent}\n{}", stack.logs());
+    let message_id = sent["message"]["id"]
+        .as_str()
+        .expect("a message id")
+        .to_owned();
+    stack.wait_for_stub("text      hello from make dev").await;
+    let started = Instant::now();
+    loop {
+        let (status, page) = call(&stack, http.get(&messages).header("authorization", &auth)).await;
+        assert_eq!(status, 200, "{page}");
+        let all = page["messages"].as_array().cloned().unwrap_or_default();
+        let ours = all.iter().find(|m| m["id"] == message_id.as_str());
+        let echoed = all.iter().any(|m| {
+            m["direction"] == "inbound" && m["text"]["body"] == "Echo: hello from make dev"
+        });
+        if ours.is_some_and(|m| m["status"] == "read") && echoed {
+            assert!(page["windowExpiresAt"].is_string(), "{page}");
+            break;
+        }
+        assert!(
+            started.elapsed() < ACTIVATION_TIMEOUT,
+            "no read status and echo after {} s: {page}\n{}",
+            ACTIVATION_TIMEOUT.as_secs(),
+            stack.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 
     // Revoke, then nothing is left.
     let (status, revoked) = call(
@@ -348,11 +433,26 @@ async fn make_dev_serves_the_whole_activation_flow_on_localhost() {
 }
 
 #[test]
+fn make_dev_stops_everything_on_sigterm_as_on_ctrl_c_and_starts_again() {
+    let ports = free_ports();
+    // `kill <pid>` or a process manager: SIGTERM to make alone, which passes it to dev.sh.
+    Stack::launch(Launch::Make, ports).stop_by("TERM", Target::Process);
+    // `timeout`, systemd's control group: SIGTERM to make and dev.sh at once.
+    Stack::launch(Launch::Make, ports).stop_by("TERM", Target::Group);
+    // A process manager's last resort after its grace period: make killed outright.
+    Stack::launch(Launch::Make, ports).stop_by("KILL", Target::Process);
+    // After all that, the same ports serve a new stack.
+    let mut again = Stack::launch(Launch::Make, ports);
+    assert!(again.key.starts_with("wsk_"), "{}", again.logs());
+    again.stop_by("TERM", Target::Process);
+}
+
+#[test]
 fn a_busy_port_is_named_with_the_variable_that_moves_it() {
     let busy = TcpListener::bind("127.0.0.1:0").expect("a local port");
     let port = busy.local_addr().expect("address").port();
     let [_, dynamodb, graph] = free_ports();
-    let mut child = Stack::spawn([port, dynamodb, graph]);
+    let mut child = Stack::spawn(Launch::Headless, [port, dynamodb, graph]);
     let status = child.wait().expect("dev.sh ran");
     let log = std::fs::read_to_string(state_dir([port, dynamodb, graph]).join("dev.log"))
         .unwrap_or_default();

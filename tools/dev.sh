@@ -5,9 +5,13 @@
 # and the four functions behind `cargo lambda watch`. Usually run as `make dev`.
 #
 #   tools/dev.sh             logs on the terminal; runs until Ctrl-C, which stops everything
-#   tools/dev.sh --headless  for tests and scripts: logs to files, key and ports written to
-#                            $DEV_STATE_DIR/stack.env; runs until its standard input closes
-#                            (so a test that dies takes the stack with it) or SIGINT/SIGTERM
+#   tools/dev.sh --headless  for tests and scripts: logs to files; runs until its standard
+#                            input closes (so a test that dies takes the stack with it)
+#
+# Either way the key and ports are written to $DEV_STATE_DIR/stack.env once everything
+# listens, and everything stops the same way on SIGINT, SIGTERM or SIGHUP, or when the process
+# that started it (usually make) is gone: a process manager, a CI timeout or `kill` may signal
+# or kill make alone, and make does not pass every signal on.
 #
 # Environment: DEV_API_PORT (9000), DEV_DYNAMODB_PORT (8000), DEV_GRAPH_PORT (9100) choose the
 # ports; DEV_STATE_DIR (.dev) holds the logs and generated files.
@@ -39,7 +43,7 @@ PHONE_NUMBER_ID=109876543210987
 APP_SECRET=dev-app-secret
 VERIFY_TOKEN=dev-verify-token
 ACCESS_TOKEN=dev-token
-# The key the sample events under events/ carry (see tests/events.rs): published, so local only.
+# The key the sample events under events/ carry (see tests/api/events.rs): published, so local only.
 EVENTS_KEY=wsk_events_local_only_do_not_use_elsewhere_000000000000
 
 say() { echo "dev: $*" >&2; }
@@ -51,7 +55,7 @@ PGIDS=""
 NAMES=""
 
 stop_all() {
-    trap - EXIT INT TERM
+    trap - EXIT INT TERM HUP
     [ -n "$PGIDS" ] || return 0
     say "stopping DynamoDB Local, graph-stub and cargo lambda watch ..."
     local pgid alive _
@@ -69,6 +73,12 @@ stop_all() {
 trap stop_all EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+trap 'exit 129' HUP
+
+# Whoever started us. If it dies (make killed outright, or signalled in a way it does not
+# forward) we are re-parented, and stop rather than keep the ports busy for nobody.
+PARENT=$PPID
+parent_gone() { [ "$(ps -o ppid= -p $$ | tr -d ' ')" != "$PARENT" ]; }
 
 # Starts "$@" in the background in its own process group: Ctrl-C then reaches only this
 # script, which stops each group as a whole (cargo lambda watch has children of its own).
@@ -96,6 +106,7 @@ port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 wait_for_port() {
     local name=$1 what=$2 port=$3 pid=$4 log=$5 deadline=$((SECONDS + $6))
     until port_in_use "$port"; do
+        parent_gone && die "the process that started dev.sh is gone; stopping"
         if ! kill -0 "$pid" 2>/dev/null; then
             if [ "$log" != - ]; then
                 tail -n 20 "$log" >&2 || true
@@ -184,7 +195,7 @@ start graph-stub "$stub_log" "$STUB" --port "$GRAPH_PORT" --phone-number-id "$PH
     --webhook-url "http://127.0.0.1:$API_PORT/v1/whatsapp/webhook"
 wait_for_port graph-stub "the Graph API stand-in" "$GRAPH_PORT" "$STARTED" "$stub_log" 30
 
-# Everything the functions read (API.md's configuration table); the routes that put them on
+# Everything the functions read (README, "Configuration"); the routes that put them on
 # their real paths are [workspace.metadata.lambda.watch.router] in Cargo.toml.
 cat >"$STATE_DIR/functions.env" <<EOF
 TABLE_NAME=$TABLE
@@ -211,15 +222,15 @@ wait_for_port "cargo lambda watch" "the API" "$API_PORT" "$STARTED" "$watch_log"
 
 # --- Ready. ------------------------------------------------------------------------------------
 
-if $HEADLESS; then
-    cat >"$STATE_DIR/stack.env.tmp" <<EOF
+cat >"$STATE_DIR/stack.env.tmp" <<EOF
 DEV_API_URL=$API_URL
 DEV_API_KEY=$DEV_KEY
 DEV_API_PORT=$API_PORT
 DEV_DYNAMODB_PORT=$DYNAMODB_PORT
 DEV_GRAPH_PORT=$GRAPH_PORT
 EOF
-    mv "$STATE_DIR/stack.env.tmp" "$STATE_DIR/stack.env"
+mv "$STATE_DIR/stack.env.tmp" "$STATE_DIR/stack.env"
+if $HEADLESS; then
     say "ready: $STATE_DIR/stack.env"
 else
     cat >&2 <<EOF
@@ -239,6 +250,16 @@ else
  List sessions (pending, then active once the stub's signed reply reached the webhook):
 
      curl -s $API_URL/v1/whatsapp/sandbox/sessions -H "Authorization: Bearer \$KEY"
+
+ Message the phone once the session is active (graph-stub prints the send, reports it sent,
+ delivered and read, and echoes it a second later):
+
+     curl -s -X POST $API_URL/v1/whatsapp/sandbox/messages -H "Authorization: Bearer \$KEY" \\
+          -H 'Content-Type: application/json' -d '{"type": "text", "text": {"body": "Hello!"}}'
+
+ Read the conversation (your message with its status, the echo, windowExpiresAt):
+
+     curl -s $API_URL/v1/whatsapp/sandbox/messages -H "Authorization: Bearer \$KEY"
 
  Revoke one:
 
@@ -271,6 +292,7 @@ while :; do
     for entry in $NAMES; do
         kill -0 "${entry#*:}" 2>/dev/null || die "${entry%%:*} stopped unexpectedly; stopping the rest"
     done
+    parent_gone && die "the process that started dev.sh is gone; stopping"
     if $HEADLESS; then
         # EOF on standard input (status 1, not a timeout's >128) means whoever started us is gone.
         status=0

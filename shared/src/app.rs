@@ -6,11 +6,12 @@ use std::time::Duration;
 use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
 use lambda_http::Request;
 
-use crate::auth::{AuthError, Authenticator};
+use crate::auth::{Authenticator, MAX_NEGATIVE_KEYS};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ConfigError, Role};
+use crate::edge::ApiError;
 use crate::graph::GraphClient;
-use crate::http::ApiError;
+use crate::session::UserId;
 use crate::store::Store;
 
 /// Store, Graph client, clock, config and the auth cache: everything a handler needs.
@@ -19,7 +20,7 @@ pub struct App {
     pub config: Config,
     /// The DynamoDB store.
     pub store: Store,
-    /// The Graph API client (only the create function has one).
+    /// The Graph API client (only the create and send functions have one).
     pub graph: Option<GraphClient>,
     /// Where "now" comes from.
     pub clock: Arc<dyn Clock>,
@@ -47,7 +48,8 @@ impl App {
         graph: Option<GraphClient>,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        let auth = Authenticator::new(config.auth_cache_seconds);
+        let auth = Authenticator::new(config.auth_cache_seconds)
+            .with_negative_cache(config.auth_negative_cache_seconds, MAX_NEGATIVE_KEYS);
         Self {
             config,
             store,
@@ -58,7 +60,7 @@ impl App {
     }
 
     /// Builds what every function needs from the environment: configuration and one DynamoDB
-    /// client. Create adds its own parts with [`App::for_create`], so the other functions
+    /// client. Create and send add their own parts with [`App::with_graph`], so the others
     /// neither link nor initialize them; [`run_with`] also opens the DynamoDB connection
     /// ([`warm_up`]) during init.
     pub async fn from_env(role: Role) -> Result<Self, InitError> {
@@ -67,9 +69,10 @@ impl App {
         Ok(Self::new(config, store, None, Arc::new(SystemClock)))
     }
 
-    /// The create function's extra init: libphonenumber's metadata and the Graph API client
-    /// (whose trust roots load here), both before the first request instead of inside it.
-    pub fn for_create(mut self) -> Result<Self, InitError> {
+    /// The extra init of the functions that send to Meta (create, send): libphonenumber's
+    /// metadata (both parse phones; send its optional `to`) and the Graph API client (whose
+    /// trust roots load here), both before the first request instead of inside it.
+    pub fn with_graph(mut self) -> Result<Self, InitError> {
         crate::phone::PhoneE164::load_metadata();
         let token = self
             .config
@@ -83,21 +86,12 @@ impl App {
     }
 
     /// The caller's user id, from the `Authorization` header.
-    pub async fn authenticate(&self, req: &Request, now: i64) -> Result<String, ApiError> {
+    pub async fn authenticate(&self, req: &Request, now: i64) -> Result<UserId, ApiError> {
         let header = req
             .headers()
             .get("authorization")
             .and_then(|v| v.to_str().ok());
-        self.auth
-            .user_for(&self.store, header, now)
-            .await
-            .map_err(|e| match e {
-                AuthError::Unauthorized => ApiError::Unauthorized,
-                AuthError::Store(e) => {
-                    tracing::error!(error = %e, "API-key lookup failed");
-                    ApiError::ServiceUnavailable
-                }
-            })
+        Ok(self.auth.user_for(&self.store, header, now).await?)
     }
 }
 
@@ -114,6 +108,9 @@ pub fn dynamodb_client() -> aws_sdk_dynamodb::Client {
         .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
         .http_client(https_client())
         .region(region.map(aws_sdk_dynamodb::config::Region::new))
+        // Bounded DynamoDB requests: a hanging table answers 503 inside the Lambda timeout.
+        .timeout_config(crate::store::sdk_timeouts())
+        .retry_config(crate::store::sdk_retries())
         .credentials_provider(
             aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
         );
@@ -169,8 +166,8 @@ where
     run_with(role, Ok, handler).await
 }
 
-/// [`run`] with a function-specific init step (`prepare`) after the shared one: create passes
-/// [`App::for_create`].
+/// [`run`] with a function-specific init step (`prepare`) after the shared one: create and send pass
+/// [`App::with_graph`].
 pub async fn run_with<P, H, Fut>(
     role: Role,
     prepare: P,
@@ -184,7 +181,7 @@ where
     crate::telemetry::init();
     let app = match App::from_env(role).await {
         Ok(app) => {
-            // The warm-up read mostly waits on the network: `prepare` (create: phone metadata,
+            // The warm-up read mostly waits on the network: `prepare` (create, send: phone metadata,
             // Graph client) uses the CPU meanwhile.
             let client = app.store.client().clone();
             let table = app.config.table_name.clone();

@@ -8,6 +8,10 @@ use std::time::Duration;
 pub enum Role {
     /// The create function (needs Meta's access token).
     Create,
+    /// The send function (sandbox messages; needs Meta's access token).
+    Send,
+    /// The messages function (reads the conversation).
+    Messages,
     /// The list function.
     List,
     /// The revoke function.
@@ -88,6 +92,20 @@ pub struct Config {
     pub active_ttl_seconds: i64,
     /// `AUTH_CACHE_SECONDS`: how long a container trusts an API-key lookup.
     pub auth_cache_seconds: i64,
+    /// `AUTH_NEGATIVE_CACHE_SECONDS`: how long a container remembers that an API-key hash is
+    /// unknown (or disabled), so a repeated bad key costs no read; a key provisioned meanwhile
+    /// works after at most this long.
+    pub auth_negative_cache_seconds: i64,
+    /// `USER_DAILY_SEND_LIMIT`: activation templates per user per UTC day.
+    pub user_daily_send_limit: i64,
+    /// `RECIPIENT_DAILY_SEND_LIMIT`: activation templates per recipient phone per UTC day,
+    /// across all users.
+    pub recipient_daily_send_limit: i64,
+    /// `USER_DAILY_MESSAGE_LIMIT`: sandbox messages per user per UTC day.
+    pub user_daily_message_limit: i64,
+    /// `CUSTOMER_SERVICE_WINDOW_SECONDS`: free-form messages are allowed this long after the
+    /// phone's last message.
+    pub customer_service_window_seconds: i64,
     /// `META_CONNECT_TIMEOUT_MS`.
     pub graph_connect_timeout: Duration,
     /// `META_TIMEOUT_MS`: the whole send, connect included.
@@ -146,12 +164,24 @@ impl Config {
                 .to_owned(),
             graph_api_version: get("META_GRAPH_API_VERSION")
                 .unwrap_or_else(|| DEFAULT_GRAPH_API_VERSION.into()),
-            access_token: secret_for("META_ACCESS_TOKEN", role == Role::Create)?,
+            access_token: secret_for(
+                "META_ACCESS_TOKEN",
+                matches!(role, Role::Create | Role::Send),
+            )?,
             app_secret: secret_for("META_APP_SECRET", role == Role::Webhook)?,
             verify_token: secret_for("META_WEBHOOK_VERIFY_TOKEN", role == Role::Webhook)?,
             pending_ttl_seconds: number(&get, "PENDING_TTL_SECONDS", 86_400)?,
             active_ttl_seconds: number(&get, "ACTIVE_TTL_SECONDS", 604_800)?,
             auth_cache_seconds: number(&get, "AUTH_CACHE_SECONDS", 60)?,
+            auth_negative_cache_seconds: number(&get, "AUTH_NEGATIVE_CACHE_SECONDS", 5)?,
+            user_daily_send_limit: number(&get, "USER_DAILY_SEND_LIMIT", 10)?,
+            recipient_daily_send_limit: number(&get, "RECIPIENT_DAILY_SEND_LIMIT", 3)?,
+            user_daily_message_limit: number(&get, "USER_DAILY_MESSAGE_LIMIT", 50)?,
+            customer_service_window_seconds: number(
+                &get,
+                "CUSTOMER_SERVICE_WINDOW_SECONDS",
+                86_400,
+            )?,
             graph_connect_timeout: Duration::from_millis(number(
                 &get,
                 "META_CONNECT_TIMEOUT_MS",
@@ -207,6 +237,9 @@ mod tests {
         );
         let err = Config::from_lookup(Role::Create, lookup(BASE)).unwrap_err();
         assert!(err.to_string().contains("META_ACCESS_TOKEN"));
+        let err = Config::from_lookup(Role::Send, lookup(BASE)).unwrap_err();
+        assert!(err.to_string().contains("META_ACCESS_TOKEN"));
+        assert!(Config::from_lookup(Role::Messages, lookup(BASE)).is_ok());
         let err = Config::from_lookup(Role::Webhook, lookup(BASE)).unwrap_err();
         assert!(err.to_string().contains("META_APP_SECRET"));
     }
@@ -220,7 +253,40 @@ mod tests {
         assert_eq!(c.pending_ttl_seconds, 86_400);
         assert_eq!(c.active_ttl_seconds, 604_800);
         assert_eq!(c.auth_cache_seconds, 60);
+        assert_eq!(c.auth_negative_cache_seconds, 5);
+        assert_eq!(c.user_daily_send_limit, 10);
+        assert_eq!(c.recipient_daily_send_limit, 3);
+        assert_eq!(c.user_daily_message_limit, 50);
+        assert_eq!(c.customer_service_window_seconds, 86_400);
         assert_eq!(c.graph_base_url, "https://graph.facebook.com");
+    }
+
+    #[test]
+    fn limits_and_negative_cache_are_read_and_checked() {
+        let vars = [
+            BASE,
+            &[
+                ("AUTH_NEGATIVE_CACHE_SECONDS", "2"),
+                ("USER_DAILY_SEND_LIMIT", "7"),
+                ("RECIPIENT_DAILY_SEND_LIMIT", " 2 "),
+                ("USER_DAILY_MESSAGE_LIMIT", "40"),
+                ("CUSTOMER_SERVICE_WINDOW_SECONDS", "3600"),
+            ],
+        ]
+        .concat();
+        let c = Config::from_lookup(Role::List, lookup(&vars)).unwrap();
+        assert_eq!(c.auth_negative_cache_seconds, 2);
+        assert_eq!(c.user_daily_send_limit, 7);
+        assert_eq!(c.recipient_daily_send_limit, 2);
+        assert_eq!(c.user_daily_message_limit, 40);
+        assert_eq!(c.customer_service_window_seconds, 3600);
+
+        let bad = [BASE, &[("RECIPIENT_DAILY_SEND_LIMIT", "-1")]].concat();
+        let err = Config::from_lookup(Role::List, lookup(&bad)).unwrap_err();
+        assert!(
+            err.to_string().contains("RECIPIENT_DAILY_SEND_LIMIT"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -1,11 +1,13 @@
-//! Meta's Graph API client: sends the activation template. The only other module that does I/O.
+//! Meta's Graph API client: sends the activation template and sandbox messages. The only other
+//! module that does I/O.
 
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::config::{Config, Secret};
-use crate::phone::PhoneE164;
-use crate::session::SessionId;
+use crate::message::Outbound;
+use crate::meta::callback::activation_tag;
+use crate::session::{Session, SessionId};
 
 /// The quick-reply payload prefix: `activate:<session id>` names the session being answered.
 pub const PAYLOAD_PREFIX: &str = "activate:";
@@ -91,13 +93,13 @@ impl GraphClient {
         })
     }
 
-    /// The request body of an activation template for `session` to `to`.
-    pub fn template_body(&self, to: &PhoneE164, session: &SessionId) -> Value {
-        json!({
+    /// The request body of the activation template of `session`, to its phone.
+    pub fn template_body(&self, session: &Session) -> Value {
+        let mut body = json!({
             "messaging_product": "whatsapp",
             "recipient_type": "individual",
             // `+` and digits: without the `+`, Meta may prefix the sender's country code.
-            "to": to.with_plus(),
+            "to": session.phone.with_plus(),
             "type": "template",
             "template": {
                 "name": self.template_name,
@@ -106,23 +108,72 @@ impl GraphClient {
                     "type": "button",
                     "sub_type": "quick_reply",
                     "index": "0",
-                    "parameters": [{ "type": "payload", "payload": activation_payload(session) }]
+                    "parameters": [{ "type": "payload", "payload": activation_payload(&session.id) }]
                 }]
             }
-        })
+        });
+        // Meta echoes this in every status of the message: the webhook finds the session by
+        // it, and skips every untagged status without a DynamoDB request.
+        if let Some(tag) = activation_tag(&session.id, &session.user_id) {
+            body["biz_opaque_callback_data"] = Value::String(tag);
+        }
+        body
     }
 
     /// Sends the activation template once.
-    pub async fn send_activation(
+    pub async fn send_activation(&self, session: &Session) -> Result<Accepted, SendError> {
+        self.post(&self.template_body(session)).await
+    }
+
+    /// The request body of a sandbox message to `session`'s phone, tagged with `tag` so its
+    /// statuses find its conversation item. The template is the sandbox's own, with the
+    /// session's quick-reply payload (a tap names the session, as for activation).
+    pub fn message_body(&self, session: &Session, message: &Outbound, tag: Option<&str>) -> Value {
+        let mut body = match message {
+            Outbound::Template => self.template_body(session),
+            Outbound::Text(text) => json!({
+                "messaging_product": "whatsapp",
+                "recipient_type": "individual",
+                "to": session.phone.with_plus(),
+                "type": "text",
+                "text": { "preview_url": false, "body": text }
+            }),
+            Outbound::Interactive(interactive) => json!({
+                "messaging_product": "whatsapp",
+                "recipient_type": "individual",
+                "to": session.phone.with_plus(),
+                "type": "interactive",
+                "interactive": interactive
+            }),
+        };
+        match tag {
+            Some(tag) => body["biz_opaque_callback_data"] = Value::String(tag.to_owned()),
+            None => {
+                if let Some(b) = body.as_object_mut() {
+                    b.remove("biz_opaque_callback_data");
+                }
+            }
+        }
+        body
+    }
+
+    /// Sends a sandbox message once (no retries, as for the template).
+    pub async fn send_message(
         &self,
-        to: &PhoneE164,
-        session: &SessionId,
+        session: &Session,
+        message: &Outbound,
+        tag: Option<&str>,
     ) -> Result<Accepted, SendError> {
+        self.post(&self.message_body(session, message, tag)).await
+    }
+
+    /// One `POST /messages`, classified.
+    async fn post(&self, body: &Value) -> Result<Accepted, SendError> {
         let response = self
             .http
             .post(&self.messages_url)
             .bearer_auth(self.token.expose())
-            .json(&self.template_body(to, session))
+            .json(body)
             .send()
             .await
             .map_err(|e| SendError::Unavailable(describe(&e)))?;

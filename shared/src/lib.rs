@@ -1,23 +1,40 @@
 //! The library every sandbox function stands on.
 //!
-//! Pure rules (`phone`, `session`, `config`) never touch the network; `store` (DynamoDB) and
-//! `graph` (Meta's Graph API) are the only modules that do I/O. `http` is the edge: the error
-//! envelope, request ids, JSON bodies and the one log line per request. `api` holds the
-//! request handlers the Lambda binaries run.
+//! Pure rules (`phone`, `session`, `config`, `limits`, `meta`) never touch the network; `store`
+//! (DynamoDB) and `graph` (Meta's Graph API) are the only modules that do I/O. `edge` is the
+//! HTTP edge: the error envelope, request ids, JSON bodies and the one log line per request.
+//! `api` holds the request handlers the Lambda binaries run.
 
+/// The request handlers, one module per route.
 pub mod api;
+/// What a handler runs with (`App`, built once per container) and every function's `run`.
 pub mod app;
+/// API-key authentication and its per-container cache.
 pub mod auth;
+/// Where "now" comes from (a manual clock in tests).
 pub mod clock;
+/// Configuration from the environment, per function role.
 pub mod config;
+/// The HTTP edge: error envelope, request ids, JSON bodies, one log line per request.
+pub mod edge;
+/// The Graph API client that sends the activation template and sandbox messages.
 pub mod graph;
-pub mod http;
+/// Random identifiers: session ids, write tokens.
 pub mod ids;
+/// UTC days, daily-cap counter keys and the `X-RateLimit-*` headers (pure).
+pub mod limits;
+/// Sandbox messages (pure): send bodies, the conversation's shape, idempotency, cursors.
+pub mod message;
+/// Meta's webhook: payloads, signature, and the rules that decide what an event means.
+pub mod meta;
+/// The phone number type (`PhoneE164`) and masking for logs.
 pub mod phone;
+/// The session, its ids (`SessionId`, `UserId`), states and lifetimes.
 pub mod session;
+/// The DynamoDB store: one `Store`, a module per concern, the key builders.
 pub mod store;
+/// JSON logs, set up once per container.
 pub mod telemetry;
-pub mod webhook;
 
 pub use app::{run, run_with, App};
 pub use clock::{Clock, SystemClock};

@@ -22,6 +22,9 @@ pub enum PhoneError {
     /// More digits than E.164 allows (15).
     #[error("phone is too long: an international number has at most 15 digits")]
     TooLong,
+    /// More characters than the contract's `PhoneInput` allows, separators included.
+    #[error("phone is too long: at most 32 characters, spaces and punctuation included")]
+    TooManyCharacters,
     /// The digits are not a valid number for any country by libphonenumber's metadata.
     #[error("phone is not a valid international number; include the country calling code, e.g. +34 688 246 216")]
     Invalid,
@@ -34,12 +37,20 @@ pub struct PhoneE164(String);
 /// E.164 numbers have at most 15 digits; the shortest real ones (small island plans) have 7.
 const MAX_DIGITS: usize = 15;
 const MIN_DIGITS: usize = 7;
+/// The longest input accepted, separators included (`PhoneInput.maxLength` in openapi.yaml).
+pub const MAX_INPUT_CHARS: usize = 32;
 
 impl PhoneE164 {
     /// Normalizes caller input: one optional leading `+`, digits, spaces, dashes, dots and
     /// parentheses are accepted; the digits must form a valid international number.
+    ///
+    /// Exactly the shape `PhoneInput` in openapi.yaml declares (at most 32 characters; only
+    /// spaces may precede the `+`), so whatever breaks that schema is refused here too.
     pub fn parse(input: &str) -> Result<Self, PhoneError> {
-        let trimmed = input.trim();
+        if input.chars().count() > MAX_INPUT_CHARS {
+            return Err(PhoneError::TooManyCharacters);
+        }
+        let trimmed = input.trim_matches(' ');
         let mut digits = String::with_capacity(trimmed.len());
         for (i, c) in trimmed.char_indices() {
             match c {
@@ -104,6 +115,63 @@ impl PhoneE164 {
     }
 }
 
+impl PhoneE164 {
+    /// This number and the other forms WhatsApp may use for the same phone, this one first.
+    ///
+    /// A user types one form and Meta's `wa_id` / inbound `from` can carry another, so a rule
+    /// about a phone (an opt-out, a per-recipient counter) must match every form. Meta's
+    /// send-messages guide says the Cloud API may change the added prefix of Brazilian and
+    /// Mexican numbers (reference `whatsapp-cloud-api.md` §1, summary item 8); §7 and public
+    /// reports (chatwoot/chatwoot#13932) add Argentina's `549…` vs `54…`. The forms:
+    /// - Brazil `+55`: mobile with or without the ninth digit, `55 AA 9XXXXXXXX` ⇄
+    ///   `55 AA XXXXXXXX` (two-digit area code without zeros, the 8-digit form starting 6-9);
+    /// - Mexico `+52`: with or without the `1` after the country code, `521` + 10 ⇄ `52` + 10;
+    /// - Argentina `+54`: with or without the mobile `9`, `549` + 10 ⇄ `54` + 10.
+    ///
+    /// Any other number has only itself.
+    pub fn whatsapp_forms(&self) -> Vec<PhoneE164> {
+        let mut forms = vec![self.clone()];
+        if let Some(other) = other_whatsapp_form(&self.0) {
+            forms.push(Self(other));
+        }
+        forms
+    }
+}
+
+/// The one other WhatsApp form of E.164 digits, if their country has one (see
+/// [`PhoneE164::whatsapp_forms`]).
+fn other_whatsapp_form(digits: &str) -> Option<String> {
+    let all_digits = digits.bytes().all(|b| b.is_ascii_digit());
+    if !all_digits {
+        return None;
+    }
+    let (country, rest) = digits.split_at(digits.len().min(2));
+    match (country, rest.len()) {
+        // Brazil: area code (two digits, no zero) then the subscriber number.
+        ("55", 10 | 11) => {
+            let (area, subscriber) = rest.split_at(2);
+            if area.bytes().any(|b| b == b'0') {
+                return None;
+            }
+            let mobile_8 = |s: &str| s.len() == 8 && matches!(s.as_bytes()[0], b'6'..=b'9');
+            match subscriber.strip_prefix('9') {
+                Some(eight) if subscriber.len() == 9 && mobile_8(eight) => {
+                    Some(format!("55{area}{eight}"))
+                }
+                _ if mobile_8(subscriber) => Some(format!("55{area}9{subscriber}")),
+                _ => None,
+            }
+        }
+        // Mexico: `521` + 10 digits ⇄ `52` + 10 digits.
+        ("52", 11) => rest.strip_prefix('1').map(|ten| format!("52{ten}")),
+        ("52", 10) => Some(format!("521{rest}")),
+        // Argentina: `549` + 10 digits ⇄ `54` + 10 digits.
+        ("54", 11) => rest.strip_prefix('9').map(|ten| format!("54{ten}")),
+        ("54", 10) => Some(format!("549{rest}")),
+        _ => None,
+    }
+}
+
 /// Masks any phone-like string for logging, keeping only its last four characters.
 pub fn mask_digits(s: &str) -> String {
     let n = s.chars().count();
@@ -156,6 +224,21 @@ mod tests {
             Err(PhoneError::TooLong)
         );
         assert_eq!(PhoneE164::parse(" - "), Err(PhoneError::Empty));
+        // Only spaces are separators: other whitespace is not in the contract's pattern.
+        assert_eq!(
+            PhoneE164::parse("\t+34688246216"),
+            Err(PhoneError::InvalidCharacter('\t'))
+        );
+        assert_eq!(
+            PhoneE164::parse("+34688246216\n"),
+            Err(PhoneError::InvalidCharacter('\n'))
+        );
+        let padded = format!("+34 688 246 216{}", " ".repeat(MAX_INPUT_CHARS - 15));
+        assert_eq!(PhoneE164::parse(&padded).unwrap().digits(), "34688246216");
+        assert_eq!(
+            PhoneE164::parse(&format!("{padded} ")),
+            Err(PhoneError::TooManyCharacters)
+        );
         assert!(matches!(
             PhoneE164::parse("+٣٤٦٨٨٢٤٦٢١٦"),
             Err(PhoneError::InvalidCharacter(_))
@@ -169,5 +252,53 @@ mod tests {
             "*******6216"
         );
         assert_eq!(mask_digits("123"), "123");
+    }
+
+    #[test]
+    fn whatsapp_forms_of_brazil_mexico_argentina_and_others() {
+        // (number, its other form or "" for none)
+        let cases = [
+            // Brazil mobile, São Paulo: with the ninth digit ⇄ without.
+            ("5511987654321", "551187654321"),
+            ("551187654321", "5511987654321"),
+            ("5521996543210", "552196543210"),
+            ("552166543210", "5521966543210"),
+            // Brazil landline (8 digits starting 2-5) and a 9-digit number whose rest is not
+            // mobile-shaped: only themselves.
+            ("551132654321", ""),
+            ("5511932654321", ""),
+            // Mexico: with the `1` after 52 ⇄ without.
+            ("5215512345678", "525512345678"),
+            ("525512345678", "5215512345678"),
+            // Argentina: with the `9` after 54 ⇄ without.
+            ("5491123456789", "541123456789"),
+            ("541123456789", "5491123456789"),
+            // Other countries: only themselves.
+            ("34688246216", ""),
+            ("12029087457", ""),
+            ("447700900123", ""),
+        ];
+        for (number, other) in cases {
+            let phone = PhoneE164::from_stored(number).unwrap();
+            let forms: Vec<String> = phone
+                .whatsapp_forms()
+                .iter()
+                .map(|p| p.digits().to_owned())
+                .collect();
+            let mut expected = vec![number.to_owned()];
+            if !other.is_empty() {
+                expected.push(other.to_owned());
+            }
+            assert_eq!(forms, expected, "{number}");
+        }
+    }
+
+    #[test]
+    fn whatsapp_forms_are_symmetric() {
+        for number in ["5511987654321", "525512345678", "5491123456789"] {
+            let forms = PhoneE164::from_stored(number).unwrap().whatsapp_forms();
+            let back = forms[1].whatsapp_forms();
+            assert_eq!(back, [forms[1].clone(), forms[0].clone()], "{number}");
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! The session and its lifetimes: pure rules, no I/O.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -34,6 +34,30 @@ impl SessionId {
     /// The id as text.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+/// An API user's id: whatever the user's API-key record names (opaque, never parsed further).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct UserId(String);
+
+impl UserId {
+    /// Wraps a stored or provisioned user id.
+    pub fn new(id: impl Into<String>) -> Self {
+        Self(id.into())
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for UserId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // `pad`, so `{:width$}` aligns ids in the admin tool's table.
+        f.pad(&self.0)
     }
 }
 
@@ -149,7 +173,7 @@ pub struct Session {
     /// The session's id.
     pub id: SessionId,
     /// The owning API user.
-    pub user_id: String,
+    pub user_id: UserId,
     /// The phone being activated.
     pub phone: PhoneE164,
     /// Pending or active.
@@ -162,32 +186,40 @@ pub struct Session {
     pub activated_at: Option<i64>,
     /// The `wamid` of the last activation template Meta accepted.
     pub activation_message_id: Option<String>,
+    /// When the latest activation template was sent (epoch seconds, taken just before the
+    /// send): a reply older than that whole second never activates the session.
+    pub template_sent_at: Option<i64>,
     /// The WhatsApp id Meta reported for the phone (may differ from the phone's digits).
     pub wa_id: Option<String>,
     /// Delivery report of the activation message.
     pub delivery: Option<Delivery>,
+    /// When the phone last wrote to the sandbox number (epoch seconds), kept on active
+    /// sessions by the webhook: the customer-service window runs from it.
+    pub last_inbound_at: Option<i64>,
 }
 
 impl Session {
     /// A new pending session that lives for `pending_ttl` seconds from `now`.
     pub fn new_pending(
         id: SessionId,
-        user_id: &str,
+        user_id: &UserId,
         phone: PhoneE164,
         now: i64,
         pending_ttl: i64,
     ) -> Self {
         Self {
             id,
-            user_id: user_id.to_owned(),
+            user_id: user_id.clone(),
             phone,
             status: SessionStatus::Pending,
             created_at: now,
             expires_at: now + pending_ttl,
             activated_at: None,
             activation_message_id: None,
+            template_sent_at: Some(now),
             wa_id: None,
             delivery: None,
+            last_inbound_at: None,
         }
     }
 
@@ -260,7 +292,13 @@ mod tests {
     #[test]
     fn expiry_is_exclusive() {
         let phone = PhoneE164::parse("+34688246216").unwrap();
-        let s = Session::new_pending(SessionId::generate().unwrap(), "u", phone, 100, 10);
+        let s = Session::new_pending(
+            SessionId::generate().unwrap(),
+            &UserId::new("u"),
+            phone,
+            100,
+            10,
+        );
         assert!(s.is_live(109));
         assert!(!s.is_live(110));
     }

@@ -37,7 +37,7 @@ mod tests {
     use lambda_http::{Body, Request};
     use serde_json::Value;
 
-    use crate::http::{serve, ApiError};
+    use crate::edge::{serve, ApiError};
 
     #[derive(Clone, Default)]
     struct Buffer(Arc<Mutex<Vec<u8>>>);
@@ -72,7 +72,7 @@ mod tests {
             tracing::info!(phone = %crate::phone::mask_digits("34688246216"), "inside");
             match status_error {
                 Some(e) => Err(e),
-                None => Ok(crate::http::success()),
+                None => Ok(crate::edge::success()),
             }
         })
         .await;

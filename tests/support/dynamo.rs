@@ -113,6 +113,11 @@ impl RequestCounter {
         self.0.lock().expect("counter lock").clone()
     }
 
+    /// The operations sent since the last reset, forgetting them: one step's round trips.
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().expect("counter lock"))
+    }
+
     /// How many requests were sent since the last reset.
     pub fn count(&self) -> usize {
         self.0.lock().expect("counter lock").len()
@@ -151,7 +156,10 @@ pub fn client(endpoint: &str, counter: Option<RequestCounter>) -> Client {
         .http_client(sandbox::app::https_client())
         .region(Region::new("us-east-1"))
         .endpoint_url(endpoint)
-        .credentials_provider(Credentials::new("local", "local", None, None, "tests"));
+        .credentials_provider(Credentials::new("local", "local", None, None, "tests"))
+        // The functions' own timeouts and retries, so a test sees what production would.
+        .timeout_config(sandbox::store::sdk_timeouts())
+        .retry_config(sandbox::store::sdk_retries());
     if let Some(c) = counter {
         builder = builder.interceptor(c);
     }
@@ -164,7 +172,20 @@ pub async fn fresh_table(client: &Client) -> String {
         "sandbox-test-{}",
         sandbox::ids::random_base62(12).expect("random")
     );
-    create_table(client, &name).await.expect("create table");
+    // Creating a table is set-up, not a request path: DynamoDB Local may take longer than
+    // the functions' attempt timeout for it on a busy machine.
+    let setup = Client::from_conf(
+        client
+            .config()
+            .to_builder()
+            .timeout_config(
+                aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
+                    .operation_timeout(Duration::from_secs(60))
+                    .build(),
+            )
+            .build(),
+    );
+    create_table(&setup, &name).await.expect("create table");
     name
 }
 

@@ -71,6 +71,13 @@ pub async fn answer(server: &MockServer, status: u16, body: Value) {
         .await;
 }
 
+/// From now on Meta refuses every send with a 400 and its error `code` (earlier mocks and
+/// received requests are forgotten).
+pub async fn start_refusing(server: &MockServer, code: i64, message: &str) {
+    server.reset().await;
+    answer(server, 400, error_body(code, message)).await;
+}
+
 /// Meta answers every send with `status` and a raw text body.
 pub async fn answer_raw(server: &MockServer, status: u16, body: &str) {
     Mock::given(method("POST"))

@@ -1,28 +1,68 @@
 //! `POST /v1/whatsapp/sandbox/sessions`: start (or refresh) an activation and send the template.
 //!
-//! The common case costs one conditional `PutItem` (claiming the user's one slot), one Graph
-//! API call and one `UpdateItem` (storing Meta's message id). A refresh of a live pending
-//! session for the same phone sends first and writes after, so a failed send leaves the row
-//! untouched; a new session is written first, so no two concurrent creates can both send,
-//! and a failed send undoes exactly that write.
+//! The common case costs two DynamoDB requests and one Graph API call: one
+//! `TransactWriteItems` (claim the user's one slot, take a unit of the user's and the
+//! recipient's daily counters, check that no WhatsApp form of the phone opted out), the send,
+//! and one `UpdateItem` storing Meta's message id. A new session is written first, so no two
+//! concurrent creates can both send, and a failed send rolls back exactly that write and gives
+//! its units back, but only while the row is still the pending one this request wrote. A
+//! refresh of a live pending session for the same phone reserves its units (and checks the
+//! session is unchanged) first, sends, then refreshes; a failed send gives the units back and
+//! leaves the row untouched.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
 
 use lambda_http::{Body, Request, Response};
 use serde_json::{json, Value};
 
 use super::session_response;
 use crate::app::App;
+use crate::config::Config;
+use crate::edge::{json_object, serve, with_rate_limit_headers, ApiError, Sends};
 use crate::graph::{GraphClient, SendError};
-use crate::http::{json_object, serve, ApiError};
 use crate::ids;
 use crate::phone::PhoneE164;
 use crate::session::{Session, SessionId, SessionStatus};
-use crate::store::{Claim, Item, Refresh, StoreError};
+use crate::store::{Caps, Item, Reservation, Reserve, StoreError, Write, OPERATION_TIMEOUT};
 
 /// The route label in logs.
 pub const ROUTE: &str = "POST /v1/whatsapp/sandbox/sessions";
 
 /// How often a create starts over after losing a race with a concurrent revoke.
 const MAX_ATTEMPTS: usize = 3;
+/// A pause before storing Meta's ids again after a failure.
+const RECORD_RETRY_PAUSE: Duration = Duration::from_millis(50);
+
+/// The longest a create can take whatever hangs (the arithmetic is in `store::timeouts`): no
+/// DynamoDB request before the send starts later than 2T after the request, so the send starts
+/// by 3T; it takes at most `META_TIMEOUT_MS`; recording or undoing it ends by 2T after that.
+pub fn time_bound(config: &Config) -> Duration {
+    5 * OPERATION_TIMEOUT + config.graph_timeout
+}
+
+/// When each stage of one create must be done by.
+#[derive(Debug, Clone, Copy)]
+struct TimePlan {
+    /// No DynamoDB request before the send starts after this.
+    send_by: Instant,
+    /// Every request after the send has ended by this.
+    answer_by: Instant,
+}
+
+impl TimePlan {
+    fn new(started: Instant, config: &Config) -> Self {
+        Self {
+            send_by: started + 2 * OPERATION_TIMEOUT,
+            answer_by: started + time_bound(config),
+        }
+    }
+
+    /// The latest start of a request after the send (a first attempt always runs).
+    fn last_start(&self) -> Instant {
+        self.answer_by - OPERATION_TIMEOUT
+    }
+}
 
 /// Creates or refreshes the caller's session for `phone` and sends the activation template.
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
@@ -30,6 +70,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 }
 
 async fn create(app: &App, req: Request) -> Result<Response<Body>, ApiError> {
+    let plan = TimePlan::new(Instant::now(), &app.config);
     let now = app.clock.now();
     let user = app.authenticate(&req, now).await?;
     let phone = phone_from_body(&req)?;
@@ -37,6 +78,10 @@ async fn create(app: &App, req: Request) -> Result<Response<Body>, ApiError> {
         tracing::error!("create runs without a Graph API client");
         ApiError::Internal
     })?;
+    let caps = Caps {
+        user: app.config.user_daily_send_limit,
+        recipient: app.config.recipient_daily_send_limit,
+    };
 
     for _ in 0..MAX_ATTEMPTS {
         let id = SessionId::generate().map_err(internal)?;
@@ -50,25 +95,43 @@ async fn create(app: &App, req: Request) -> Result<Response<Body>, ApiError> {
         let write_id = ids::random_base62(16).map_err(internal)?;
         let claim = app
             .store
-            .claim(&session, &write_id, now)
-            .await
-            .map_err(unavailable)?;
+            .claim(&session, &write_id, now, caps, plan.send_by)
+            .await?;
         let existing = match claim {
-            Claim::Claimed { previous } => {
-                return send_new(app, graph, session, &write_id, previous).await;
+            Reserve::Reserved {
+                reservation,
+                previous,
+            } => {
+                let new = NewSend {
+                    session,
+                    write_id: &write_id,
+                    previous,
+                    reservation,
+                    now,
+                    plan,
+                };
+                return send_new(app, graph, new).await;
             }
-            Claim::Held(existing) => *existing,
+            Reserve::SessionDiffers {
+                current: Some(existing),
+            } => *existing,
+            // The claim asks for the item that failed it, so this does not happen; had the
+            // slot freed meanwhile, claiming again is right.
+            Reserve::SessionDiffers { current: None } => continue,
+            Reserve::OptedOut => return Err(opted_out(&phone)),
+            Reserve::Capped(usage) => return Err(capped(&phone, usage, now)),
         };
         if existing.phone != phone {
             return Err(different_phone(&existing));
         }
         if existing.status == SessionStatus::Active {
+            // Nothing is sent, so nothing is counted and no limit applies.
             return Ok(session_response(
                 &existing,
                 &app.config.sandbox_display_number,
             ));
         }
-        if let Some(done) = refresh(app, graph, existing, &write_id, now).await? {
+        if let Some(done) = refresh(app, graph, existing, &write_id, now, caps, plan).await? {
             return Ok(done);
         }
         // The session was revoked or replaced while we sent: start over.
@@ -102,108 +165,246 @@ fn different_phone(existing: &Session) -> ApiError {
     }
 }
 
-/// A new session holds the slot: send, then record Meta's ids or undo the claim.
+/// A new session that holds the slot and its units, about to be sent.
+struct NewSend<'a> {
+    session: Session,
+    write_id: &'a str,
+    previous: Option<Item>,
+    reservation: Reservation,
+    now: i64,
+    plan: TimePlan,
+}
+
+/// A new session holds the slot: send, then record Meta's ids or roll back the claim.
 async fn send_new(
     app: &App,
     graph: &GraphClient,
-    mut session: Session,
-    write_id: &str,
-    previous: Option<Item>,
+    new: NewSend<'_>,
 ) -> Result<Response<Body>, ApiError> {
-    match graph.send_activation(&session.phone, &session.id).await {
-        Ok(accepted) => {
-            match app
-                .store
-                .record_send(&session, &accepted.message_id, accepted.wa_id.as_deref())
-                .await
-            {
-                Ok(true) => {}
-                Ok(false) => tracing::warn!(
-                    session_id = session.id.as_str(),
-                    "session revoked while its template was being sent"
-                ),
-                // The template went out and the session exists; the button payload still
-                // activates it. Only delivery statuses for this message cannot be matched.
-                Err(e) => tracing::error!(error = %e, session_id = session.id.as_str(),
-                    "could not store the activation message id"),
-            }
-            tracing::info!(
-                session_id = session.id.as_str(),
-                phone = %session.phone,
-                message_id = %accepted.message_id,
-                "activation template sent for a new session"
-            );
-            session.activation_message_id = Some(accepted.message_id);
-            session.wa_id = accepted.wa_id;
-            Ok(session_response(
-                &session,
-                &app.config.sandbox_display_number,
-            ))
-        }
+    let NewSend {
+        mut session,
+        write_id,
+        previous,
+        mut reservation,
+        now,
+        plan,
+    } = new;
+    let number = &app.config.sandbox_display_number;
+    let accepted = match graph.send_activation(&session).await {
+        Ok(accepted) => accepted,
         Err(send_error) => {
-            match app
+            let rollback = app
                 .store
-                .undo_claim(&session.user_id, write_id, previous)
-                .await
-            {
-                Ok(true) => {}
-                Ok(false) => tracing::warn!(
-                    session_id = session.id.as_str(),
-                    "rollback skipped: the row was changed by a newer request"
-                ),
+                .roll_back_claim(
+                    &session.user_id,
+                    write_id,
+                    previous,
+                    &mut reservation,
+                    plan.last_start(),
+                )
+                .await;
+            match rollback {
+                Ok(Write::Written(())) => {}
+                // The owner answered this very template while we waited: Meta did accept it
+                // after all. The truth is the active session, and its units stay counted.
+                Ok(Write::ConditionFailed {
+                    current: Some(current),
+                }) if current.id == session.id && current.status == SessionStatus::Active => {
+                    tracing::info!(
+                        session_id = session.id.as_str(),
+                        "the send failed for us but the owner activated the session meanwhile"
+                    );
+                    let mut response = session_response(&current, number);
+                    with_rate_limit_headers(&mut response, reservation.usage(), now);
+                    return Ok(response);
+                }
+                // A newer request holds the row now: leave it, give only our units back.
+                Ok(Write::ConditionFailed { .. }) => {
+                    tracing::warn!(
+                        session_id = session.id.as_str(),
+                        "rollback skipped: the row was changed by a newer request"
+                    );
+                    if let Err(e) = app
+                        .store
+                        .give_back_units(&mut reservation, plan.last_start())
+                        .await
+                    {
+                        tracing::error!(error = %e, "could not give back the units of a failed send");
+                    }
+                }
                 Err(e) => tracing::error!(
                     error = %e,
                     session_id = session.id.as_str(),
                     "ROLLBACK FAILED after a failed send; the pending row stays until it expires"
                 ),
             }
-            Err(send_failed(&session.phone, send_error))
+            return Err(send_failed(&session.phone, send_error));
+        }
+    };
+    tracing::info!(
+        session_id = session.id.as_str(),
+        phone = %session.phone,
+        "activation template sent for a new session"
+    );
+    let recorded = retry_within(plan, || {
+        app.store.record_send(
+            &session,
+            write_id,
+            &accepted.message_id,
+            accepted.wa_id.as_deref(),
+        )
+    })
+    .await;
+    session.activation_message_id = Some(accepted.message_id.clone());
+    session.wa_id = accepted.wa_id.clone();
+    let answer = match recorded {
+        Ok(Write::Written(())) => session,
+        // A newer refresh of this session (its message id is the newer one and stays), or
+        // the owner's activation: the row as it is now is the truth.
+        Ok(Write::ConditionFailed {
+            current: Some(current),
+        }) if current.id == session.id && current.is_live(now) => *current,
+        Ok(Write::ConditionFailed { .. }) => {
+            tracing::warn!(
+                session_id = session.id.as_str(),
+                "session revoked while its template was being sent"
+            );
+            session
+        }
+        // Out of time: the session exists with its template sent; the button payload names
+        // it and the webhook matches the phone's other WhatsApp forms, so it still activates.
+        Err(e) => {
+            tracing::error!(error = %e, session_id = session.id.as_str(),
+                "could not store the activation message id");
+            session
+        }
+    };
+    let mut response = session_response(&answer, number);
+    with_rate_limit_headers(&mut response, reservation.usage(), now);
+    Ok(response)
+}
+
+/// Runs a store request after the send again on failure while the plan leaves time for one
+/// more; the last error when it does not.
+async fn retry_within<T, F, Fut>(plan: TimePlan, mut request: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, StoreError>>,
+{
+    loop {
+        match request().await {
+            Ok(done) => return Ok(done),
+            Err(e) if Instant::now() + RECORD_RETRY_PAUSE < plan.last_start() => {
+                tracing::warn!(error = %e, "storing the send failed; trying again");
+                tokio::time::sleep(RECORD_RETRY_PAUSE).await;
+            }
+            Err(e) => return Err(e),
         }
     }
 }
 
-/// Same phone, live and pending: send again, then refresh expiry and message id. `None` when
-/// the session changed meanwhile in a way that means starting over.
+/// Same phone, live and pending: reserve units, send again, then refresh expiry and message
+/// id. `None` when the session changed meanwhile in a way that means starting over.
 async fn refresh(
     app: &App,
     graph: &GraphClient,
     mut session: Session,
     write_id: &str,
     now: i64,
+    caps: Caps,
+    plan: TimePlan,
 ) -> Result<Option<Response<Body>>, ApiError> {
-    let accepted = graph
-        .send_activation(&session.phone, &session.id)
-        .await
-        .map_err(|e| send_failed(&session.phone, e))?;
+    let number = &app.config.sandbox_display_number;
+    let reserved = app
+        .store
+        .reserve_refresh(&session, now, caps, plan.send_by)
+        .await?;
+    let mut reservation = match reserved {
+        Reserve::Reserved { reservation, .. } => reservation,
+        // Activated by the owner meanwhile: nothing to send.
+        Reserve::SessionDiffers {
+            current: Some(current),
+        } if current.id == session.id
+            && current.is_live(now)
+            && current.status == SessionStatus::Active =>
+        {
+            return Ok(Some(session_response(&current, number)));
+        }
+        Reserve::SessionDiffers { .. } => return Ok(None),
+        Reserve::OptedOut => return Err(opted_out(&session.phone)),
+        Reserve::Capped(usage) => return Err(capped(&session.phone, usage, now)),
+    };
+    let accepted = match graph.send_activation(&session).await {
+        Ok(accepted) => accepted,
+        Err(e) => {
+            if let Err(store_error) = app
+                .store
+                .give_back_units(&mut reservation, plan.last_start())
+                .await
+            {
+                tracing::error!(error = %store_error, "could not give back the units of a failed send");
+            }
+            return Err(send_failed(&session.phone, e));
+        }
+    };
     session.expires_at = now + app.config.pending_ttl_seconds;
+    session.template_sent_at = Some(now);
     session.delivery = None;
     if accepted.wa_id.is_some() {
         session.wa_id = accepted.wa_id.clone();
     }
-    let outcome = app
-        .store
-        .refresh_pending(
+    let outcome = retry_within(plan, || {
+        app.store.refresh_pending(
             &session,
             &accepted.message_id,
             accepted.wa_id.as_deref(),
             write_id,
             now,
         )
-        .await
-        .map_err(unavailable)?;
+    })
+    .await;
     session.activation_message_id = Some(accepted.message_id);
-    let number = &app.config.sandbox_display_number;
+    let with_headers = |mut response: Response<Body>| {
+        with_rate_limit_headers(&mut response, reservation.usage(), now);
+        response
+    };
     match outcome {
-        Refresh::Refreshed => {
+        Ok(Write::Written(())) => {
             tracing::info!(session_id = session.id.as_str(), phone = %session.phone,
                 "activation template sent again; pending session refreshed");
-            Ok(Some(session_response(&session, number)))
+            Ok(Some(with_headers(session_response(&session, number))))
         }
         // Activated by the owner's reply while we sent: the active session is the answer.
-        Refresh::Changed(Some(current)) if current.id == session.id && current.is_live(now) => {
-            Ok(Some(session_response(&current, number)))
+        Ok(Write::ConditionFailed {
+            current: Some(current),
+        }) if current.id == session.id && current.is_live(now) => {
+            Ok(Some(with_headers(session_response(&current, number))))
         }
-        Refresh::Changed(_) => Ok(None),
+        Ok(Write::ConditionFailed { .. }) => Ok(None),
+        // The template went out for a session that still exists, pending, with its earlier
+        // message id; the new template's button names it, so it still activates.
+        Err(e) => {
+            tracing::error!(error = %e, session_id = session.id.as_str(),
+                "could not store the refreshed send");
+            Ok(Some(with_headers(session_response(&session, number))))
+        }
+    }
+}
+
+/// The 403 for a phone that opted out (in any of its WhatsApp forms).
+fn opted_out(phone: &PhoneE164) -> ApiError {
+    tracing::info!(phone = %phone, "create refused: the phone opted out");
+    ApiError::RecipientOptedOut(phone.with_plus())
+}
+
+/// The 429 for a reached daily cap.
+fn capped(phone: &PhoneE164, usage: crate::limits::Usage, now: i64) -> ApiError {
+    tracing::info!(phone = %phone, scope = usage.scope.as_str(), limit = usage.limit,
+        "create refused: daily send limit reached");
+    ApiError::RateLimited {
+        sends: Sends::Activations,
+        usage,
+        now,
     }
 }
 
@@ -223,11 +424,6 @@ fn send_failed(phone: &PhoneE164, error: SendError) -> ApiError {
             ApiError::UpstreamUnavailable
         }
     }
-}
-
-fn unavailable(e: StoreError) -> ApiError {
-    tracing::error!(error = %e, "DynamoDB request failed");
-    ApiError::ServiceUnavailable
 }
 
 fn internal(e: impl std::fmt::Display) -> ApiError {

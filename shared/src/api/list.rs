@@ -5,7 +5,7 @@ use lambda_http::{Body, Request, Response};
 use serde_json::json;
 
 use crate::app::App;
-use crate::http::{json_response, serve, ApiError};
+use crate::edge::{json_response, serve, ApiError};
 
 /// The route label in logs.
 pub const ROUTE: &str = "GET /v1/whatsapp/sandbox/sessions";
@@ -18,10 +18,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 async fn list(app: &App, req: Request) -> Result<Response<Body>, ApiError> {
     let now = app.clock.now();
     let user = app.authenticate(&req, now).await?;
-    let session = app.store.live_session(&user, now).await.map_err(|e| {
-        tracing::error!(error = %e, "list failed");
-        ApiError::ServiceUnavailable
-    })?;
+    let session = app.store.live_session(&user, now).await?;
     let sessions: Vec<_> = session.iter().map(|s| s.view()).collect();
     Ok(json_response(
         StatusCode::OK,

@@ -1,13 +1,21 @@
 //! The request handlers, one module per function.
 
+/// `POST /v1/whatsapp/sandbox/sessions`: claim, send, record (or roll back).
 pub mod create;
+/// `GET /v1/whatsapp/sandbox/sessions`: the caller's live session.
 pub mod list;
+/// `GET /v1/whatsapp/sandbox/messages`: the caller's sandbox conversation.
+pub mod messages;
+/// `DELETE /v1/whatsapp/sandbox/sessions/{sessionId}`.
 pub mod revoke;
+/// `POST /v1/whatsapp/sandbox/messages`: a message to the caller's activated phone.
+pub mod send;
+/// `GET` and `POST /v1/whatsapp/webhook`: handshake and Meta's event deliveries.
 pub mod webhook;
 
 use serde_json::json;
 
-use crate::http::json_response;
+use crate::edge::json_response;
 use crate::session::Session;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};

@@ -3,8 +3,9 @@
 use lambda_http::{Body, Request, RequestExt, Response};
 
 use crate::app::App;
-use crate::http::{serve, success, ApiError};
+use crate::edge::{serve, success, ApiError};
 use crate::session::SessionId;
+use crate::store::{DeleteIf, Write};
 
 /// The route label in logs.
 pub const ROUTE: &str = "DELETE /v1/whatsapp/sandbox/sessions/{sessionId}";
@@ -19,19 +20,16 @@ async fn revoke(app: &App, req: Request) -> Result<Response<Body>, ApiError> {
     let user = app.authenticate(&req, now).await?;
     let raw = path_session_id(&req);
     let id = SessionId::parse(&raw).ok_or(ApiError::SessionNotFound)?;
-    let deleted = app
+    match app
         .store
-        .delete_session(&user, &id, now)
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "revoke failed");
-            ApiError::ServiceUnavailable
-        })?;
-    if deleted {
-        tracing::info!(session_id = id.as_str(), "session revoked");
-        Ok(success())
-    } else {
-        Err(ApiError::SessionNotFound)
+        .delete_session(&user, &id, DeleteIf::Live { now })
+        .await?
+    {
+        Write::Written(()) => {
+            tracing::info!(session_id = id.as_str(), "session revoked");
+            Ok(success())
+        }
+        Write::ConditionFailed { .. } => Err(ApiError::SessionNotFound),
     }
 }
 

@@ -9,8 +9,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use sandbox::auth::{bearer_key, key_hash};
 use sandbox::ids::RandomError;
-use sandbox::session::rfc3339;
-use sandbox::store::{ApiKeyRecord, Item, Store, StoreError};
+use sandbox::session::{rfc3339, UserId};
+use sandbox::store::{ApiKeyRecord, Item, ItemKind, Key, Store, StoreError};
 
 /// Every issued key starts with this, so a leaked key says what it is (to people and to
 /// secret scanners) and can never be mistaken for a session id (`wss_`).
@@ -74,14 +74,7 @@ pub async fn create_key(
             "a key must be 1-256 printable ASCII characters without spaces".into(),
         ));
     }
-    let record = ApiKeyRecord {
-        pk: ApiKeyRecord::pk_for(&key_hash(key)),
-        sk: "KEY".into(),
-        user_id: user.to_owned(),
-        status: "active".into(),
-        created_at: rfc3339(now),
-        label,
-    };
+    let record = ApiKeyRecord::active(&key_hash(key), UserId::new(user), rfc3339(now), label);
     store.put_api_key(&record).await?;
     Ok(record)
 }
@@ -96,8 +89,8 @@ pub async fn keys_with_prefix(
         .scan()
         .table_name(store.table())
         .filter_expression("begins_with(pk, :pk) AND sk = :sk")
-        .expression_attribute_values(":pk", s(&ApiKeyRecord::pk_for(hash_prefix)))
-        .expression_attribute_values(":sk", s("KEY"))
+        .expression_attribute_values(":pk", s(&Key::api_key(hash_prefix).pk))
+        .expression_attribute_values(":sk", s(ItemKind::ApiKey.sort_key()))
         .into_paginator()
         .items()
         .send();
@@ -139,8 +132,7 @@ pub async fn disable_key(store: &Store, record: &ApiKeyRecord) -> Result<(), Adm
         .client()
         .update_item()
         .table_name(store.table())
-        .key("pk", s(&record.pk))
-        .key("sk", s(&record.sk))
+        .set_key(Some(Key::api_key(record.hash()).item()))
         .update_expression("SET #status = :disabled")
         .condition_expression("attribute_exists(pk)")
         .expression_attribute_names("#status", "status")
@@ -151,16 +143,11 @@ pub async fn disable_key(store: &Store, record: &ApiKeyRecord) -> Result<(), Adm
     Ok(())
 }
 
-/// The hex hash of a record (its `pk` without `KEY#`).
-pub fn hash_of(record: &ApiKeyRecord) -> &str {
-    record.pk.strip_prefix("KEY#").unwrap_or(&record.pk)
-}
-
 /// `list-keys` output: one aligned row per key, never the key itself (it is not stored).
 pub fn table(keys: &[ApiKeyRecord]) -> String {
     let user_width = keys
         .iter()
-        .map(|k| k.user_id.len())
+        .map(|k| k.user_id.as_str().len())
         .chain([4])
         .max()
         .unwrap_or(4);
@@ -169,7 +156,7 @@ pub fn table(keys: &[ApiKeyRecord]) -> String {
         "HASH", "USER", "STATUS", "CREATED"
     );
     for k in keys {
-        let hash = hash_of(k);
+        let hash = k.hash();
         out.push_str(&format!(
             "{:HASH_SHOWN$}  {:user_width$}  {:8}  {:20}  {}\n",
             &hash[..hash.len().min(HASH_SHOWN)],
@@ -184,7 +171,7 @@ pub fn table(keys: &[ApiKeyRecord]) -> String {
 
 fn decode(item: Item) -> Result<ApiKeyRecord, AdminError> {
     serde_dynamo::from_item(item)
-        .map_err(|e| AdminError::Refused(format!("a KEY# item is not an API key record: {e}")))
+        .map_err(|e| AdminError::Refused(format!("an API-key item is not an API key record: {e}")))
 }
 
 fn s(v: &str) -> AttributeValue {
@@ -209,14 +196,12 @@ mod tests {
 
     #[test]
     fn listing_shows_hash_prefixes_not_keys() {
-        let record = ApiKeyRecord {
-            pk: ApiKeyRecord::pk_for(&key_hash("wsk_secret")),
-            sk: "KEY".into(),
-            user_id: "dev-user".into(),
-            status: "active".into(),
-            created_at: "2026-11-24T16:00:00Z".into(),
-            label: Some("make dev".into()),
-        };
+        let record = ApiKeyRecord::active(
+            &key_hash("wsk_secret"),
+            UserId::new("dev-user"),
+            "2026-11-24T16:00:00Z".into(),
+            Some("make dev".into()),
+        );
         let text = table(&[record]);
         let hash = key_hash("wsk_secret");
         assert!(text.contains(&hash[..HASH_SHOWN]), "{text}");

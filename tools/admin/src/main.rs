@@ -72,7 +72,7 @@ async fn run(store: &Store, command: Command) -> Result<(), AdminError> {
             eprintln!(
                 "Created an API key for user {user} (hash {}). This is the only time the key \
                  is shown: only its SHA-256 hash is stored.",
-                &keys::hash_of(&record)[..HASH_SHOWN]
+                &record.hash()[..HASH_SHOWN]
             );
         }
         Command::ListKeys => print!("{}", keys::table(&keys::keys_with_prefix(store, "").await?)),
@@ -82,7 +82,7 @@ async fn run(store: &Store, command: Command) -> Result<(), AdminError> {
             println!(
                 "Disabled key {} of user {}. Containers that used it in the last \
                  AUTH_CACHE_SECONDS (default 60) may accept it until their cache expires.",
-                &keys::hash_of(&record)[..HASH_SHOWN],
+                &record.hash()[..HASH_SHOWN],
                 record.user_id
             );
         }

@@ -1,8 +1,11 @@
 //! A local stand-in for Meta's Graph API, for development only (never deployed).
 //!
-//! It answers `POST /{version}/{phone_number_id}/messages` the way Meta does, prints every
-//! template send, and then plays the phone's owner: it taps the template's quick-reply button by
-//! posting a correctly signed webhook delivery to the local webhook. With it, the whole
+//! It answers `POST /{version}/{phone_number_id}/messages` the way Meta does (templates, text
+//! and interactive messages), prints every send, and then plays the phone: it reports each
+//! message `sent`, `delivered` and `read` (echoing the send's `biz_opaque_callback_data`), and
+//! answers it (taps a template's quick-reply button, echoes a text, picks an interactive
+//! message's first choice), each by posting a correctly signed webhook delivery to the local
+//! webhook. With it, the whole
 //! activation flow runs on one machine without a Meta account. Sends to the reject range
 //! ([`meta::REJECT_RANGE`]) fail like a recipient missing from a test number's allow list, so
 //! the create function's rollback can be watched too.
@@ -45,12 +48,12 @@ mod tests {
     fn the_service_accepts_the_stubs_signatures() {
         let body = br#"{"object":"whatsapp_business_account","entry":[]}"#;
         let header = sign(b"dev-app-secret", body);
-        assert!(sandbox::webhook::signature_ok(
+        assert!(sandbox::meta::signature::signature_ok(
             b"dev-app-secret",
             body,
             Some(&header)
         ));
-        assert!(!sandbox::webhook::signature_ok(
+        assert!(!sandbox::meta::signature::signature_ok(
             b"another-secret",
             body,
             Some(&header)

@@ -19,8 +19,10 @@ Each option falls back to the environment variable in brackets, then to the defa
   --app-secret SECRET      signs the webhook deliveries        [META_APP_SECRET] dev-app-secret
   --webhook-url URL        where the phone owner's replies go  [GRAPH_STUB_WEBHOOK_URL]
                            http://127.0.0.1:9000/v1/whatsapp/webhook
-  --reply-delay-ms N       the phone owner's reaction time     [GRAPH_STUB_REPLY_DELAY_MS] 1000
-  --no-auto-reply          never reply                         [GRAPH_STUB_AUTO_REPLY=0]
+  --reply-delay-ms N       the phone's reaction time           [GRAPH_STUB_REPLY_DELAY_MS] 1000
+  --no-auto-reply          no statuses, no replies             [GRAPH_STUB_AUTO_REPLY=0]
+Accepted sends (template, text, interactive) get sent/delivered/read statuses, then a reply:
+the template's button is tapped, a text is echoed, an interactive message's first choice picked.
 Sends to +34 600 000 000 .. +34 600 000 099 are refused with Meta's error 131030.
 
 sign prints the X-Hub-Signature-256 header value for the exact bytes on standard input.

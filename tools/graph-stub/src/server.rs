@@ -18,10 +18,12 @@ use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use tokio::net::TcpListener;
 
-use crate::meta::{self, ButtonTap, GraphError, TemplateSend};
+use crate::meta::{
+    self, ButtonTap, Content, GraphError, MessageSend, PhoneReply, Reply, StatusUpdate,
+};
 use crate::sign;
 
-/// Sends larger than this are not activation templates.
+/// Sends larger than this are not messages Meta takes.
 const MAX_SEND_BYTES: usize = 64 * 1024;
 /// Meta retries a delivery that is not answered 200; the stub tries this many times in all.
 const REPLY_ATTEMPTS: u32 = 3;
@@ -109,7 +111,7 @@ impl Stub {
         let c = &self.config;
         let replies = if c.auto_reply {
             format!(
-                "the phone owner taps the button {} ms after each accepted send; replies go to {}",
+                "{} ms after each accepted send the phone reports sent, delivered and read, then taps a template's button, echoes a text or picks an interactive message's first choice; deliveries go to {}",
                 c.reply_delay.as_millis(),
                 c.webhook_url
             )
@@ -169,27 +171,83 @@ impl Stub {
             .await
             .map_err(|e| GraphError::invalid_parameter(format!("unreadable body: {e}")))?
             .to_bytes();
-        let send = TemplateSend::parse(&bytes).map_err(GraphError::invalid_parameter)?;
+        let send = MessageSend::parse(&bytes).map_err(GraphError::invalid_parameter)?;
         let shown = describe(&send);
+        let kind = kind_of(&send);
         if meta::is_rejected(&send.digits) {
             println!(
-                "graph-stub: template send REFUSED (400, Meta error 131030: {} is the reject range)\n{shown}",
+                "graph-stub: {kind} send REFUSED (400, Meta error 131030: {} is the reject range)\n{shown}",
                 meta::REJECT_RANGE
             );
             return Err(GraphError::not_in_allowed_list());
         }
         let message_id = self.ids.wamid();
-        println!("graph-stub: template send accepted (200)\n{shown}\n    message   {message_id}");
+        println!("graph-stub: {kind} send accepted (200)\n{shown}\n    message   {message_id}");
         if self.config.auto_reply {
-            tokio::spawn(Arc::clone(self).tap_button(send.clone(), message_id.clone()));
+            tokio::spawn(Arc::clone(self).play_phone(send.clone(), message_id.clone()));
         }
         Ok(meta::accepted(&send, &message_id))
     }
 
-    /// Plays the phone owner: after the delay, posts the signed button-tap delivery, retrying
-    /// like Meta when the webhook does not answer 200.
-    async fn tap_button(self: Arc<Self>, send: TemplateSend, replied_to: String) {
+    /// Plays the phone: after the delay, reports the message `sent`, `delivered` and `read`
+    /// (with its tag, as Meta echoes it), then answers it: taps a template's button, echoes a
+    /// text, picks an interactive message's first choice.
+    async fn play_phone(self: Arc<Self>, send: MessageSend, message_id: String) {
         tokio::time::sleep(self.config.reply_delay).await;
+        for status in ["sent", "delivered", "read"] {
+            let update = StatusUpdate {
+                phone_number_id: &self.config.phone_number_id,
+                display_number: &self.config.display_number,
+                recipient: &send.digits,
+                message_id: &message_id,
+                status,
+                timestamp: epoch_seconds(),
+                tag: send.tag.as_deref(),
+            };
+            println!("graph-stub: {message_id} is {status}; posting the signed status");
+            self.post_signed(update.to_json().to_string().into_bytes())
+                .await;
+        }
+        let reply = match &send.content {
+            Content::Template { .. } => return self.tap_button(send, message_id).await,
+            Content::Text(body) => Reply::Text(format!("Echo: {body}")),
+            Content::Interactive {
+                kind,
+                first: Some((id, title)),
+            } => {
+                let kind = if kind == "list" {
+                    "list_reply"
+                } else {
+                    "button_reply"
+                };
+                Reply::Choice(kind, id.clone(), title.clone())
+            }
+            Content::Interactive { first: None, .. } => Reply::Text("Echo: ?".into()),
+        };
+        let reply_id = self.ids.wamid();
+        let shown = match &reply {
+            Reply::Text(text) => format!("writes {text:?}"),
+            Reply::Choice(_, _, title) => format!("picks {title:?}"),
+        };
+        let delivery = PhoneReply {
+            phone_number_id: &self.config.phone_number_id,
+            display_number: &self.config.display_number,
+            from: &send.digits,
+            replied_to: &message_id,
+            message_id: &reply_id,
+            timestamp: epoch_seconds(),
+            reply,
+        };
+        println!(
+            "graph-stub: +{} {shown} in answer to {message_id}; posting a signed delivery to {}",
+            send.digits, self.config.webhook_url
+        );
+        self.post_signed(delivery.to_json().to_string().into_bytes())
+            .await;
+    }
+
+    /// The phone owner taps the template's quick-reply button: the signed delivery is posted.
+    async fn tap_button(self: Arc<Self>, send: MessageSend, replied_to: String) {
         let message_id = self.ids.wamid();
         let tap = ButtonTap {
             phone_number_id: &self.config.phone_number_id,
@@ -198,17 +256,22 @@ impl Stub {
             replied_to: &replied_to,
             message_id: &message_id,
             timestamp: epoch_seconds(),
-            payload: send.payload.as_deref(),
+            payload: send.payload(),
         };
-        // Signed over exactly these bytes, which are exactly the bytes sent.
-        let body = tap.to_json().to_string().into_bytes();
-        let signature = sign(self.config.app_secret.as_bytes(), &body);
         println!(
             "graph-stub: +{} taps \"{}\" on {replied_to}; posting a signed delivery to {}",
             send.digits,
             meta::BUTTON_TEXT,
             self.config.webhook_url
         );
+        self.post_signed(tap.to_json().to_string().into_bytes())
+            .await;
+    }
+
+    /// Posts a delivery signed over exactly these bytes, retrying like Meta when the webhook
+    /// does not answer 200.
+    async fn post_signed(&self, body: Vec<u8>) {
+        let signature = sign(self.config.app_secret.as_bytes(), &body);
         for attempt in 1..=REPLY_ATTEMPTS {
             let result = self
                 .http
@@ -238,20 +301,40 @@ impl Stub {
                 tokio::time::sleep(wait).await;
             }
         }
-        println!(
-            "graph-stub: gave up on the reply to {replied_to} after {REPLY_ATTEMPTS} attempts"
-        );
+        println!("graph-stub: gave up on a delivery after {REPLY_ATTEMPTS} attempts");
+    }
+}
+
+/// The send's type, as Meta names it.
+fn kind_of(send: &MessageSend) -> &'static str {
+    match send.content {
+        Content::Template { .. } => "template",
+        Content::Text(_) => "text",
+        Content::Interactive { .. } => "interactive",
     }
 }
 
 /// The indented lines that describe a send.
-fn describe(send: &TemplateSend) -> String {
+fn describe(send: &MessageSend) -> String {
+    let content = match &send.content {
+        Content::Template {
+            name,
+            language,
+            payload,
+        } => format!(
+            "    template  {name} ({language})\n    payload   {}",
+            payload.as_deref().unwrap_or("(none)")
+        ),
+        Content::Text(body) => format!("    text      {body}"),
+        Content::Interactive { kind, first } => format!(
+            "    interactive {kind}, first choice {}",
+            first.as_ref().map_or("(none)", |(_, title)| title.as_str())
+        ),
+    };
     format!(
-        "    to        {}\n    template  {} ({})\n    payload   {}",
+        "    to        {}\n{content}\n    tag       {}",
         send.to,
-        send.template,
-        send.language,
-        send.payload.as_deref().unwrap_or("(none)")
+        send.tag.as_deref().unwrap_or("(none)")
     )
 }
 

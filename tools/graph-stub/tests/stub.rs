@@ -73,20 +73,17 @@ async fn accepted_send_is_answered_like_meta_then_tapped_with_a_signed_delivery(
     let wamid = body["messages"][0]["id"].as_str().unwrap().to_owned();
     assert!(wamid.starts_with("wamid."), "{wamid}");
 
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let delivery = loop {
-        let received = webhook.received_requests().await.unwrap_or_default();
-        if let Some(request) = received.into_iter().next() {
-            break request;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no webhook delivery"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    // First the statuses, then the tap: four deliveries, each signed.
+    let deliveries = received(&webhook, 4).await;
+    for (delivery, expected) in deliveries.iter().zip(["sent", "delivered", "read"]) {
+        let status = &delivery["entry"][0]["changes"][0]["value"]["statuses"][0];
+        assert_eq!(status["status"], expected);
+        assert_eq!(status["id"], wamid.as_str());
+    }
+    let all = webhook.received_requests().await.unwrap_or_default();
+    let delivery = &all[3];
     let signature = delivery.headers.get("x-hub-signature-256").unwrap();
-    assert!(sandbox::webhook::signature_ok(
+    assert!(sandbox::meta::signature::signature_ok(
         SECRET.as_bytes(),
         &delivery.body,
         signature.to_str().ok()
@@ -102,6 +99,58 @@ async fn accepted_send_is_answered_like_meta_then_tapped_with_a_signed_delivery(
     );
     assert_eq!(message["button"]["payload"], "activate:wss_X");
     assert_ne!(message["id"], wamid.as_str());
+}
+
+/// Waits for `n` webhook deliveries, checks each signature, and returns their JSON bodies.
+async fn received(webhook: &MockServer, n: usize) -> Vec<Value> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let received = webhook.received_requests().await.unwrap_or_default();
+        if received.len() >= n {
+            return received
+                .iter()
+                .map(|r| {
+                    let signature = r.headers.get("x-hub-signature-256").unwrap();
+                    assert!(sandbox::meta::signature::signature_ok(
+                        SECRET.as_bytes(),
+                        &r.body,
+                        signature.to_str().ok()
+                    ));
+                    serde_json::from_slice(&r.body).unwrap()
+                })
+                .collect();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} of {n} webhook deliveries",
+            received.len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_text_send_gets_tagged_statuses_and_a_quoting_echo() {
+    let (base, webhook) = start(true).await;
+    let body = json!({
+        "messaging_product": "whatsapp", "recipient_type": "individual", "to": "+34688246216",
+        "type": "text", "text": { "body": "ping" }, "biz_opaque_callback_data": "msg:1:oAb:u1"
+    });
+    let (status, answer) = send(&base, "109876543210987", "test-token", &body).await;
+    assert_eq!(status, 200, "{answer}");
+    let wamid = answer["messages"][0]["id"].as_str().unwrap().to_owned();
+    let deliveries = received(&webhook, 4).await;
+    for (delivery, expected) in deliveries.iter().zip(["sent", "delivered", "read"]) {
+        let status = &delivery["entry"][0]["changes"][0]["value"]["statuses"][0];
+        assert_eq!(status["status"], expected);
+        assert_eq!(status["biz_opaque_callback_data"], "msg:1:oAb:u1");
+        assert_eq!(status["recipient_id"], "34688246216");
+    }
+    let echo = &deliveries[3]["entry"][0]["changes"][0]["value"]["messages"][0];
+    assert_eq!(echo["type"], "text");
+    assert_eq!(echo["text"]["body"], "Echo: ping");
+    assert_eq!(echo["context"]["id"], wamid.as_str());
+    assert_eq!(echo["from"], "34688246216");
 }
 
 #[tokio::test]

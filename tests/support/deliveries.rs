@@ -1,16 +1,65 @@
-//! Webhook deliveries as Meta sends them, signed for real.
+//! Webhook deliveries as Meta sends them, signed for real, and the pending sessions they answer.
 
 use std::collections::HashMap;
 
-use lambda_http::http::Method;
+use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, RequestExt};
 use serde_json::{json, Value};
 
+use super::meta::payload_of;
 use super::{finish, request, Reply, TestEnv, APP_SECRET, PHONE_NUMBER_ID};
+
+/// A pending session as the phone owner sees it: what a reply needs to name it.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    /// The API key of the session's user.
+    pub key: String,
+    /// The session id.
+    pub id: String,
+    /// Meta's id of the activation template (`context.id` of a quoting reply).
+    pub wamid: String,
+    /// The quick-reply button's payload.
+    pub payload: String,
+    /// The `biz_opaque_callback_data` the template was sent with, which Meta echoes in each
+    /// of its statuses.
+    pub tag: String,
+}
+
+impl Pending {
+    /// The phone owner's tap on this session's "Activate" button, sent from `from`.
+    pub fn button_reply(&self, from: &str) -> Value {
+        button_reply(from, &self.payload, &self.wamid, 1)
+    }
+
+    /// A status of this session's activation template, as Meta reports it (with the tag).
+    pub fn status(&self, status: &str, recipient: &str, timestamp: i64) -> Value {
+        tagged(
+            self::status(&self.wamid, status, recipient, timestamp),
+            &self.tag,
+        )
+    }
+
+    /// A `failed` status (131026) of this session's activation template, with the tag.
+    pub fn failed_status(&self, recipient: &str, timestamp: i64) -> Value {
+        tagged(failed_status(&self.wamid, recipient, timestamp), &self.tag)
+    }
+}
+
+/// `status` as Meta echoes it for a message sent with `biz_opaque_callback_data` = `tag`.
+pub fn tagged(mut status: Value, tag: &str) -> Value {
+    status["biz_opaque_callback_data"] = Value::String(tag.to_owned());
+    status
+}
+
+/// Asserts the webhook's 200 acknowledgement.
+pub fn assert_received(reply: &Reply) {
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_eq!(reply.json(), json!({"received": true}));
+}
 
 /// `sha256=<hex>` of `body` under the test app secret.
 pub fn sign(body: &str) -> String {
-    sandbox::webhook::sign(APP_SECRET.as_bytes(), body.as_bytes())
+    sandbox::meta::signature::sign(APP_SECRET.as_bytes(), body.as_bytes())
 }
 
 /// A `whatsapp_business_account` delivery with one change for `phone_number_id`.
@@ -91,6 +140,42 @@ pub fn failed_status(message_id: &str, recipient: &str, timestamp: i64) -> Value
 }
 
 impl TestEnv {
+    /// Provisions `user` and creates a session for `digits` (E.164 digits, as Meta's `from`).
+    pub async fn pending(&self, user: &str, digits: &str) -> Pending {
+        let key = self.api_key(user).await;
+        let reply = self.create(&key, &format!("+{digits}")).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+        let id = reply.json()["session"]["id"].as_str().unwrap().to_owned();
+        let sent = self.sent_templates().await;
+        let template = sent
+            .iter()
+            .rev()
+            .find(|t| payload_of(t).ends_with(&id))
+            .expect("a template for this session");
+        let item = self.session_item(user).await;
+        let wamid = item["activationMessageId"].as_s().unwrap().clone();
+        Pending {
+            key,
+            id,
+            wamid,
+            payload: payload_of(template),
+            tag: template["biz_opaque_callback_data"]
+                .as_str()
+                .expect("the template carries its session's tag")
+                .to_owned(),
+        }
+    }
+
+    /// Delivers `messages` (and no statuses), signed, and expects the 200 acknowledgement.
+    pub async fn deliver_messages(&self, messages: Vec<Value>) {
+        assert_received(&self.deliver(&envelope(messages, vec![])).await);
+    }
+
+    /// Delivers `statuses` (and no messages), signed, and expects the 200 acknowledgement.
+    pub async fn deliver_statuses(&self, statuses: Vec<Value>) {
+        assert_received(&self.deliver(&envelope(vec![], statuses)).await);
+    }
+
     /// `POST /v1/whatsapp/webhook` with `body` and the given signature header.
     pub async fn webhook_raw(&self, body: Body, signature: Option<&str>) -> Reply {
         let mut req = request(Method::POST, "/v1/whatsapp/webhook", None, body);

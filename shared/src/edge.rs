@@ -11,6 +11,11 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 use tracing::Instrument;
 
+use crate::auth::AuthError;
+use crate::limits::{self, Scope, Usage};
+use crate::session::rfc3339;
+use crate::store::StoreError;
+
 /// Request bodies larger than this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 8 * 1024;
 
@@ -20,9 +25,12 @@ pub enum ApiError {
     /// Body not JSON or not an object.
     #[error("{0}")]
     InvalidJson(String),
-    /// Body over [`MAX_BODY_BYTES`].
-    #[error("request body is larger than 8 KiB")]
-    PayloadTooLarge,
+    /// Body over the route's limit ([`MAX_BODY_BYTES`] unless the route says otherwise).
+    #[error("request body is larger than {limit_kib} KiB")]
+    PayloadTooLarge {
+        /// The route's limit in KiB.
+        limit_kib: usize,
+    },
     /// A field is missing or invalid.
     #[error("{message}")]
     InvalidField {
@@ -42,6 +50,19 @@ pub enum ApiError {
     /// The webhook handshake's verify token did not match.
     #[error("{0}")]
     Forbidden(String),
+    /// The recipient opted out (STOP) in one of its WhatsApp forms: nothing sent or changed.
+    #[error("{0} opted out of sandbox messages; they can reply START to opt back in")]
+    RecipientOptedOut(String),
+    /// A daily send cap is reached: nothing sent or changed.
+    #[error("{}", limit_message(*.sends, .usage, *.now))]
+    RateLimited {
+        /// What the cap counts.
+        sends: Sends,
+        /// The cap that refused.
+        usage: Usage,
+        /// The request's time (the reset is the next UTC midnight after it).
+        now: i64,
+    },
     /// Unknown, malformed, expired or foreign session id: one answer for all.
     #[error("Session not found")]
     SessionNotFound,
@@ -62,6 +83,21 @@ pub enum ApiError {
     /// No route for this method and path.
     #[error("no such endpoint")]
     RouteNotFound,
+    /// A send without an active session (none, pending, expired or revoked).
+    #[error("sending needs an active sandbox session: create one and have the phone owner answer the activation template")]
+    SessionRequired,
+    /// Text or interactive while the phone's customer-service window is closed.
+    #[error("the customer-service window is closed: the phone has not written to the sandbox number in the last 24 hours; send the sandbox template (type template) instead")]
+    WindowClosed {
+        /// When the window closed (epoch seconds); `None` if the phone never wrote.
+        expires_at: Option<i64>,
+    },
+    /// The `Idempotency-Key` was used with another body.
+    #[error("this Idempotency-Key was already used with a different request body")]
+    IdempotencyKeyReused,
+    /// The first request with this `Idempotency-Key` is still being processed.
+    #[error("a request with this Idempotency-Key is still in progress; retry in a moment")]
+    IdempotencyKeyInProgress,
     /// Anything else; the details are in the log, never in the body.
     #[error("internal error")]
     Internal,
@@ -75,9 +111,13 @@ impl ApiError {
             | Self::InvalidField { .. }
             | Self::SessionNotFound
             | Self::Platform { .. } => StatusCode::BAD_REQUEST,
-            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::WindowClosed { .. } => StatusCode::BAD_REQUEST,
+            Self::SessionRequired => StatusCode::FORBIDDEN,
+            Self::IdempotencyKeyReused | Self::IdempotencyKeyInProgress => StatusCode::CONFLICT,
             Self::Unauthorized | Self::InvalidSignature => StatusCode::UNAUTHORIZED,
-            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::Forbidden(_) | Self::RecipientOptedOut(_) => StatusCode::FORBIDDEN,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::RouteNotFound => StatusCode::NOT_FOUND,
             Self::UpstreamUnavailable => StatusCode::BAD_GATEWAY,
             Self::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -89,11 +129,21 @@ impl ApiError {
     pub fn body(&self) -> Value {
         let (kind, code) = match self {
             Self::InvalidJson(_) => ("invalid_request_error", "invalid_json"),
-            Self::PayloadTooLarge => ("invalid_request_error", "payload_too_large"),
+            Self::PayloadTooLarge { .. } => ("invalid_request_error", "payload_too_large"),
+            Self::SessionRequired => ("permission_error", "sandbox_session_required"),
+            Self::WindowClosed { .. } => {
+                ("invalid_request_error", "outside_customer_service_window")
+            }
+            Self::IdempotencyKeyReused => ("invalid_request_error", "idempotency_key_reused"),
+            Self::IdempotencyKeyInProgress => {
+                ("invalid_request_error", "idempotency_key_in_progress")
+            }
             Self::InvalidField { .. } => ("invalid_request_error", "invalid_field_value"),
             Self::Unauthorized => ("authentication_error", "unauthorized"),
             Self::InvalidSignature => ("authentication_error", "invalid_signature"),
             Self::Forbidden(_) => ("permission_error", "forbidden"),
+            Self::RecipientOptedOut(_) => ("permission_error", "recipient_opted_out"),
+            Self::RateLimited { .. } => ("rate_limit_error", "rate_limit_exceeded"),
             Self::SessionNotFound => ("invalid_request_error", "session_not_found"),
             Self::Platform { .. } => ("platform_error", "whatsapp_send_failed"),
             Self::UpstreamUnavailable => ("api_error", "upstream_unavailable"),
@@ -115,9 +165,16 @@ impl ApiError {
             Self::SessionNotFound => {
                 body.insert("param".into(), "sessionId".into());
             }
+            Self::RateLimited { usage, .. } => {
+                body.insert("details".into(), json!({ "scope": usage.scope.as_str() }));
+            }
             Self::Platform { error, .. } => {
                 body.insert("platform".into(), "meta".into());
                 body.insert("platformError".into(), error.clone());
+            }
+            Self::WindowClosed { expires_at } => {
+                let at = expires_at.map(crate::session::rfc3339);
+                body.insert("details".into(), json!({ "windowExpiresAt": at }));
             }
             _ => {}
         }
@@ -130,6 +187,25 @@ impl ApiError {
             param: "phone",
             message: message.into(),
             details: None,
+        }
+    }
+}
+
+/// The one place a storage failure becomes an answer: logged once with its cause, then 503 so
+/// clients (and Meta) retry.
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "DynamoDB request failed");
+        Self::ServiceUnavailable
+    }
+}
+
+/// Every unauthenticated request gets the same 401; a failed key lookup is a storage failure.
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Unauthorized => Self::Unauthorized,
+            AuthError::Store(e) => e.into(),
         }
     }
 }
@@ -186,7 +262,42 @@ pub fn error_response(error: &ApiError) -> Response<Body> {
             .headers_mut()
             .insert("www-authenticate", HeaderValue::from_static("Bearer"));
     }
+    if let ApiError::RateLimited { usage, now, .. } = error {
+        with_rate_limit_headers(&mut response, *usage, *now);
+    }
     response
+}
+
+/// Adds `X-RateLimit-Limit`, `-Remaining` and `-Reset` for `usage` at `now`.
+pub fn with_rate_limit_headers(response: &mut Response<Body>, usage: Usage, now: i64) {
+    for (name, value) in limits::rate_limit_headers(usage, now) {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            response.headers_mut().insert(name, v);
+        }
+    }
+}
+
+/// What a daily cap counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sends {
+    /// Activation templates (create), per user and per recipient phone.
+    Activations,
+    /// Sandbox messages (send), per user.
+    Messages,
+}
+
+/// The 429's message: which cap, and when it resets.
+fn limit_message(sends: Sends, usage: &Usage, now: i64) -> String {
+    let what = match (sends, usage.scope) {
+        (Sends::Activations, Scope::User) => "activation messages for this API key's user",
+        (Sends::Activations, Scope::Recipient) => "activation messages to this phone",
+        (Sends::Messages, _) => "sandbox messages for this API key's user",
+    };
+    format!(
+        "daily limit of {} {what} reached; try again after {}",
+        usage.limit,
+        rfc3339(limits::next_utc_midnight(now))
+    )
 }
 
 /// The raw body bytes (API Gateway's base64 bodies arrive already decoded as `Binary`).
@@ -201,9 +312,16 @@ pub fn body_bytes(req: &Request) -> &[u8] {
 
 /// The body as a JSON object, or the contract's 400/413.
 pub fn json_object(req: &Request) -> Result<Map<String, Value>, ApiError> {
+    json_object_within(req, MAX_BODY_BYTES)
+}
+
+/// The body as a JSON object of at most `max_bytes`, or the contract's 400/413.
+pub fn json_object_within(req: &Request, max_bytes: usize) -> Result<Map<String, Value>, ApiError> {
     let bytes = body_bytes(req);
-    if bytes.len() > MAX_BODY_BYTES {
-        return Err(ApiError::PayloadTooLarge);
+    if bytes.len() > max_bytes {
+        return Err(ApiError::PayloadTooLarge {
+            limit_kib: max_bytes / 1024,
+        });
     }
     let value: Value = serde_json::from_slice(bytes)
         .map_err(|_| ApiError::InvalidJson("request body is not valid JSON".into()))?;

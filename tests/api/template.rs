@@ -195,7 +195,7 @@ fn template_routes_match_the_local_router() {
             from_router.insert((field("method"), path.clone(), field("function")));
         }
     }
-    assert_eq!(from_template.len(), 5, "{from_template:?}");
+    assert_eq!(from_template.len(), 7, "{from_template:?}");
     assert_eq!(from_template, from_router);
 }
 
@@ -257,9 +257,29 @@ fn template_is_least_privilege_keeps_secrets_out_and_protects_the_table() {
     only("revoke", &["GetItem", "DeleteItem"]);
     only(
         "create",
-        &["GetItem", "PutItem", "UpdateItem", "DeleteItem"],
+        &[
+            "GetItem",
+            "PutItem",
+            "UpdateItem",
+            "DeleteItem",
+            "ConditionCheckItem",
+        ],
     );
-    only("webhook", &["Query", "GetItem", "UpdateItem", "DeleteItem"]);
+    only(
+        "webhook",
+        &["Query", "GetItem", "UpdateItem", "PutItem", "DeleteItem"],
+    );
+    only("messages", &["GetItem", "Query"]);
+    only(
+        "send",
+        &[
+            "GetItem",
+            "BatchGetItem",
+            "PutItem",
+            "UpdateItem",
+            "DeleteItem",
+        ],
+    );
     // Query only on the indexes.
     for (actions, resource) in policies(&doc, "webhook") {
         if actions.iter().any(|a| a == "dynamodb:Query") {
@@ -294,4 +314,219 @@ fn template_is_least_privilege_keeps_secrets_out_and_protects_the_table() {
         Some(true)
     );
     assert_eq!(p["SSESpecification"]["SSEEnabled"].as_bool(), Some(true));
+}
+
+// ---------- Least privilege by key prefix, throttling, reserved concurrency ----------
+
+fn template() -> Value {
+    let path = format!("{}/../template.yaml", env!("CARGO_MANIFEST_DIR"));
+    serde_norway::from_str(&std::fs::read_to_string(path).expect("read template.yaml"))
+        .expect("template.yaml is YAML")
+}
+
+fn function<'a>(doc: &'a Value, binary: &str) -> &'a Value {
+    doc["Resources"]
+        .as_mapping()
+        .unwrap()
+        .values()
+        .find(|r| r["Metadata"]["BuildProperties"]["Binary"].as_str() == Some(binary))
+        .unwrap_or_else(|| panic!("no function {binary}"))
+}
+
+/// The parameter a `!Ref` names (panics on anything else: a literal would bypass the parameter).
+fn ref_name(v: &Value) -> String {
+    match v {
+        Value::Tagged(t) if t.tag == "Ref" => t.value.as_str().expect("!Ref name").to_owned(),
+        other => panic!("expected a !Ref to a parameter, got {other:?}"),
+    }
+}
+
+fn parameter_default(doc: &Value, v: &Value) -> i64 {
+    let name = ref_name(v);
+    let p = &doc["Parameters"][name.as_str()];
+    assert_eq!(p["Type"].as_str(), Some("Number"), "{name} is a Number");
+    p["Default"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("{name} has a numeric default"))
+}
+
+/// Every grant of a function as "Action target": the target is each `dynamodb:LeadingKeys`
+/// pattern on the table, `index/<name>` for an index, or `ANY ITEM` when a table statement is
+/// not scoped by a `ForAllValues:StringLike` LeadingKeys condition.
+fn grants(doc: &Value, binary: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for policy in function(doc, binary)["Properties"]["Policies"]
+        .as_sequence()
+        .expect("explicit policies")
+    {
+        for st in policy["Statement"].as_sequence().expect("statements") {
+            assert_eq!(st["Effect"].as_str(), Some("Allow"));
+            let resources: Vec<String> = match &st["Resource"] {
+                Value::Sequence(items) => items.iter().map(|r| format!("{r:?}")).collect(),
+                one => vec![format!("{one:?}")],
+            };
+            let leading: Option<Vec<String>> = st["Condition"]["ForAllValues:StringLike"]
+                ["dynamodb:LeadingKeys"]
+                .as_sequence()
+                .map(|ps| ps.iter().map(|p| p.as_str().unwrap().to_owned()).collect());
+            let other_conditions = st["Condition"]
+                .as_mapping()
+                .is_some_and(|m| m.len() != 1 || leading.is_none());
+            for action in st["Action"].as_sequence().expect("a list of actions") {
+                let action = action.as_str().unwrap().trim_start_matches("dynamodb:");
+                for resource in &resources {
+                    if let Some(i) = resource.find("/index/") {
+                        let name: String = resource[i + 1..]
+                            .chars()
+                            .take_while(|c| c.is_ascii_alphanumeric() || *c == '/')
+                            .collect();
+                        out.insert(format!("{action} {name}"));
+                    } else {
+                        assert!(resource.contains("Table"), "{binary}: {resource}");
+                        match (&leading, other_conditions) {
+                            (Some(prefixes), false) => {
+                                for p in prefixes {
+                                    out.insert(format!("{action} {p}"));
+                                }
+                            }
+                            _ => {
+                                out.insert(format!("{action} ANY ITEM"));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+fn set(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn create_policy_is_scoped_to_keys_opt_outs_its_session_slot_and_counters() {
+    assert_eq!(
+        grants(&template(), "create"),
+        set(&[
+            "GetItem KEY#*",
+            "GetItem OPTOUT#*",
+            "ConditionCheckItem OPTOUT#*",
+            "PutItem USER#*",
+            "UpdateItem USER#*",
+            "DeleteItem USER#*",
+            "ConditionCheckItem USER#*",
+            "UpdateItem COUNT#*",
+            "DeleteItem COUNT#*",
+        ])
+    );
+}
+
+#[test]
+fn list_policy_reads_only_keys_and_sessions() {
+    assert_eq!(
+        grants(&template(), "list"),
+        set(&["GetItem KEY#*", "GetItem USER#*"])
+    );
+}
+
+#[test]
+fn revoke_policy_reads_keys_and_deletes_only_sessions() {
+    assert_eq!(
+        grants(&template(), "revoke"),
+        set(&["GetItem KEY#*", "DeleteItem USER#*"])
+    );
+}
+
+#[test]
+fn webhook_policy_touches_sessions_opt_outs_and_activating_message_ids_and_queries_the_two_indexes()
+{
+    assert_eq!(
+        grants(&template(), "webhook"),
+        set(&[
+            "Query index/byPhone",
+            "Query index/byWaId",
+            "GetItem OPTOUT#*",
+            "UpdateItem USER#*",
+            "UpdateItem OPTOUT#*",
+            "UpdateItem CONV#*",
+            "PutItem INBOUND#*",
+            "PutItem CONV#*",
+            "GetItem OUTMSG#*",
+            "GetItem LASTSENT#*",
+            "DeleteItem USER#*",
+        ])
+    );
+}
+
+#[test]
+fn send_policy_reads_its_session_and_writes_only_its_own_message_items() {
+    assert_eq!(
+        grants(&template(), "send"),
+        set(&[
+            "GetItem KEY#*",
+            "GetItem USER#*",
+            "GetItem IDEM#*",
+            "BatchGetItem KEY#*",
+            "BatchGetItem USER#*",
+            "BatchGetItem IDEM#*",
+            "PutItem IDEM#*",
+            "UpdateItem IDEM#*",
+            "DeleteItem IDEM#*",
+            "UpdateItem COUNT#MSG#USER#*",
+            "UpdateItem CONV#*",
+            "PutItem OUTMSG#*",
+            "PutItem LASTSENT#*",
+        ])
+    );
+}
+
+#[test]
+fn messages_policy_reads_keys_sessions_and_conversations() {
+    assert_eq!(
+        grants(&template(), "messages"),
+        set(&["GetItem KEY#*", "GetItem USER#*", "Query CONV#*"])
+    );
+}
+
+#[test]
+fn http_api_is_throttled_and_create_tighter_than_the_rest() {
+    let doc = template();
+    let api = doc["Resources"]
+        .as_mapping()
+        .unwrap()
+        .values()
+        .find(|r| r["Type"].as_str() == Some("AWS::Serverless::HttpApi"))
+        .expect("an HttpApi");
+    let default = &api["Properties"]["DefaultRouteSettings"];
+    let rate = parameter_default(&doc, &default["ThrottlingRateLimit"]);
+    let burst = parameter_default(&doc, &default["ThrottlingBurstLimit"]);
+    assert!(rate >= 1 && burst >= rate, "rate {rate}, burst {burst}");
+
+    // The create route, named as its event declares it.
+    let event = &function(&doc, "create")["Properties"]["Events"]["Create"]["Properties"];
+    let route = format!(
+        "{} {}",
+        event["Method"].as_str().unwrap(),
+        event["Path"].as_str().unwrap()
+    );
+    let create = &api["Properties"]["RouteSettings"][route.as_str()];
+    let create_rate = parameter_default(&doc, &create["ThrottlingRateLimit"]);
+    let create_burst = parameter_default(&doc, &create["ThrottlingBurstLimit"]);
+    assert!(
+        create_rate >= 1 && create_rate < rate,
+        "{route}: {create_rate}"
+    );
+    assert!(
+        create_burst >= create_rate && create_burst < burst,
+        "{route}"
+    );
+}
+
+#[test]
+fn webhook_has_reserved_concurrency_so_a_flood_cannot_starve_meta() {
+    let doc = template();
+    let reserved = &function(&doc, "webhook")["Properties"]["ReservedConcurrentExecutions"];
+    assert!(parameter_default(&doc, reserved) >= 1);
 }

@@ -2,12 +2,11 @@
 //! way Lambda parses them and drive the real handlers (as `cargo lambda invoke --data-file`).
 
 use e2e::meta;
-use e2e::TestEnv;
+use e2e::{TestEnv, SPAIN_DIGITS};
 use lambda_http::http::StatusCode;
 use lambda_http::Request;
-use sandbox::auth::key_hash;
+use sandbox::clock::Clock;
 use sandbox::config::Secret;
-use sandbox::store::ApiKeyRecord;
 
 /// The key the sample events carry; `make dev` provisions it for the local stack only.
 const EVENTS_KEY: &str = "wsk_events_local_only_do_not_use_elsewhere_000000000000";
@@ -27,18 +26,7 @@ async fn dev_env() -> TestEnv {
     env.app.config.app_secret = Some(Secret::new(DEV_APP_SECRET));
     env.app.config.verify_token = Some(Secret::new(DEV_VERIFY_TOKEN));
     meta::accept(&env.meta).await;
-    env.app
-        .store
-        .put_api_key(&ApiKeyRecord {
-            pk: ApiKeyRecord::pk_for(&key_hash(EVENTS_KEY)),
-            sk: "KEY".into(),
-            user_id: "events-user".into(),
-            status: "active".into(),
-            created_at: "2026-11-24T00:00:00Z".into(),
-            label: Some("sample events".into()),
-        })
-        .await
-        .unwrap();
+    env.put_key(EVENTS_KEY, "events-user", "active").await;
     env
 }
 
@@ -51,7 +39,7 @@ async fn sample_session_events_drive_create_list_and_revoke() {
         sandbox::api::create::handle(&env.app, sample("create.json")).await,
     );
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
-    assert_eq!(reply.json()["session"]["phoneE164"], "34688246216");
+    assert_eq!(reply.json()["session"]["phoneE164"], SPAIN_DIGITS);
     assert_eq!(reply.header("x-request-id"), Some("sample-post-sessions"));
     let reply = e2e::finish(
         "GET",
@@ -67,6 +55,34 @@ async fn sample_session_events_drive_create_list_and_revoke() {
     );
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
     assert_eq!(reply.json()["code"], "session_not_found");
+}
+
+#[tokio::test]
+async fn sample_messaging_events_drive_send_and_messages() {
+    let env = dev_env().await;
+    let reply = e2e::finish(
+        "POST",
+        "/v1/whatsapp/sandbox/sessions",
+        sandbox::api::create::handle(&env.app, sample("create.json")).await,
+    );
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    env.activate("events-user", env.clock.now()).await;
+    let reply = e2e::finish(
+        "POST",
+        "/v1/whatsapp/sandbox/messages",
+        sandbox::api::send::handle(&env.app, sample("send-message.json")).await,
+    );
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_eq!(reply.header("x-request-id"), Some("sample-post-messages"));
+    assert_eq!(reply.json()["message"]["to"], SPAIN_DIGITS);
+    let reply = e2e::finish(
+        "GET",
+        "/v1/whatsapp/sandbox/messages",
+        sandbox::api::messages::handle(&env.app, sample("messages.json")).await,
+    );
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    let messages = reply.json()["messages"].clone();
+    assert_eq!(messages[0]["text"]["body"], "Hello from the sandbox!");
 }
 
 #[tokio::test]

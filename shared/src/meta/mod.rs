@@ -1,0 +1,12 @@
+//! Meta's webhook: what it delivers, how it is signed, and what each event means. No I/O here;
+//! the route `api::webhook` reads the request and applies the decisions through the store.
+//! (Sending templates is the Graph API client's job, in `graph`.)
+
+/// The `biz_opaque_callback_data` tag that ties an activation template's statuses to its session.
+pub mod callback;
+/// What an event means: intent of a message, the session a reply activates, delivery reports.
+pub mod matching;
+/// The JSON shapes of a delivery (`Notification` down to each message and status).
+pub mod payload;
+/// `X-Hub-Signature-256` and constant-time secret comparison.
+pub mod signature;

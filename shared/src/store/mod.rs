@@ -1,0 +1,627 @@
+//! The DynamoDB store: the only module that talks to the table.
+//!
+//! One [`Store`] type; its methods live in a module per concern. Every conditional write goes
+//! through one helper and answers a [`Write`], never a bare `bool`; every item key is built by
+//! [`Key`].
+//!
+//! # Table
+//! One table, on-demand, generic keys `pk` (S) / `sk` (S), TTL attribute `expiresAt` (N, epoch
+//! seconds), and two sparse global secondary indexes used by the webhook:
+//! `byPhone` (partition key `phoneE164`) and `byWaId` (partition key `waId`, the WhatsApp id
+//! Meta reported at send time, which for Brazil, Mexico and Argentina may differ from the
+//! number we sent to). Only session items carry those two attributes.
+//!
+//! # Items
+//! | item | pk | sk | attributes |
+//! |---|---|---|---|
+//! | API key (written by provisioning; layout fixed) | `KEY#<sha256 hex of the key>` | `KEY` | `userId`, `status` (`active`/`disabled`), `createdAt` (RFC 3339), `label`? |
+//! | the user's one session | `USER#<userId>` | `SESSION` | `sessionId`, `userId`, `phoneE164`, `status`, `createdAt`, `expiresAt`, `activatedAt`?, `activationMessageId`?, `templateSentAt`?, `waId`?, `delivery`?, `deliveryRank`?, `writeId` |
+//! | a phone's opt-out (STOP / START) | `OPTOUT#<digits>` | `OPTOUT` | `optedOut` (BOOL), `updatedAt` (N, the message's time), `phones` (SS, every number of that person) |
+//! | a user's daily send counter | `COUNT#USER#<userId>#<YYYY-MM-DD>` | `COUNT` | `sends` (N), `expiresAt` (a day after the UTC day ends) |
+//! | a recipient phone's daily send counter (all users, all its WhatsApp forms) | `COUNT#PHONE#<canonical digits>#<YYYY-MM-DD>` | `COUNT` | `sends` (N), `expiresAt` |
+//! | an inbound message that activated a session | `INBOUND#<wamid>` | `INBOUND` | `expiresAt` (8 days: longer than Meta's 7-day redelivery window) |
+//! | a message of a user's sandbox conversation | `CONV#<userId>` | `MSG#<10-digit time>#<o random / i wamid>` | `messageId`?, `userId`, `direction`, `phone` (not `phoneE164`: no index entry), `type`, `content` (JSON), `status`?, `statusRank`?, `statusAt`?, `error`? (JSON), `createdAt`, `expiresAt` (7 days) |
+//! | who sent a sandbox message | `OUTMSG#<wamid>` | `OUTMSG` | `userId`, `expiresAt` |
+//! | who sent to a phone last | `LASTSENT#<canonical digits>` | `LASTSENT` | `userId`, `sentAt`, `expiresAt` |
+//! | the first answer to an `Idempotency-Key` | `IDEM#<sha256 of user and key>` | `IDEM` | `fingerprint`, `owner`, `response`? (JSON), `expiresAt` (24 h) |
+//! | a user's sandbox messages of a UTC day | `COUNT#MSG#USER#<userId>#<YYYY-MM-DD>` | `COUNT` | `count`, `expiresAt` |
+//!
+//! # Access patterns
+//! | operation | request |
+//! |---|---|
+//! | authenticate an API key | `GetItem KEY#<hash>/KEY` (cached per container) |
+//! | create: claim the user's slot, take the daily units, check opt-outs | one `TransactWriteItems`: `Put USER#<id>/SESSION` if `attribute_not_exists(pk)` (or, when an expired item is in the way, if `sessionId = :thatOne AND expiresAt <= :now`); `Update` of both counters `ADD sends 1` if `sends = :expected` (`attribute_not_exists` for 0; only `sends < :limit` once a guess missed twice); `ConditionCheck OPTOUT#<form>` (every WhatsApp form) if not opted out. On cancellation `ALL_OLD` gives the live session (so "different phone" needs no second read) and the counters' true counts |
+//! | create: store the accepted send | `UpdateItem` if `sessionId = :id AND writeId = :mine` (`ALL_OLD` on failure) |
+//! | create: refresh a pending session | `TransactWriteItems`: `ConditionCheck USER#<id>/SESSION` if `sessionId = :id AND status = pending AND expiresAt > :now`, the two counter `Update`s, the opt-out checks; after the send `UpdateItem` if the same condition |
+//! | create: roll back a claim after a failed send | `TransactWriteItems`: `Delete` (or `Put` of the previous item) if `writeId = :mine AND status = pending`, and each counter's unit back (`Delete` if `sends = 1`, else `ADD sends -1` if `sends = :n`) |
+//! | create: give a refresh's units back | `TransactWriteItems` of the counter give-backs alone |
+//! | list | strongly consistent `GetItem USER#<id>/SESSION`, expired filtered in code |
+//! | revoke | `DeleteItem USER#<id>/SESSION` if `sessionId = :id AND expiresAt > :now` |
+//! | webhook: sessions of a phone (once per phone per delivery) | `Query byPhone` for each WhatsApp form of the number and `Query byWaId` (no scans) |
+//! | webhook: activate, exactly once | `TransactWriteItems`: `Update USER#<id>/SESSION` if `sessionId = :id AND status = pending AND expiresAt > :now AND templateSentAt <= :messageTime`, and `Put INBOUND#<wamid>` if `attribute_not_exists(pk)` |
+//! | webhook: delivery status of a tagged activation template | `UpdateItem USER#<id>/SESSION` (the tag names user and session) if `sessionId = :id AND activationMessageId = :mid AND (no deliveryRank OR deliveryRank < :rank)`; untagged statuses: no request |
+//! | webhook: STOP deletes sessions (whatever the flag's outcome) | `DeleteItem` if `sessionId = :id AND createdAt <= :messageTime` |
+//! | webhook: STOP / START | `UpdateItem OPTOUT#<digits>` if `attribute_not_exists(pk) OR updatedAt <= :messageTime` |
+//! | send: the session (and the key's record) | `GetItem USER#<id>/SESSION`, or `BatchGetItem` with `IDEM#…` (consistent) |
+//! | send: reserve a unit | `UpdateItem COUNT#MSG#USER#…` if `count < :limit`, or `TransactWriteItems` with the `IDEM#` claim |
+//! | send: record the accepted message | `TransactWriteItems`: upsert `CONV#`, put `OUTMSG#`, put `LASTSENT#`, answer `IDEM#` |
+//! | send: give a failed send's unit back | `UpdateItem COUNT#…` `ADD -1`, `DeleteItem IDEM#…` if `owner = :me` |
+//! | messages: a page | `Query CONV#<id>`, newest first, from the cursor's `sk` |
+//! | webhook: record an inbound message | `PutItem CONV#…` (in the activation's transaction when it activates) |
+//! | webhook: the window | `UpdateItem USER#<id>/SESSION` `lastInboundAt` if active and older |
+//! | webhook: a sandbox message's status | `UpdateItem CONV#…` if `statusRank < :rank` (found by the tag) |
+//!
+//! One item per user makes "one phone per user" structural: every create is a conditional
+//! write on that item, never a read followed by a write.
+
+/// API-key records: the fixed layout provisioning writes, and the lookup auth does.
+mod api_keys;
+/// Daily send counters and the guards (counters, opt-out checks) a send passes in one
+/// transaction.
+mod counters;
+/// The stored shape of a session and its conversion to and from [`Session`].
+mod item;
+/// Sandbox messages: the conversation, idempotency records, the daily message counter.
+mod messages;
+/// Opt-out records (STOP / START).
+mod opt_outs;
+/// Session writes and reads: create's claim, send, refresh and rollback, revoke, list, webhook.
+mod sessions;
+/// The table definition (tests, the local stack, the admin tool).
+mod table;
+/// The DynamoDB client's connect, attempt and operation timeouts and its retries.
+mod timeouts;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+use aws_sdk_dynamodb::Client;
+
+use crate::limits;
+use crate::phone::PhoneE164;
+use crate::session::{Session, UserId};
+
+pub use api_keys::ApiKeyRecord;
+pub use counters::{Caps, Reservation};
+pub use messages::{IdempotencyRecord, MessageReservation};
+pub use opt_outs::OptOut;
+pub use sessions::{Activation, Answer, DeleteIf, Reserve, INBOUND_RECORD_SECONDS};
+pub use table::create_table;
+pub use timeouts::{sdk_retries, sdk_timeouts, MAX_ATTEMPTS, OPERATION_TIMEOUT};
+
+/// A raw DynamoDB item.
+pub type Item = HashMap<String, AttributeValue>;
+
+/// The TTL attribute of every item that expires.
+pub const TTL_ATTRIBUTE: &str = "expiresAt";
+/// The index on the session's normalized phone.
+pub const PHONE_INDEX: &str = "byPhone";
+/// The index on the WhatsApp id Meta reported for the phone.
+pub const WA_ID_INDEX: &str = "byWaId";
+
+/// The kinds of item in the table: each names its `pk` prefix and its `sk`.
+/// A new kind of item gets a variant here and nowhere else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemKind {
+    /// An API key: `KEY#<sha256 hex of the key>` / `KEY`.
+    ApiKey,
+    /// The user's one session: `USER#<userId>` / `SESSION`.
+    Session,
+    /// A phone's opt-out: `OPTOUT#<digits>` / `OPTOUT`.
+    OptOut,
+    /// A daily send counter: `COUNT#USER#<userId>#<YYYY-MM-DD>` or
+    /// `COUNT#PHONE#<canonical digits>#<YYYY-MM-DD>` / `COUNT`.
+    Counter,
+    /// An inbound message that activated a session: `INBOUND#<wamid>` / `INBOUND`, so a
+    /// redelivery of it never activates anything again.
+    Inbound,
+    /// A message of a user's sandbox conversation: `CONV#<userId>` / `MSG#<time>#<suffix>`
+    /// (the `sk` varies: [`Key::message`] builds it).
+    Message,
+    /// Which user sent a sandbox message, by Meta's id: `OUTMSG#<wamid>` / `OUTMSG`, so a
+    /// reply quoting it (`context.id`) is recorded for that user.
+    OutboundRef,
+    /// The first answer to an `Idempotency-Key`: `IDEM#<sha256 of user and key>` / `IDEM`.
+    Idempotency,
+    /// The user who last sent a sandbox message to a phone: `LASTSENT#<canonical digits>` /
+    /// `LASTSENT`, so the webhook can tell which of two active users a plain reply is for.
+    LastSender,
+    /// Sandbox messages a user sent in a UTC day: `COUNT#MSG#USER#<userId>#<YYYY-MM-DD>` /
+    /// `COUNT` (the activation counters are `COUNT#USER#…` and `COUNT#PHONE#…`).
+    MessageCounter,
+}
+
+impl ItemKind {
+    /// What every `pk` of this kind starts with.
+    pub const fn prefix(self) -> &'static str {
+        match self {
+            Self::ApiKey => "KEY#",
+            Self::Session => "USER#",
+            Self::OptOut => "OPTOUT#",
+            Self::Counter => "COUNT#",
+            Self::Inbound => "INBOUND#",
+            Self::Message => "CONV#",
+            Self::OutboundRef => "OUTMSG#",
+            Self::Idempotency => "IDEM#",
+            Self::LastSender => "LASTSENT#",
+            Self::MessageCounter => "COUNT#MSG#USER#",
+        }
+    }
+
+    /// The `sk` of every item of this kind.
+    pub const fn sort_key(self) -> &'static str {
+        match self {
+            Self::ApiKey => "KEY",
+            Self::Session => "SESSION",
+            Self::OptOut => "OPTOUT",
+            Self::Counter => "COUNT",
+            Self::Inbound => "INBOUND",
+            // The prefix of every conversation `sk`.
+            Self::Message => crate::message::MESSAGE_SK_PREFIX,
+            Self::OutboundRef => "OUTMSG",
+            Self::Idempotency => "IDEM",
+            Self::LastSender => "LASTSENT",
+            Self::MessageCounter => "COUNT",
+        }
+    }
+
+    /// Whether a `pk` belongs to an item of this kind.
+    pub fn owns(self, pk: &str) -> bool {
+        pk.starts_with(self.prefix())
+    }
+
+    /// The id a `pk` of this kind carries (`KEY#ab12…` → `ab12…`), if it is of this kind.
+    pub fn id_of(self, pk: &str) -> Option<&str> {
+        pk.strip_prefix(self.prefix())
+    }
+}
+
+/// An item's primary key. The one place item keys are spelled: the store, the tests and the
+/// admin tool all build keys here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Key {
+    /// The partition key.
+    pub pk: String,
+    /// The sort key.
+    pub sk: String,
+}
+
+impl Key {
+    /// The key of the item of `kind` for `id`.
+    pub fn new(kind: ItemKind, id: &str) -> Self {
+        Self {
+            pk: format!("{}{id}", kind.prefix()),
+            sk: kind.sort_key().to_owned(),
+        }
+    }
+
+    /// An API key's item, by the SHA-256 hex of the key.
+    pub fn api_key(hash_hex: &str) -> Self {
+        Self::new(ItemKind::ApiKey, hash_hex)
+    }
+
+    /// The user's session item.
+    pub fn session(user_id: &UserId) -> Self {
+        Self::new(ItemKind::Session, user_id.as_str())
+    }
+
+    /// A phone's opt-out item, by its digits.
+    pub fn opt_out(digits: &str) -> Self {
+        Self::new(ItemKind::OptOut, digits)
+    }
+
+    /// A user's send counter for the UTC day of `epoch_seconds`.
+    pub fn user_counter(user_id: &UserId, epoch_seconds: i64) -> Self {
+        Self::new(
+            ItemKind::Counter,
+            &format!("USER#{user_id}#{}", limits::utc_date(epoch_seconds)),
+        )
+    }
+
+    /// A recipient phone's send counter for the UTC day of `epoch_seconds`, keyed by the
+    /// phone's canonical WhatsApp form so every form of one number shares it.
+    pub fn recipient_counter(phone: &PhoneE164, epoch_seconds: i64) -> Self {
+        Self::new(
+            ItemKind::Counter,
+            &format!(
+                "PHONE#{}#{}",
+                limits::canonical_digits(phone),
+                limits::utc_date(epoch_seconds)
+            ),
+        )
+    }
+
+    /// The record of an inbound message, by Meta's message id.
+    pub fn inbound(message_id: &str) -> Self {
+        Self::new(ItemKind::Inbound, message_id)
+    }
+
+    /// A message of `user`'s conversation, sent at `created_at`, unique by `suffix`.
+    pub fn message(user: &UserId, created_at: i64, suffix: &str) -> Self {
+        Self {
+            pk: Self::conversation(user),
+            sk: crate::message::message_sort_key(created_at, suffix),
+        }
+    }
+
+    /// The partition of `user`'s conversation.
+    pub fn conversation(user: &UserId) -> String {
+        format!("{}{}", ItemKind::Message.prefix(), user.as_str())
+    }
+
+    /// Who sent the sandbox message Meta calls `message_id`.
+    pub fn outbound_ref(message_id: &str) -> Self {
+        Self::new(ItemKind::OutboundRef, message_id)
+    }
+
+    /// Who last sent a sandbox message to the phone with these canonical digits.
+    pub fn last_sender(canonical_digits: &str) -> Self {
+        Self::new(ItemKind::LastSender, canonical_digits)
+    }
+
+    /// The record of an `Idempotency-Key`, by [`crate::message::idempotency_id`].
+    pub fn idempotency(id: &str) -> Self {
+        Self::new(ItemKind::Idempotency, id)
+    }
+
+    /// `user`'s sandbox-message counter for the UTC day of `epoch_seconds`.
+    pub fn message_counter(user: &UserId, epoch_seconds: i64) -> Self {
+        let id = format!(
+            "{}#{}",
+            user.as_str(),
+            crate::limits::utc_date(epoch_seconds)
+        );
+        Self::new(ItemKind::MessageCounter, &id)
+    }
+
+    /// `{pk, sk}` as the SDK's `set_key` takes it.
+    pub fn item(&self) -> Item {
+        HashMap::from([
+            ("pk".to_owned(), s(&self.pk)),
+            ("sk".to_owned(), s(&self.sk)),
+        ])
+    }
+}
+
+/// What a conditional write did.
+#[derive(Debug)]
+#[must_use]
+pub enum Write<T = ()> {
+    /// The condition held and the write happened.
+    Written(T),
+    /// The condition did not hold and nothing changed.
+    ConditionFailed {
+        /// The session as it stood, for writes that ask DynamoDB for it (`ALL_OLD`); `None`
+        /// for the others, or when there was no item.
+        current: Option<Box<Session>>,
+    },
+}
+
+impl<T> Write<T> {
+    /// Whether the write happened (for log fields).
+    pub fn written(&self) -> bool {
+        matches!(self, Self::Written(_))
+    }
+}
+
+/// DynamoDB could not be reached, throttled us past retries, or answered with an error.
+#[derive(Debug, thiserror::Error)]
+#[error("DynamoDB {operation} failed: {detail}")]
+pub struct StoreError {
+    operation: &'static str,
+    detail: String,
+}
+
+impl StoreError {
+    fn from_sdk<E, R>(operation: &'static str, err: SdkError<E, R>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        match &err {
+            SdkError::ServiceError(e) => Self::service(operation, e.err()),
+            other => Self {
+                operation,
+                detail: other.to_string(),
+            },
+        }
+    }
+
+    /// DynamoDB's answer: its error code and message.
+    fn service(operation: &'static str, err: &impl ProvideErrorMetadata) -> Self {
+        Self {
+            operation,
+            detail: format!(
+                "{}: {}",
+                err.code().unwrap_or("unknown"),
+                err.message().unwrap_or("")
+            ),
+        }
+    }
+
+    /// A transaction DynamoDB cancelled for a reason other than our conditions.
+    fn cancelled(operation: &'static str, code: String) -> Self {
+        Self {
+            operation,
+            detail: format!("transaction cancelled: {code}"),
+        }
+    }
+
+    /// The request's time budget ran out before this operation could start.
+    fn out_of_time(operation: &'static str) -> Self {
+        Self {
+            operation,
+            detail: "no time left in the request's budget".into(),
+        }
+    }
+
+    /// Whether only another transaction on the same item stood in the way (worth a retry).
+    pub(crate) fn is_conflict(&self) -> bool {
+        self.detail == "TransactionConflict"
+    }
+
+    /// An item or request we could not encode or decode.
+    fn corrupt(operation: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            operation,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// The DynamoDB store.
+#[derive(Debug, Clone)]
+pub struct Store {
+    client: Client,
+    table: String,
+    /// The daily counters' last seen counts (per container, shared by clones).
+    counts: Arc<counters::CounterCache>,
+}
+
+impl Store {
+    /// A store on `table` through `client` (built once per container).
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+            counts: Arc::default(),
+        }
+    }
+
+    /// The table's name.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// The SDK client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// One item by its key; `consistent` for reads that must see the latest write.
+    async fn get(
+        &self,
+        operation: &'static str,
+        key: &Key,
+        consistent: bool,
+    ) -> Result<Option<Item>, StoreError> {
+        self.client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key.item()))
+            .consistent_read(consistent)
+            .send()
+            .await
+            .map(|out| out.item)
+            .map_err(|e| StoreError::from_sdk(operation, e))
+    }
+}
+
+/// The error of a write that may carry a condition: tells a failed condition apart and hands
+/// over the item DynamoDB returned with it.
+trait ConditionalError: ProvideErrorMetadata + std::error::Error + Sized + 'static {
+    /// `Ok(item)` if the condition failed (the item only with `ALL_OLD`), else the error back.
+    fn condition_failed(self) -> Result<Option<Item>, Self>;
+}
+
+impl ConditionalError for PutItemError {
+    fn condition_failed(self) -> Result<Option<Item>, Self> {
+        match self {
+            Self::ConditionalCheckFailedException(c) => Ok(c.item),
+            other => Err(other),
+        }
+    }
+}
+
+impl ConditionalError for UpdateItemError {
+    fn condition_failed(self) -> Result<Option<Item>, Self> {
+        match self {
+            Self::ConditionalCheckFailedException(c) => Ok(c.item),
+            other => Err(other),
+        }
+    }
+}
+
+impl ConditionalError for DeleteItemError {
+    fn condition_failed(self) -> Result<Option<Item>, Self> {
+        match self {
+            Self::ConditionalCheckFailedException(c) => Ok(c.item),
+            other => Err(other),
+        }
+    }
+}
+
+/// The one place a conditional write's result is decoded: the output, a failed condition
+/// (with the current session when DynamoDB returned it), or a [`StoreError`].
+fn conditional<T, E, R>(
+    operation: &'static str,
+    result: Result<T, SdkError<E, R>>,
+) -> Result<Write<T>, StoreError>
+where
+    E: ConditionalError,
+    R: std::fmt::Debug,
+{
+    match result {
+        Ok(out) => Ok(Write::Written(out)),
+        Err(SdkError::ServiceError(service)) => match service.into_err().condition_failed() {
+            Ok(item) => Ok(Write::ConditionFailed {
+                current: item
+                    .filter(|i| !i.is_empty())
+                    .map(|i| item::session_from_item(operation, i).map(Box::new))
+                    .transpose()?,
+            }),
+            Err(other) => Err(StoreError::service(operation, &other)),
+        },
+        Err(other) => Err(StoreError::from_sdk(operation, other)),
+    }
+}
+
+/// Why one item of a cancelled `TransactWriteItems` did not go through.
+#[derive(Debug)]
+pub(crate) struct Cancelled {
+    /// DynamoDB's reason code: `ConditionalCheckFailed`, `TransactionConflict`, `None`, ...
+    pub code: String,
+}
+
+/// The one place a `TransactWriteItems` result is decoded: written, or cancelled with one
+/// reason per item (in request order). A cancellation only because another transaction
+/// touched the same items at the same moment (`TransactionConflict`) is transient: it comes
+/// back as a [`StoreError`], so the caller's request is retried as a whole.
+async fn transact(
+    store: &Store,
+    operation: &'static str,
+    items: Vec<TransactWriteItem>,
+) -> Result<Result<(), Vec<Cancelled>>, StoreError> {
+    let result = store
+        .client
+        .transact_write_items()
+        .set_transact_items(Some(items))
+        .send()
+        .await;
+    match result {
+        Ok(_) => Ok(Ok(())),
+        Err(SdkError::ServiceError(service)) => match service.into_err() {
+            TransactWriteItemsError::TransactionCanceledException(e) => {
+                let reasons: Vec<Cancelled> = e
+                    .cancellation_reasons
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|r| Cancelled {
+                        code: r.code.unwrap_or_default(),
+                    })
+                    .collect();
+                if reasons.iter().any(|r| r.code == "TransactionConflict") {
+                    return Err(StoreError::corrupt(operation, "TransactionConflict"));
+                }
+                Ok(Err(reasons))
+            }
+            other => Err(StoreError::service(operation, &other)),
+        },
+        Err(other) => Err(StoreError::from_sdk(operation, other)),
+    }
+}
+
+fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn s(v: &str) -> AttributeValue {
+    AttributeValue::S(v.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_have_the_documented_layout() {
+        let key = |k: Key| (k.pk, k.sk);
+        assert_eq!(
+            key(Key::api_key("ab12")),
+            ("KEY#ab12".to_owned(), "KEY".to_owned())
+        );
+        assert_eq!(
+            key(Key::session(&UserId::new("u1"))),
+            ("USER#u1".to_owned(), "SESSION".to_owned())
+        );
+        assert_eq!(
+            key(Key::opt_out("34688246216")),
+            ("OPTOUT#34688246216".to_owned(), "OPTOUT".to_owned())
+        );
+        assert_eq!(
+            key(Key::inbound("wamid.X")),
+            ("INBOUND#wamid.X".to_owned(), "INBOUND".to_owned())
+        );
+        let u1 = UserId::new("u1");
+        assert_eq!(
+            key(Key::message(&u1, 1_795_529_722, "oAb")),
+            ("CONV#u1".to_owned(), "MSG#1795529722#oAb".to_owned())
+        );
+        assert_eq!(
+            key(Key::message_counter(&u1, 1_795_529_722)),
+            (
+                "COUNT#MSG#USER#u1#2026-11-24".to_owned(),
+                "COUNT".to_owned()
+            )
+        );
+        assert_eq!(
+            key(Key::outbound_ref("wamid.X")),
+            ("OUTMSG#wamid.X".to_owned(), "OUTMSG".to_owned())
+        );
+        assert_eq!(
+            key(Key::last_sender("34688246216")),
+            ("LASTSENT#34688246216".to_owned(), "LASTSENT".to_owned())
+        );
+        assert_eq!(
+            key(Key::idempotency("ab")),
+            ("IDEM#ab".to_owned(), "IDEM".to_owned())
+        );
+    }
+
+    #[test]
+    fn counter_keys_have_the_documented_layout() {
+        // 2026-11-24T01:00:00Z.
+        let t = 1_795_478_400 + 3_600;
+        let key = |k: Key| (k.pk, k.sk);
+        assert_eq!(
+            key(Key::user_counter(&UserId::new("u1"), t)),
+            ("COUNT#USER#u1#2026-11-24".to_owned(), "COUNT".to_owned())
+        );
+        let spain = PhoneE164::from_stored("34688246216").unwrap();
+        assert_eq!(
+            key(Key::recipient_counter(&spain, t)),
+            (
+                "COUNT#PHONE#34688246216#2026-11-24".to_owned(),
+                "COUNT".to_owned()
+            )
+        );
+        // Both forms of a Brazilian mobile share one counter.
+        let with_nine = PhoneE164::from_stored("5511987654321").unwrap();
+        let without = PhoneE164::from_stored("551187654321").unwrap();
+        assert_eq!(
+            Key::recipient_counter(&with_nine, t),
+            Key::recipient_counter(&without, t)
+        );
+        assert_ne!(
+            Key::recipient_counter(&spain, 1_795_478_400 - 1),
+            Key::recipient_counter(&spain, 1_795_478_400),
+            "a new UTC day is a new counter"
+        );
+        assert!(ItemKind::Counter.owns(&Key::user_counter(&UserId::new("u"), t).pk));
+    }
+
+    #[test]
+    fn a_pk_names_its_kind_and_id() {
+        let pk = Key::api_key("ab12").pk;
+        assert!(ItemKind::ApiKey.owns(&pk));
+        assert!(!ItemKind::Session.owns(&pk));
+        assert_eq!(ItemKind::ApiKey.id_of(&pk), Some("ab12"));
+        assert_eq!(ItemKind::OptOut.id_of(&pk), None);
+    }
+}

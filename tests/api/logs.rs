@@ -1,0 +1,77 @@
+//! What the functions log (README "Operations"): no raw WhatsApp message id (a `wamid`
+//! base64-encodes the recipient's number) and no payload values from a body we could not read.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use e2e::deliveries::{assert_received, sign};
+use e2e::{TestEnv, SPAIN_DIGITS};
+use lambda_http::Body;
+
+/// Log lines written while the guard lives, in this thread.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("log buffer").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    /// Captures this thread's log lines, in the functions' JSON format, while the guard lives.
+    fn start() -> (Self, tracing::subscriber::DefaultGuard) {
+        let logs = Self::default();
+        let writer = logs.clone();
+        let guard = tracing::subscriber::set_default(sandbox::telemetry::subscriber(move || {
+            writer.clone()
+        }));
+        (logs, guard)
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().expect("log buffer")).into_owned()
+    }
+}
+
+#[tokio::test]
+async fn an_activation_and_its_statuses_log_no_message_id() {
+    let env = TestEnv::accepting().await;
+    let (logs, _guard) = Captured::start();
+    let session = env.pending("u1", SPAIN_DIGITS).await;
+    env.deliver_messages(vec![session.button_reply(SPAIN_DIGITS)])
+        .await;
+    env.deliver_statuses(vec![session.status("read", SPAIN_DIGITS, e2e::T0 + 40)])
+        .await;
+    assert_eq!(env.session_of(&session.key).await["status"], "active");
+    let text = logs.text();
+    assert!(text.contains("activation reply"), "{text}");
+    assert!(!text.contains("wamid"), "a message id was logged:\n{text}");
+    assert!(
+        !text.contains(SPAIN_DIGITS),
+        "a phone was logged unmasked:\n{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_signed_body_we_cannot_read_is_logged_without_its_values() {
+    let env = TestEnv::accepting().await;
+    let (logs, _guard) = Captured::start();
+    // Well-formed JSON of the wrong shape: serde's message would quote the string.
+    let body = format!(r#"{{"object":"whatsapp_business_account","entry":"{SPAIN_DIGITS}"}}"#);
+    let signature = sign(&body);
+    assert_received(&env.webhook_raw(Body::Text(body), Some(&signature)).await);
+    let text = logs.text();
+    assert!(
+        text.contains("not a delivery we can read"),
+        "the unreadable body is still reported:\n{text}"
+    );
+    assert!(
+        !text.contains(SPAIN_DIGITS),
+        "a payload value was logged:\n{text}"
+    );
+}

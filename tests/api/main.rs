@@ -1,0 +1,52 @@
+//! The service's HTTP operations, a file per route or concern: the real handlers against
+//! DynamoDB Local and a `wiremock` Graph API. One test binary, so DynamoDB Local starts once
+//! per test run. Each file's opening comment names the `openapi.yaml` operation or README
+//! section it holds the code to.
+
+/// Only the owner's answer to this template activates, exactly once; STOP always stops; the
+/// DynamoDB requests of a large delivery.
+mod activation_integrity;
+/// `sandbox-admin`'s key operations against a real table and the real authenticator.
+mod admin;
+/// API-key authentication on every session operation, and the auth cache.
+mod auth;
+/// Unknown API keys: the bounded negative cache and the DynamoDB reads a flood of bad keys costs.
+mod auth_cache;
+/// Concurrent creates for one user.
+mod concurrency;
+/// `createWhatsAppSandboxSession`: validation, normalization, and each existing-session case.
+mod create;
+/// `createWhatsAppSandboxSession` racing the phone owner and itself: rollbacks and records.
+mod create_races;
+/// `createWhatsAppSandboxSession` when Meta refuses, fails or cannot be reached.
+mod create_when_meta_fails;
+/// Delivery statuses recorded by the webhook and shown on the session.
+mod delivery_statuses;
+/// Every operation when DynamoDB cannot be reached.
+mod dynamodb_unavailable;
+/// The sample events under `events/` drive the real handlers.
+mod events;
+/// Init: what a function builds before its first request (the warm-up read, the Graph client).
+mod init;
+/// Opt-outs (403) and the daily send limits (429, `X-RateLimit-*`) of create.
+mod limits;
+/// `listWhatsAppSandboxSessions`.
+mod list;
+/// What the functions log: no message ids, no payload values.
+mod logs;
+/// `listWhatsAppSandboxMessages`, statuses and inbound attribution of sandbox messages.
+mod messaging_list;
+/// `sendWhatsAppSandboxMessage`: refusals, window, cap, idempotency, Meta's errors.
+mod messaging_send;
+/// STOP and START replies.
+mod opt_out;
+/// The `X-Request-Id` header.
+mod request_ids;
+/// `revokeWhatsAppSandboxSession`.
+mod revoke;
+/// DynamoDB round trips and Graph API calls per operation.
+mod round_trips;
+/// `template.yaml` agrees with the code: table, routes, policies.
+mod template;
+/// The webhook handshake, signatures, and the replies that activate a session.
+mod webhook_activation;

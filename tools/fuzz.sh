@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Contract fuzzing: the whole service as `make dev --headless` runs it (DynamoDB Local,
+# graph-stub, the functions on their real paths), on free ports, then schemathesis against
+# openapi.yaml with a development key: examples, coverage, fuzzing and stateful phases, every
+# default check, a fixed seed. Any finding fails. Usually run as `make fuzz` (and by `make test`).
+#
+# Configuration: tools/fuzz/schemathesis.toml (phases, seed, example count, the documented
+# exceptions) and tools/fuzz/hooks.py (signs webhook bodies, the refusals the spec declares).
+# Environment: FUZZ_MAX_EXAMPLES overrides the example count per operation and phase; FUZZ_SEED
+# the seed. The stack's logs and schemathesis' reports go to $FUZZ_DIR (target/fuzz).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+export PATH="$ROOT/.venv/bin:$PATH"
+
+DIR=${FUZZ_DIR:-$ROOT/target/fuzz}
+say() { echo "fuzz: $*" >&2; }
+
+rm -rf "$DIR"
+mkdir -p "$DIR"
+
+# Three distinct free ports (API, DynamoDB Local, graph-stub): other stacks and tests may run.
+read -r API_PORT DYNAMODB_PORT GRAPH_PORT < <(python3 - <<'PY'
+import socket
+socks = [socket.socket() for _ in range(3)]
+for s in socks:
+    s.bind(("127.0.0.1", 0))
+print(*(s.getsockname()[1] for s in socks))
+PY
+)
+
+# dev.sh --headless runs until its standard input closes: hold a pipe to it open on fd 3, so
+# the stack also stops when this script dies without running its trap.
+STACK_PID=""
+FUZZ_PID=""
+stop_stack() {
+    local status=$?
+    trap - EXIT INT TERM HUP
+    if [ -n "$FUZZ_PID" ]; then kill -TERM "$FUZZ_PID" 2>/dev/null || true; fi
+    exec 3>&- 2>/dev/null || true
+    if [ -n "$STACK_PID" ]; then
+        # Closing its input is the stop signal; dev.sh notices within a second and stops every
+        # process it started. A signal now would cut that cleanup short, so it is only the
+        # fallback for a dev.sh that does not end by itself.
+        local _
+        for _ in $(seq 60); do
+            kill -0 "$STACK_PID" 2>/dev/null || break
+            sleep 0.5
+        done
+        kill -TERM "$STACK_PID" 2>/dev/null || true
+        wait "$STACK_PID" 2>/dev/null || true
+    fi
+    exit "$status"
+}
+trap stop_stack EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+
+say "starting the stack (API on port $API_PORT; log: $DIR/dev.log) ..."
+mkfifo "$DIR/stdin"
+DEV_API_PORT=$API_PORT DEV_DYNAMODB_PORT=$DYNAMODB_PORT DEV_GRAPH_PORT=$GRAPH_PORT \
+    DEV_STATE_DIR="$DIR/stack" tools/dev.sh --headless <"$DIR/stdin" >"$DIR/dev.log" 2>&1 &
+STACK_PID=$!
+exec 3>"$DIR/stdin"
+rm -f "$DIR/stdin"
+
+# A cold machine compiles the functions first.
+deadline=$((SECONDS + 15 * 60))
+until [ -f "$DIR/stack/stack.env" ]; do
+    if ! kill -0 "$STACK_PID" 2>/dev/null; then
+        tail -n 30 "$DIR/dev.log" >&2 || true
+        say "the stack stopped while starting; its log: $DIR/dev.log"
+        exit 1
+    fi
+    [ "$SECONDS" -lt "$deadline" ] || { say "the stack was not ready within 15 minutes"; exit 1; }
+    sleep 0.5
+done
+set -a
+# shellcheck disable=SC1091
+. "$DIR/stack/stack.env"
+set +a
+
+# The dev key for the session routes, and the app secret hooks.py signs webhook bodies with
+# (dev.sh's local-only value).
+export FUZZ_API_KEY=$DEV_API_KEY
+export FUZZ_APP_SECRET=dev-app-secret
+
+# Hypothesis' own files stay with the run's other outputs, not in the working tree.
+export HYPOTHESIS_STORAGE_DIRECTORY=$DIR/hypothesis
+
+say "running schemathesis against $DEV_API_URL ..."
+args=(--url "$DEV_API_URL" --report junit,har --report-dir "$DIR/report")
+[ -z "${FUZZ_MAX_EXAMPLES:-}" ] || args+=(--max-examples "$FUZZ_MAX_EXAMPLES")
+[ -z "${FUZZ_SEED:-}" ] || args+=(--seed "$FUZZ_SEED")
+# In the background and waited for, so a signal to this script stops everything at once
+# (bash runs traps only between foreground commands).
+status=0
+schemathesis --config-file tools/fuzz/schemathesis.toml run openapi.yaml "${args[@]}" &
+FUZZ_PID=$!
+wait "$FUZZ_PID" || status=$?
+FUZZ_PID=""
+if [ "$status" -ne 0 ]; then
+    say "FAILED: schemathesis found responses that break openapi.yaml (above); the service's log: $DIR/stack/watch.log"
+    exit "$status"
+fi
+say "passed"
