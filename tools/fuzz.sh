@@ -60,6 +60,10 @@ trap 'exit 129' HUP
 
 say "starting the stack (API on port $API_PORT; log: $DIR/dev.log) ..."
 mkfifo "$DIR/stdin"
+# The daily caps are raised for this stack: a thousand generated requests from one key would
+# otherwise spend the run on 429s (schemathesis' `rate_limited` warning) instead of reaching
+# the code behind them. The caps have their own tests (tests/api/limits.rs, messaging_send.rs).
+USER_DAILY_SEND_LIMIT=1000000 RECIPIENT_DAILY_SEND_LIMIT=1000000 USER_DAILY_MESSAGE_LIMIT=1000000 \
 DEV_API_PORT=$API_PORT DEV_DYNAMODB_PORT=$DYNAMODB_PORT DEV_GRAPH_PORT=$GRAPH_PORT \
     DEV_STATE_DIR="$DIR/stack" tools/dev.sh --headless <"$DIR/stdin" >"$DIR/dev.log" 2>&1 &
 STACK_PID=$!
@@ -90,6 +94,29 @@ export FUZZ_APP_SECRET=dev-app-secret
 # Hypothesis' own files stay with the run's other outputs, not in the working tree.
 export HYPOTHESIS_STORAGE_DIRECTORY=$DIR/hypothesis
 
+# The dev user gets an active session the way a phone owner gives one (graph-stub plays the
+# phone and taps the template's button), so the messaging operations reach the code behind
+# their 403 `sandbox_session_required` instead of answering it to every generated request. Its
+# phone is in no example or dictionary, so no generated STOP ends it early.
+say "activating the dev user's session ..."
+python3 - "$DEV_API_URL" "$DEV_API_KEY" <<'PY'
+import json, sys, time, urllib.request
+url, key = sys.argv[1], sys.argv[2]
+def call(method, path, body=None):
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url + path, data=data, method=method, headers={
+        "Authorization": "Bearer " + key, "Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=60) as response:
+        return json.load(response)
+call("POST", "/v1/whatsapp/sandbox/sessions", {"phone": "+1 202 555 0188"})
+deadline = time.time() + 60
+while time.time() < deadline:
+    sessions = call("GET", "/v1/whatsapp/sandbox/sessions")["sessions"]
+    if sessions and sessions[0]["status"] == "active":
+        sys.exit(0)
+    time.sleep(0.5)
+sys.exit("fuzz: the dev user's session did not turn active within 60 s")
+PY
 say "running schemathesis against $DEV_API_URL ..."
 args=(--url "$DEV_API_URL" --report junit,har --report-dir "$DIR/report")
 [ -z "${FUZZ_MAX_EXAMPLES:-}" ] || args+=(--max-examples "$FUZZ_MAX_EXAMPLES")

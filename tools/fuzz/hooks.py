@@ -23,10 +23,11 @@
    Every other failure, of every check, fails the run.
 
 3. The local stand-in for API Gateway. `cargo lambda watch` cannot forward a body that is not
-   UTF-8 (API Gateway would base64-encode it for the function) and answers such a request with
-   its own 500 before any function runs. Failures on exactly those responses (request body not
-   UTF-8, no `X-Request-Id`, cargo lambda's problem document) are not the service's and are
-   dropped; the Rust tests cover base64-encoded bodies.
+   UTF-8 (API Gateway would base64-encode it for the function), nor a header value that is not
+   ASCII, and answers such a request with its own 500 before any function runs. Failures on
+   exactly those responses (such a request, no `X-Request-Id`, cargo lambda's problem
+   document) are not the service's and are dropped; the Rust tests cover base64-encoded
+   bodies, and a panic in a function would still fail (its 500 comes for a forwardable request).
 """
 
 from __future__ import annotations
@@ -161,16 +162,25 @@ def _documented_acknowledgement(case: Any, response: Any) -> bool:
     return not _declares_signature(case.operation) or _correctly_signed(response)
 
 
+def _not_forwardable(request: Any) -> bool:
+    """Whether `cargo lambda watch` cannot turn this request into an API Gateway event: a body
+    that is not UTF-8 (API Gateway would base64-encode it for the function), or a header value
+    that is not ASCII (sent as Latin-1 bytes, which are not a UTF-8 string either)."""
+    body = request.body
+    if isinstance(body, bytes):
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError:
+            return True
+    return any(
+        isinstance(value, str) and not value.isascii() for value in request.headers.values()
+    )
+
+
 def _from_local_gateway(response: Any) -> bool:
-    """A response cargo lambda made itself because it could not forward a non-UTF-8 body."""
-    body = response.request.body if response.request is not None else None
-    if isinstance(body, str) or body is None:
+    """A response cargo lambda made itself because it could not forward the request."""
+    if response.request is None or not _not_forwardable(response.request):
         return False
-    try:
-        body.decode("utf-8")
-        return False
-    except UnicodeDecodeError:
-        pass
     if response.status_code != 500 or "x-request-id" in {k.lower() for k in response.headers}:
         return False
     return _error_envelope(response).get("type") == "https://httpstatuses.com/500"
@@ -194,7 +204,7 @@ def filter_failure(context: Any, failure: Any, case: Any, response: Any) -> bool
     kind = type(failure).__name__
     label = case.operation.label
     if _from_local_gateway(response):
-        DROPPED[f"{label}: {kind} on cargo lambda's own 500 for a non-UTF-8 body"] += 1
+        DROPPED[f"{label}: {kind} on cargo lambda's own 500 for a non-UTF-8 body or header"] += 1
         return False
     if kind == "RejectedPositiveData" and _documented_refusal(case, response):
         code = _error_envelope(response).get("code")
