@@ -1,137 +1,805 @@
-//! `make bench`: prints the numbers behind the service's performance targets.
+//! `make bench`: cold starts and warm latency of the real release binaries, each beside a
+//! hello-world `lambda_http` function (the floor) built with the same profile.
 //!
-//! - init: what a cold start spends in our code before the first request (configuration,
-//!   the DynamoDB and HTTP clients, libphonenumber's metadata).
-//! - latency: handler time per operation against DynamoDB Local and the stub Graph API on
-//!   this machine (Lambda's own runtime overhead and the network to real DynamoDB excluded).
-//! - round trips: DynamoDB requests per operation with a warm auth cache (the budget:
-//!   create 2 + 1 Graph call, list 1, revoke 1).
+//! A cold start is a fresh process of `target/release/<function>` driven through a Lambda
+//! Runtime API emulator (below), as Lambda drives `bootstrap`: init is the time from spawning
+//! the process to its first `GET /next`; the first invocation is the time from handing it the
+//! first event to its `/response`. Warm invocations follow in the same process. DynamoDB Local
+//! and the Graph API stand-in are reached over HTTPS, through TLS proxies with a certificate
+//! made here and trusted through `SSL_CERT_FILE`, so the TLS costs a real cold start pays
+//! (entropy, trust roots, handshakes) are in the numbers. README, "Benchmark", explains them.
 
-use std::time::{Duration, Instant};
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use e2e::deliveries::{button_reply, envelope};
-use e2e::meta;
-use e2e::{Options, TestEnv};
-use lambda_http::http::StatusCode;
+use bytes::Bytes;
+use e2e::deliveries::{envelope, sign};
+use e2e::{dynamo, meta, Options, TestEnv, APP_SECRET, PHONE_NUMBER_ID, SANDBOX_NUMBER};
+use e2e::{T0, VERIFY_TOKEN};
+use http_body_util::{BodyExt, Full};
+use hyper::{Request, Response};
+use serde_json::{json, Value};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_rustls::rustls;
 
-const N: usize = 200;
+/// Fresh processes per function; the table shows medians over them.
+const RUNS: usize = 7;
+/// Warm invocations per process after the first; p50/p99 are over all of them.
+const WARM: usize = 40;
+/// How long any single step may take before the bench gives up on a process.
+const STEP_TIMEOUT: Duration = Duration::from_secs(30);
 
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i].as_secs_f64() * 1000.0
+/// The targets of issue 10.
+const INIT_RATIO_TARGET: f64 = 3.0;
+const CREATE_BINARY_MB: f64 = 5.0;
+const OTHER_BINARY_MB: f64 = 4.0;
+
+const FUNCTIONS: [&str; 5] = ["floor", "create", "list", "revoke", "webhook"];
+
+// ---------------------------------------------------------------------------------------------
+// The Lambda Runtime API emulator: one per process, so a process only ever sees its own events.
+
+/// What the function answered to one event.
+struct Outcome {
+    delivered: Instant,
+    answered: Instant,
+    body: String,
+    error: bool,
 }
 
-fn report(name: &str, mut samples: Vec<Duration>, requests: f64) {
-    samples.sort();
-    println!(
-        "{name:<10} n={:<4} p50={:>7.2} ms  p95={:>7.2} ms  p99={:>7.2} ms  dynamodb_requests={requests:.1}",
-        samples.len(),
-        percentile(&samples, 0.50),
-        percentile(&samples, 0.95),
-        percentile(&samples, 0.99),
-    );
+#[derive(Default)]
+struct Shared {
+    /// When the process last asked for an event (`GET /next`).
+    waiting_since: Vec<Instant>,
+    /// Request id → when its event was handed over.
+    delivered: HashMap<String, Instant>,
+    init_error: Option<String>,
+}
+
+struct Emulator {
+    addr: SocketAddr,
+    events: mpsc::UnboundedSender<(String, Value)>,
+    outcomes: mpsc::UnboundedReceiver<Outcome>,
+    shared: Arc<Mutex<Shared>>,
+}
+
+struct EmulatorState {
+    events: tokio::sync::Mutex<mpsc::UnboundedReceiver<(String, Value)>>,
+    outcomes: mpsc::UnboundedSender<Outcome>,
+    shared: Arc<Mutex<Shared>>,
+}
+
+impl Emulator {
+    async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind emulator");
+        let addr = listener.local_addr().expect("emulator address");
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let (outcomes_tx, outcomes_rx) = mpsc::unbounded_channel();
+        let shared = Arc::new(Mutex::new(Shared::default()));
+        let state = Arc::new(EmulatorState {
+            events: tokio::sync::Mutex::new(events_rx),
+            outcomes: outcomes_tx,
+            shared: shared.clone(),
+        });
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let _ = stream.set_nodelay(true);
+                let state = state.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |req| {
+                        let state = state.clone();
+                        async move { Ok::<_, Infallible>(runtime_api(state, req).await) }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Self {
+            addr,
+            events: events_tx,
+            outcomes: outcomes_rx,
+            shared,
+        }
+    }
+
+    /// Waits until the process has asked for `count` events in all; returns when it asked last.
+    async fn wait_for_next(&self, count: usize, child: &mut Child) -> Result<Instant, String> {
+        let started = Instant::now();
+        loop {
+            {
+                let shared = self.shared.lock().expect("emulator state");
+                if let Some(e) = &shared.init_error {
+                    return Err(format!("init error: {e}"));
+                }
+                if shared.waiting_since.len() >= count {
+                    return Ok(shared.waiting_since[count - 1]);
+                }
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                return Err(format!("the process exited ({status})"));
+            }
+            if started.elapsed() > STEP_TIMEOUT {
+                return Err("no GET /next in time".into());
+            }
+            tokio::time::sleep(Duration::from_micros(100)).await;
+        }
+    }
+
+    /// Hands one event to the process and waits for its answer.
+    async fn invoke(&mut self, id: &str, event: Value) -> Result<Outcome, String> {
+        self.events
+            .send((id.to_owned(), event))
+            .map_err(|_| "emulator stopped".to_owned())?;
+        match tokio::time::timeout(STEP_TIMEOUT, self.outcomes.recv()).await {
+            Ok(Some(o)) => Ok(o),
+            Ok(None) => Err("emulator stopped".into()),
+            Err(_) => Err("no answer in time".into()),
+        }
+    }
+}
+
+fn reply(status: u16, body: &str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body.to_owned())));
+    *response.status_mut() = hyper::StatusCode::from_u16(status).expect("status");
+    response
+}
+
+/// `/2018-06-01/runtime/...`: `invocation/next`, `invocation/{id}/response`,
+/// `invocation/{id}/error` and `init/error`.
+async fn runtime_api(
+    state: Arc<EmulatorState>,
+    req: Request<hyper::body::Incoming>,
+) -> Response<Full<Bytes>> {
+    let path = req.uri().path().to_owned();
+    let Some(rest) = path.strip_prefix("/2018-06-01/runtime/") else {
+        return reply(404, "");
+    };
+    if rest == "invocation/next" {
+        state
+            .shared
+            .lock()
+            .expect("emulator state")
+            .waiting_since
+            .push(Instant::now());
+        let Some((id, event)) = state.events.lock().await.recv().await else {
+            return reply(500, "");
+        };
+        let deadline = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis()
+            + 30_000;
+        let mut response = reply(200, &event.to_string());
+        let headers = response.headers_mut();
+        let set = |h: &mut hyper::HeaderMap, k: &'static str, v: String| {
+            h.insert(k, v.parse().expect("header value"));
+        };
+        set(headers, "lambda-runtime-aws-request-id", id.clone());
+        set(headers, "lambda-runtime-deadline-ms", deadline.to_string());
+        set(
+            headers,
+            "lambda-runtime-invoked-function-arn",
+            "arn:aws:lambda:us-east-1:123456789012:function:bench".into(),
+        );
+        set(
+            headers,
+            "lambda-runtime-trace-id",
+            "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=0".into(),
+        );
+        state
+            .shared
+            .lock()
+            .expect("emulator state")
+            .delivered
+            .insert(id, Instant::now());
+        return response;
+    }
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| String::from_utf8_lossy(&b.to_bytes()).into_owned())
+        .unwrap_or_default();
+    let answered = Instant::now();
+    if rest == "init/error" {
+        state.shared.lock().expect("emulator state").init_error = Some(body);
+        return reply(202, "");
+    }
+    let Some(rest) = rest.strip_prefix("invocation/") else {
+        return reply(404, "");
+    };
+    let (id, kind) = rest.split_once('/').unwrap_or((rest, ""));
+    let delivered = state
+        .shared
+        .lock()
+        .expect("emulator state")
+        .delivered
+        .remove(id);
+    match (kind, delivered) {
+        ("response" | "error", Some(delivered)) => {
+            let _ = state.outcomes.send(Outcome {
+                delivered,
+                answered,
+                body,
+                error: kind == "error",
+            });
+            reply(202, "")
+        }
+        _ => reply(404, ""),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTPS in front of DynamoDB Local and the Graph API stand-in.
+
+/// A test CA and a certificate for 127.0.0.1/localhost signed by it; the CA's PEM file is what
+/// the functions trust (`SSL_CERT_FILE`).
+struct Tls {
+    acceptor: tokio_rustls::TlsAcceptor,
+    ca_file: PathBuf,
+}
+
+fn make_tls(dir: &Path) -> Tls {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, SanType};
+    let ca_key = KeyPair::generate().expect("CA key");
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "sandbox bench CA");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca_params.self_signed(&ca_key).expect("CA certificate");
+    let issuer = Issuer::new(ca_params, ca_key);
+    let key = KeyPair::generate().expect("server key");
+    let mut params = CertificateParams::new(vec!["localhost".to_owned()]).expect("params");
+    params
+        .subject_alt_names
+        .push(SanType::IpAddress([127, 0, 0, 1].into()));
+    let cert = params.signed_by(&key, &issuer).expect("server certificate");
+
+    let ca_file = dir.join("bench-ca.pem");
+    std::fs::write(&ca_file, ca_cert.pem()).expect("write the CA file");
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+        )
+        .expect("server TLS config");
+    Tls {
+        acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+        ca_file,
+    }
+}
+
+/// Terminates TLS on a free port and forwards the bytes to `backend` (`http://host:port`).
+async fn https_proxy(tls: &Tls, backend: &str) -> String {
+    let backend: SocketAddr = backend
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .parse()
+        .expect("backend address");
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+    let port = listener.local_addr().expect("proxy address").port();
+    let acceptor = tls.acceptor.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let _ = stream.set_nodelay(true);
+                let Ok(mut tls) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let Ok(mut upstream) = TcpStream::connect(backend).await else {
+                    return;
+                };
+                let _ = upstream.set_nodelay(true);
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut upstream).await;
+            });
+        }
+    });
+    format!("https://127.0.0.1:{port}")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Events, as API Gateway (HTTP API, payload 2.0) hands them to the functions.
+
+fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(T0)
+}
+
+fn api_event(
+    method: &str,
+    path: &str,
+    route: &str,
+    headers: Value,
+    body: Option<String>,
+    path_parameters: Option<Value>,
+) -> Value {
+    let mut event = json!({
+        "version": "2.0",
+        "routeKey": format!("{method} {route}"),
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": headers,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "bench",
+            "domainName": "localhost",
+            "domainPrefix": "localhost",
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+                "userAgent": "bench"
+            },
+            "requestId": "bench",
+            "routeKey": format!("{method} {route}"),
+            "stage": "$default",
+            "time": "24/Nov/2026:14:15:22 +0000",
+            "timeEpoch": now_secs() * 1000
+        },
+        "isBase64Encoded": false
+    });
+    if let Some(b) = body {
+        event["body"] = Value::String(b);
+    }
+    if let Some(p) = path_parameters {
+        event["pathParameters"] = p;
+    }
+    event
+}
+
+const SESSIONS: &str = "/v1/whatsapp/sandbox/sessions";
+
+fn authorized(key: &str) -> Value {
+    json!({ "content-type": "application/json", "authorization": format!("Bearer {key}") })
+}
+
+/// A pending session made through the in-process handler: what revoke and webhook act on.
+struct Session {
+    key: String,
+    phone_digits: String,
+    id: String,
+}
+
+/// Builds the events of one process: its first event, then the warm ones.
+struct Workload {
+    env: TestEnv,
+    next_user: usize,
+}
+
+impl Workload {
+    async fn key(&mut self) -> String {
+        self.next_user += 1;
+        self.env.api_key(&format!("bench-{}", self.next_user)).await
+    }
+
+    fn phone(&self) -> String {
+        format!("+34 688 {:06}", 100_000 + self.next_user)
+    }
+
+    async fn session(&mut self) -> Session {
+        let key = self.key().await;
+        let phone = self.phone();
+        let reply = self.env.create(&key, &phone).await;
+        assert_eq!(reply.status.as_u16(), 200, "{}", reply.text);
+        let session = &reply.json()["session"];
+        Session {
+            key,
+            phone_digits: session["phoneE164"].as_str().unwrap_or_default().to_owned(),
+            id: session["id"].as_str().unwrap_or_default().to_owned(),
+        }
+    }
+
+    /// `count` events for `function`, each answered 200 when the function works.
+    async fn events(&mut self, function: &str, count: usize) -> Vec<Value> {
+        let mut events = Vec::with_capacity(count);
+        match function {
+            // Every create is a new user's first session: auth read, claim, send, record.
+            "create" => {
+                for _ in 0..count {
+                    let key = self.key().await;
+                    let body = json!({ "phone": self.phone() }).to_string();
+                    events.push(api_event(
+                        "POST",
+                        SESSIONS,
+                        SESSIONS,
+                        authorized(&key),
+                        Some(body),
+                        None,
+                    ));
+                }
+            }
+            // One user per process, as one caller polling: the auth cache is warm after the first.
+            "list" | "floor" => {
+                let key = self.key().await;
+                for _ in 0..count {
+                    events.push(api_event(
+                        "GET",
+                        SESSIONS,
+                        SESSIONS,
+                        authorized(&key),
+                        None,
+                        None,
+                    ));
+                }
+            }
+            "revoke" => {
+                for _ in 0..count {
+                    let s = self.session().await;
+                    let path = format!("{SESSIONS}/{}", s.id);
+                    events.push(api_event(
+                        "DELETE",
+                        &path,
+                        &format!("{SESSIONS}/{{sessionId}}"),
+                        authorized(&s.key),
+                        None,
+                        Some(json!({ "sessionId": s.id })),
+                    ));
+                }
+            }
+            // A tap on the activation button of a pending session: the activation path.
+            "webhook" => {
+                for n in 0..count {
+                    let s = self.session().await;
+                    let message = json!({
+                        "context": { "from": SANDBOX_NUMBER.trim_start_matches('+'), "id": "wamid.bench" },
+                        "from": s.phone_digits,
+                        "id": format!("wamid.BENCH{}{n:04}", self.next_user),
+                        "timestamp": now_secs().to_string(),
+                        "type": "button",
+                        "button": {
+                            "payload": format!("{}{}", sandbox::graph::PAYLOAD_PREFIX, s.id),
+                            "text": "Activate"
+                        }
+                    });
+                    let body = envelope(vec![message], vec![]).to_string();
+                    let headers = json!({
+                        "content-type": "application/json",
+                        "x-hub-signature-256": sign(&body),
+                    });
+                    let path = "/v1/whatsapp/webhook";
+                    events.push(api_event("POST", path, path, headers, Some(body), None));
+                }
+            }
+            other => panic!("no workload for {other}"),
+        }
+        events
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// One cold start, then warm invocations, in one fresh process.
+
+struct Run {
+    init: Duration,
+    first: Duration,
+    warm: Vec<Duration>,
+    peak_rss_kib: u64,
+}
+
+fn binary(function: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/release")
+        .join(function)
+}
+
+fn peak_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn status_of(outcome: &Outcome) -> Option<u64> {
+    let body: Value = serde_json::from_str(&outcome.body).ok()?;
+    body["statusCode"].as_u64()
+}
+
+async fn cold_start(
+    function: &str,
+    vars: &[(&str, String)],
+    events: Vec<Value>,
+    log: &Path,
+) -> Result<Run, String> {
+    let mut emulator = Emulator::start().await;
+    // The function's log lines (stdout) and anything on stderr, shown if the run fails.
+    let stdout = std::fs::File::create(log).map_err(|e| e.to_string())?;
+    let stderr = stdout.try_clone().map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    let mut child = Command::new(binary(function))
+        .env_clear()
+        .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
+        .env("AWS_LAMBDA_RUNTIME_API", emulator.addr.to_string())
+        .env("AWS_LAMBDA_FUNCTION_NAME", function)
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr)
+        .spawn()
+        .map_err(|e| format!("could not start {}: {e}", binary(function).display()))?;
+    let result = drive(&mut emulator, &mut child, started, events).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    result
+}
+
+async fn drive(
+    emulator: &mut Emulator,
+    child: &mut Child,
+    started: Instant,
+    events: Vec<Value>,
+) -> Result<Run, String> {
+    let ready = emulator.wait_for_next(1, child).await?;
+    let init = ready - started;
+    let mut durations = Vec::with_capacity(events.len());
+    for (i, event) in events.into_iter().enumerate() {
+        emulator.wait_for_next(i + 1, child).await?;
+        let outcome = emulator.invoke(&format!("req-{i}"), event).await?;
+        if outcome.error || status_of(&outcome) != Some(200) {
+            return Err(format!("invocation {i} answered {}", outcome.body));
+        }
+        durations.push(outcome.answered - outcome.delivered);
+    }
+    // Idle again, as a warm container between requests: its high-water mark is final.
+    emulator.wait_for_next(durations.len() + 1, child).await?;
+    let peak_rss_kib = peak_rss_kib(child.id());
+    let first = durations.remove(0);
+    Ok(Run {
+        init,
+        first,
+        warm: durations,
+        peak_rss_kib,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// The table.
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+fn percentile(mut v: Vec<f64>, p: f64) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[((v.len() as f64 - 1.0) * p).round() as usize]
+}
+
+struct Row {
+    init: f64,
+    first: f64,
+    cold: f64,
+    p50: f64,
+    p99: f64,
+    rss_mib: f64,
+    size_mb: f64,
+}
+
+fn summarize(runs: &[Run], function: &str) -> Row {
+    let init = median(runs.iter().map(|r| ms(r.init)).collect());
+    let first = median(runs.iter().map(|r| ms(r.first)).collect());
+    let cold = median(runs.iter().map(|r| ms(r.init + r.first)).collect());
+    let warm: Vec<f64> = runs
+        .iter()
+        .flat_map(|r| r.warm.iter().map(|d| ms(*d)))
+        .collect();
+    let size = std::fs::metadata(binary(function))
+        .map(|m| m.len())
+        .unwrap_or(0);
+    Row {
+        init,
+        first,
+        cold,
+        p50: percentile(warm.clone(), 0.50),
+        p99: percentile(warm, 0.99),
+        rss_mib: median(
+            runs.iter()
+                .map(|r| r.peak_rss_kib as f64 / 1024.0)
+                .collect(),
+        ),
+        size_mb: size as f64 / 1e6,
+    }
+}
+
+fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!("{model}, {cores} cores")
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok {
+        "PASS"
+    } else {
+        "FAIL"
+    }
 }
 
 #[tokio::main]
 async fn main() {
-    // Init: the same steps App::from_env takes, timed one by one.
-    let t = Instant::now();
-    let _ = sandbox::phone::PhoneE164::parse("+34688246216");
-    let metadata = t.elapsed();
-    let t = Instant::now();
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .load()
-        .await;
-    let _client = aws_sdk_dynamodb::Client::new(&sdk);
-    let clients = t.elapsed();
-    println!(
-        "init       phonenumber_metadata={:.1} ms  aws_sdk_client={:.1} ms",
-        metadata.as_secs_f64() * 1000.0,
-        clients.as_secs_f64() * 1000.0
-    );
-
-    let env = TestEnv::with(Options {
-        auth_cache_seconds: 3600,
-        ..Options::default()
-    })
-    .await;
-    meta::accept(&env.meta).await;
-    let mut keys = Vec::with_capacity(N);
-    for i in 0..N {
-        keys.push(env.api_key(&format!("bench-{i}")).await);
-    }
-    for k in &keys {
-        env.list(Some(k)).await; // warm the auth cache, as a warm container would be
-    }
-
-    let mut create = Vec::with_capacity(N);
-    let mut ids = Vec::with_capacity(N);
-    env.counter.reset();
-    for (i, k) in keys.iter().enumerate() {
-        let phone = format!("+34 688 {:06}", 100_000 + i);
-        let t = Instant::now();
-        let reply = env.create(k, &phone).await;
-        create.push(t.elapsed());
-        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
-        ids.push(
-            reply.json()["session"]["id"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned(),
-        );
-    }
-    report("create", create, env.counter.count() as f64 / N as f64);
-
-    let mut list = Vec::with_capacity(N);
-    env.counter.reset();
-    for k in &keys {
-        let t = Instant::now();
-        env.list(Some(k)).await;
-        list.push(t.elapsed());
-    }
-    report("list", list, env.counter.count() as f64 / N as f64);
-
-    let templates = env.sent_templates().await;
-    let mut webhook = Vec::with_capacity(N);
-    env.counter.reset();
-    for (i, t) in templates.iter().enumerate() {
-        let from = t["to"]
-            .as_str()
-            .unwrap_or_default()
-            .trim_start_matches('+')
-            .to_owned();
-        let payload = meta::payload_of(t);
-        let delivery = envelope(
-            vec![button_reply(&from, &payload, "wamid.unknown", i as u32)],
-            vec![],
-        );
-        let started = Instant::now();
-        env.deliver(&delivery).await;
-        webhook.push(started.elapsed());
-    }
-    report("webhook", webhook, env.counter.count() as f64 / N as f64);
-
-    let mut revoke = Vec::with_capacity(N);
-    env.counter.reset();
-    for (k, id) in keys.iter().zip(&ids) {
-        let t = Instant::now();
-        let reply = env.revoke(Some(k), id).await;
-        revoke.push(t.elapsed());
-        assert_eq!(reply.status, StatusCode::OK);
-    }
-    report("revoke", revoke, env.counter.count() as f64 / N as f64);
-
-    for name in ["create", "list", "revoke", "webhook"] {
-        let path = format!(
-            "{}/../target/lambda/{name}/bootstrap",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        if let Ok(meta) = std::fs::metadata(&path) {
-            println!(
-                "binary     {name:<8} {:.1} MiB (target/lambda/{name}/bootstrap)",
-                meta.len() as f64 / 1048576.0
+    for f in FUNCTIONS {
+        if !binary(f).is_file() {
+            panic!(
+                "{} is missing: run `make bench` (it builds the release binaries first)",
+                binary(f).display()
             );
         }
     }
+    let dir = std::env::temp_dir().join(format!("sandbox-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("bench folder");
+    let tls = make_tls(&dir);
+
+    let env = TestEnv::with(Options {
+        auth_cache_seconds: 60,
+        ..Options::default()
+    })
+    .await;
+    // Sessions the bench makes in-process must still be pending when the binaries, on the
+    // real clock, act on them.
+    env.clock.set(now_secs());
+    meta::accept(&env.meta).await;
+    let dynamodb = https_proxy(&tls, &dynamo::local().endpoint).await;
+    let graph = https_proxy(&tls, &env.meta.uri()).await;
+    let vars: Vec<(&str, String)> = vec![
+        ("PATH", std::env::var("PATH").unwrap_or_default()),
+        ("AWS_REGION", "us-east-1".into()),
+        ("AWS_ACCESS_KEY_ID", "local".into()),
+        ("AWS_SECRET_ACCESS_KEY", "local".into()),
+        ("AWS_SESSION_TOKEN", "local".into()),
+        ("AWS_ENDPOINT_URL_DYNAMODB", dynamodb),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512".into()),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
+        ("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/bench".into()),
+        ("AWS_LAMBDA_LOG_STREAM_NAME", "bench".into()),
+        ("SSL_CERT_FILE", tls.ca_file.display().to_string()),
+        ("TABLE_NAME", env.table.clone()),
+        ("SANDBOX_DISPLAY_NUMBER", SANDBOX_NUMBER.into()),
+        ("SANDBOX_PHONE_NUMBER_ID", PHONE_NUMBER_ID.into()),
+        ("META_GRAPH_BASE_URL", graph),
+        ("META_ACCESS_TOKEN", "test-token".into()),
+        ("META_APP_SECRET", APP_SECRET.into()),
+        ("META_WEBHOOK_VERIFY_TOKEN", VERIFY_TOKEN.into()),
+        ("RUST_LOG", "info".into()),
+    ];
+
+    let mut workload = Workload { env, next_user: 0 };
+    let mut rows = Vec::new();
+    // Interleaved rounds, so a slow moment of the machine does not land on one function only.
+    let mut runs: HashMap<&str, Vec<Run>> = HashMap::new();
+    for round in 0..RUNS {
+        for function in FUNCTIONS {
+            let events = workload.events(function, WARM + 1).await;
+            let log = dir.join(format!("{function}-{round}.log"));
+            match cold_start(function, &vars, events, &log).await {
+                Ok(run) => runs.entry(function).or_default().push(run),
+                Err(e) => {
+                    let stderr = std::fs::read_to_string(&log).unwrap_or_default();
+                    panic!("{function}, run {round}: {e}\n{stderr}");
+                }
+            }
+        }
+    }
+    for function in FUNCTIONS {
+        rows.push((function, summarize(&runs[function], function)));
+    }
+
+    let floor = &rows[0].1;
+    println!(
+        "machine: {}; {RUNS} fresh processes per function (medians), {WARM} warm invocations each",
+        machine()
+    );
+    println!("DynamoDB Local and the Graph API stand-in over HTTPS (test CA via SSL_CERT_FILE)");
+    println!();
+    println!(
+        "{:<8} {:>8} {:>9} {:>8} {:>9} {:>9} {:>8} {:>8} {:>10} {:>11}",
+        "",
+        "init ms",
+        "first ms",
+        "cold ms",
+        "warm p50",
+        "warm p99",
+        "RSS MiB",
+        "size MB",
+        "init/floor",
+        "cold-floor"
+    );
+    for (name, r) in &rows {
+        println!(
+            "{name:<8} {:>8.1} {:>9.1} {:>8.1} {:>9.2} {:>9.2} {:>8.1} {:>8.2} {:>9.1}x {:>8.1} ms",
+            r.init,
+            r.first,
+            r.cold,
+            r.p50,
+            r.p99,
+            r.rss_mib,
+            r.size_mb,
+            r.init / floor.init,
+            r.cold - floor.cold,
+        );
+    }
+    println!();
+    for (name, r) in &rows[1..] {
+        let limit = if *name == "create" {
+            CREATE_BINARY_MB
+        } else {
+            OTHER_BINARY_MB
+        };
+        println!(
+            "{} {name:<8} binary {:.2} MB <= {limit} MB",
+            verdict(r.size_mb <= limit),
+            r.size_mb
+        );
+    }
+    // Panic locations name their crate's source path, so a crate linked into a binary leaves
+    // its name in it: list, revoke and the webhook must carry neither the phone metadata nor
+    // the Graph API client.
+    for name in ["list", "revoke", "webhook"] {
+        let bytes = std::fs::read(binary(name)).unwrap_or_default();
+        let linked: Vec<&str> = ["rlibphonenumber", "reqwest"]
+            .into_iter()
+            .filter(|c| bytes.windows(c.len()).any(|w| w == c.as_bytes()))
+            .collect();
+        println!(
+            "{} {name:<8} links no phone metadata or Graph client{}",
+            verdict(linked.is_empty()),
+            if linked.is_empty() {
+                String::new()
+            } else {
+                format!(" (found {})", linked.join(", "))
+            }
+        );
+    }
+    let create = &rows[1].1;
+    println!(
+        "{} create   init {:.1} ms <= {INIT_RATIO_TARGET}x floor ({:.1} ms)",
+        verdict(create.init <= INIT_RATIO_TARGET * floor.init),
+        create.init,
+        INIT_RATIO_TARGET * floor.init
+    );
+    // A first request that pays nothing one-time costs what a warm one costs, plus the
+    // connections it really opens (create: the one to Meta, which init cannot open).
+    for (name, r) in &rows[1..] {
+        println!(
+            "info {name:<8} first invocation {:.1} ms vs warm p50 {:.1} ms / p99 {:.1} ms",
+            r.first, r.p50, r.p99
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

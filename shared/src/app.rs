@@ -1,7 +1,9 @@
 //! The dependencies a handler runs with, built once per container.
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
 use lambda_http::Request;
 
 use crate::auth::{Authenticator, MAX_NEGATIVE_KEYS};
@@ -32,9 +34,10 @@ pub enum InitError {
     /// Bad or missing configuration.
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// The HTTP client could not be built.
+    /// The HTTP client could not be built (the reason in words: holding reqwest's error type
+    /// here would link reqwest into every function).
     #[error("could not build the Graph API client: {0}")]
-    Http(#[from] reqwest::Error),
+    Http(String),
 }
 
 impl App {
@@ -56,33 +59,30 @@ impl App {
         }
     }
 
-    /// Builds everything from the environment: one DynamoDB client and, for create, one HTTP
-    /// client, reused by every invocation of the container.
+    /// Builds what every function needs from the environment: configuration and one DynamoDB
+    /// client. Create and send add their own parts with [`App::with_graph`], so the others
+    /// neither link nor initialize them; [`run_with`] also opens the DynamoDB connection
+    /// ([`warm_up`]) during init.
     pub async fn from_env(role: Role) -> Result<Self, InitError> {
         let config = Config::from_env(role)?;
-        // Bounded DynamoDB requests: a hanging table answers 503 inside the Lambda timeout.
-        let sdk_config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .timeout_config(crate::store::sdk_timeouts())
-            .retry_config(crate::store::sdk_retries())
-            .load()
-            .await;
-        let store = Store::new(
-            aws_sdk_dynamodb::Client::new(&sdk_config),
-            config.table_name.clone(),
-        );
-        // Only the functions that send to Meta build an HTTP client.
-        let graph = match (role, &config.access_token) {
-            (Role::Create | Role::Send, Some(token)) => {
-                Some(GraphClient::new(&config, token.clone())?)
-            }
-            _ => None,
-        };
-        if matches!(role, Role::Create | Role::Send) {
-            // Only create and send parse phone numbers (send: its optional `to`): load
-            // libphonenumber's metadata during init, not inside the first request.
-            let _ = crate::phone::PhoneE164::parse("+34688246216");
-        }
-        Ok(Self::new(config, store, graph, Arc::new(SystemClock)))
+        let store = Store::new(dynamodb_client(), config.table_name.clone());
+        Ok(Self::new(config, store, None, Arc::new(SystemClock)))
+    }
+
+    /// The extra init of the functions that send to Meta (create, send): libphonenumber's
+    /// metadata (both parse phones; send its optional `to`) and the Graph API client (whose
+    /// trust roots load here), both before the first request instead of inside it.
+    pub fn with_graph(mut self) -> Result<Self, InitError> {
+        crate::phone::PhoneE164::load_metadata();
+        let token = self
+            .config
+            .access_token
+            .clone()
+            .ok_or(ConfigError::Missing("META_ACCESS_TOKEN"))?;
+        let graph =
+            GraphClient::new(&self.config, token).map_err(|e| InitError::Http(e.to_string()))?;
+        self.graph = Some(graph);
+        Ok(self)
     }
 
     /// The caller's user id, from the `Authorization` header.
@@ -95,6 +95,67 @@ impl App {
     }
 }
 
+/// The DynamoDB client as Lambda runs it: region and credentials from the variables Lambda
+/// sets (`AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`), the
+/// endpoint from `AWS_ENDPOINT_URL_DYNAMODB` when set (DynamoDB Local), TLS by rustls with
+/// ring (the crypto the Graph client uses too: one stack per binary). Not aws-config's
+/// default chain: its profile files, SSO, STS and instance metadata are never used in Lambda,
+/// yet would be linked into every binary and probed at init.
+pub fn dynamodb_client() -> aws_sdk_dynamodb::Client {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let region = var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION"));
+    let mut builder = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .http_client(https_client())
+        .region(region.map(aws_sdk_dynamodb::config::Region::new))
+        // Bounded DynamoDB requests: a hanging table answers 503 inside the Lambda timeout.
+        .timeout_config(crate::store::sdk_timeouts())
+        .retry_config(crate::store::sdk_retries())
+        .credentials_provider(
+            aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
+        );
+    if let Some(url) = var("AWS_ENDPOINT_URL_DYNAMODB").or_else(|| var("AWS_ENDPOINT_URL")) {
+        builder = builder.endpoint_url(url);
+    }
+    aws_sdk_dynamodb::Client::from_conf(builder.build())
+}
+
+/// The SDK's HTTPS client on rustls with ring. Everything in the workspace that builds an SDK
+/// client passes this one (the SDK's `default-https-client` feature would bring aws-lc, and
+/// Cargo unifies features across the workspace when `cargo lambda` builds a function).
+pub fn https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https()
+}
+
+/// How long init waits for the warm-up read before giving up on it.
+const WARM_UP_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// One read of a key that never exists, made during init: it pays the one-time costs of the
+/// first DynamoDB request (credentials, trust roots, the RNG's entropy seeding, the TLS
+/// handshake) at init's burst CPU instead of inside the first request, and leaves a pooled
+/// connection behind. Every function may `GetItem`. A failure only costs that head start, so
+/// it is logged and init goes on.
+pub async fn warm_up(client: &aws_sdk_dynamodb::Client, table: &str) {
+    let key = |v: &str| aws_sdk_dynamodb::types::AttributeValue::S(v.to_owned());
+    let read = client
+        .get_item()
+        .table_name(table)
+        .key("pk", key("WARMUP"))
+        .key("sk", key("WARMUP"))
+        .projection_expression("pk")
+        .send();
+    match tokio::time::timeout(WARM_UP_TIMEOUT, read).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::warn!(
+            error = %aws_sdk_dynamodb::error::DisplayErrorContext(&e),
+            "DynamoDB warm-up read failed; the first request will open the connection"
+        ),
+        Err(_) => tracing::warn!("DynamoDB warm-up read timed out"),
+    }
+}
+
 /// A function's whole `main`: JSON logs, the [`App`] built once per container (a missing
 /// variable stops the start with a log line naming it), then `handler` for every request.
 pub async fn run<H, Fut>(role: Role, handler: H) -> Result<(), lambda_http::Error>
@@ -102,8 +163,36 @@ where
     H: Fn(Arc<App>, Request) -> Fut,
     Fut: std::future::Future<Output = lambda_http::Response<lambda_http::Body>> + Send,
 {
+    run_with(role, Ok, handler).await
+}
+
+/// [`run`] with a function-specific init step (`prepare`) after the shared one: create and send pass
+/// [`App::with_graph`].
+pub async fn run_with<P, H, Fut>(
+    role: Role,
+    prepare: P,
+    handler: H,
+) -> Result<(), lambda_http::Error>
+where
+    P: FnOnce(App) -> Result<App, InitError>,
+    H: Fn(Arc<App>, Request) -> Fut,
+    Fut: std::future::Future<Output = lambda_http::Response<lambda_http::Body>> + Send,
+{
     crate::telemetry::init();
-    let app = Arc::new(App::from_env(role).await.inspect_err(|e| {
+    let app = match App::from_env(role).await {
+        Ok(app) => {
+            // The warm-up read mostly waits on the network: `prepare` (create, send: phone metadata,
+            // Graph client) uses the CPU meanwhile.
+            let client = app.store.client().clone();
+            let table = app.config.table_name.clone();
+            let warm = tokio::spawn(async move { warm_up(&client, &table).await });
+            let app = prepare(app);
+            let _ = warm.await;
+            app
+        }
+        Err(e) => Err(e),
+    };
+    let app = Arc::new(app.inspect_err(|e| {
         tracing::error!(error = %e, role = ?role, "function failed to start");
     })?);
     lambda_http::run(lambda_http::service_fn(move |req: Request| {

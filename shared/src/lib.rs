@@ -36,6 +36,6 @@ pub mod store;
 /// JSON logs, set up once per container.
 pub mod telemetry;
 
-pub use app::{run, App};
+pub use app::{run, run_with, App};
 pub use clock::{Clock, SystemClock};
 pub use config::{Config, Role};

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use rlibphonenumber::{ParseError, PhoneNumberFormat, PHONE_NUMBER_UTIL};
+
 /// What is wrong with a phone number, in words a caller can act on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PhoneError {
@@ -68,18 +70,25 @@ impl PhoneE164 {
         if digits.len() < MIN_DIGITS {
             return Err(PhoneError::TooShort);
         }
-        let number = phonenumber::parse(None, format!("+{digits}")).map_err(|e| match e {
-            phonenumber::ParseError::TooShortNsn | phonenumber::ParseError::TooShortAfterIdd => {
-                PhoneError::TooShort
-            }
-            phonenumber::ParseError::TooLong => PhoneError::TooLong,
-            _ => PhoneError::Invalid,
-        })?;
-        if !phonenumber::is_valid(&number) {
+        let number = PHONE_NUMBER_UTIL
+            .parse(format!("+{digits}"), None)
+            .map_err(|e| match e {
+                ParseError::TooShortNsn | ParseError::TooShortAfterIdd => PhoneError::TooShort,
+                ParseError::TooLongNsn => PhoneError::TooLong,
+                _ => PhoneError::Invalid,
+            })?;
+        if !PHONE_NUMBER_UTIL.is_valid_number(&number) {
             return Err(PhoneError::Invalid);
         }
-        let e164 = number.format().mode(phonenumber::Mode::E164).to_string();
+        let e164 = PHONE_NUMBER_UTIL.format(&number, PhoneNumberFormat::E164);
         Ok(Self(e164.trim_start_matches('+').to_owned()))
+    }
+
+    /// Loads libphonenumber's metadata and compiles the parser's shared patterns now rather
+    /// than inside the first request: the create function calls it at init. (A country's own
+    /// patterns are still compiled on its first number.)
+    pub fn load_metadata() {
+        let _ = Self::parse("+34688246216");
     }
 
     /// Rebuilds a number this service stored earlier (already normalized); `None` if it is

@@ -26,6 +26,8 @@ mod delivery_statuses;
 mod dynamodb_unavailable;
 /// The sample events under `events/` drive the real handlers.
 mod events;
+/// Init: what a function builds before its first request (the warm-up read, the Graph client).
+mod init;
 /// Opt-outs (403) and the daily send limits (429, `X-RateLimit-*`) of create.
 mod limits;
 /// `listWhatsAppSandboxSessions`.

@@ -153,6 +153,7 @@ impl Intercept for RequestCounter {
 pub fn client(endpoint: &str, counter: Option<RequestCounter>) -> Client {
     let mut builder = aws_sdk_dynamodb::Config::builder()
         .behavior_version(BehaviorVersion::latest())
+        .http_client(sandbox::app::https_client())
         .region(Region::new("us-east-1"))
         .endpoint_url(endpoint)
         .credentials_provider(Credentials::new("local", "local", None, None, "tests"))

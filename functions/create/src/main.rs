@@ -1,11 +1,12 @@
-//! The create function: configuration and clients are built once per container, then every
-//! invocation runs the library's handler (`sandbox::api::create`).
+//! The create function: configuration and clients (with libphonenumber's metadata and the Graph
+//! API client, which only create and send need) are built once per container, then every invocation
+//! runs the library's handler (`sandbox::api::create`).
 
-use sandbox::{api, Role};
+use sandbox::{api, App, Role};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    sandbox::run(Role::Create, |app, req| async move {
+    sandbox::run_with(Role::Create, App::with_graph, |app, req| async move {
         api::create::handle(&app, req).await
     })
     .await

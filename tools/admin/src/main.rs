@@ -31,7 +31,10 @@ async fn main() -> ExitCode {
         return usage_error("no table: pass --table NAME or set TABLE_NAME");
     };
     // The SDK's own lookup: AWS_ENDPOINT_URL_DYNAMODB, region, profile and credentials.
-    let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    let sdk = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(sandbox::app::https_client())
+        .load()
+        .await;
     if sdk.region().is_none() {
         eprintln!(
             "sandbox-admin: no AWS region: set AWS_REGION (with DynamoDB Local any value works, \

@@ -95,6 +95,8 @@ struct Stub {
 
 impl Stub {
     fn new(config: Config) -> Result<Self, reqwest::Error> {
+        // The workspace's reqwest brings no crypto of its own: ring, as in the functions.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .timeout(WEBHOOK_TIMEOUT)
             .build()?;

@@ -1,0 +1,72 @@
+//! Init: what a function builds before its first request, and what it leaves out.
+
+use std::collections::HashMap;
+
+use e2e::TestEnv;
+use sandbox::app::{dynamodb_client, warm_up, InitError};
+use sandbox::config::{Config, ConfigError, Role};
+use sandbox::store::{sdk_retries, sdk_timeouts};
+use sandbox::App;
+
+#[tokio::test]
+async fn warm_up_is_one_read_that_changes_nothing() {
+    let env = TestEnv::new().await;
+    let before = env.snapshot().await;
+    env.counter.reset();
+    warm_up(env.app.store.client(), &env.table).await;
+    assert_eq!(env.counter.count(), 1, "one GetItem, nothing else");
+    assert_eq!(env.snapshot().await, before);
+}
+
+#[tokio::test]
+async fn warm_up_against_an_unreachable_table_still_lets_init_finish() {
+    let env = TestEnv::new().await;
+    let dead = env.app_with_unreachable_dynamodb();
+    warm_up(dead.store.client(), &env.table).await;
+}
+
+#[tokio::test]
+async fn only_create_gets_a_graph_client() {
+    let env = TestEnv::new().await;
+    let bare = |config: Config| App::new(config, env.app.store.clone(), None, env.clock.clone());
+    let create = bare(env.app.config.clone())
+        .with_graph()
+        .expect("create's init");
+    assert!(create.graph.is_some());
+    // The shared init (App::from_env) leaves the Graph client out: list, revoke and the
+    // webhook never build it.
+    assert!(bare(env.app.config.clone()).graph.is_none());
+
+    let vars: HashMap<&str, &str> = HashMap::from([
+        ("TABLE_NAME", "t"),
+        ("SANDBOX_DISPLAY_NUMBER", "+12029087457"),
+        ("SANDBOX_PHONE_NUMBER_ID", "1"),
+    ]);
+    let list = Config::from_lookup(Role::List, |k| vars.get(k).map(|v| v.to_string()))
+        .expect("list's configuration");
+    assert!(matches!(
+        bare(list).with_graph(),
+        Err(InitError::Config(ConfigError::Missing("META_ACCESS_TOKEN")))
+    ));
+
+    // Send sends to Meta too: its init is create's.
+    let send_vars = |k: &str| match k {
+        "META_ACCESS_TOKEN" => Some("token".to_owned()),
+        _ => vars.get(k).map(|v| v.to_string()),
+    };
+    let send = Config::from_lookup(Role::Send, send_vars).expect("send's configuration");
+    assert!(bare(send)
+        .with_graph()
+        .expect("send's init")
+        .graph
+        .is_some());
+}
+
+#[test]
+fn the_functions_dynamodb_client_has_the_stores_timeouts_and_retries() {
+    // The same bounds as store::sdk_timeouts documents: a hanging table answers 503 inside
+    // the Lambda timeout, in production as in the tests' client.
+    let client = dynamodb_client();
+    assert_eq!(client.config().timeout_config(), Some(&sdk_timeouts()));
+    assert_eq!(client.config().retry_config(), Some(&sdk_retries()));
+}
