@@ -12,7 +12,7 @@ use crate::config::{Config, ConfigError, Role};
 use crate::edge::ApiError;
 use crate::graph::GraphClient;
 use crate::session::UserId;
-use crate::store::Store;
+use crate::store::{Key, Store};
 
 /// Store, Graph client, clock, config and the auth cache: everything a handler needs.
 pub struct App {
@@ -135,15 +135,18 @@ const WARM_UP_TIMEOUT: Duration = Duration::from_secs(2);
 /// One read of a key that never exists, made during init: it pays the one-time costs of the
 /// first DynamoDB request (credentials, trust roots, the RNG's entropy seeding, the TLS
 /// handshake) at init's burst CPU instead of inside the first request, and leaves a pooled
-/// connection behind. Every function may `GetItem`. A failure only costs that head start, so
-/// it is logged and init goes on.
-pub async fn warm_up(client: &aws_sdk_dynamodb::Client, table: &str) {
-    let key = |v: &str| aws_sdk_dynamodb::types::AttributeValue::S(v.to_owned());
+/// connection behind. The key is one the function's IAM policy lets it read (`dynamodb:
+/// LeadingKeys`): an API-key item for the API functions, an opt-out item for the webhook. A
+/// failure only costs that head start, so it is logged and init goes on.
+pub async fn warm_up(client: &aws_sdk_dynamodb::Client, table: &str, role: Role) {
+    let key = match role {
+        Role::Webhook => Key::opt_out("warm-up"),
+        _ => Key::api_key("warm-up"),
+    };
     let read = client
         .get_item()
         .table_name(table)
-        .key("pk", key("WARMUP"))
-        .key("sk", key("WARMUP"))
+        .set_key(Some(key.item()))
         .projection_expression("pk")
         .send();
     match tokio::time::timeout(WARM_UP_TIMEOUT, read).await {
@@ -185,7 +188,7 @@ where
             // Graph client) uses the CPU meanwhile.
             let client = app.store.client().clone();
             let table = app.config.table_name.clone();
-            let warm = tokio::spawn(async move { warm_up(&client, &table).await });
+            let warm = tokio::spawn(async move { warm_up(&client, &table, role).await });
             let app = prepare(app);
             let _ = warm.await;
             app

@@ -13,7 +13,7 @@ async fn warm_up_is_one_read_that_changes_nothing() {
     let env = TestEnv::new().await;
     let before = env.snapshot().await;
     env.counter.reset();
-    warm_up(env.app.store.client(), &env.table).await;
+    warm_up(env.app.store.client(), &env.table, Role::List).await;
     assert_eq!(env.counter.count(), 1, "one GetItem, nothing else");
     assert_eq!(env.snapshot().await, before);
 }
@@ -22,7 +22,7 @@ async fn warm_up_is_one_read_that_changes_nothing() {
 async fn warm_up_against_an_unreachable_table_still_lets_init_finish() {
     let env = TestEnv::new().await;
     let dead = env.app_with_unreachable_dynamodb();
-    warm_up(dead.store.client(), &env.table).await;
+    warm_up(dead.store.client(), &env.table, Role::Webhook).await;
 }
 
 #[tokio::test]
