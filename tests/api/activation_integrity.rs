@@ -1,4 +1,4 @@
-//! Activation integrity on `receiveWhatsAppWebhook` (`openapi.yaml`; README "The webhook"):
+//! Activation integrity on `receiveWhatsAppWebhook` (`openapi.yaml`; README "Architecture"):
 //! only the phone owner's answer to *this* template activates, exactly once; STOP always stops;
 //! a delivery costs a bounded number of DynamoDB requests however many statuses it carries.
 

@@ -1,4 +1,5 @@
-//! `sandbox-admin`'s key operations against a real table and the real authenticator.
+//! `sandbox-admin`'s key operations against a real table and the real authenticator (README
+//! "Local development", API keys; the `bearerAuth` scheme of `openapi.yaml`).
 
 use e2e::TestEnv;
 use lambda_http::http::StatusCode;

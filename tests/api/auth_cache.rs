@@ -1,6 +1,7 @@
 //! The negative API-key cache: a flood of bad keys costs a bounded number of DynamoDB reads,
 //! the cache's memory is bounded, and a key provisioned after a miss works once the negative
-//! time (`AUTH_NEGATIVE_CACHE_SECONDS`, default 5) has passed.
+//! time (`AUTH_NEGATIVE_CACHE_SECONDS`, default 5) has passed (README "Operations" and
+//! "Configuration"; the 401 of every operation in `openapi.yaml`).
 
 use e2e::TestEnv;
 use lambda_http::http::StatusCode;

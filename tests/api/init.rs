@@ -1,4 +1,5 @@
-//! Init: what a function builds before its first request, and what it leaves out.
+//! Init: what a function builds before its first request, and what it leaves out (README
+//! "Benchmark").
 
 use std::collections::HashMap;
 
