@@ -3,7 +3,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
 use lambda_http::Request;
 
 use crate::auth::{Authenticator, MAX_NEGATIVE_KEYS};
@@ -38,6 +37,9 @@ pub enum InitError {
     /// here would link reqwest into every function).
     #[error("could not build the Graph API client: {0}")]
     Http(String),
+    /// `prepare` panicked on its thread.
+    #[error("the function's own init step panicked")]
+    Panicked,
 }
 
 impl App {
@@ -59,29 +61,18 @@ impl App {
         }
     }
 
-    /// Builds what every function needs from the environment: configuration and one DynamoDB
-    /// client. Create and send add their own parts with [`App::with_graph`], so the others
-    /// neither link nor initialize them; [`run_with`] also opens the DynamoDB connection
-    /// ([`warm_up`]) during init.
-    pub async fn from_env(role: Role) -> Result<Self, InitError> {
-        let config = Config::from_env(role)?;
+    /// What every function needs besides its configuration: one DynamoDB client. Create and
+    /// send add their own parts ([`graph_init`]), so the others neither link nor initialize
+    /// them; [`run_with`] also opens the DynamoDB connection ([`warm_up`]) during init.
+    pub fn from_config(config: Config) -> Self {
         let store = Store::new(dynamodb_client(), config.table_name.clone());
-        Ok(Self::new(config, store, None, Arc::new(SystemClock)))
+        Self::new(config, store, None, Arc::new(SystemClock))
     }
 
-    /// The extra init of the functions that send to Meta (create, send): libphonenumber's
-    /// metadata (both parse phones; send its optional `to`) and the Graph API client (whose
-    /// trust roots load here), both before the first request instead of inside it.
+    /// The extra init of the functions that send to Meta (create, send), on an app built
+    /// without it: see [`graph_init`].
     pub fn with_graph(mut self) -> Result<Self, InitError> {
-        crate::phone::PhoneE164::load_metadata();
-        let token = self
-            .config
-            .access_token
-            .clone()
-            .ok_or(ConfigError::Missing("META_ACCESS_TOKEN"))?;
-        let graph =
-            GraphClient::new(&self.config, token).map_err(|e| InitError::Http(e.to_string()))?;
-        self.graph = Some(graph);
+        self.graph = graph_init(&self.config)?;
         Ok(self)
     }
 
@@ -120,13 +111,26 @@ pub fn dynamodb_client() -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::from_conf(builder.build())
 }
 
-/// The SDK's HTTPS client on rustls with ring. Everything in the workspace that builds an SDK
-/// client passes this one (the SDK's `default-https-client` feature would bring aws-lc, and
-/// Cargo unifies features across the workspace when `cargo lambda` builds a function).
+/// The SDK's HTTPS client ([`crate::https`]): HTTP/1.1 on rustls with ring. Everything in the
+/// workspace that builds an SDK client passes this one (the SDK's `default-https-client`
+/// feature would bring aws-lc and HTTP/2, and Cargo unifies features across the workspace when
+/// `cargo lambda` builds a function).
 pub fn https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
-    aws_smithy_http_client::Builder::new()
-        .tls_provider(Provider::Rustls(CryptoMode::Ring))
-        .build_https()
+    crate::https::sdk_client()
+}
+
+/// The extra init of the functions that send to Meta (create, send): libphonenumber's
+/// metadata (both parse phones; send its optional `to`) and the Graph API client, both before
+/// the first request instead of inside it. Pure CPU, so [`run_with`] runs it on its own thread
+/// while the DynamoDB warm-up read waits on the network.
+pub fn graph_init(config: &Config) -> Result<Option<GraphClient>, InitError> {
+    crate::phone::PhoneE164::load_metadata();
+    let token = config
+        .access_token
+        .clone()
+        .ok_or(ConfigError::Missing("META_ACCESS_TOKEN"))?;
+    let graph = GraphClient::new(config, token).map_err(|e| InitError::Http(e.to_string()))?;
+    Ok(Some(graph))
 }
 
 /// How long init waits for the warm-up read before giving up on it.
@@ -166,41 +170,103 @@ where
     H: Fn(Arc<App>, Request) -> Fut,
     Fut: std::future::Future<Output = lambda_http::Response<lambda_http::Body>> + Send,
 {
-    run_with(role, Ok, handler).await
+    run_with(role, |_: &Config| Ok(None), handler).await
 }
 
-/// [`run`] with a function-specific init step (`prepare`) after the shared one: create and send pass
-/// [`App::with_graph`].
+/// [`run`] with a function-specific init step (`prepare`) beside the shared one: create and
+/// send pass [`graph_init`].
 pub async fn run_with<P, H, Fut>(
     role: Role,
     prepare: P,
     handler: H,
 ) -> Result<(), lambda_http::Error>
 where
-    P: FnOnce(App) -> Result<App, InitError>,
+    P: FnOnce(&Config) -> Result<Option<GraphClient>, InitError> + Send + 'static,
     H: Fn(Arc<App>, Request) -> Fut,
     Fut: std::future::Future<Output = lambda_http::Response<lambda_http::Body>> + Send,
 {
     crate::telemetry::init();
-    let app = match App::from_env(role).await {
-        Ok(app) => {
-            // The warm-up read mostly waits on the network: `prepare` (create, send: phone metadata,
-            // Graph client) uses the CPU meanwhile.
-            let client = app.store.client().clone();
-            let table = app.config.table_name.clone();
-            let warm = tokio::spawn(async move { warm_up(&client, &table, role).await });
-            let app = prepare(app);
-            let _ = warm.await;
-            app
-        }
-        Err(e) => Err(e),
-    };
-    let app = Arc::new(app.inspect_err(|e| {
+    let app = init(role, prepare).await.inspect_err(|e| {
         tracing::error!(error = %e, role = ?role, "function failed to start");
-    })?);
+    })?;
+    let app = Arc::new(app);
     lambda_http::run(lambda_http::service_fn(move |req: Request| {
         let response = handler(Arc::clone(&app), req);
-        async move { Ok::<_, lambda_http::Error>(response.await) }
+        async move { Ok::<_, lambda_http::Error>(Reply(response.await)) }
     }))
     .await
+}
+
+/// A handler's response, handed to the runtime as it is. lambda_http's own `IntoResponse` for
+/// a `Response` re-decodes every text body by its `charset`, which links encoding_rs (about
+/// 150 KB of code and tables per binary: README, "Benchmark"); our bodies are built as UTF-8
+/// text already (`edge`).
+struct Reply(lambda_http::Response<lambda_http::Body>);
+
+impl lambda_http::IntoResponse for Reply {
+    fn into_response(
+        self,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = lambda_http::Response<lambda_http::Body>> + Send>,
+    > {
+        Box::pin(std::future::ready(self.0))
+    }
+}
+
+/// Init's two halves side by side: `prepare` (create, send: phone metadata and the Graph
+/// client, CPU-bound) on a thread of its own, while the runtime's thread (the functions run
+/// tokio's current-thread runtime: one request at a time needs no worker pool, whose threads
+/// cost every cold start) builds the DynamoDB client and makes the warm-up read, which mostly
+/// waits on the network. Init takes the longer of the two, not their sum.
+async fn init<P>(role: Role, prepare: P) -> Result<App, InitError>
+where
+    P: FnOnce(&Config) -> Result<Option<GraphClient>, InitError> + Send + 'static,
+{
+    one_heap();
+    let config = Config::from_env(role)?;
+    let for_prepare = config.clone();
+    let prepared = std::thread::spawn(move || prepare(&for_prepare));
+    let mut app = App::from_config(config);
+    warm_up(app.store.client(), &app.config.table_name, role).await;
+    app.graph = prepared.join().map_err(|_| InitError::Panicked)??;
+    Ok(app)
+}
+
+/// Every thread allocates from glibc's main heap. By default a thread's first allocation sets
+/// up an arena of its own, which made the metadata load on `prepare`'s thread a fifth slower;
+/// a function handles one request at a time, so there is no allocation contention to spread.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn one_heap() {
+    // SAFETY: mallopt only sets an allocator parameter; it is called before this process starts
+    // any thread of its own (the runtime is single-threaded), and a failure (0) leaves glibc's
+    // default, which is only slower.
+    let _ = unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) };
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn one_heap() {}
+
+#[cfg(test)]
+mod tests {
+    use lambda_http::{Body, IntoResponse, Response};
+
+    use super::Reply;
+
+    #[tokio::test]
+    async fn a_reply_reaches_the_runtime_as_the_handler_built_it() {
+        let text = r#"{"name":"José"}"#;
+        let mut response = Response::new(Body::Text(text.to_owned()));
+        *response.status_mut() = lambda_http::http::StatusCode::CREATED;
+        response.headers_mut().insert(
+            "content-type",
+            lambda_http::http::HeaderValue::from_static("application/json; charset=utf-8"),
+        );
+        let handed = Reply(response).into_response().await;
+        assert_eq!(handed.status(), 201);
+        assert_eq!(
+            handed.headers()["content-type"],
+            "application/json; charset=utf-8"
+        );
+        assert!(matches!(handed.body(), Body::Text(t) if t == text));
+    }
 }

@@ -74,10 +74,9 @@ impl GraphClient {
     /// Builds the client with the configured connect and total timeouts. No retries: a timed-out
     /// send is ambiguous, and a retry could deliver the template twice.
     pub fn new(config: &Config, token: Secret) -> Result<Self, reqwest::Error> {
-        // reqwest takes the process's default rustls crypto: ring, as the DynamoDB client's.
-        // Already installed (a second client in tests) is fine.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        // The DynamoDB client's TLS settings (ring, the trust roots loaded once).
         let http = reqwest::Client::builder()
+            .tls_backend_preconfigured((*crate::https::tls_config()).clone())
             .connect_timeout(config.graph_connect_timeout)
             .timeout(config.graph_timeout)
             .build()?;

@@ -19,6 +19,8 @@ pub mod config;
 pub mod edge;
 /// The Graph API client that sends the activation template and sandbox messages.
 pub mod graph;
+/// The HTTPS connection under the DynamoDB client, and the TLS settings both clients share.
+pub mod https;
 /// Random identifiers: session ids, write tokens.
 pub mod ids;
 /// UTC days, daily-cap counter keys and the `X-RateLimit-*` headers (pure).

@@ -1,10 +1,18 @@
 //! Structured JSON logs through `tracing`, set up once per container.
 
+use tracing_subscriber::filter::Targets;
 use tracing_subscriber::fmt::MakeWriter;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+
+/// The levels logged unless `RUST_LOG` says otherwise: ours at info, the SDK's and hyper's
+/// chatter only from warn up.
+const DEFAULT_LEVELS: &str =
+    "info,aws_config=warn,aws_smithy_runtime=warn,aws_sdk_dynamodb=warn,hyper=warn";
 
 /// JSON lines on stdout (CloudWatch's JSON log format), span fields such as the request id
-/// in every line. `RUST_LOG` overrides the default level.
+/// in every line. `RUST_LOG` overrides the default levels, in the same `target=level` list
+/// form (a level per target prefix; no regular expressions, which would add a regex engine
+/// to every binary: README, "Benchmark").
 pub fn init() {
     let _ = tracing::subscriber::set_global_default(subscriber(std::io::stdout));
 }
@@ -14,25 +22,30 @@ pub fn subscriber<W>(writer: W) -> impl tracing::Subscriber + Send + Sync
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        EnvFilter::new(
-            "info,aws_config=warn,aws_smithy_runtime=warn,aws_sdk_dynamodb=warn,hyper=warn",
-        )
-    });
+    let filter = levels(std::env::var("RUST_LOG").ok().as_deref());
     tracing_subscriber::fmt()
         .json()
         .flatten_event(true)
         .with_current_span(true)
         .with_span_list(false)
         .with_target(false)
-        .with_env_filter(filter)
         .with_writer(writer)
         .finish()
+        .with(filter)
+}
+
+/// The filter for a `RUST_LOG` value; the defaults when it is unset or does not parse.
+fn levels(rust_log: Option<&str>) -> Targets {
+    rust_log
+        .and_then(|v| v.parse().ok())
+        .or_else(|| DEFAULT_LEVELS.parse().ok())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
 mod tests {
     use std::sync::{Arc, Mutex};
+    use tracing::Level;
 
     use lambda_http::{Body, Request};
     use serde_json::Value;
@@ -77,6 +90,23 @@ mod tests {
         })
         .await;
         lines(&buffer)
+    }
+
+    #[test]
+    fn rust_log_overrides_the_default_levels() {
+        let defaults = super::levels(None);
+        assert!(defaults.would_enable("sandbox::api", &Level::INFO));
+        assert!(!defaults.would_enable("aws_smithy_runtime::client", &Level::INFO));
+        assert!(defaults.would_enable("aws_smithy_runtime::client", &Level::WARN));
+
+        let debug = super::levels(Some("debug,hyper=error"));
+        assert!(debug.would_enable("sandbox::api", &Level::DEBUG));
+        assert!(!debug.would_enable("hyper::proto", &Level::WARN));
+
+        // A value that does not parse keeps the defaults rather than silencing the logs.
+        let garbage = super::levels(Some("sandbox=[loud]"));
+        assert!(garbage.would_enable("sandbox::api", &Level::INFO));
+        assert!(!garbage.would_enable("hyper::proto", &Level::INFO));
     }
 
     #[tokio::test]

@@ -34,7 +34,7 @@ async fn only_create_gets_a_graph_client() {
         .with_graph()
         .expect("create's init");
     assert!(create.graph.is_some());
-    // The shared init (App::from_env) leaves the Graph client out: list, revoke and the
+    // The shared init (App::from_config) leaves the Graph client out: list, revoke and the
     // webhook never build it.
     assert!(bare(env.app.config.clone()).graph.is_none());
 

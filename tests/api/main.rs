@@ -26,6 +26,8 @@ mod delivery_statuses;
 mod dynamodb_unavailable;
 /// The sample events under `events/` drive the real handlers.
 mod events;
+/// The DynamoDB client's HTTPS connection: TLS roots, retries of dropped connections.
+mod https;
 /// Init: what a function builds before its first request (the warm-up read, the Graph client).
 mod init;
 /// Opt-outs (403) and the daily send limits (429, `X-RateLimit-*`) of create.
@@ -48,5 +50,8 @@ mod revoke;
 mod round_trips;
 /// `template.yaml` agrees with the code: table, routes, policies.
 mod template;
+/// HTTPS for the tests: a test CA and a TLS proxy (shared with the bench).
+#[path = "../tls.rs"]
+mod tls;
 /// The webhook handshake, signatures, and the replies that activate a session.
 mod webhook_activation;

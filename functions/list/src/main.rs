@@ -3,7 +3,7 @@
 
 use sandbox::{api, Role};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     sandbox::run(Role::List, |app, req| async move {
         api::list::handle(&app, req).await

@@ -4,7 +4,7 @@
 
 use sandbox::{api, Role};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     sandbox::run(Role::Messages, |app, req| async move {
         api::messages::handle(&app, req).await

@@ -3,7 +3,7 @@
 
 use sandbox::{api, Role};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     sandbox::run(Role::Revoke, |app, req| async move {
         api::revoke::handle(&app, req).await

@@ -2,11 +2,12 @@
 //! API client, like create) are built once
 //! per container, then every invocation runs the library's handler (`sandbox::api::send`).
 
-use sandbox::{api, App, Role};
+use sandbox::app::graph_init;
+use sandbox::{api, Role};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    sandbox::run_with(Role::Send, App::with_graph, |app, req| async move {
+    sandbox::run_with(Role::Send, graph_init, |app, req| async move {
         api::send::handle(&app, req).await
     })
     .await

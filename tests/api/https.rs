@@ -1,0 +1,114 @@
+//! The DynamoDB client's own HTTPS connection (`sandbox::https`, README "Benchmark"): TLS
+//! verified against the configured roots, the SDK's retries on a dropped connection, and the
+//! trust roots' fallback when `SSL_CERT_FILE` is wrong.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region, SharedHttpClient};
+use aws_sdk_dynamodb::Client;
+use sandbox::https::{roots_from, sdk_client_with, trusting};
+use sandbox::store::{sdk_retries, sdk_timeouts, MAX_ATTEMPTS};
+use tokio::net::TcpListener;
+use tokio_rustls::rustls;
+
+use crate::tls::{https_proxy, make_tls};
+
+fn client(http: SharedHttpClient, endpoint: &str) -> Client {
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .http_client(http)
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(Credentials::new("local", "local", None, None, "tests"))
+        .timeout_config(sdk_timeouts())
+        .retry_config(sdk_retries())
+        .build();
+    Client::from_conf(config)
+}
+
+fn roots_in(file: &Path) -> rustls::RootCertStore {
+    roots_from(
+        rustls_native_certs::load_certs_from_paths(Some(file), None),
+        &[],
+    )
+}
+
+#[tokio::test]
+async fn dynamodb_over_https_trusts_the_configured_roots_and_only_them() {
+    let dir = std::env::temp_dir().join(format!("sandbox-https-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let tls = make_tls(&dir);
+    let endpoint = https_proxy(&tls, &e2e::dynamo::local().endpoint).await;
+
+    let trusted = sdk_client_with(Arc::new(trusting(roots_in(&tls.ca_file))));
+    client(trusted, &endpoint)
+        .list_tables()
+        .limit(1)
+        .send()
+        .await
+        .expect("DynamoDB Local through TLS, with the test CA trusted");
+
+    // The same server with no roots that vouch for it: the handshake fails, nothing is sent.
+    let untrusted = sdk_client_with(Arc::new(trusting(rustls::RootCertStore::empty())));
+    let error = client(untrusted, &endpoint)
+        .list_tables()
+        .limit(1)
+        .send()
+        .await
+        .expect_err("an unknown issuer must not be trusted");
+    let text = format!("{}", aws_sdk_dynamodb::error::DisplayErrorContext(&error));
+    assert!(
+        text.contains("UnknownIssuer") || text.contains("certificate"),
+        "{text}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_connection_dropped_before_the_answer_is_retried_like_the_sdks_own_client() {
+    // A server that accepts each connection and closes it without a word: an I/O error, which
+    // the SDK retries (the connector classifies it as its own client would). Classified as an
+    // unknown error, the request would be tried once.
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let endpoint = format!("http://{}", listener.local_addr().expect("address"));
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&accepted);
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            counted.fetch_add(1, Ordering::SeqCst);
+            drop(stream);
+        }
+    });
+
+    let result = client(sandbox::app::https_client(), &endpoint)
+        .list_tables()
+        .send()
+        .await;
+    assert!(result.is_err());
+    assert_eq!(accepted.load(Ordering::SeqCst), MAX_ATTEMPTS as usize);
+}
+
+#[test]
+fn a_wrong_ssl_cert_file_falls_back_to_a_known_bundle() {
+    let dir = std::env::temp_dir().join(format!("sandbox-roots-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let tls = make_tls(&dir);
+    let missing = dir.join("no-such-bundle.pem");
+    let wrong = || rustls_native_certs::load_certs_from_paths(Some(&missing), None);
+
+    // SSL_CERT_FILE names a file that is not there: the first known bundle that exists is used.
+    let roots = roots_from(wrong(), &[missing.as_path(), tls.ca_file.as_path()]);
+    assert_eq!(roots.len(), 1);
+    // Right where it points, the fallbacks are not read.
+    let roots = roots_from(
+        rustls_native_certs::load_certs_from_paths(Some(&tls.ca_file), None),
+        &[Path::new("/nonexistent")],
+    );
+    assert_eq!(roots.len(), 1);
+    // Nowhere: no roots (and an error in the log), so every handshake fails rather than
+    // trusting anything.
+    assert!(roots_from(wrong(), &[missing.as_path()]).is_empty());
+    let _ = std::fs::remove_dir_all(&dir);
+}
