@@ -52,7 +52,7 @@ deploy: build ## sam deploy of the default (dev) environment; `sam deploy --conf
 	SAM_CLI_TELEMETRY=0 sam deploy
 
 bench: deps ## cold starts, warm latency, peak RSS and binary size of the release binaries vs a hello-world floor
-	cargo build --release -p create -p list -p revoke -p webhook -p floor
+	cargo build --release -p create -p list -p revoke -p webhook -p send -p messages -p floor
 	cargo run --release -p e2e --example bench
 
 clean: ## remove build outputs

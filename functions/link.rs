@@ -11,13 +11,19 @@
 //!   (monomorphized generics often are identical: three of the SDK's response deserializers,
 //!   for one). Rust gives function addresses no identity (rustc marks functions
 //!   `unnamed_addr`), so folding them changes no behavior; `--icf=safe` folds only functions
-//!   whose address is never taken, and left the webhook over its size budget.
+//!   whose address is never taken, and left the webhook over its size budget. zig's linker
+//!   driver (cargo lambda's) refuses the flag, so `make build`'s binaries go without it.
 
 fn main() {
     if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
         println!("cargo:rustc-link-arg-bins=-no-pie");
-        println!("cargo:rustc-link-arg-bins=-Wl,--icf=all");
+        // zig's linker driver (cargo lambda's, so `make build`'s) refuses `--icf`.
+        let zig = std::env::var("RUSTC_LINKER").is_ok_and(|linker| linker.contains("zig"));
+        if !zig {
+            println!("cargo:rustc-link-arg-bins=-Wl,--icf=all");
+        }
     }
     // Nothing in the package feeds this script (a change to the script itself reruns it).
     println!("cargo:rerun-if-env-changed=CARGO_CFG_TARGET_OS");
+    println!("cargo:rerun-if-env-changed=RUSTC_LINKER");
 }

@@ -21,12 +21,16 @@ use bytes::Bytes;
 use e2e::deliveries::{envelope, sign};
 use e2e::{dynamo, meta, Options, TestEnv, APP_SECRET, PHONE_NUMBER_ID, SANDBOX_NUMBER};
 use e2e::{T0, VERIFY_TOKEN};
+
+/// HTTPS in front of DynamoDB Local and the Graph API stand-in.
+#[path = "tls.rs"]
+mod tls;
 use http_body_util::{BodyExt, Full};
 use hyper::{Request, Response};
 use serde_json::{json, Value};
-use tokio::net::{TcpListener, TcpStream};
+use tls::{https_proxy, make_tls};
+use tokio::net::TcpListener;
 use tokio::sync::mpsc;
-use tokio_rustls::rustls;
 
 /// Fresh processes per function; the table shows medians over them.
 const RUNS: usize = 7;
@@ -40,7 +44,11 @@ const INIT_RATIO_TARGET: f64 = 3.0;
 const CREATE_BINARY_MB: f64 = 5.0;
 const OTHER_BINARY_MB: f64 = 4.0;
 
-const FUNCTIONS: [&str; 5] = ["floor", "create", "list", "revoke", "webhook"];
+const FUNCTIONS: [&str; 7] = [
+    "floor", "create", "list", "revoke", "webhook", "send", "messages",
+];
+/// The functions that send to Meta: libphonenumber's metadata and the Graph client are theirs.
+const SENDERS: [&str; 2] = ["create", "send"];
 
 // ---------------------------------------------------------------------------------------------
 // The Lambda Runtime API emulator: one per process, so a process only ever sees its own events.
@@ -240,80 +248,6 @@ async fn runtime_api(
 }
 
 // ---------------------------------------------------------------------------------------------
-// HTTPS in front of DynamoDB Local and the Graph API stand-in.
-
-/// A test CA and a certificate for 127.0.0.1/localhost signed by it; the CA's PEM file is what
-/// the functions trust (`SSL_CERT_FILE`).
-struct Tls {
-    acceptor: tokio_rustls::TlsAcceptor,
-    ca_file: PathBuf,
-}
-
-fn make_tls(dir: &Path) -> Tls {
-    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, SanType};
-    let ca_key = KeyPair::generate().expect("CA key");
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "sandbox bench CA");
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca_cert = ca_params.self_signed(&ca_key).expect("CA certificate");
-    let issuer = Issuer::new(ca_params, ca_key);
-    let key = KeyPair::generate().expect("server key");
-    let mut params = CertificateParams::new(vec!["localhost".to_owned()]).expect("params");
-    params
-        .subject_alt_names
-        .push(SanType::IpAddress([127, 0, 0, 1].into()));
-    let cert = params.signed_by(&key, &issuer).expect("server certificate");
-
-    let ca_file = dir.join("bench-ca.pem");
-    std::fs::write(&ca_file, ca_cert.pem()).expect("write the CA file");
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("TLS versions")
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![cert.der().clone()],
-            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
-        )
-        .expect("server TLS config");
-    Tls {
-        acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
-        ca_file,
-    }
-}
-
-/// Terminates TLS on a free port and forwards the bytes to `backend` (`http://host:port`).
-async fn https_proxy(tls: &Tls, backend: &str) -> String {
-    let backend: SocketAddr = backend
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .parse()
-        .expect("backend address");
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
-    let port = listener.local_addr().expect("proxy address").port();
-    let acceptor = tls.acceptor.clone();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                let _ = stream.set_nodelay(true);
-                let Ok(mut tls) = acceptor.accept(stream).await else {
-                    return;
-                };
-                let Ok(mut upstream) = TcpStream::connect(backend).await else {
-                    return;
-                };
-                let _ = upstream.set_nodelay(true);
-                let _ = tokio::io::copy_bidirectional(&mut tls, &mut upstream).await;
-            });
-        }
-    });
-    format!("https://127.0.0.1:{port}")
-}
-
-// ---------------------------------------------------------------------------------------------
 // Events, as API Gateway (HTTP API, payload 2.0) hands them to the functions.
 
 fn now_secs() -> i64 {
@@ -367,6 +301,7 @@ fn api_event(
 }
 
 const SESSIONS: &str = "/v1/whatsapp/sandbox/sessions";
+const MESSAGES: &str = "/v1/whatsapp/sandbox/messages";
 
 fn authorized(key: &str) -> Value {
     json!({ "content-type": "application/json", "authorization": format!("Bearer {key}") })
@@ -393,6 +328,18 @@ impl Workload {
 
     fn phone(&self) -> String {
         format!("+34 688 {:06}", 100_000 + self.next_user)
+    }
+
+    /// A new user whose session the phone has activated (its customer-service window open):
+    /// what send and messages act on. Returns the user's API key.
+    async fn active(&mut self) -> String {
+        self.next_user += 1;
+        let user = format!("bench-{}", self.next_user);
+        let digits = format!("34688{:06}", 100_000 + self.next_user);
+        let pending = self.env.active(&user, &digits).await;
+        // `active` moves the in-process clock past the tap; the binaries run on the real one.
+        self.env.clock.set(now_secs());
+        pending.key
     }
 
     async fn session(&mut self) -> Session {
@@ -477,6 +424,36 @@ impl Workload {
                     });
                     let path = "/v1/whatsapp/webhook";
                     events.push(api_event("POST", path, path, headers, Some(body), None));
+                }
+            }
+            // A text to the user's activated phone: auth, window and cap checks, the Graph send,
+            // the record. A new user each time, so no daily cap is reached.
+            "send" => {
+                for _ in 0..count {
+                    let key = self.active().await;
+                    let body = json!({ "type": "text", "text": { "body": "bench" } }).to_string();
+                    events.push(api_event(
+                        "POST",
+                        MESSAGES,
+                        MESSAGES,
+                        authorized(&key),
+                        Some(body),
+                        None,
+                    ));
+                }
+            }
+            // One user reading their conversation, as list: the auth cache is warm after the first.
+            "messages" => {
+                let key = self.active().await;
+                for _ in 0..count {
+                    events.push(api_event(
+                        "GET",
+                        MESSAGES,
+                        MESSAGES,
+                        authorized(&key),
+                        None,
+                        None,
+                    ));
                 }
             }
             other => panic!("no workload for {other}"),
@@ -756,7 +733,7 @@ async fn main() {
     }
     println!();
     for (name, r) in &rows[1..] {
-        let limit = if *name == "create" {
+        let limit = if SENDERS.contains(name) {
             CREATE_BINARY_MB
         } else {
             OTHER_BINARY_MB
@@ -768,9 +745,9 @@ async fn main() {
         );
     }
     // Panic locations name their crate's source path, so a crate linked into a binary leaves
-    // its name in it: list, revoke and the webhook must carry neither the phone metadata nor
-    // the Graph API client.
-    for name in ["list", "revoke", "webhook"] {
+    // its name in it: the functions that do not send to Meta must carry neither the phone
+    // metadata nor the Graph API client.
+    for name in FUNCTIONS[1..].iter().filter(|f| !SENDERS.contains(f)) {
         let bytes = std::fs::read(binary(name)).unwrap_or_default();
         let linked: Vec<&str> = ["rlibphonenumber", "reqwest"]
             .into_iter()
@@ -786,13 +763,15 @@ async fn main() {
             }
         );
     }
-    let create = &rows[1].1;
-    println!(
-        "{} create   init {:.1} ms <= {INIT_RATIO_TARGET}x floor ({:.1} ms)",
-        verdict(create.init <= INIT_RATIO_TARGET * floor.init),
-        create.init,
-        INIT_RATIO_TARGET * floor.init
-    );
+    // Issue 10's init target is create's; send has the same init, so it is held to it too.
+    for (name, r) in rows.iter().filter(|(n, _)| SENDERS.contains(n)) {
+        println!(
+            "{} {name:<8} init {:.1} ms <= {INIT_RATIO_TARGET}x floor ({:.1} ms)",
+            verdict(r.init <= INIT_RATIO_TARGET * floor.init),
+            r.init,
+            INIT_RATIO_TARGET * floor.init
+        );
+    }
     // A first request that pays nothing one-time costs what a warm one costs, plus the
     // connections it really opens (create: the one to Meta, which init cannot open).
     for (name, r) in &rows[1..] {
