@@ -55,7 +55,11 @@ PGIDS=""
 NAMES=""
 
 stop_all() {
-    trap - EXIT INT TERM HUP
+    # Once stopping, a second signal must not cut the stop short: make passes on the SIGTERM a
+    # process group already got, and a dev.sh killed here would leave cargo lambda watch
+    # holding its port with nobody left to send the KILL below.
+    trap - EXIT
+    trap '' INT TERM HUP
     [ -n "$PGIDS" ] || return 0
     say "stopping DynamoDB Local, graph-stub and cargo lambda watch ..."
     local pgid alive _
