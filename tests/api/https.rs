@@ -6,26 +6,17 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region, SharedHttpClient};
+use aws_sdk_dynamodb::config::SharedHttpClient;
 use aws_sdk_dynamodb::Client;
 use sandbox::https::{roots_from, sdk_client_with, trusting};
-use sandbox::store::{sdk_retries, sdk_timeouts, MAX_ATTEMPTS};
+use sandbox::store::MAX_ATTEMPTS;
 use tokio::net::TcpListener;
 use tokio_rustls::rustls;
 
 use crate::tls::{https_proxy, make_tls};
 
 fn client(http: SharedHttpClient, endpoint: &str) -> Client {
-    let config = aws_sdk_dynamodb::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .http_client(http)
-        .region(Region::new("us-east-1"))
-        .endpoint_url(endpoint)
-        .credentials_provider(Credentials::new("local", "local", None, None, "tests"))
-        .timeout_config(sdk_timeouts())
-        .retry_config(sdk_retries())
-        .build();
-    Client::from_conf(config)
+    e2e::dynamo::client_with(http, endpoint, None)
 }
 
 fn roots_in(file: &Path) -> rustls::RootCertStore {

@@ -151,9 +151,18 @@ impl Intercept for RequestCounter {
 
 /// A client for DynamoDB Local, optionally counting its requests.
 pub fn client(endpoint: &str, counter: Option<RequestCounter>) -> Client {
+    client_with(sandbox::app::https_client(), endpoint, counter)
+}
+
+/// [`client`] over another HTTP client (a test CA's TLS settings, say).
+pub fn client_with(
+    http: aws_sdk_dynamodb::config::SharedHttpClient,
+    endpoint: &str,
+    counter: Option<RequestCounter>,
+) -> Client {
     let mut builder = aws_sdk_dynamodb::Config::builder()
         .behavior_version(BehaviorVersion::latest())
-        .http_client(sandbox::app::https_client())
+        .http_client(http)
         .region(Region::new("us-east-1"))
         .endpoint_url(endpoint)
         .credentials_provider(Credentials::new("local", "local", None, None, "tests"))
