@@ -119,12 +119,11 @@ pub fn https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
     crate::https::sdk_client()
 }
 
-/// The extra init of the functions that send to Meta (create, send): libphonenumber's
-/// metadata (both parse phones; send its optional `to`) and the Graph API client, both before
-/// the first request instead of inside it. Pure CPU, so [`run_with`] runs it on its own thread
-/// while the DynamoDB warm-up read waits on the network.
+/// The extra init of the functions that send to Meta (create, send): the Graph API client,
+/// before the first request instead of inside it. (libphonenumber's metadata is not loaded
+/// here: a calling code's part loads on its first number, `phone`.) [`run_with`] runs it on its
+/// own thread while the DynamoDB warm-up read waits on the network.
 pub fn graph_init(config: &Config) -> Result<Option<GraphClient>, InitError> {
-    crate::phone::PhoneE164::load_metadata();
     let token = config
         .access_token
         .clone()

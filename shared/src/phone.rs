@@ -1,8 +1,10 @@
 //! The phone number type: once a value is a [`PhoneE164`], it is a valid international number.
 
 use std::fmt;
+use std::sync::OnceLock;
 
-use rlibphonenumber::{ParseError, PhoneNumberFormat, PHONE_NUMBER_UTIL};
+use prost::Message as _;
+use rlibphonenumber::{ParseError, PhoneMetadataCollection, PhoneNumberFormat, PhoneNumberUtil};
 
 /// What is wrong with a phone number, in words a caller can act on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -70,25 +72,11 @@ impl PhoneE164 {
         if digits.len() < MIN_DIGITS {
             return Err(PhoneError::TooShort);
         }
-        let number = PHONE_NUMBER_UTIL
-            .parse(format!("+{digits}"), None)
-            .map_err(|e| match e {
-                ParseError::TooShortNsn | ParseError::TooShortAfterIdd => PhoneError::TooShort,
-                ParseError::TooLongNsn => PhoneError::TooLong,
-                _ => PhoneError::Invalid,
-            })?;
-        if !PHONE_NUMBER_UTIL.is_valid_number(&number) {
-            return Err(PhoneError::Invalid);
-        }
-        let e164 = PHONE_NUMBER_UTIL.format(&number, PhoneNumberFormat::E164);
-        Ok(Self(e164.trim_start_matches('+').to_owned()))
-    }
-
-    /// Loads libphonenumber's metadata and compiles the parser's shared patterns now rather
-    /// than inside the first request: the create function calls it at init. (A country's own
-    /// patterns are still compiled on its first number.)
-    pub fn load_metadata() {
-        let _ = Self::parse("+34688246216");
+        // No country calling code libphonenumber knows: what its parse answers for any `+`
+        // followed by such digits (INVALID_COUNTRY_CODE). (Also if the code's metadata did not
+        // load, which a test rules out for every code and which is logged as an error.)
+        let util = util_for(&digits).ok_or(PhoneError::Invalid)?;
+        libphonenumber_e164(util, &digits).map(Self)
     }
 
     /// Rebuilds a number this service stored earlier (already normalized); `None` if it is
@@ -137,6 +125,80 @@ impl PhoneE164 {
         forms
     }
 }
+
+/// `+digits` as libphonenumber parses, validates and formats it with `util`'s metadata: E.164
+/// digits, no `+`.
+fn libphonenumber_e164(util: &PhoneNumberUtil, digits: &str) -> Result<String, PhoneError> {
+    let number = util
+        .parse(format!("+{digits}"), None)
+        .map_err(|e| match e {
+            ParseError::TooShortNsn | ParseError::TooShortAfterIdd => PhoneError::TooShort,
+            ParseError::TooLongNsn => PhoneError::TooLong,
+            _ => PhoneError::Invalid,
+        })?;
+    if !util.is_valid_number(&number) {
+        return Err(PhoneError::Invalid);
+    }
+    let e164 = util.format(&number, PhoneNumberFormat::E164);
+    Ok(e164.trim_start_matches('+').to_owned())
+}
+
+/// libphonenumber, one country calling code at a time.
+///
+/// rlibphonenumber's own `PhoneNumberUtil` decodes the metadata of every region when it is
+/// built (about 6 ms, which was most of create's init). This module keeps the same metadata
+/// split by calling code (`build.rs`) and builds a util for a code on its first number:
+/// about 0.7 ms, once per code per container. A number's digits after the `+` start with its
+/// calling code, and calling codes are prefix-free (ITU-T E.164), so the code, and with it every
+/// region a full util would consider (all of NANPA's for `1`, Russia and Kazakhstan for `7`),
+/// is known before parsing; the util of that code parses, validates and formats the number as
+/// the full one does (`tests::per_code_metadata_agrees_with_the_whole_metadata`).
+mod metadata {
+    use super::*;
+
+    include!(concat!(env!("OUT_DIR"), "/phone_calling_codes.rs"));
+
+    /// libphonenumber's records, grouped by calling code (`CALLING_CODES` has the ranges).
+    static RECORDS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/phone_metadata.bin"));
+
+    /// One util per calling code, built on the code's first number (`None`: its records did
+    /// not load, logged once). Boxed: a util is a few kilobytes, and an array of them would be
+    /// written out in the binary's data section (0.3 MB) rather than zeroed at load.
+    static UTILS: [OnceLock<Option<Box<PhoneNumberUtil>>>; CALLING_CODES.len()] =
+        [const { OnceLock::new() }; CALLING_CODES.len()];
+
+    /// The util of the calling code `digits` (E.164, no `+`) starts with, if any.
+    pub(super) fn util_for(digits: &str) -> Option<&'static PhoneNumberUtil> {
+        let index = (1..=3)
+            .filter_map(|n| digits.get(..n)?.parse::<u16>().ok())
+            .find_map(|code| {
+                CALLING_CODES
+                    .binary_search_by_key(&code, |&(c, _, _)| c)
+                    .ok()
+            })?;
+        UTILS[index].get_or_init(|| load(index)).as_deref()
+    }
+
+    fn load(index: usize) -> Option<Box<PhoneNumberUtil>> {
+        let (code, start, end) = CALLING_CODES[index];
+        let loaded = RECORDS
+            .get(start as usize..end as usize)
+            .ok_or_else(|| "range outside the records".to_owned())
+            .and_then(|bytes| PhoneMetadataCollection::decode(bytes).map_err(|e| e.to_string()))
+            .and_then(|records| {
+                PhoneNumberUtil::new_for_metadata(records)
+                    .map(Box::new)
+                    .map_err(|e| e.to_string())
+            });
+        loaded
+            .inspect_err(|error| {
+                tracing::error!(code, %error, "libphonenumber metadata of a calling code did not load")
+            })
+            .ok()
+    }
+}
+
+use metadata::util_for;
 
 /// The one other WhatsApp form of E.164 digits, if their country has one (see
 /// [`PhoneE164::whatsapp_forms`]).
@@ -243,6 +305,124 @@ mod tests {
             PhoneE164::parse("+٣٤٦٨٨٢٤٦٢١٦"),
             Err(PhoneError::InvalidCharacter(_))
         ));
+    }
+
+    /// What `PhoneE164::parse` answered when it used rlibphonenumber's util of the whole
+    /// bundled metadata, for digits that passed the character and length checks.
+    fn parse_with_whole_metadata(digits: &str) -> Result<String, PhoneError> {
+        libphonenumber_e164(&rlibphonenumber::PHONE_NUMBER_UTIL, digits)
+    }
+
+    #[test]
+    fn every_calling_code_loads_its_own_regions_only() {
+        use rlibphonenumber::PHONE_NUMBER_UTIL;
+        let whole: Vec<u16> = PHONE_NUMBER_UTIL
+            .get_supported_calling_codes()
+            .map(|c| u16::try_from(c).unwrap())
+            .collect();
+        let split: Vec<u16> = metadata::CALLING_CODES.iter().map(|c| c.0).collect();
+        assert_eq!(split, whole, "the split has every calling code, in order");
+        for code in split {
+            let util = util_for(&format!("{code}0000000")).expect("its records load");
+            let codes: Vec<i32> = util.get_supported_calling_codes().collect();
+            assert_eq!(codes, [i32::from(code)]);
+            let regions: Vec<_> = util
+                .get_regions_for_country_calling_code(code.into())
+                .unwrap()
+                .collect();
+            let whole_regions: Vec<_> = PHONE_NUMBER_UTIL
+                .get_regions_for_country_calling_code(code.into())
+                .unwrap()
+                .collect();
+            assert_eq!(
+                regions, whole_regions,
+                "+{code}: same regions, same main region"
+            );
+        }
+    }
+
+    /// Every example number libphonenumber has (each region's and non-geographic entity's, of
+    /// every type), the same with its last digit changed, one digit less and one more, and
+    /// pseudo-random digit strings under every calling code: parsing with one code's metadata
+    /// answers exactly as parsing with the whole metadata did.
+    #[test]
+    fn per_code_metadata_agrees_with_the_whole_metadata() {
+        use rlibphonenumber::PHONE_NUMBER_UTIL;
+        let e164 = |n: &rlibphonenumber::PhoneNumber| {
+            let f = PHONE_NUMBER_UTIL.format(n, PhoneNumberFormat::E164);
+            f.trim_start_matches('+').to_owned()
+        };
+        let mut examples = Vec::new();
+        for region in PHONE_NUMBER_UTIL.get_supported_regions() {
+            for kind in PHONE_NUMBER_UTIL
+                .get_supported_types_for_region(region)
+                .unwrap_or_default()
+            {
+                if let Ok(n) =
+                    PHONE_NUMBER_UTIL.get_example_number_for_type_and_region(region, kind)
+                {
+                    examples.push(e164(&n));
+                }
+            }
+        }
+        for code in PHONE_NUMBER_UTIL.get_supported_global_network_calling_codes() {
+            if let Ok(n) = PHONE_NUMBER_UTIL.get_example_number_for_non_geo_entity(code) {
+                examples.push(e164(&n));
+            }
+        }
+        assert!(examples.len() > 1_000, "{} examples", examples.len());
+        let mut numbers = Vec::new();
+        for digits in &examples {
+            let last = digits.as_bytes()[digits.len() - 1];
+            let changed = if last == b'9' {
+                '0'
+            } else {
+                char::from(last + 1)
+            };
+            numbers.push(digits.clone());
+            numbers.push(format!("{}{changed}", &digits[..digits.len() - 1]));
+            numbers.push(digits[..digits.len() - 1].to_owned());
+            numbers.push(format!("{digits}5"));
+        }
+        let mut state = 0x2026_1204_u64;
+        let mut next = move || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
+            state >> 33
+        };
+        for &(code, _, _) in metadata::CALLING_CODES {
+            for _ in 0..20 {
+                let mut digits = code.to_string();
+                let len = MIN_DIGITS + (next() as usize) % (MAX_DIGITS - MIN_DIGITS + 1);
+                while digits.len() < len {
+                    digits.push(char::from(b'0' + (next() % 10) as u8));
+                }
+                numbers.push(digits);
+            }
+        }
+        // Digit counts outside E.164's are refused before libphonenumber is asked.
+        numbers.retain(|d| (MIN_DIGITS..=MAX_DIGITS).contains(&d.len()));
+        let mut valid = 0;
+        for digits in &numbers {
+            let split = PhoneE164::parse(digits).map(|p| p.digits().to_owned());
+            assert_eq!(split, parse_with_whole_metadata(digits), "+{digits}");
+            valid += usize::from(split.is_ok());
+        }
+        assert!(valid > 1_000, "{valid} of {} valid", numbers.len());
+    }
+
+    #[test]
+    fn a_number_under_no_calling_code_is_invalid_as_with_the_whole_metadata() {
+        // 28x, 42x, 80x... : no country has these codes.
+        for digits in ["2801234567", "4221234567", "8091234567", "0034688246216"] {
+            assert_eq!(
+                PhoneE164::parse(digits),
+                Err(PhoneError::Invalid),
+                "{digits}"
+            );
+            assert_eq!(parse_with_whole_metadata(digits), Err(PhoneError::Invalid));
+        }
     }
 
     #[test]
