@@ -609,6 +609,29 @@ fn summarize(runs: &[Run], function: &str) -> Row {
     }
 }
 
+/// The trust store the functions load, as big as a real one: the platform's CA bundle (Lambda's
+/// `provided.al2023` has about 145 roots in the file the template names) with the test CA
+/// appended, so loading the trust roots costs here what it costs there. Returns the file and a
+/// description for the report. Without a platform bundle, the test CA alone (and the report
+/// says so: the trust-root cost is then missing from init).
+fn trust_store(dir: &Path, test_ca: &Path) -> (PathBuf, String) {
+    let test_ca_pem = std::fs::read_to_string(test_ca).expect("the test CA");
+    let platform = sandbox::https::KNOWN_BUNDLES
+        .iter()
+        .find_map(|path| Some((path, std::fs::read_to_string(path).ok()?)));
+    let Some((path, bundle)) = platform else {
+        return (
+            test_ca.to_path_buf(),
+            "the test CA alone (no platform CA bundle here: trust-root loading is not measured)"
+                .into(),
+        );
+    };
+    let roots = bundle.matches("-----BEGIN CERTIFICATE-----").count();
+    let file = dir.join("trust-store.pem");
+    std::fs::write(&file, format!("{bundle}\n{test_ca_pem}")).expect("write the trust store");
+    (file, format!("{path} ({roots} roots) + the test CA"))
+}
+
 fn machine() -> String {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let model = cpuinfo
@@ -642,6 +665,7 @@ async fn main() {
     let dir = std::env::temp_dir().join(format!("sandbox-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("bench folder");
     let tls = make_tls(&dir);
+    let (trust_store, platform_roots) = trust_store(&dir, &tls.ca_file);
 
     let env = TestEnv::with(Options {
         auth_cache_seconds: 60,
@@ -665,7 +689,7 @@ async fn main() {
         ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
         ("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/bench".into()),
         ("AWS_LAMBDA_LOG_STREAM_NAME", "bench".into()),
-        ("SSL_CERT_FILE", tls.ca_file.display().to_string()),
+        ("SSL_CERT_FILE", trust_store.display().to_string()),
         ("TABLE_NAME", env.table.clone()),
         ("SANDBOX_DISPLAY_NUMBER", SANDBOX_NUMBER.into()),
         ("SANDBOX_PHONE_NUMBER_ID", PHONE_NUMBER_ID.into()),
@@ -702,7 +726,9 @@ async fn main() {
         "machine: {}; {RUNS} fresh processes per function (medians), {WARM} warm invocations each",
         machine()
     );
-    println!("DynamoDB Local and the Graph API stand-in over HTTPS (test CA via SSL_CERT_FILE)");
+    println!(
+        "DynamoDB Local and the Graph API stand-in over HTTPS; SSL_CERT_FILE: {platform_roots}"
+    );
     println!();
     println!(
         "{:<8} {:>8} {:>9} {:>8} {:>9} {:>9} {:>8} {:>8} {:>10} {:>11}",
