@@ -212,11 +212,12 @@ impl lambda_http::IntoResponse for Reply {
     }
 }
 
-/// Init's two halves side by side: `prepare` (create, send: phone metadata and the Graph
-/// client, CPU-bound) on a thread of its own, while the runtime's thread (the functions run
-/// tokio's current-thread runtime: one request at a time needs no worker pool, whose threads
-/// cost every cold start) builds the DynamoDB client and makes the warm-up read, which mostly
-/// waits on the network. Init takes the longer of the two, not their sum.
+/// Init's two halves side by side. A thread of its own loads the trust roots (a platform
+/// bundle: about 1.5 ms) and then runs `prepare` (create, send: the Graph client), while the
+/// runtime's thread (the functions run tokio's current-thread runtime: one request at a time
+/// needs no worker pool, whose threads cost every cold start) builds the DynamoDB client and
+/// makes the warm-up read, whose handshake needs the roots only once the server's certificate
+/// arrives ([`crate::https::DeferredRoots`]). Init takes the longer of the two, not their sum.
 async fn init<P>(role: Role, prepare: P) -> Result<App, InitError>
 where
     P: FnOnce(&Config) -> Result<Option<GraphClient>, InitError> + Send + 'static,
@@ -224,7 +225,11 @@ where
     one_heap();
     let config = Config::from_env(role)?;
     let for_prepare = config.clone();
-    let prepared = std::thread::spawn(move || prepare(&for_prepare));
+    let prepared = std::thread::spawn(move || {
+        // First: the warm-up's handshake waits for them when the server's certificate arrives.
+        crate::https::preload_trust_roots();
+        prepare(&for_prepare)
+    });
     let mut app = App::from_config(config);
     warm_up(app.store.client(), &app.config.table_name, role).await;
     app.graph = prepared.join().map_err(|_| InitError::Panicked)??;
@@ -232,7 +237,8 @@ where
 }
 
 /// Every thread allocates from glibc's main heap. By default a thread's first allocation sets
-/// up an arena of its own, which made the metadata load on `prepare`'s thread a fifth slower;
+/// up an arena of its own, which made a CPU-bound load on init's second thread (libphonenumber's
+/// whole metadata, when init had it) a fifth slower;
 /// a function handles one request at a time, so there is no allocation contention to spread.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn one_heap() {

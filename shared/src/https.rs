@@ -25,13 +25,29 @@ use aws_smithy_types::body::SdkBody;
 use hyper_util::client::legacy::connect::HttpConnector as TcpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::WebPkiServerVerifier;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
 
 /// The process's TLS client settings: ring's crypto, TLS 1.2 and 1.3, and the platform's
-/// trust roots ([`trust_roots`]). Built once, at init, for both clients.
+/// trust roots ([`trust_roots`]), which load apart from the settings ([`DeferredRoots`]): init
+/// starts loading them on a thread of its own ([`preload_trust_roots`]) while it builds the
+/// clients and opens the warm-up connection. Shared by both clients.
 pub fn tls_config() -> Arc<rustls::ClientConfig> {
     static CONFIG: LazyLock<Arc<rustls::ClientConfig>> =
-        LazyLock::new(|| Arc::new(trusting(trust_roots())));
+        LazyLock::new(|| Arc::new(deferred(Arc::clone(&PLATFORM_ROOTS))));
     Arc::clone(&CONFIG)
+}
+
+/// The platform's trust roots, behind [`tls_config`].
+static PLATFORM_ROOTS: LazyLock<Arc<DeferredRoots>> =
+    LazyLock::new(|| Arc::new(DeferredRoots::new(trust_roots)));
+
+/// Loads the platform's trust roots on the calling thread, unless they are loaded already. A
+/// handshake that needs them meanwhile waits for this load rather than starting another.
+pub fn preload_trust_roots() {
+    PLATFORM_ROOTS.load();
 }
 
 /// TLS client settings that trust exactly `roots`.
@@ -41,6 +57,107 @@ pub fn trusting(roots: rustls::RootCertStore) -> rustls::ClientConfig {
     rustls::ClientConfig::builder()
         .with_root_certificates(roots)
         .with_no_client_auth()
+}
+
+/// TLS client settings whose server certificates `roots` verifies.
+pub fn deferred(roots: Arc<DeferredRoots>) -> rustls::ClientConfig {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    rustls::ClientConfig::builder()
+        .dangerous()
+        .with_custom_certificate_verifier(roots)
+        .with_no_client_auth()
+}
+
+/// rustls's own certificate verification (webpki, the verifier [`trusting`] builds), over trust
+/// roots that load once, when first needed or when [`DeferredRoots::load`] is called, not when
+/// the settings are built.
+///
+/// Loading a platform bundle (about 145 roots, 220 KB of PEM on Amazon Linux 2023) takes about
+/// a millisecond and a half of init, and nothing before a server's certificate arrives needs it:
+/// so init loads it beside its other work instead of before it (README, "Benchmark"). Every
+/// check is rustls's: the chain and the name by its `WebPkiServerVerifier`, the handshake
+/// signatures by the functions that verifier calls, with ring's algorithms.
+pub struct DeferredRoots {
+    verifier: LazyLock<Option<Arc<WebPkiServerVerifier>>, LoadRoots>,
+    algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
+}
+
+type LoadRoots = Box<dyn FnOnce() -> Option<Arc<WebPkiServerVerifier>> + Send>;
+
+impl DeferredRoots {
+    /// Roots that `load` yields, when first needed.
+    pub fn new(load: impl FnOnce() -> rustls::RootCertStore + Send + 'static) -> Self {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let algorithms = provider.signature_verification_algorithms;
+        let build: LoadRoots = Box::new(move || {
+            // No roots (logged where they were looked for): every certificate is refused, as
+            // with an empty root store.
+            WebPkiServerVerifier::builder_with_provider(Arc::new(load()), provider)
+                .build()
+                .ok()
+        });
+        Self {
+            verifier: LazyLock::new(build),
+            algorithms,
+        }
+    }
+
+    /// Loads the roots now, on this thread, unless they are loaded already.
+    pub fn load(&self) {
+        LazyLock::force(&self.verifier);
+    }
+}
+
+impl std::fmt::Debug for DeferredRoots {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeferredRoots").finish_non_exhaustive()
+    }
+}
+
+impl ServerCertVerifier for DeferredRoots {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        match &*self.verifier {
+            Some(webpki) => webpki.verify_server_cert(
+                end_entity,
+                intermediates,
+                server_name,
+                ocsp_response,
+                now,
+            ),
+            None => Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::UnknownIssuer,
+            )),
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
 }
 
 /// Where the CA bundle is on the Linux layouts we know, tried in order when `SSL_CERT_FILE`
@@ -90,8 +207,7 @@ pub fn roots_from(
 }
 
 /// The SDK's HTTP client: one connection pool per timeout setting (the DynamoDB client has
-/// one), HTTP/1.1, `https://` or, for DynamoDB Local, `http://`, with [`tls_config`]. Loads the
-/// trust roots now, so that cost is paid at init.
+/// one), HTTP/1.1, `https://` or, for DynamoDB Local, `http://`, with [`tls_config`].
 pub fn sdk_client() -> SharedHttpClient {
     sdk_client_with(tls_config())
 }

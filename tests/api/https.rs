@@ -1,14 +1,16 @@
 //! The DynamoDB client's own HTTPS connection (`sandbox::https`, README "Benchmark"): TLS
-//! verified against the configured roots, the SDK's retries on a dropped connection, and the
-//! trust roots' fallback when `SSL_CERT_FILE` is wrong.
+//! verified against the configured roots (loaded up front, or beside the handshake as init
+//! does), the SDK's retries on a dropped connection, and the trust roots' fallback when
+//! `SSL_CERT_FILE` is wrong.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use aws_sdk_dynamodb::config::SharedHttpClient;
+use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::Client;
-use sandbox::https::{roots_from, sdk_client_with, trusting};
+use sandbox::https::{deferred, roots_from, sdk_client_with, trusting, DeferredRoots};
 use sandbox::store::MAX_ATTEMPTS;
 use tokio::net::TcpListener;
 use tokio_rustls::rustls;
@@ -24,6 +26,19 @@ fn roots_in(file: &Path) -> rustls::RootCertStore {
         rustls_native_certs::load_certs_from_paths(Some(file), None),
         &[],
     )
+}
+
+/// The request failed on the server's certificate: its issuer is not trusted.
+fn assert_refused_certificate<T: std::fmt::Debug, E>(result: Result<T, SdkError<E>>)
+where
+    E: std::error::Error + 'static,
+{
+    let error = result.expect_err("an unknown issuer must not be trusted");
+    let text = format!("{}", aws_sdk_dynamodb::error::DisplayErrorContext(&error));
+    assert!(
+        text.contains("UnknownIssuer") || text.contains("certificate"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -43,17 +58,59 @@ async fn dynamodb_over_https_trusts_the_configured_roots_and_only_them() {
 
     // The same server with no roots that vouch for it: the handshake fails, nothing is sent.
     let untrusted = sdk_client_with(Arc::new(trusting(rustls::RootCertStore::empty())));
-    let error = client(untrusted, &endpoint)
+    let result = client(untrusted, &endpoint)
         .list_tables()
         .limit(1)
         .send()
+        .await;
+    assert_refused_certificate(result);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn roots_loaded_beside_the_handshake_trust_the_configured_roots_and_only_them() {
+    let dir = std::env::temp_dir().join(format!("sandbox-deferred-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let tls = make_tls(&dir);
+    std::fs::create_dir_all(dir.join("other")).expect("temp dir");
+    let other = make_tls(&dir.join("other"));
+    let endpoint = https_proxy(&tls, &e2e::dynamo::local().endpoint).await;
+    let list = |roots: Arc<DeferredRoots>| {
+        let endpoint = endpoint.clone();
+        async move {
+            let http = sdk_client_with(Arc::new(deferred(roots)));
+            client(http, &endpoint).list_tables().limit(1).send().await
+        }
+    };
+
+    // As init runs it: the roots load slowly on another thread while the handshake starts; the
+    // handshake waits for them, and they load once.
+    let loads = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&loads);
+    let ca_file = tls.ca_file.clone();
+    let roots = Arc::new(DeferredRoots::new(move || {
+        counted.fetch_add(1, Ordering::SeqCst);
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        roots_in(&ca_file)
+    }));
+    let loader = {
+        let roots = Arc::clone(&roots);
+        std::thread::spawn(move || roots.load())
+    };
+    list(Arc::clone(&roots))
         .await
-        .expect_err("an unknown issuer must not be trusted");
-    let text = format!("{}", aws_sdk_dynamodb::error::DisplayErrorContext(&error));
-    assert!(
-        text.contains("UnknownIssuer") || text.contains("certificate"),
-        "{text}"
-    );
+        .expect("DynamoDB Local through TLS, once the test CA is loaded");
+    list(Arc::clone(&roots)).await.expect("a second connection");
+    loader.join().expect("the loading thread");
+    assert_eq!(loads.load(Ordering::SeqCst), 1);
+
+    // Another CA's roots, or none: the server is refused.
+    for roots in [
+        DeferredRoots::new(move || roots_in(&other.ca_file)),
+        DeferredRoots::new(rustls::RootCertStore::empty),
+    ] {
+        assert_refused_certificate(list(Arc::new(roots)).await);
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 
