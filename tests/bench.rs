@@ -39,6 +39,13 @@ const WARM: usize = 40;
 /// How long any single step may take before the bench gives up on a process.
 const STEP_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Before each cold start, the bench waits until the machine's CPUs were at least this idle
+/// over one window (DynamoDB Local's JIT compiler and garbage collector run in bursts after the
+/// workload's writes), but no longer than `QUIET_LIMIT`.
+const QUIET_IDLE: f64 = 0.9;
+const QUIET_WINDOW: Duration = Duration::from_millis(50);
+const QUIET_LIMIT: Duration = Duration::from_secs(3);
+
 /// The targets of issue 10.
 const INIT_RATIO_TARGET: f64 = 3.0;
 const CREATE_BINARY_MB: f64 = 5.0;
@@ -632,6 +639,41 @@ fn trust_store(dir: &Path, test_ca: &Path) -> (PathBuf, String) {
     (file, format!("{path} ({roots} roots) + the test CA"))
 }
 
+/// (idle, total) CPU time of the whole machine so far, in clock ticks (`/proc/stat`).
+fn cpu_ticks() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal ...
+    let idle = fields.get(3)? + fields.get(4).copied().unwrap_or(0);
+    Some((idle, fields.iter().sum()))
+}
+
+/// Waits until the machine was `QUIET_IDLE` idle over a `QUIET_WINDOW`, at most `QUIET_LIMIT`.
+/// Whether it got there.
+async fn quiet_machine() -> bool {
+    let deadline = Instant::now() + QUIET_LIMIT;
+    while Instant::now() < deadline {
+        let Some((idle0, total0)) = cpu_ticks() else {
+            return false;
+        };
+        tokio::time::sleep(QUIET_WINDOW).await;
+        let Some((idle1, total1)) = cpu_ticks() else {
+            return false;
+        };
+        let total = total1.saturating_sub(total0);
+        if total > 0 && (idle1.saturating_sub(idle0)) as f64 / total as f64 >= QUIET_IDLE {
+            return true;
+        }
+    }
+    false
+}
+
 fn machine() -> String {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let model = cpuinfo
@@ -704,10 +746,14 @@ async fn main() {
     let mut rows = Vec::new();
     // Interleaved rounds, so a slow moment of the machine does not land on one function only.
     let mut runs: HashMap<&str, Vec<Run>> = HashMap::new();
+    let mut busy_starts = 0;
     for round in 0..RUNS {
         for function in FUNCTIONS {
             let events = workload.events(function, WARM + 1).await;
             let log = dir.join(format!("{function}-{round}.log"));
+            if !quiet_machine().await {
+                busy_starts += 1;
+            }
             match cold_start(function, &vars, events, &log).await {
                 Ok(run) => runs.entry(function).or_default().push(run),
                 Err(e) => {
@@ -728,6 +774,14 @@ async fn main() {
     );
     println!(
         "DynamoDB Local and the Graph API stand-in over HTTPS; SSL_CERT_FILE: {platform_roots}"
+    );
+    println!(
+        "each cold start waited for the CPUs to be {:.0} % idle over {} ms (at most {} s): {} of {} started busy",
+        QUIET_IDLE * 100.0,
+        QUIET_WINDOW.as_millis(),
+        QUIET_LIMIT.as_secs(),
+        busy_starts,
+        RUNS * FUNCTIONS.len()
     );
     println!();
     println!(

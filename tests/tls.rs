@@ -15,6 +15,9 @@ pub struct Tls {
     acceptor: tokio_rustls::TlsAcceptor,
     /// The CA's certificate (PEM), the file a client trusts.
     pub ca_file: PathBuf,
+    /// The server's certificate (DER), for checking a verifier directly.
+    #[allow(dead_code)] // The API tests read it; the bench includes this file too.
+    pub server_cert: rustls::pki_types::CertificateDer<'static>,
 }
 
 pub fn make_tls(dir: &Path) -> Tls {
@@ -49,6 +52,7 @@ pub fn make_tls(dir: &Path) -> Tls {
     Tls {
         acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
         ca_file,
+        server_cert: cert.der().clone(),
     }
 }
 

@@ -135,18 +135,27 @@ pub fn graph_init(config: &Config) -> Result<Option<GraphClient>, InitError> {
 /// How long init waits for the warm-up read before giving up on it.
 const WARM_UP_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// One read of a key that never exists, made during init: it pays the one-time costs of the
-/// first DynamoDB request (credentials, trust roots, the RNG's entropy seeding, the TLS
-/// handshake) at init's burst CPU instead of inside the first request, and leaves a pooled
-/// connection behind. The key is one the function's IAM policy lets it read (`dynamodb:
-/// LeadingKeys`): an API-key item for the API functions, an opt-out item for the webhook. A
-/// failure only costs that head start, so it is logged and init goes on.
+/// A read of a key that never exists, run during init through the SDK's whole pipeline
+/// (endpoint, credentials, signing, serialization, parsing) but not sent: its
+/// [`crate::https::WARM_UP`] header makes the HTTPS client open the connection the first request
+/// will use (TCP, the TLS handshake with the RNG's entropy seeding and the trust roots) and answer
+/// it itself. Every one-time cost of the first DynamoDB request is paid at init's burst CPU, and
+/// init waits for no round trip to DynamoDB: on AWS that round trip would be part of every cold
+/// start, for nothing. Should the header ever reach DynamoDB (another HTTP client), the read is
+/// still harmless: the key is one the function's IAM policy lets it read (`dynamodb:LeadingKeys`),
+/// an API-key item for the API functions, an opt-out item for the webhook. A failure only costs
+/// that head start, so it is logged and init goes on.
 pub async fn warm_up(client: &aws_sdk_dynamodb::Client, table: &str, role: Role) {
     let key = match role {
         Role::Webhook => Key::opt_out("warm-up"),
         _ => Key::api_key("warm-up"),
     };
-    let read = client
+    // The same client (its HTTP client, so the same connection pool), with the header added.
+    let config = client
+        .config()
+        .to_builder()
+        .interceptor(crate::https::OpenAhead);
+    let read = aws_sdk_dynamodb::Client::from_conf(config.build())
         .get_item()
         .table_name(table)
         .set_key(Some(key.item()))

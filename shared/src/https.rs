@@ -9,26 +9,34 @@
 //! behave the same.
 
 use std::error::Error;
+use std::pin::Pin;
 use std::sync::{Arc, LazyLock, Mutex};
-use std::time::Duration;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
     SharedHttpConnector,
 };
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextMut;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
 use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_runtime_api::client::retries::ErrorKind;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::body::SdkBody;
+use aws_smithy_types::config_bag::ConfigBag;
+use hyper::Uri;
 use hyper_util::client::legacy::connect::HttpConnector as TcpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::client::WebPkiServerVerifier;
+use rustls::client::{verify_server_cert_signed_by_trust_anchor, verify_server_name};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::server::ParsedCertificate;
 use rustls::{DigitallySignedStruct, SignatureScheme};
+use tower_service::Service;
 
 /// The process's TLS client settings: ring's crypto, TLS 1.2 and 1.3, and the platform's
 /// trust roots ([`trust_roots`]), which load apart from the settings ([`DeferredRoots`]): init
@@ -68,43 +76,37 @@ pub fn deferred(roots: Arc<DeferredRoots>) -> rustls::ClientConfig {
         .with_no_client_auth()
 }
 
-/// rustls's own certificate verification (webpki, the verifier [`trusting`] builds), over trust
-/// roots that load once, when first needed or when [`DeferredRoots::load`] is called, not when
-/// the settings are built.
+/// rustls's own certificate verification (webpki, as the verifier [`trusting`] builds does it),
+/// over trust roots that load once, when first needed or when [`DeferredRoots::load`] is called,
+/// not when the settings are built.
 ///
 /// Loading a platform bundle (about 145 roots, 220 KB of PEM on Amazon Linux 2023) takes about
 /// a millisecond and a half of init, and nothing before a server's certificate arrives needs it:
 /// so init loads it beside its other work instead of before it (README, "Benchmark"). Every
-/// check is rustls's: the chain and the name by its `WebPkiServerVerifier`, the handshake
-/// signatures by the functions that verifier calls, with ring's algorithms.
+/// check is rustls's, the ones its `WebPkiServerVerifier` makes when it has no revocation lists
+/// (as [`trusting`]'s has none), through the functions rustls exports for verifiers of this
+/// kind: the chain to a root ([`verify_server_cert_signed_by_trust_anchor`]), the name
+/// ([`verify_server_name`]), the handshake signatures, all with ring's algorithms. (Its builder
+/// would also link the revocation-list parser, about 20 KB of every binary, for nothing.)
 pub struct DeferredRoots {
-    verifier: LazyLock<Option<Arc<WebPkiServerVerifier>>, LoadRoots>,
+    roots: LazyLock<rustls::RootCertStore, LoadRoots>,
     algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
 }
 
-type LoadRoots = Box<dyn FnOnce() -> Option<Arc<WebPkiServerVerifier>> + Send>;
+type LoadRoots = Box<dyn FnOnce() -> rustls::RootCertStore + Send>;
 
 impl DeferredRoots {
     /// Roots that `load` yields, when first needed.
     pub fn new(load: impl FnOnce() -> rustls::RootCertStore + Send + 'static) -> Self {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let algorithms = provider.signature_verification_algorithms;
-        let build: LoadRoots = Box::new(move || {
-            // No roots (logged where they were looked for): every certificate is refused, as
-            // with an empty root store.
-            WebPkiServerVerifier::builder_with_provider(Arc::new(load()), provider)
-                .build()
-                .ok()
-        });
         Self {
-            verifier: LazyLock::new(build),
-            algorithms,
+            roots: LazyLock::new(Box::new(load)),
+            algorithms: rustls::crypto::ring::default_provider().signature_verification_algorithms,
         }
     }
 
     /// Loads the roots now, on this thread, unless they are loaded already.
     pub fn load(&self) {
-        LazyLock::force(&self.verifier);
+        LazyLock::force(&self.roots);
     }
 }
 
@@ -120,21 +122,20 @@ impl ServerCertVerifier for DeferredRoots {
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
         server_name: &ServerName<'_>,
-        ocsp_response: &[u8],
+        _ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        match &*self.verifier {
-            Some(webpki) => webpki.verify_server_cert(
-                end_entity,
-                intermediates,
-                server_name,
-                ocsp_response,
-                now,
-            ),
-            None => Err(rustls::Error::InvalidCertificate(
-                rustls::CertificateError::UnknownIssuer,
-            )),
-        }
+        // No roots (logged where they were looked for): no chain ends at one, UnknownIssuer.
+        let cert = ParsedCertificate::try_from(end_entity)?;
+        verify_server_cert_signed_by_trust_anchor(
+            &cert,
+            &self.roots,
+            intermediates,
+            now,
+            self.algorithms.all,
+        )?;
+        verify_server_name(&cert, server_name)?;
+        Ok(ServerCertVerified::assertion())
     }
 
     fn verify_tls12_signature(
@@ -247,11 +248,45 @@ impl HttpClient for Https {
     }
 }
 
-type Pool = Client<hyper_rustls::HttpsConnector<TcpConnector>, SdkBody>;
+/// The request header that marks init's warm-up ([`crate::app::warm_up`]): the connector opens
+/// the connection that request would use, keeps it for the next request to the same server, and
+/// answers the warm-up itself (`200 {}`, a GetItem that found nothing) instead of sending it.
+/// The first request then finds its TCP connection and TLS session ready, and init waits for no
+/// round trip to DynamoDB.
+pub const WARM_UP: &str = "x-sandbox-warm-up";
+
+/// The interceptor that adds the [`WARM_UP`] header to every request of the client it is given to.
+#[derive(Debug)]
+pub struct OpenAhead;
+
+impl Intercept for OpenAhead {
+    fn name(&self) -> &'static str {
+        "OpenAhead"
+    }
+
+    fn modify_before_transmit(
+        &self,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        context.request_mut().headers_mut().insert(WARM_UP, "open");
+        Ok(())
+    }
+}
+
+/// How long an idle connection stays in use: hyper-util's default for its pool, given to the
+/// pool explicitly, and the limit for a connection opened ahead by the warm-up.
+const IDLE: Duration = Duration::from_secs(90);
+
+type Pool = Client<Opener, SdkBody>;
+type Tls = hyper_rustls::HttpsConnector<TcpConnector>;
+type Stream = hyper_rustls::MaybeHttpsStream<hyper_util::rt::TokioIo<tokio::net::TcpStream>>;
 
 #[derive(Debug, Clone)]
 struct Connector {
     pool: Pool,
+    opener: Opener,
     read_timeout: Option<Duration>,
 }
 
@@ -266,8 +301,18 @@ impl Connector {
             .https_or_http()
             .enable_http1()
             .wrap_connector(tcp);
-        let pool = Client::builder(TokioExecutor::new()).build(https);
-        Self { pool, read_timeout }
+        let opener = Opener {
+            tls: https,
+            ahead: Arc::default(),
+        };
+        let pool = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(IDLE)
+            .build(opener.clone());
+        Self {
+            pool,
+            opener,
+            read_timeout,
+        }
     }
 }
 
@@ -277,19 +322,110 @@ impl HttpConnector for Connector {
             Ok(request) => request,
             Err(e) => return HttpConnectorFuture::ready(Err(ConnectorError::user(e.into()))),
         };
-        let response = self.pool.request(request);
         let read_timeout = self.read_timeout;
+        if request.headers().contains_key(WARM_UP) {
+            let opened = self.opener.clone().open_ahead(request.uri().clone());
+            return HttpConnectorFuture::new(async move {
+                within(read_timeout, opened)
+                    .await?
+                    .map_err(ConnectorError::io)?;
+                // 200 (a new response's status) with an empty JSON object.
+                let found_nothing = hyper::Response::new(SdkBody::from("{}"));
+                HttpResponse::try_from(found_nothing)
+                    .map_err(|e| ConnectorError::other(e.into(), None))
+            });
+        }
+        let response = self.pool.request(request);
         HttpConnectorFuture::new(async move {
-            let response = match read_timeout {
-                Some(limit) => tokio::time::timeout(limit, response)
-                    .await
-                    .map_err(|e| ConnectorError::timeout(e.into()))?,
-                None => response.await,
-            };
-            let response = response.map_err(classify)?;
+            let response = within(read_timeout, response).await?.map_err(classify)?;
             HttpResponse::try_from(response.map(SdkBody::from_body_1_x))
                 .map_err(|e| ConnectorError::other(e.into(), None))
         })
+    }
+}
+
+/// `work`, bounded by the read timeout when there is one.
+async fn within<T>(
+    limit: Option<Duration>,
+    work: impl std::future::Future<Output = T>,
+) -> Result<T, ConnectorError> {
+    match limit {
+        Some(limit) => tokio::time::timeout(limit, work)
+            .await
+            .map_err(|e| ConnectorError::timeout(e.into())),
+        None => Ok(work.await),
+    }
+}
+
+/// The pool's way to a server: TCP, then TLS for `https://`; or the connection the warm-up
+/// opened ahead, once, if it is to the same server and has not been idle longer than [`IDLE`]
+/// (after that, a server may have closed it: a new one is opened instead).
+#[derive(Clone)]
+struct Opener {
+    tls: Tls,
+    ahead: Arc<Mutex<Option<Ahead>>>,
+}
+
+struct Ahead {
+    origin: String,
+    stream: Stream,
+    opened: Instant,
+}
+
+impl std::fmt::Debug for Opener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Opener").finish_non_exhaustive()
+    }
+}
+
+/// The server a URI names, as the pool tells servers apart: scheme and authority.
+fn origin(uri: &Uri) -> String {
+    format!(
+        "{}://{}",
+        uri.scheme_str().unwrap_or_default(),
+        uri.authority().map(|a| a.as_str()).unwrap_or_default()
+    )
+}
+
+impl Opener {
+    /// Opens a connection to `uri`'s server and keeps it for the next request there.
+    async fn open_ahead(mut self, uri: Uri) -> Result<(), BoxError> {
+        std::future::poll_fn(|cx| self.tls.poll_ready(cx)).await?;
+        let stream = self.tls.call(uri.clone()).await?;
+        *self.ahead() = Some(Ahead {
+            origin: origin(&uri),
+            stream,
+            opened: Instant::now(),
+        });
+        Ok(())
+    }
+
+    /// The connection opened ahead to `uri`'s server, if it is still fresh; it is given once.
+    fn take_ahead(&self, uri: &Uri) -> Option<Stream> {
+        let ahead = self.ahead().take()?;
+        (ahead.origin == origin(uri) && ahead.opened.elapsed() < IDLE).then_some(ahead.stream)
+    }
+
+    fn ahead(&self) -> std::sync::MutexGuard<'_, Option<Ahead>> {
+        // A poisoned lock only means a thread panicked while swapping the slot: it is whole.
+        self.ahead.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl tower_service::Service<Uri> for Opener {
+    type Response = Stream;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn std::future::Future<Output = Result<Stream, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.tls.poll_ready(cx)
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        match self.take_ahead(&uri) {
+            Some(stream) => Box::pin(std::future::ready(Ok(stream))),
+            None => self.tls.call(uri),
+        }
     }
 }
 
@@ -330,4 +466,56 @@ enum Class {
 /// The first error of type `E` in `error`'s chain.
 fn find<'a, E: Error + 'static>(error: &'a (dyn Error + 'static)) -> Option<&'a E> {
     std::iter::successors(Some(error), |&e| e.source()).find_map(|e| e.downcast_ref::<E>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An opener that keeps (connection, opened-at) for `server`'s origin.
+    async fn opened_ahead(server: &Uri, age: Duration) -> Opener {
+        let connector = Connector::new(&deferred_nothing(), (None, None));
+        let opener = connector.opener;
+        opener
+            .clone()
+            .open_ahead(server.clone())
+            .await
+            .expect("a connection to the local listener");
+        let mut ahead = opener.ahead();
+        if let Some(ahead) = ahead.as_mut() {
+            ahead.opened = Instant::now().checked_sub(age).expect("a past instant");
+        }
+        drop(ahead);
+        opener
+    }
+
+    fn deferred_nothing() -> rustls::ClientConfig {
+        deferred(Arc::new(DeferredRoots::new(rustls::RootCertStore::empty)))
+    }
+
+    #[tokio::test]
+    async fn a_connection_opened_ahead_serves_one_request_to_its_server_while_fresh() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let address = listener.local_addr().expect("address");
+        let server: Uri = format!("http://{address}/").parse().expect("uri");
+        let same_server: Uri = format!("http://{address}/other/path").parse().expect("uri");
+        let other_server: Uri = format!("http://localhost:{}/", address.port())
+            .parse()
+            .expect("uri");
+
+        let opener = opened_ahead(&server, Duration::ZERO).await;
+        assert!(opener.take_ahead(&same_server).is_some());
+        assert!(opener.take_ahead(&server).is_none(), "given once");
+
+        let opener = opened_ahead(&server, Duration::ZERO).await;
+        assert!(opener.take_ahead(&other_server).is_none());
+        assert!(opener.take_ahead(&server).is_none(), "dropped, not kept");
+
+        let opener = opened_ahead(&server, IDLE - Duration::from_secs(1)).await;
+        assert!(opener.take_ahead(&server).is_some());
+        let opener = opened_ahead(&server, IDLE).await;
+        assert!(opener.take_ahead(&server).is_none(), "idle too long");
+    }
 }

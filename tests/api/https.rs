@@ -114,6 +114,37 @@ async fn roots_loaded_beside_the_handshake_trust_the_configured_roots_and_only_t
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+#[test]
+fn roots_loaded_beside_the_handshake_check_the_servers_name() {
+    use rustls::client::danger::ServerCertVerifier;
+    use rustls::pki_types::{ServerName, UnixTime};
+    let dir = std::env::temp_dir().join(format!("sandbox-names-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let tls = make_tls(&dir);
+    let ca_file = tls.ca_file.clone();
+    let roots = DeferredRoots::new(move || roots_in(&ca_file));
+    let verify = |name: &'static str| {
+        let name = ServerName::try_from(name).expect("a server name");
+        roots.verify_server_cert(&tls.server_cert, &[], &name, &[], UnixTime::now())
+    };
+    // The certificate is for localhost and 127.0.0.1, from the trusted CA.
+    verify("localhost").expect("its own name");
+    verify("127.0.0.1").expect("its own address");
+    for other in ["dynamodb.us-east-1.amazonaws.com", "127.0.0.2"] {
+        assert!(
+            matches!(
+                verify(other),
+                Err(rustls::Error::InvalidCertificate(
+                    rustls::CertificateError::NotValidForNameContext { .. }
+                        | rustls::CertificateError::NotValidForName
+                ))
+            ),
+            "{other}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[tokio::test]
 async fn a_connection_dropped_before_the_answer_is_retried_like_the_sdks_own_client() {
     // A server that accepts each connection and closes it without a word: an I/O error, which

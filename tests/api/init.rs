@@ -2,21 +2,123 @@
 //! "Benchmark").
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 use e2e::TestEnv;
 use sandbox::app::{dynamodb_client, warm_up, InitError};
 use sandbox::config::{Config, ConfigError, Role};
+use sandbox::https::{deferred, roots_from, sdk_client_with, DeferredRoots};
 use sandbox::store::{sdk_retries, sdk_timeouts};
 use sandbox::App;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::tls::{https_proxy, make_tls};
+
+/// A TCP relay to `backend` (`http://host:port`) that counts the connections it relays and the
+/// bytes the client side sends on them.
+async fn counting_relay(backend: &str) -> (String, Arc<AtomicUsize>, Arc<AtomicUsize>) {
+    let backend = backend.trim_start_matches("http://").to_owned();
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind relay");
+    let address = listener.local_addr().expect("relay address");
+    let connections = Arc::new(AtomicUsize::new(0));
+    let sent = Arc::new(AtomicUsize::new(0));
+    let (counted, summed) = (Arc::clone(&connections), Arc::clone(&sent));
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let Ok(server) = TcpStream::connect(&backend).await else {
+                return;
+            };
+            counted.fetch_add(1, Ordering::SeqCst);
+            let summed = Arc::clone(&summed);
+            tokio::spawn(async move {
+                let (mut from_client, mut to_client) = client.into_split();
+                let (mut from_server, mut to_server) = server.into_split();
+                let upstream = async {
+                    let mut buffer = vec![0u8; 16 * 1024];
+                    while let Ok(n @ 1..) = from_client.read(&mut buffer).await {
+                        summed.fetch_add(n, Ordering::SeqCst);
+                        if to_server.write_all(&buffer[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                    let _ = to_server.shutdown().await;
+                };
+                let downstream = tokio::io::copy(&mut from_server, &mut to_client);
+                let _ = tokio::join!(upstream, downstream);
+            });
+        }
+    });
+    (format!("http://{address}"), connections, sent)
+}
+
+/// Waits (at most 2 s) for `counter` to reach `value`: the relays accept on their own tasks.
+async fn settles_at(counter: &AtomicUsize, value: usize) -> usize {
+    for _ in 0..200 {
+        if counter.load(Ordering::SeqCst) == value {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    counter.load(Ordering::SeqCst)
+}
 
 #[tokio::test]
-async fn warm_up_is_one_read_that_changes_nothing() {
+async fn warm_up_opens_the_first_requests_tls_connection_and_sends_no_request() {
+    // The function's client (this process's trust store replaced by the test CA, loaded beside
+    // the handshake as init does) -> TLS proxy -> counting relay -> DynamoDB Local. The relay sees
+    // the decrypted side: a connection per TLS session, and any request bytes.
     let env = TestEnv::new().await;
     let before = env.snapshot().await;
+    let dir = std::env::temp_dir().join(format!("sandbox-warm-up-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let tls = make_tls(&dir);
+    let (relay, connections, sent) = counting_relay(&e2e::dynamo::local().endpoint).await;
+    let endpoint = https_proxy(&tls, &relay).await;
+    let loads = Arc::new(AtomicUsize::new(0));
+    let (counted, ca_file) = (Arc::clone(&loads), tls.ca_file.clone());
+    let roots = DeferredRoots::new(move || {
+        counted.fetch_add(1, Ordering::SeqCst);
+        let found = rustls_native_certs::load_certs_from_paths(Some(&ca_file), None);
+        roots_from(found, &[])
+    });
+    let http = sdk_client_with(Arc::new(deferred(Arc::new(roots))));
+    let client = e2e::dynamo::client_with(http, &endpoint, Some(env.counter.clone()));
     env.counter.reset();
-    warm_up(env.app.store.client(), &env.table, Role::List).await;
-    assert_eq!(env.counter.count(), 1, "one GetItem, nothing else");
+
+    warm_up(&client, &env.table, Role::List).await;
+    assert_eq!(
+        loads.load(Ordering::SeqCst),
+        1,
+        "the handshake checked the server"
+    );
+    assert_eq!(settles_at(&connections, 1).await, 1, "one TLS session");
+    assert_eq!(
+        sent.load(Ordering::SeqCst),
+        0,
+        "no request reached DynamoDB"
+    );
+    assert_eq!(env.counter.take(), ["GetItem"], "the SDK ran one read");
+
+    // The first request uses that connection: no second handshake.
+    client
+        .get_item()
+        .table_name(&env.table)
+        .set_key(Some(sandbox::store::Key::api_key("warm-up").item()))
+        .send()
+        .await
+        .expect("a read through the connection opened ahead");
+    assert!(sent.load(Ordering::SeqCst) > 0);
+    assert_eq!(
+        connections.load(Ordering::SeqCst),
+        1,
+        "no second connection"
+    );
+    assert_eq!(loads.load(Ordering::SeqCst), 1);
     assert_eq!(env.snapshot().await, before);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]
