@@ -144,8 +144,8 @@ const WARM_UP_TIMEOUT: Duration = Duration::from_secs(2);
 /// start, for nothing. Should the header ever reach DynamoDB (another HTTP client), the read is
 /// still harmless: the key is one the function's IAM policy lets it read (`dynamodb:LeadingKeys`),
 /// an API-key item for the API functions, an opt-out item for the webhook. A failure only costs
-/// that head start, so it is logged and init goes on.
-pub async fn warm_up(client: &aws_sdk_dynamodb::Client, table: &str, role: Role) {
+/// that head start, so it is logged and init goes on. Whether the warm-up succeeded.
+pub async fn warm_up(client: &aws_sdk_dynamodb::Client, table: &str, role: Role) -> bool {
     let key = match role {
         Role::Webhook => Key::opt_out("warm-up"),
         _ => Key::api_key("warm-up"),
@@ -162,12 +162,18 @@ pub async fn warm_up(client: &aws_sdk_dynamodb::Client, table: &str, role: Role)
         .projection_expression("pk")
         .send();
     match tokio::time::timeout(WARM_UP_TIMEOUT, read).await {
-        Ok(Ok(_)) => {}
-        Ok(Err(e)) => tracing::warn!(
-            error = %aws_sdk_dynamodb::error::DisplayErrorContext(&e),
-            "DynamoDB warm-up read failed; the first request will open the connection"
-        ),
-        Err(_) => tracing::warn!("DynamoDB warm-up read timed out"),
+        Ok(Ok(_)) => true,
+        Ok(Err(e)) => {
+            tracing::warn!(
+                error = %aws_sdk_dynamodb::error::DisplayErrorContext(&e),
+                "DynamoDB warm-up failed; the first request will open the connection"
+            );
+            false
+        }
+        Err(_) => {
+            tracing::warn!("DynamoDB warm-up timed out");
+            false
+        }
     }
 }
 
@@ -240,7 +246,8 @@ where
         prepare(&for_prepare)
     });
     let mut app = App::from_config(config);
-    warm_up(app.store.client(), &app.config.table_name, role).await;
+    // A failed warm-up is logged; the first request opens the connection instead.
+    let _ = warm_up(app.store.client(), &app.config.table_name, role).await;
     app.graph = prepared.join().map_err(|_| InitError::Panicked)??;
     Ok(app)
 }

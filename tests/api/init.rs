@@ -88,7 +88,7 @@ async fn warm_up_opens_the_first_requests_tls_connection_and_sends_no_request() 
     let client = e2e::dynamo::client_with(http, &endpoint, Some(env.counter.clone()));
     env.counter.reset();
 
-    warm_up(&client, &env.table, Role::List).await;
+    assert!(warm_up(&client, &env.table, Role::List).await);
     assert_eq!(
         loads.load(Ordering::SeqCst),
         1,
@@ -125,7 +125,7 @@ async fn warm_up_opens_the_first_requests_tls_connection_and_sends_no_request() 
 async fn warm_up_against_an_unreachable_table_still_lets_init_finish() {
     let env = TestEnv::new().await;
     let dead = env.app_with_unreachable_dynamodb();
-    warm_up(dead.store.client(), &env.table, Role::Webhook).await;
+    assert!(!warm_up(dead.store.client(), &env.table, Role::Webhook).await);
 }
 
 #[tokio::test]
