@@ -122,7 +122,7 @@ pub fn https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
 /// The extra init of the functions that send to Meta (create, send): the Graph API client,
 /// before the first request instead of inside it. (libphonenumber's metadata is not loaded
 /// here: a calling code's part loads on its first number, `phone`.) [`run_with`] runs it on its
-/// own thread while the DynamoDB warm-up read waits on the network.
+/// own thread while the DynamoDB connection opens, then opens the client's connection to Meta.
 pub fn graph_init(config: &Config) -> Result<Option<GraphClient>, InitError> {
     let token = config
         .access_token
@@ -231,8 +231,10 @@ impl lambda_http::IntoResponse for Reply {
 /// bundle: about 1.5 ms) and then runs `prepare` (create, send: the Graph client), while the
 /// runtime's thread (the functions run tokio's current-thread runtime: one request at a time
 /// needs no worker pool, whose threads cost every cold start) builds the DynamoDB client and
-/// makes the warm-up read, whose handshake needs the roots only once the server's certificate
-/// arrives ([`crate::https::DeferredRoots`]). Init takes the longer of the two, not their sum.
+/// opens its connection ([`warm_up`]), whose handshake needs the roots only once the server's
+/// certificate arrives ([`crate::https::DeferredRoots`]). As soon as the Graph client is built,
+/// the runtime's thread opens its connection to Meta too ([`GraphClient::open_ahead`]), beside
+/// DynamoDB's. Init takes the longest of these, not their sum.
 async fn init<P>(role: Role, prepare: P) -> Result<App, InitError>
 where
     P: FnOnce(&Config) -> Result<Option<GraphClient>, InitError> + Send + 'static,
@@ -240,16 +242,40 @@ where
     one_heap();
     let config = Config::from_env(role)?;
     let for_prepare = config.clone();
-    let prepared = std::thread::spawn(move || {
+    let (prepared, graph) = tokio::sync::oneshot::channel();
+    let thread = std::thread::spawn(move || {
         // First: the warm-up's handshake waits for them when the server's certificate arrives.
         crate::https::preload_trust_roots();
-        prepare(&for_prepare)
+        let _ = prepared.send(prepare(&for_prepare));
     });
     let mut app = App::from_config(config);
+    let graph = async {
+        // Dropped unsent: `prepare` panicked.
+        let graph = graph.await.map_err(|_| InitError::Panicked)??;
+        if let Some(graph) = &graph {
+            open_graph_ahead(graph).await;
+        }
+        Ok::<_, InitError>(graph)
+    };
     // A failed warm-up is logged; the first request opens the connection instead.
-    let _ = warm_up(app.store.client(), &app.config.table_name, role).await;
-    app.graph = prepared.join().map_err(|_| InitError::Panicked)??;
+    let (_, graph) = tokio::join!(
+        warm_up(app.store.client(), &app.config.table_name, role),
+        graph
+    );
+    app.graph = graph?;
+    // It has sent its result: this only reaps the thread.
+    let _ = thread.join();
     Ok(app)
+}
+
+/// [`GraphClient::open_ahead`] within the warm-up's time limit; a failure is logged, and the
+/// first send opens the connection instead.
+async fn open_graph_ahead(graph: &GraphClient) {
+    match tokio::time::timeout(WARM_UP_TIMEOUT, graph.open_ahead()).await {
+        Ok(true) => {}
+        Ok(false) => tracing::warn!("Graph API connection could not be opened at init"),
+        Err(_) => tracing::warn!("Graph API connection timed out at init"),
+    }
 }
 
 /// Every thread allocates from glibc's main heap. By default a thread's first allocation sets

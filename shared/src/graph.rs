@@ -46,6 +46,10 @@ pub enum SendError {
 #[derive(Debug, Clone)]
 pub struct GraphClient {
     http: reqwest::Client,
+    /// The Graph API's server, the one server this client talks to (`META_GRAPH_BASE_URL`).
+    base_url: String,
+    /// The connection opened at init for the first send ([`GraphClient::open_ahead`]).
+    ahead: crate::https::Ahead,
     messages_url: String,
     token: Secret,
     template_name: String,
@@ -75,13 +79,17 @@ impl GraphClient {
     /// send is ambiguous, and a retry could deliver the template twice.
     pub fn new(config: &Config, token: Secret) -> Result<Self, reqwest::Error> {
         // The DynamoDB client's TLS settings (ring, the trust roots loaded once).
+        let ahead = crate::https::Ahead::default();
         let http = reqwest::Client::builder()
             .tls_backend_preconfigured((*crate::https::tls_config()).clone())
             .connect_timeout(config.graph_connect_timeout)
             .timeout(config.graph_timeout)
+            .connector_layer(ahead.clone())
             .build()?;
         Ok(Self {
             http,
+            base_url: config.graph_base_url.clone(),
+            ahead,
             messages_url: format!(
                 "{}/{}/{}/messages",
                 config.graph_base_url, config.graph_api_version, config.phone_number_id
@@ -90,6 +98,13 @@ impl GraphClient {
             template_name: config.template_name.clone(),
             template_language: config.template_language.clone(),
         })
+    }
+
+    /// Opens the connection the first send will use (TCP, the TLS handshake) and keeps it for
+    /// that send, without sending Meta anything ([`crate::https::Ahead`]): init pays the
+    /// handshake instead of the first request. Whether the connection is open.
+    pub async fn open_ahead(&self) -> bool {
+        self.ahead.open(self.http.head(&self.base_url).send()).await
     }
 
     /// The request body of the activation template of `session`, to its phone.

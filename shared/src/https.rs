@@ -363,10 +363,10 @@ async fn within<T>(
 #[derive(Clone)]
 struct Opener {
     tls: Tls,
-    ahead: Arc<Mutex<Option<Ahead>>>,
+    ahead: Arc<Mutex<Option<KeptStream>>>,
 }
 
-struct Ahead {
+struct KeptStream {
     origin: String,
     stream: Stream,
     opened: Instant,
@@ -392,7 +392,7 @@ impl Opener {
     async fn open_ahead(mut self, uri: Uri) -> Result<(), BoxError> {
         std::future::poll_fn(|cx| self.tls.poll_ready(cx)).await?;
         let stream = self.tls.call(uri.clone()).await?;
-        *self.ahead() = Some(Ahead {
+        *self.ahead() = Some(KeptStream {
             origin: origin(&uri),
             stream,
             opened: Instant::now(),
@@ -406,7 +406,7 @@ impl Opener {
         (ahead.origin == origin(uri) && ahead.opened.elapsed() < IDLE).then_some(ahead.stream)
     }
 
-    fn ahead(&self) -> std::sync::MutexGuard<'_, Option<Ahead>> {
+    fn ahead(&self) -> std::sync::MutexGuard<'_, Option<KeptStream>> {
         // A poisoned lock only means a thread panicked while swapping the slot: it is whole.
         self.ahead.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -425,6 +425,119 @@ impl tower_service::Service<Uri> for Opener {
         match self.take_ahead(&uri) {
             Some(stream) => Box::pin(std::future::ready(Ok(stream))),
             None => self.tls.call(uri),
+        }
+    }
+}
+
+/// A connector layer for reqwest (`ClientBuilder::connector_layer`) that can open one connection
+/// ahead of the request that will use it, as [`WARM_UP`] does for the DynamoDB client: the Graph
+/// client's init opens its connection to Meta (TCP, the TLS handshake) without sending Meta a
+/// request. [`Ahead::open`] arms it and makes one request; the connector opens that request's
+/// connection, keeps it, and fails the request instead of handing the connection over. The next
+/// connection the client asks for is the kept one, if it has not been idle longer than [`IDLE`].
+///
+/// The client using it must talk to one server only (the Graph client: `META_GRAPH_BASE_URL`):
+/// reqwest does not show its connector the server it connects to, so the kept connection is not
+/// matched to one.
+#[derive(Clone, Default)]
+pub struct Ahead {
+    armed: Arc<std::sync::atomic::AtomicBool>,
+    kept: Arc<Mutex<Option<Kept>>>,
+}
+
+/// A connection of the wrapped connector's type, and when it was opened.
+type Kept = (Box<dyn std::any::Any + Send>, Instant);
+
+impl std::fmt::Debug for Ahead {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ahead").finish_non_exhaustive()
+    }
+}
+
+/// The error the armed connector fails its request with: the connection was opened and kept.
+#[derive(Debug, thiserror::Error)]
+#[error("connection opened ahead and kept for the next request")]
+pub struct KeptAhead;
+
+impl Ahead {
+    /// Opens the connection `request` would use and keeps it; `request` itself is not sent.
+    /// Whether a connection is kept.
+    pub async fn open<F, T, E>(&self, request: F) -> bool
+    where
+        F: std::future::Future<Output = Result<T, E>>,
+    {
+        self.armed.store(true, std::sync::atomic::Ordering::SeqCst);
+        // It fails (KeptAhead) once the connection is kept, or as the connection failed.
+        let _ = request.await;
+        self.armed.store(false, std::sync::atomic::Ordering::SeqCst);
+        self.slot().is_some()
+    }
+
+    fn slot(&self) -> std::sync::MutexGuard<'_, Option<(Box<dyn std::any::Any + Send>, Instant)>> {
+        // A poisoned lock only means a thread panicked while swapping the slot: it is whole.
+        self.kept.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The kept connection, if it is still fresh; it is given once.
+    fn take<T: 'static>(&self) -> Option<T> {
+        let (conn, opened) = self.slot().take()?;
+        if opened.elapsed() >= IDLE {
+            return None;
+        }
+        conn.downcast::<T>().ok().map(|conn| *conn)
+    }
+}
+
+impl<S> tower_layer::Layer<S> for Ahead {
+    type Service = AheadConnector<S>;
+
+    fn layer(&self, inner: S) -> AheadConnector<S> {
+        AheadConnector {
+            inner,
+            ahead: self.clone(),
+        }
+    }
+}
+
+/// The service [`Ahead`] wraps a connector in.
+#[derive(Clone)]
+pub struct AheadConnector<S> {
+    inner: S,
+    ahead: Ahead,
+}
+
+impl<S, R> Service<R> for AheadConnector<S>
+where
+    S: Service<R, Error = BoxError> + Clone + Send + 'static,
+    S::Response: Send + 'static,
+    S::Future: Send + 'static,
+    R: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn std::future::Future<Output = Result<S::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, target: R) -> Self::Future {
+        if self
+            .ahead
+            .armed
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            let opening = self.inner.call(target);
+            let ahead = self.ahead.clone();
+            return Box::pin(async move {
+                let conn = opening.await?;
+                *ahead.slot() = Some((Box::new(conn), Instant::now()));
+                Err(KeptAhead.into())
+            });
+        }
+        match self.ahead.take::<S::Response>() {
+            Some(conn) => Box::pin(std::future::ready(Ok(conn))),
+            None => Box::pin(self.inner.call(target)),
         }
     }
 }
@@ -517,5 +630,27 @@ mod tests {
         assert!(opener.take_ahead(&server).is_some());
         let opener = opened_ahead(&server, IDLE).await;
         assert!(opener.take_ahead(&server).is_none(), "idle too long");
+    }
+
+    #[test]
+    fn a_connection_kept_ahead_for_reqwest_is_given_once_while_fresh() {
+        let ahead = Ahead::default();
+        let keep = |age: Duration| {
+            let opened = Instant::now().checked_sub(age).expect("a past instant");
+            *ahead.slot() = Some((Box::new(7u32), opened));
+        };
+        keep(Duration::ZERO);
+        assert_eq!(ahead.take::<u32>(), Some(7));
+        assert_eq!(ahead.take::<u32>(), None, "given once");
+        keep(IDLE - Duration::from_secs(1));
+        assert_eq!(ahead.take::<u32>(), Some(7));
+        keep(IDLE);
+        assert_eq!(ahead.take::<u32>(), None, "idle too long");
+        keep(Duration::ZERO);
+        assert_eq!(
+            ahead.take::<u64>(),
+            None,
+            "not a connection of this connector"
+        );
     }
 }

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use e2e::TestEnv;
 use sandbox::app::{dynamodb_client, warm_up, InitError};
-use sandbox::config::{Config, ConfigError, Role};
+use sandbox::config::{Config, ConfigError, Role, Secret};
+use sandbox::graph::GraphClient;
 use sandbox::https::{deferred, roots_from, sdk_client_with, DeferredRoots};
 use sandbox::store::{sdk_retries, sdk_timeouts};
 use sandbox::App;
@@ -119,6 +120,47 @@ async fn warm_up_opens_the_first_requests_tls_connection_and_sends_no_request() 
     assert_eq!(loads.load(Ordering::SeqCst), 1);
     assert_eq!(env.snapshot().await, before);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn the_graph_client_opens_its_connection_at_init_and_the_first_send_uses_it() {
+    // The Graph client -> counting relay -> the Graph API stub: a connection, and no request,
+    // until the first create sends its template over that same connection.
+    let env = TestEnv::accepting().await;
+    let (relay, connections, sent) = counting_relay(&env.meta.uri()).await;
+    let mut config = env.app.config.clone();
+    config.graph_base_url = relay;
+    let graph = GraphClient::new(&config, Secret::new("test-token")).expect("http client");
+
+    assert!(graph.open_ahead().await);
+    assert_eq!(settles_at(&connections, 1).await, 1, "one connection");
+    assert_eq!(sent.load(Ordering::SeqCst), 0, "nothing sent to Meta");
+    assert!(env.sent_templates().await.is_empty());
+
+    let app = App::new(
+        config,
+        env.app.store.clone(),
+        Some(graph),
+        env.clock.clone(),
+    );
+    let key = env.api_key("u1").await;
+    let reply = env.create_on(&app, &key, e2e::SPAIN).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(env.sent_templates().await.len(), 1);
+    assert!(sent.load(Ordering::SeqCst) > 0);
+    assert_eq!(
+        connections.load(Ordering::SeqCst),
+        1,
+        "no second connection"
+    );
+}
+
+#[tokio::test]
+async fn a_graph_connection_that_cannot_be_opened_at_init_is_reported() {
+    let env = TestEnv::new().await;
+    let unreachable = env.app_with_unreachable_graph();
+    let graph = unreachable.graph.as_ref().expect("a Graph client");
+    assert!(!graph.open_ahead().await);
 }
 
 #[tokio::test]
