@@ -184,11 +184,13 @@ where
     H: Fn(Arc<App>, Request) -> Fut,
     Fut: std::future::Future<Output = lambda_http::Response<lambda_http::Body>> + Send,
 {
-    run_with(role, |_: &Config| Ok(None), handler).await
+    // No Graph client: nothing of it (not even opening its connection) is linked in.
+    serve(role, |_: &Config| Ok(None), std::future::ready, handler).await
 }
 
-/// [`run`] with a function-specific init step (`prepare`) beside the shared one: create and
-/// send pass [`graph_init`].
+/// [`run`] with a function-specific init step (`prepare`) beside the shared one, for the
+/// functions that send to Meta: create and send pass [`graph_init`], and init then opens the
+/// Graph client's connection ([`GraphClient::open_ahead`]).
 pub async fn run_with<P, H, Fut>(
     role: Role,
     prepare: P,
@@ -199,8 +201,30 @@ where
     H: Fn(Arc<App>, Request) -> Fut,
     Fut: std::future::Future<Output = lambda_http::Response<lambda_http::Body>> + Send,
 {
+    let open = |graph: GraphClient| async move {
+        open_graph_ahead(&graph).await;
+        graph
+    };
+    serve(role, prepare, open, handler).await
+}
+
+/// [`run`] and [`run_with`]: init (with `prepare`, then `open` on the client it built), then
+/// the runtime.
+async fn serve<P, O, F, H, Fut>(
+    role: Role,
+    prepare: P,
+    open: O,
+    handler: H,
+) -> Result<(), lambda_http::Error>
+where
+    P: FnOnce(&Config) -> Result<Option<GraphClient>, InitError> + Send + 'static,
+    O: FnOnce(GraphClient) -> F,
+    F: std::future::Future<Output = GraphClient>,
+    H: Fn(Arc<App>, Request) -> Fut,
+    Fut: std::future::Future<Output = lambda_http::Response<lambda_http::Body>> + Send,
+{
     crate::telemetry::init();
-    let app = init(role, prepare).await.inspect_err(|e| {
+    let app = init(role, prepare, open).await.inspect_err(|e| {
         tracing::error!(error = %e, role = ?role, "function failed to start");
     })?;
     let app = Arc::new(app);
@@ -232,12 +256,15 @@ impl lambda_http::IntoResponse for Reply {
 /// runtime's thread (the functions run tokio's current-thread runtime: one request at a time
 /// needs no worker pool, whose threads cost every cold start) builds the DynamoDB client and
 /// opens its connection ([`warm_up`]), whose handshake needs the roots only once the server's
-/// certificate arrives ([`crate::https::DeferredRoots`]). As soon as the Graph client is built,
-/// the runtime's thread opens its connection to Meta too ([`GraphClient::open_ahead`]), beside
-/// DynamoDB's. Init takes the longest of these, not their sum.
-async fn init<P>(role: Role, prepare: P) -> Result<App, InitError>
+/// certificate arrives ([`crate::https::DeferredRoots`]). As soon as `prepare` has built a
+/// Graph client, the runtime's thread runs `open` on it (create and send: open its connection to
+/// Meta, [`GraphClient::open_ahead`]), beside DynamoDB's warm-up. Init takes the longest of
+/// these, not their sum.
+async fn init<P, O, F>(role: Role, prepare: P, open: O) -> Result<App, InitError>
 where
     P: FnOnce(&Config) -> Result<Option<GraphClient>, InitError> + Send + 'static,
+    O: FnOnce(GraphClient) -> F,
+    F: std::future::Future<Output = GraphClient>,
 {
     one_heap();
     let config = Config::from_env(role)?;
@@ -251,11 +278,10 @@ where
     let mut app = App::from_config(config);
     let graph = async {
         // Dropped unsent: `prepare` panicked.
-        let graph = graph.await.map_err(|_| InitError::Panicked)??;
-        if let Some(graph) = &graph {
-            open_graph_ahead(graph).await;
-        }
-        Ok::<_, InitError>(graph)
+        Ok::<_, InitError>(match graph.await.map_err(|_| InitError::Panicked)?? {
+            Some(graph) => Some(open(graph).await),
+            None => None,
+        })
     };
     // A failed warm-up is logged; the first request opens the connection instead.
     let (_, graph) = tokio::join!(
