@@ -275,8 +275,9 @@ impl Intercept for OpenAhead {
     }
 }
 
-/// How long an idle connection stays in use: hyper-util's default for its pool, given to the
-/// pool explicitly, and the limit for a connection opened ahead by the warm-up.
+/// How long an idle connection stays in use: hyper-util's default for its pool (and reqwest's),
+/// given to the pool explicitly, and the limit for a connection opened ahead ([`WARM_UP`],
+/// [`Ahead`]).
 const IDLE: Duration = Duration::from_secs(90);
 
 type Pool = Client<Opener, SdkBody>;
