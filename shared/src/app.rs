@@ -201,11 +201,7 @@ where
     H: Fn(Arc<App>, Request) -> Fut,
     Fut: std::future::Future<Output = lambda_http::Response<lambda_http::Body>> + Send,
 {
-    let open = |graph: GraphClient| async move {
-        open_graph_ahead(&graph).await;
-        graph
-    };
-    serve(role, prepare, open, handler).await
+    serve(role, prepare, open_graph_ahead, handler).await
 }
 
 /// [`run`] and [`run_with`]: init (with `prepare`, then `open` on the client it built), then
@@ -295,13 +291,14 @@ where
 }
 
 /// [`GraphClient::open_ahead`] within the warm-up's time limit; a failure is logged, and the
-/// first send opens the connection instead.
-async fn open_graph_ahead(graph: &GraphClient) {
+/// first send opens the connection instead. Hands the client back for the [`App`].
+async fn open_graph_ahead(graph: GraphClient) -> GraphClient {
     match tokio::time::timeout(WARM_UP_TIMEOUT, graph.open_ahead()).await {
         Ok(true) => {}
         Ok(false) => tracing::warn!("Graph API connection could not be opened at init"),
         Err(_) => tracing::warn!("Graph API connection timed out at init"),
     }
+    graph
 }
 
 /// Every thread allocates from glibc's main heap. By default a thread's first allocation sets

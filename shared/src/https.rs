@@ -280,6 +280,12 @@ impl Intercept for OpenAhead {
 /// [`Ahead`]).
 const IDLE: Duration = Duration::from_secs(90);
 
+/// Whether a connection opened ahead at `opened` may still be handed over: a server may have
+/// closed one idle longer than [`IDLE`], so a new one is opened instead.
+fn still_fresh(opened: Instant) -> bool {
+    opened.elapsed() < IDLE
+}
+
 type Pool = Client<Opener, SdkBody>;
 type Tls = hyper_rustls::HttpsConnector<TcpConnector>;
 type Stream = hyper_rustls::MaybeHttpsStream<hyper_util::rt::TokioIo<tokio::net::TcpStream>>;
@@ -404,7 +410,7 @@ impl Opener {
     /// The connection opened ahead to `uri`'s server, if it is still fresh; it is given once.
     fn take_ahead(&self, uri: &Uri) -> Option<Stream> {
         let ahead = self.ahead().take()?;
-        (ahead.origin == origin(uri) && ahead.opened.elapsed() < IDLE).then_some(ahead.stream)
+        (ahead.origin == origin(uri) && still_fresh(ahead.opened)).then_some(ahead.stream)
     }
 
     fn ahead(&self) -> std::sync::MutexGuard<'_, Option<KeptStream>> {
@@ -482,7 +488,7 @@ impl Ahead {
     /// The kept connection, if it is still fresh; it is given once.
     fn take<T: 'static>(&self) -> Option<T> {
         let (conn, opened) = self.slot().take()?;
-        if opened.elapsed() >= IDLE {
+        if !still_fresh(opened) {
             return None;
         }
         conn.downcast::<T>().ok().map(|conn| *conn)
