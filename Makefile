@@ -51,7 +51,8 @@ build: deps ## sam build for this machine's CPU (x86_64): the four Lambda zips, 
 deploy: build ## sam deploy of the default (dev) environment; `sam deploy --config-env prod` for prod
 	SAM_CLI_TELEMETRY=0 sam deploy
 
-bench: deps ## cold starts, warm latency, peak RSS and binary size of the release binaries vs a hello-world floor
+bench: deps ## cold starts, warm latency, peak RSS and binary size of the release binaries vs a hello-world floor, and each of our pieces vs the maintained code
+	tools/bench-variants.sh
 	cargo build --release -p create -p list -p revoke -p webhook -p send -p messages -p floor
 	cargo run --release -p e2e --example bench
 

@@ -115,8 +115,21 @@ pub fn dynamodb_client() -> aws_sdk_dynamodb::Client {
 /// workspace that builds an SDK client passes this one (the SDK's `default-https-client`
 /// feature would bring aws-lc and HTTP/2, and Cargo unifies features across the workspace when
 /// `cargo lambda` builds a function).
+#[cfg(not(feature = "bench-sdk-client"))]
 pub fn https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
     crate::https::sdk_client()
+}
+
+/// `make bench`'s comparison (feature `bench-sdk-client`): the SDK's own HTTPS client, hyper and
+/// rustls with ring, trusting the platform's roots (as [`crate::https::trust_roots`] finds
+/// them, `SSL_CERT_FILE` first). Our warm-up header means nothing to it, so the warm-up read is
+/// sent to DynamoDB.
+#[cfg(feature = "bench-sdk-client")]
+pub fn https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
+    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https()
 }
 
 /// The extra init of the functions that send to Meta (create, send): the Graph API client,
@@ -150,11 +163,14 @@ pub async fn warm_up(client: &aws_sdk_dynamodb::Client, table: &str, role: Role)
         Role::Webhook => Key::opt_out("warm-up"),
         _ => Key::api_key("warm-up"),
     };
+    if cfg!(feature = "bench-no-warm-up") {
+        return false;
+    }
     // The same client (its HTTP client, so the same connection pool), with the header added.
-    let config = client
-        .config()
-        .to_builder()
-        .interceptor(crate::https::OpenAhead);
+    let mut config = client.config().to_builder();
+    if !cfg!(feature = "bench-real-warm-up") {
+        config = config.interceptor(crate::https::OpenAhead);
+    }
     let read = aws_sdk_dynamodb::Client::from_conf(config.build())
         .get_item()
         .table_name(table)
@@ -293,6 +309,9 @@ where
 /// [`GraphClient::open_ahead`] within the warm-up's time limit; a failure is logged, and the
 /// first send opens the connection instead. Hands the client back for the [`App`].
 async fn open_graph_ahead(graph: GraphClient) -> GraphClient {
+    if cfg!(feature = "bench-no-graph-ahead") {
+        return graph;
+    }
     match tokio::time::timeout(WARM_UP_TIMEOUT, graph.open_ahead()).await {
         Ok(true) => {}
         Ok(false) => tracing::warn!("Graph API connection could not be opened at init"),

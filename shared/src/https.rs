@@ -32,9 +32,9 @@ use hyper_util::client::legacy::connect::HttpConnector as TcpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::client::{verify_server_cert_signed_by_trust_anchor, verify_server_name};
+#[cfg(not(feature = "bench-own-verifier"))]
+use rustls::client::WebPkiServerVerifier;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::server::ParsedCertificate;
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use tower_service::Service;
 
@@ -76,37 +76,59 @@ pub fn deferred(roots: Arc<DeferredRoots>) -> rustls::ClientConfig {
         .with_no_client_auth()
 }
 
-/// rustls's own certificate verification (webpki, as the verifier [`trusting`] builds does it),
-/// over trust roots that load once, when first needed or when [`DeferredRoots::load`] is called,
-/// not when the settings are built.
+/// rustls's own certificate verifier ([`WebPkiServerVerifier`], as [`trusting`] builds it),
+/// built when first needed over trust roots that load then, or when [`DeferredRoots::load`] is
+/// called, not when the settings are built.
 ///
 /// Loading a platform bundle (about 145 roots, 220 KB of PEM on Amazon Linux 2023) takes about
 /// a millisecond and a half of init, and nothing before a server's certificate arrives needs it:
 /// so init loads it beside its other work instead of before it (README, "Benchmark"). Every
-/// check is rustls's, the ones its `WebPkiServerVerifier` makes when it has no revocation lists
-/// (as [`trusting`]'s has none), through the functions rustls exports for verifiers of this
-/// kind: the chain to a root ([`verify_server_cert_signed_by_trust_anchor`]), the name
-/// ([`verify_server_name`]), the handshake signatures, all with ring's algorithms. (Its builder
-/// would also link the revocation-list parser, about 20 KB of every binary, for nothing.)
+/// check is the verifier's: this type only decides when it is built. The signature schemes a
+/// handshake offers are ring's, the ones the verifier supports, so the first message of a
+/// handshake does not wait for the roots.
 pub struct DeferredRoots {
-    roots: LazyLock<rustls::RootCertStore, LoadRoots>,
+    verifier: LazyLock<Verifier, LoadVerifier>,
     algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
 }
 
-type LoadRoots = Box<dyn FnOnce() -> rustls::RootCertStore + Send>;
+type LoadVerifier = Box<dyn FnOnce() -> Verifier + Send>;
+
+#[cfg(not(feature = "bench-own-verifier"))]
+type Verifier = Result<Arc<WebPkiServerVerifier>, rustls::client::VerifierBuilderError>;
+
+#[cfg(not(feature = "bench-own-verifier"))]
+fn verifier(roots: rustls::RootCertStore) -> Verifier {
+    WebPkiServerVerifier::builder_with_provider(
+        Arc::new(roots),
+        Arc::new(rustls::crypto::ring::default_provider()),
+    )
+    .build()
+}
 
 impl DeferredRoots {
     /// Roots that `load` yields, when first needed.
     pub fn new(load: impl FnOnce() -> rustls::RootCertStore + Send + 'static) -> Self {
         Self {
-            roots: LazyLock::new(Box::new(load)),
+            verifier: LazyLock::new(Box::new(move || verifier(load()))),
             algorithms: rustls::crypto::ring::default_provider().signature_verification_algorithms,
         }
     }
 
     /// Loads the roots now, on this thread, unless they are loaded already.
     pub fn load(&self) {
-        LazyLock::force(&self.roots);
+        LazyLock::force(&self.verifier);
+    }
+
+    /// The verifier; without roots (logged where they were looked for) none can be built, and
+    /// every certificate is refused as one whose issuer is unknown.
+    #[cfg(not(feature = "bench-own-verifier"))]
+    fn verifier(&self) -> Result<&WebPkiServerVerifier, rustls::Error> {
+        match &*self.verifier {
+            Ok(verifier) => Ok(verifier),
+            Err(_) => Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::UnknownIssuer,
+            )),
+        }
     }
 }
 
@@ -116,26 +138,23 @@ impl std::fmt::Debug for DeferredRoots {
     }
 }
 
+#[cfg(not(feature = "bench-own-verifier"))]
 impl ServerCertVerifier for DeferredRoots {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
         server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
+        ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        // No roots (logged where they were looked for): no chain ends at one, UnknownIssuer.
-        let cert = ParsedCertificate::try_from(end_entity)?;
-        verify_server_cert_signed_by_trust_anchor(
-            &cert,
-            &self.roots,
+        self.verifier()?.verify_server_cert(
+            end_entity,
             intermediates,
+            server_name,
+            ocsp_response,
             now,
-            self.algorithms.all,
-        )?;
-        verify_server_name(&cert, server_name)?;
-        Ok(ServerCertVerified::assertion())
+        )
     }
 
     fn verify_tls12_signature(
@@ -144,7 +163,7 @@ impl ServerCertVerifier for DeferredRoots {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+        self.verifier()?.verify_tls12_signature(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -153,13 +172,76 @@ impl ServerCertVerifier for DeferredRoots {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+        self.verifier()?.verify_tls13_signature(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        // The verifier's own answer (ring's schemes), without waiting for the roots.
         self.algorithms.supported_schemes()
     }
 }
+
+/// `make bench`'s comparison (feature `bench-own-verifier`): the checks of
+/// rustls's verifier assembled by hand from the functions rustls exports, as before
+/// issue 18. `rustls::client::WebPkiServerVerifier`'s builder links the revocation-list parser, which this does not.
+#[cfg(feature = "bench-own-verifier")]
+mod own_verifier {
+    use super::*;
+    use rustls::client::{verify_server_cert_signed_by_trust_anchor, verify_server_name};
+    use rustls::server::ParsedCertificate;
+
+    pub(super) type Verifier = rustls::RootCertStore;
+
+    pub(super) fn verifier(roots: rustls::RootCertStore) -> Verifier {
+        roots
+    }
+
+    impl ServerCertVerifier for DeferredRoots {
+        fn verify_server_cert(
+            &self,
+            end_entity: &CertificateDer<'_>,
+            intermediates: &[CertificateDer<'_>],
+            server_name: &ServerName<'_>,
+            _ocsp_response: &[u8],
+            now: UnixTime,
+        ) -> Result<ServerCertVerified, rustls::Error> {
+            let cert = ParsedCertificate::try_from(end_entity)?;
+            verify_server_cert_signed_by_trust_anchor(
+                &cert,
+                &self.verifier,
+                intermediates,
+                now,
+                self.algorithms.all,
+            )?;
+            verify_server_name(&cert, server_name)?;
+            Ok(ServerCertVerified::assertion())
+        }
+
+        fn verify_tls12_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+        }
+
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+        }
+
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            self.algorithms.supported_schemes()
+        }
+    }
+}
+#[cfg(feature = "bench-own-verifier")]
+use own_verifier::{verifier, Verifier};
 
 /// Where the CA bundle is on the Linux layouts we know, tried in order when `SSL_CERT_FILE`
 /// (or, without it, the platform's own lookup) yields no certificate: Amazon Linux 2023 and
@@ -173,9 +255,24 @@ pub const KNOWN_BUNDLES: [&str; 2] = [
 /// certificate folder is scanned), else the platform's. A wrong `SSL_CERT_FILE` does not
 /// leave the function unable to reach DynamoDB: the first of [`KNOWN_BUNDLES`] that has
 /// certificates is used instead, with a warning.
+#[cfg(not(feature = "bench-webpki-roots"))]
 pub fn trust_roots() -> rustls::RootCertStore {
     let bundles = KNOWN_BUNDLES.map(std::path::Path::new);
     roots_from(rustls_native_certs::load_native_certs(), &bundles)
+}
+
+/// `make bench`'s comparison (feature `bench-webpki-roots`): Mozilla's roots compiled in, plus
+/// the certificates of `BENCH_EXTRA_CA_FILE` (the bench's test CA, one certificate), so the
+/// bench's servers are trusted without reading a platform bundle.
+#[cfg(feature = "bench-webpki-roots")]
+pub fn trust_roots() -> rustls::RootCertStore {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(extra) = std::env::var_os("BENCH_EXTRA_CA_FILE") {
+        let found = rustls_native_certs::load_certs_from_paths(Some(extra.as_ref()), None);
+        roots.add_parsable_certificates(found.certs);
+    }
+    roots
 }
 
 /// The roots `configured` yielded, else those of the first of `fallbacks` that has any.
