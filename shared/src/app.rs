@@ -149,23 +149,24 @@ pub fn graph_init(config: &Config) -> Result<Option<GraphClient>, InitError> {
 const WARM_UP_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A read of a key that never exists, run during init through the SDK's whole pipeline
-/// (endpoint, credentials, signing, serialization, parsing) but not sent: its
-/// [`crate::https::WARM_UP`] header makes the HTTPS client open the connection the first request
-/// will use (TCP, the TLS handshake with the RNG's entropy seeding and the trust roots) and answer
-/// it itself. Every one-time cost of the first DynamoDB request is paid at init's burst CPU, and
-/// init waits for no round trip to DynamoDB: on AWS that round trip would be part of every cold
-/// start, for nothing. Should the header ever reach DynamoDB (another HTTP client), the read is
-/// still harmless: the key is one the function's IAM policy lets it read (`dynamodb:LeadingKeys`),
-/// an API-key item for the API functions, an opt-out item for the webhook. A failure only costs
-/// that head start, so it is logged and init goes on. Whether the warm-up succeeded.
+/// (endpoint, credentials, signing, serialization) but not sent: its [`crate::https::WARM_UP`]
+/// header makes the HTTPS client open the connection the first request will use (TCP, the TLS
+/// handshake with the RNG's entropy seeding and the trust roots), keep it, and fail the read with
+/// [`crate::https::OpenedAhead`]. Every one-time cost of the first DynamoDB request but the
+/// round trip is paid at init's burst CPU, and init waits for no round trip to DynamoDB: on AWS
+/// it would be part of every cold start, for nothing. Should the header ever reach DynamoDB
+/// (another HTTP client), the read is still harmless: the key is one the function's IAM policy
+/// lets it read (`dynamodb:LeadingKeys`), an API-key item for the API functions, an opt-out item
+/// for the webhook. A failure only costs that head start, so it is logged and init goes on.
+/// Whether the connection was opened.
 pub async fn warm_up(client: &aws_sdk_dynamodb::Client, table: &str, role: Role) -> bool {
+    if cfg!(feature = "bench-no-warm-up") {
+        return false;
+    }
     let key = match role {
         Role::Webhook => Key::opt_out("warm-up"),
         _ => Key::api_key("warm-up"),
     };
-    if cfg!(feature = "bench-no-warm-up") {
-        return false;
-    }
     // The same client (its HTTP client, so the same connection pool), with the header added.
     let mut config = client.config().to_builder();
     if !cfg!(feature = "bench-real-warm-up") {
@@ -178,16 +179,19 @@ pub async fn warm_up(client: &aws_sdk_dynamodb::Client, table: &str, role: Role)
         .projection_expression("pk")
         .send();
     match tokio::time::timeout(WARM_UP_TIMEOUT, read).await {
+        Err(_) => {
+            tracing::warn!("DynamoDB warm-up timed out");
+            false
+        }
+        Ok(Err(e)) if crate::https::opened_ahead(&e) => true,
+        // Sent after all (another HTTP client, or the bench's real warm-up): the connection is
+        // open too.
         Ok(Ok(_)) => true,
         Ok(Err(e)) => {
             tracing::warn!(
                 error = %aws_sdk_dynamodb::error::DisplayErrorContext(&e),
                 "DynamoDB warm-up failed; the first request will open the connection"
             );
-            false
-        }
-        Err(_) => {
-            tracing::warn!("DynamoDB warm-up timed out");
             false
         }
     }

@@ -15,6 +15,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::connection::{CaptureSmithyConnection, ConnectionMetadata};
 use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
     SharedHttpConnector,
@@ -28,7 +29,9 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::config_bag::ConfigBag;
 use hyper::Uri;
-use hyper_util::client::legacy::connect::HttpConnector as TcpConnector;
+use hyper_util::client::legacy::connect::{
+    capture_connection, CaptureConnection, HttpConnector as TcpConnector, HttpInfo,
+};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -347,14 +350,16 @@ impl HttpClient for Https {
 
 /// The request header that marks init's warm-up ([`crate::app::warm_up`]): the connector opens
 /// the connection that request would use, keeps it for the next request to the same server, and
-/// answers the warm-up itself (`200 {}`, a GetItem that found nothing) instead of sending it.
-/// The first request then finds its TCP connection and TLS session ready, and init waits for no
-/// round trip to DynamoDB.
-pub const WARM_UP: &str = "x-sandbox-warm-up";
+/// fails the request with [`OpenedAhead`] instead of sending it. The first request then finds
+/// its TCP connection and TLS session ready, and init waits for no round trip to DynamoDB. The
+/// request never succeeds: had the header reached a write, the write would fail, not be reported
+/// as made.
+pub(crate) const WARM_UP: &str = "x-sandbox-warm-up";
 
-/// The interceptor that adds the [`WARM_UP`] header to every request of the client it is given to.
+/// The interceptor that adds the [`WARM_UP`] header to every request of the client it is given
+/// to: only [`crate::app::warm_up`] gives it to one, a copy of the DynamoDB client for one read.
 #[derive(Debug)]
-pub struct OpenAhead;
+pub(crate) struct OpenAhead;
 
 impl Intercept for OpenAhead {
     fn name(&self) -> &'static str {
@@ -370,6 +375,17 @@ impl Intercept for OpenAhead {
         context.request_mut().headers_mut().insert(WARM_UP, "open");
         Ok(())
     }
+}
+
+/// How a [`WARM_UP`] request ends when its connection was opened and kept: an error of the
+/// SDK's "other" class, which it does not retry.
+#[derive(Debug, thiserror::Error)]
+#[error("connection opened ahead and kept for the next request; the request was not sent")]
+pub(crate) struct OpenedAhead;
+
+/// Whether `error` (a warm-up's) says the connection was opened ahead.
+pub(crate) fn opened_ahead(error: &(dyn Error + 'static)) -> bool {
+    find::<OpenedAhead>(error).is_some()
 }
 
 /// How long an idle connection stays in use: hyper-util's default for its pool (and reqwest's),
@@ -399,7 +415,6 @@ impl Connector {
         let mut tcp = TcpConnector::new();
         tcp.enforce_http(false);
         tcp.set_nodelay(true);
-        tcp.set_connect_timeout(connect_timeout);
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls.clone())
             .https_or_http()
@@ -407,6 +422,7 @@ impl Connector {
             .wrap_connector(tcp);
         let opener = Opener {
             tls: https,
+            connect_timeout,
             ahead: Arc::default(),
         };
         let pool = Client::builder(TokioExecutor::new())
@@ -422,7 +438,7 @@ impl Connector {
 
 impl HttpConnector for Connector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
-        let request = match request.try_into_http1x() {
+        let mut request = match request.try_into_http1x() {
             Ok(request) => request,
             Err(e) => return HttpConnectorFuture::ready(Err(ConnectorError::user(e.into()))),
         };
@@ -430,14 +446,16 @@ impl HttpConnector for Connector {
         if request.headers().contains_key(WARM_UP) {
             let opened = self.opener.clone().open_ahead(request.uri().clone());
             return HttpConnectorFuture::new(async move {
-                within(read_timeout, opened)
-                    .await?
-                    .map_err(ConnectorError::io)?;
-                // 200 (a new response's status) with an empty JSON object.
-                let found_nothing = hyper::Response::new(SdkBody::from("{}"));
-                HttpResponse::try_from(found_nothing)
-                    .map_err(|e| ConnectorError::other(e.into(), None))
+                opened.await.map_err(classify_connect)?;
+                Err(ConnectorError::other(OpenedAhead.into(), None))
             });
+        }
+        // Connection poisoning, as the SDK's own client does it: its interceptor asks for the
+        // connection after a transient error (a 500, a throttle, a timeout) and poisons it, so
+        // the pool drops it and the retry opens a new one.
+        let captured = capture_connection(&mut request);
+        if let Some(smithy) = request.extensions().get::<CaptureSmithyConnection>() {
+            smithy.set_connection_retriever(move || connection_metadata(&captured));
         }
         let response = self.pool.request(request);
         HttpConnectorFuture::new(async move {
@@ -467,6 +485,9 @@ async fn within<T>(
 #[derive(Clone)]
 struct Opener {
     tls: Tls,
+    /// The bound on opening a connection: TCP and the TLS handshake together, as the SDK's
+    /// own client bounds it.
+    connect_timeout: Option<Duration>,
     ahead: Arc<Mutex<Option<KeptStream>>>,
 }
 
@@ -495,7 +516,7 @@ impl Opener {
     /// Opens a connection to `uri`'s server and keeps it for the next request there.
     async fn open_ahead(mut self, uri: Uri) -> Result<(), BoxError> {
         std::future::poll_fn(|cx| self.tls.poll_ready(cx)).await?;
-        let stream = self.tls.call(uri.clone()).await?;
+        let stream = self.open(uri.clone()).await?;
         *self.ahead() = Some(KeptStream {
             origin: origin(&uri),
             stream,
@@ -508,6 +529,21 @@ impl Opener {
     fn take_ahead(&self, uri: &Uri) -> Option<Stream> {
         let ahead = self.ahead().take()?;
         (ahead.origin == origin(uri) && still_fresh(ahead.opened)).then_some(ahead.stream)
+    }
+
+    /// A new connection to `uri`'s server (TCP, then TLS for `https://`), within the connect
+    /// timeout.
+    fn open(&mut self, uri: Uri) -> impl std::future::Future<Output = Result<Stream, BoxError>> {
+        let opening = self.tls.call(uri);
+        let limit = self.connect_timeout;
+        async move {
+            match limit {
+                Some(limit) => tokio::time::timeout(limit, opening)
+                    .await
+                    .map_err(|_| BoxError::from(ConnectTimedOut(limit)))?,
+                None => opening.await,
+            }
+        }
     }
 
     fn ahead(&self) -> std::sync::MutexGuard<'_, Option<KeptStream>> {
@@ -528,7 +564,7 @@ impl tower_service::Service<Uri> for Opener {
     fn call(&mut self, uri: Uri) -> Self::Future {
         match self.take_ahead(&uri) {
             Some(stream) => Box::pin(std::future::ready(Ok(stream))),
-            None => self.tls.call(uri),
+            None => Box::pin(self.open(uri)),
         }
     }
 }
@@ -571,9 +607,12 @@ impl Ahead {
         F: std::future::Future<Output = Result<T, E>>,
     {
         self.armed.store(true, std::sync::atomic::Ordering::SeqCst);
+        // Disarmed however this ends, cancelled (dropped) too: an armed connector would keep the
+        // connection of the next real request and fail it.
+        let disarm = Disarm(&self.armed);
         // It fails (KeptAhead) once the connection is kept, or as the connection failed.
         let _ = request.await;
-        self.armed.store(false, std::sync::atomic::Ordering::SeqCst);
+        drop(disarm);
         self.slot().is_some()
     }
 
@@ -589,6 +628,15 @@ impl Ahead {
             return None;
         }
         conn.downcast::<T>().ok().map(|conn| *conn)
+    }
+}
+
+/// Disarms an [`Ahead`] when dropped.
+struct Disarm<'a>(&'a std::sync::atomic::AtomicBool);
+
+impl Drop for Disarm<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -652,7 +700,7 @@ where
 /// not retried.
 fn classify(error: hyper_util::client::legacy::Error) -> ConnectorError {
     if error.is_connect() {
-        return ConnectorError::io(error.into());
+        return classify_connect(error.into());
     }
     let kind = match find::<hyper::Error>(&error) {
         Some(e) if e.is_timeout() => Class::Timeout,
@@ -672,6 +720,43 @@ fn classify(error: hyper_util::client::legacy::Error) -> ConnectorError {
     }
 }
 
+/// A failure to open a connection: a timeout if it took longer than the connect timeout,
+/// otherwise I/O (both retried).
+fn classify_connect(error: BoxError) -> ConnectorError {
+    if find::<ConnectTimedOut>(error.as_ref()).is_some() {
+        ConnectorError::timeout(error)
+    } else {
+        ConnectorError::io(error)
+    }
+}
+
+/// Opening a connection (TCP and the TLS handshake) took longer than the connect timeout.
+#[derive(Debug, thiserror::Error)]
+#[error("no connection within the connect timeout ({0:?}): TCP and TLS handshake")]
+struct ConnectTimedOut(Duration);
+
+/// What the SDK's retry machinery may know of the connection a request used: where it went,
+/// and how to poison it (the pool then drops it instead of reusing it).
+fn connection_metadata(captured: &CaptureConnection) -> Option<ConnectionMetadata> {
+    let connected = captured.connection_metadata();
+    let connected = connected.as_ref()?;
+    let mut extras = hyper::http::Extensions::new();
+    connected.get_extras(&mut extras);
+    let info = extras.get::<HttpInfo>();
+    let captured = captured.clone();
+    let mut builder = ConnectionMetadata::builder()
+        .proxied(connected.is_proxied())
+        .poison_fn(move || {
+            if let Some(connected) = captured.connection_metadata().as_ref() {
+                connected.poison();
+            }
+        });
+    builder
+        .set_local_addr(info.map(HttpInfo::local_addr))
+        .set_remote_addr(info.map(HttpInfo::remote_addr));
+    Some(builder.build())
+}
+
 enum Class {
     Timeout,
     User,
@@ -687,6 +772,8 @@ fn find<'a, E: Error + 'static>(error: &'a (dyn Error + 'static)) -> Option<&'a 
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+
     use super::*;
 
     /// An opener that keeps (connection, opened-at) for `server`'s origin.
@@ -734,6 +821,112 @@ mod tests {
         assert!(opener.take_ahead(&server).is_some());
         let opener = opened_ahead(&server, IDLE).await;
         assert!(opener.take_ahead(&server).is_none(), "idle too long");
+    }
+
+    /// A local server that answers every request on every connection `200 ok`, counting the
+    /// connections it accepted and the bytes it read.
+    async fn answering_server() -> (String, Arc<AtomicUsize>, Arc<AtomicUsize>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        let (connections, bytes) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let (accepted, read) = (Arc::clone(&connections), Arc::clone(&bytes));
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                accepted.fetch_add(1, SeqCst);
+                let read = Arc::clone(&read);
+                tokio::spawn(async move {
+                    let mut buffer = vec![0u8; 64 * 1024];
+                    while let Ok(n @ 1..) = stream.read(&mut buffer).await {
+                        read.fetch_add(n, SeqCst);
+                        if !buffer[..n].windows(4).any(|w| w == b"\r\n\r\n") {
+                            continue;
+                        }
+                        let reply = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}";
+                        if stream.write_all(reply).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (url, connections, bytes)
+    }
+
+    /// `counter` once it has not moved for 50 ms (the server counts on its own tasks).
+    async fn settles(counter: &AtomicUsize) -> usize {
+        let mut last = counter.load(SeqCst);
+        loop {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let now = counter.load(SeqCst);
+            if now == last {
+                return now;
+            }
+            last = now;
+        }
+    }
+
+    fn dynamodb_at(endpoint: &str) -> aws_sdk_dynamodb::Client {
+        use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+        let config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .http_client(sdk_client_with(Arc::new(deferred_nothing())))
+            .region(Region::new("us-east-1"))
+            .endpoint_url(endpoint)
+            .credentials_provider(Credentials::new("a", "b", None, None, "test"))
+            .build();
+        aws_sdk_dynamodb::Client::from_conf(config)
+    }
+
+    #[tokio::test]
+    async fn a_write_carrying_the_warm_up_header_fails_unsent_instead_of_being_reported_made() {
+        use aws_sdk_dynamodb::types::AttributeValue;
+        let (endpoint, connections, bytes) = answering_server().await;
+        let client = dynamodb_at(&endpoint);
+        let warm = aws_sdk_dynamodb::Client::from_conf(
+            client.config().to_builder().interceptor(OpenAhead).build(),
+        );
+        let written = warm
+            .put_item()
+            .table_name("t")
+            .item("pk", AttributeValue::S("k".into()))
+            .send()
+            .await;
+        let error = written.expect_err("a write the connector did not send must not succeed");
+        assert!(super::opened_ahead(&error), "{error:?}");
+        // Not retried, and nothing sent on the connection it opened, which the next request uses.
+        assert_eq!(settles(&connections).await, 1);
+        assert_eq!(bytes.load(SeqCst), 0);
+        client
+            .list_tables()
+            .send()
+            .await
+            .expect("the next request, on the kept connection");
+        assert_eq!(connections.load(SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn an_open_ahead_cancelled_before_it_connects_leaves_the_next_request_alone() {
+        let (url, connections, _) = answering_server().await;
+        let ahead = Ahead::default();
+        let client = reqwest::Client::builder()
+            .tls_backend_preconfigured(deferred_nothing())
+            .connector_layer(ahead.clone())
+            .build()
+            .expect("a client");
+        // The opening request never reaches the connector: init's time limit drops it first.
+        let never = std::future::pending::<Result<(), ()>>();
+        let opening = tokio::time::timeout(Duration::from_millis(20), ahead.open(never));
+        assert!(opening.await.is_err(), "cancelled");
+        let response = client
+            .get(&url)
+            .send()
+            .await
+            .expect("the next request is sent, not kept ahead");
+        assert_eq!(response.status(), 200);
+        assert_eq!(settles(&connections).await, 1);
     }
 
     #[test]

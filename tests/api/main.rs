@@ -14,6 +14,8 @@ mod auth;
 mod auth_cache;
 /// Concurrent creates for one user.
 mod concurrency;
+/// The DynamoDB client's connections: poisoned after a transient error, bounded handshakes.
+mod connections;
 /// `createWhatsAppSandboxSession`: validation, normalization, and each existing-session case.
 mod create;
 /// `createWhatsAppSandboxSession` racing the phone owner and itself: rollbacks and records.
