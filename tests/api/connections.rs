@@ -1,5 +1,5 @@
 //! The DynamoDB client's connections as the SDK's own client handles them (README "Benchmark",
-//! "HTTPS egress"): a retry after a transient error opens a new connection (connection
+//! TLS and HTTP): a retry after a transient error opens a new connection (connection
 //! poisoning), and the connect timeout bounds the TLS handshake as well as TCP.
 
 use std::convert::Infallible;
