@@ -56,6 +56,8 @@
 
 /// API-key records: the fixed layout provisioning writes, and the lookup auth does.
 mod api_keys;
+/// Business-scoped user ids (BSUIDs): the phone each was learned beside.
+mod bsuids;
 /// Daily send counters and the guards (counters, opt-out checks) a send passes in one
 /// transaction.
 mod counters;
@@ -88,6 +90,7 @@ use crate::phone::PhoneE164;
 use crate::session::{Session, UserId};
 
 pub use api_keys::ApiKeyRecord;
+pub use bsuids::BsuidRecord;
 pub use counters::{Caps, Reservation};
 pub use messages::{IdempotencyRecord, MessageReservation};
 pub use opt_outs::OptOut;
@@ -135,6 +138,9 @@ pub enum ItemKind {
     /// Sandbox messages a user sent in a UTC day: `COUNT#MSG#USER#<userId>#<YYYY-MM-DD>` /
     /// `COUNT` (the activation counters are `COUNT#USER#…` and `COUNT#PHONE#…`).
     MessageCounter,
+    /// A business-scoped user id (BSUID): `BSUID#<bsuid>` / `BSUID`, the phone it was learned
+    /// beside, and a STOP or START it sent before it was learned.
+    Bsuid,
 }
 
 impl ItemKind {
@@ -151,6 +157,7 @@ impl ItemKind {
             Self::Idempotency => "IDEM#",
             Self::LastSender => "LASTSENT#",
             Self::MessageCounter => "COUNT#MSG#USER#",
+            Self::Bsuid => "BSUID#",
         }
     }
 
@@ -168,6 +175,7 @@ impl ItemKind {
             Self::Idempotency => "IDEM",
             Self::LastSender => "LASTSENT",
             Self::MessageCounter => "COUNT",
+            Self::Bsuid => "BSUID",
         }
     }
 
@@ -278,6 +286,11 @@ impl Key {
             crate::limits::utc_date(epoch_seconds)
         );
         Self::new(ItemKind::MessageCounter, &id)
+    }
+
+    /// A business-scoped user id's item: the phone it belongs to, an opt-out it sent unknown.
+    pub fn bsuid(bsuid: &str) -> Self {
+        Self::new(ItemKind::Bsuid, bsuid)
     }
 
     /// `{pk, sk}` as the SDK's `set_key` takes it.
@@ -618,6 +631,13 @@ mod tests {
         assert_eq!(
             key(Key::idempotency("ab")),
             ("IDEM#ab".to_owned(), "IDEM".to_owned())
+        );
+        assert_eq!(
+            key(Key::bsuid("US.13491208655302741918")),
+            (
+                "BSUID#US.13491208655302741918".to_owned(),
+                "BSUID".to_owned()
+            )
         );
     }
 
