@@ -470,13 +470,15 @@ async fn learn_from_messages(
     let Some(current) = current else {
         return Ok(kept());
     };
+    // Expired sessions the TTL sweeper has not deleted yet neither teach nor need it.
     replaced.extend(
         sessions
             .iter()
+            .filter(|s| s.is_live(now))
             .filter_map(|s| s.bsuid.as_deref().and_then(Bsuid::parse)),
     );
     replaced.remove(&current);
-    let stale = |s: &Session| s.bsuid.as_deref() != Some(current.as_str());
+    let stale = |s: &Session| s.is_live(now) && s.bsuid.as_deref() != Some(current.as_str());
     if !sessions.iter().any(stale) && replaced.is_empty() {
         return Ok(Some(current));
     }
@@ -485,9 +487,7 @@ async fn learn_from_messages(
         sessions.retain(|s| s.created_at > at);
     }
     for session in sessions.iter_mut().filter(|s| stale(s)) {
-        if session.is_live(now) {
-            let _ = app.store.keep_bsuid_on_session(session, &current).await?;
-        }
+        let _ = app.store.keep_bsuid_on_session(session, &current).await?;
         session.bsuid = Some(current.as_str().to_owned());
     }
     Ok(Some(current))
