@@ -52,15 +52,21 @@ impl Identity {
     }
 }
 
-/// The contact an event names: the one whose `wa_id` or `user_id` is `id`, else the only one.
-fn contact_for<'a>(contacts: &'a [Contact], id: Option<&str>) -> Option<&'a Contact> {
-    let named = id.and_then(|id| {
-        contacts
-            .iter()
-            .find(|c| c.wa_id.as_deref() == Some(id) || c.user_id.as_deref() == Some(id))
-    });
-    named.or(match contacts {
-        [only] => Some(only),
+/// The contact an event names: the one whose `wa_id` or `user_id` is `id` or whose `user_id`
+/// is `user_id`, else the only one, unless it names someone else.
+fn contact_for<'a>(
+    contacts: &'a [Contact],
+    id: Option<&str>,
+    user_id: Option<&str>,
+) -> Option<&'a Contact> {
+    let is =
+        |field: &Option<String>, value: Option<&str>| value.is_some() && field.as_deref() == value;
+    let named = |c: &&Contact| is(&c.wa_id, id) || is(&c.user_id, id) || is(&c.user_id, user_id);
+    let agrees = |field: &Option<String>, value: Option<&str>| {
+        field.is_none() || value.is_none() || field.as_deref() == value
+    };
+    contacts.iter().find(named).or(match contacts {
+        [only] if agrees(&only.wa_id, id) && agrees(&only.user_id, user_id) => Some(only),
         _ => None,
     })
 }
@@ -71,7 +77,7 @@ fn contact_for<'a>(contacts: &'a [Contact], id: Option<&str>) -> Option<&'a Cont
 /// contact's `user_id`, else an `id` that is a BSUID.
 fn identity(id: Option<&str>, user_id: Option<&str>, contacts: &[Contact]) -> Identity {
     let id = id.filter(|i| !i.is_empty());
-    let contact = contact_for(contacts, id.or(user_id));
+    let contact = contact_for(contacts, id, user_id);
     let phone = id.and_then(phone_digits).or_else(|| {
         contact
             .and_then(|c| c.wa_id.as_deref())
@@ -185,6 +191,12 @@ mod tests {
             assert_eq!(only.phone, None);
             assert_eq!(only.bsuid.as_ref().map(Bsuid::as_str), Some(BSUID));
         }
+        // Another user's contact is not this sender's.
+        let other = sender_of(
+            &message(json!({"from": "34688246216"})),
+            &contacts(json!([{"wa_id": "447400123456", "user_id": BSUID}])),
+        );
+        assert_eq!(other.bsuid, None);
         // The old shape: phone only.
         let old = sender_of(&message(json!({"from": "34688246216"})), &[]);
         assert_eq!(
