@@ -8,7 +8,7 @@ use e2e::deliveries::bsuid::{
     bsuid_in_from, bsuid_only, failed_without_contacts, status_with_bsuid, user_id_update,
     with_phone_and_username, NEW_SPAIN_BSUID, SPAIN_BSUID, STRANGER_BSUID,
 };
-use e2e::deliveries::{assert_received, failed_status, status, text_at};
+use e2e::deliveries::{assert_received, failed_status, status, text_at, Pending};
 use e2e::messaging::inbound_text;
 use e2e::{assert_error, TestEnv, SPAIN, SPAIN_DIGITS, T0};
 use lambda_http::http::StatusCode;
@@ -32,13 +32,25 @@ async fn deliver(env: &TestEnv, delivery: Value) {
     assert_received(&env.deliver(&delivery).await);
 }
 
+/// A pending session of `u1` for the Spanish phone whose template's `sent` status carried
+/// the BSUID beside the phone: learned.
+async fn pending_with_learned_bsuid(env: &TestEnv) -> Pending {
+    let pending = env.pending("u1", SPAIN_DIGITS).await;
+    let sent = pending.status("sent", SPAIN_DIGITS, T0 + 1);
+    deliver(env, status_with_bsuid(sent, SPAIN_BSUID)).await;
+    pending
+}
+
+/// The Spanish phone writes "hello" (at `T0 + 40`) with its phone and BSUID: learned.
+async fn say_hello_with_phone_and_bsuid(env: &TestEnv) {
+    let hello = inbound_text(SPAIN_DIGITS, "hello", 40, 1);
+    deliver(env, with_phone_and_username(hello, SPAIN_BSUID)).await;
+}
+
 #[tokio::test]
 async fn a_bsuid_only_reply_that_names_a_session_activates_it() {
     let env = TestEnv::accepting().await;
-    let pending = env.pending("u1", SPAIN_DIGITS).await;
-    // The template's `sent` status carries the BSUID beside the phone: learned.
-    let sent = pending.status("sent", SPAIN_DIGITS, T0 + 1);
-    deliver(&env, status_with_bsuid(sent, SPAIN_BSUID)).await;
+    let pending = pending_with_learned_bsuid(&env).await;
     deliver(
         &env,
         bsuid_only(pending.button_reply(SPAIN_DIGITS), SPAIN_BSUID),
@@ -51,9 +63,8 @@ async fn a_bsuid_only_reply_that_names_a_session_activates_it() {
 async fn a_bsuid_only_message_is_recorded_in_the_conversation_it_belongs_to() {
     let env = TestEnv::accepting().await;
     let active = env.active("u1", SPAIN_DIGITS).await;
-    // A message with the phone and the BSUID teaches it; later ones carry no phone.
-    let hello = inbound_text(SPAIN_DIGITS, "hello", 40, 1);
-    deliver(&env, with_phone_and_username(hello, SPAIN_BSUID)).await;
+    // Later messages carry no phone.
+    say_hello_with_phone_and_bsuid(&env).await;
     let no_from = inbound_text(SPAIN_DIGITS, "without from", 50, 2);
     deliver(&env, bsuid_only(no_from, SPAIN_BSUID)).await;
     let bsuid_from = inbound_text(SPAIN_DIGITS, "from is the bsuid", 60, 3);
@@ -71,9 +82,7 @@ async fn a_bsuid_only_message_is_recorded_in_the_conversation_it_belongs_to() {
 #[tokio::test]
 async fn a_bsuid_only_stop_is_honoured() {
     let env = TestEnv::accepting().await;
-    let pending = env.pending("u1", SPAIN_DIGITS).await;
-    let sent = pending.status("sent", SPAIN_DIGITS, T0 + 1);
-    deliver(&env, status_with_bsuid(sent, SPAIN_BSUID)).await;
+    let pending = pending_with_learned_bsuid(&env).await;
     let stop = text_at(SPAIN_DIGITS, "STOP", T0 + 100, 1);
     deliver(&env, bsuid_only(stop, SPAIN_BSUID)).await;
     assert_eq!(env.sessions(&pending.key).await, json!([]));
@@ -84,8 +93,7 @@ async fn a_bsuid_only_stop_is_honoured() {
 async fn messages_from_an_unknown_bsuid_are_recorded_nowhere() {
     let env = TestEnv::accepting().await;
     let active = env.active("u1", SPAIN_DIGITS).await;
-    let hello = inbound_text(SPAIN_DIGITS, "hello", 40, 1);
-    deliver(&env, with_phone_and_username(hello, SPAIN_BSUID)).await;
+    say_hello_with_phone_and_bsuid(&env).await;
     let pending = env.pending("u2", SPAIN_DIGITS).await;
     let before = env.snapshot().await;
     let text = inbound_text(SPAIN_DIGITS, "who am I", 50, 2);
@@ -130,8 +138,7 @@ async fn a_stop_from_an_unknown_bsuid_blocks_its_phone_once_the_bsuid_is_learned
 async fn a_user_id_update_replaces_the_stored_bsuid() {
     let env = TestEnv::accepting().await;
     let active = env.active("u1", SPAIN_DIGITS).await;
-    let hello = inbound_text(SPAIN_DIGITS, "hello", 40, 1);
-    deliver(&env, with_phone_and_username(hello, SPAIN_BSUID)).await;
+    say_hello_with_phone_and_bsuid(&env).await;
     // No phone in the system message: the previous BSUID names it.
     deliver(
         &env,
@@ -213,8 +220,7 @@ async fn every_documented_2026_shape_is_acknowledged() {
 async fn inbound_messages_show_the_senders_bsuid_where_it_is_known() {
     let env = TestEnv::accepting().await;
     let active = env.active("u1", SPAIN_DIGITS).await;
-    let hello = inbound_text(SPAIN_DIGITS, "hello", 40, 1);
-    deliver(&env, with_phone_and_username(hello, SPAIN_BSUID)).await;
+    say_hello_with_phone_and_bsuid(&env).await;
     // The old shape, phone only: the BSUID learned for the phone is shown.
     env.deliver_messages(vec![inbound_text(SPAIN_DIGITS, "phone only", 50, 2)])
         .await;
@@ -233,9 +239,7 @@ async fn inbound_messages_show_the_senders_bsuid_where_it_is_known() {
 #[tokio::test]
 async fn a_phone_whose_bsuid_is_known_costs_no_extra_request() {
     let env = TestEnv::accepting().await;
-    let pending = env.pending("u1", SPAIN_DIGITS).await;
-    let sent = pending.status("sent", SPAIN_DIGITS, T0 + 1);
-    deliver(&env, status_with_bsuid(sent, SPAIN_BSUID)).await;
+    let pending = pending_with_learned_bsuid(&env).await;
     env.counter.reset();
     let delivered = pending.status("delivered", SPAIN_DIGITS, T0 + 2);
     deliver(&env, status_with_bsuid(delivered, SPAIN_BSUID)).await;
