@@ -249,4 +249,14 @@ async fn a_phone_whose_bsuid_is_known_costs_no_extra_request() {
         1,
         "the status's own update, got {requests:?}"
     );
+    // The activating reply with the phone and the known BSUID: the lookups of the phone and
+    // the activation's transaction, as without a BSUID.
+    let tap = pending.button_reply(SPAIN_DIGITS);
+    deliver(&env, with_phone_and_username(tap, SPAIN_BSUID)).await;
+    let requests = env.counter.take();
+    assert!(
+        requests.len() <= 3,
+        "two lookups of the phone and one activation, got {requests:?}"
+    );
+    assert_eq!(env.session_of(&pending.key).await["status"], "active");
 }
