@@ -310,6 +310,8 @@ pub struct ConversationMessage {
     pub status: Option<String>,
     /// Outbound only: Meta's error of a failed message.
     pub error: Option<Value>,
+    /// Inbound only: the sender's business-scoped user id (BSUID), where it is known.
+    pub bsuid: Option<String>,
 }
 
 impl ConversationMessage {
@@ -335,6 +337,12 @@ impl ConversationMessage {
             for (k, v) in content {
                 out.insert(k.clone(), v.clone());
             }
+        }
+        if let (Direction::Inbound, Some(bsuid)) = (self.direction, &self.bsuid) {
+            out.insert(
+                "sender".into(),
+                serde_json::json!({ "businessScopedUserId": bsuid }),
+            );
         }
         if self.direction == Direction::Outbound {
             out.insert(

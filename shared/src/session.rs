@@ -196,6 +196,8 @@ pub struct Session {
     /// When the phone last wrote to the sandbox number (epoch seconds), kept on active
     /// sessions by the webhook: the customer-service window runs from it.
     pub last_inbound_at: Option<i64>,
+    /// The phone's business-scoped user id (BSUID), once the webhook learned it.
+    pub bsuid: Option<String>,
 }
 
 impl Session {
@@ -220,6 +222,7 @@ impl Session {
             wa_id: None,
             delivery: None,
             last_inbound_at: None,
+            bsuid: None,
         }
     }
 

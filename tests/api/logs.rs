@@ -4,7 +4,8 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use e2e::deliveries::{assert_received, sign};
+use e2e::deliveries::bsuid::{bsuid_only, STRANGER_BSUID, USERNAME};
+use e2e::deliveries::{assert_received, sign, text_at};
 use e2e::{TestEnv, SPAIN_DIGITS};
 use lambda_http::Body;
 
@@ -74,4 +75,26 @@ async fn a_signed_body_we_cannot_read_is_logged_without_its_values() {
         !text.contains(SPAIN_DIGITS),
         "a payload value was logged:\n{text}"
     );
+}
+
+#[tokio::test]
+async fn messages_from_an_unknown_bsuid_are_logged_without_their_values() {
+    let env = TestEnv::accepting().await;
+    let (logs, _guard) = Captured::start();
+    for (body, n) in [("hello", 1), ("STOP", 2)] {
+        let message = text_at(SPAIN_DIGITS, body, e2e::T0 + i64::from(n), n);
+        assert_received(&env.deliver(&bsuid_only(message, STRANGER_BSUID)).await);
+    }
+    let text = logs.text();
+    assert!(
+        text.contains("message from an unknown business-scoped user id: not kept"),
+        "{text}"
+    );
+    assert!(
+        text.contains("opt-out of an unknown business-scoped user id kept"),
+        "{text}"
+    );
+    for value in [STRANGER_BSUID, USERNAME, "wamid"] {
+        assert!(!text.contains(value), "{value} was logged:\n{text}");
+    }
 }

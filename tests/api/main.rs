@@ -12,6 +12,8 @@ mod admin;
 mod auth;
 /// Unknown API keys: the bounded negative cache and the DynamoDB reads a flood of bad keys costs.
 mod auth_cache;
+/// Meta's business-scoped user ids: matching a message without a phone, learning, opt-outs.
+mod bsuid;
 /// Concurrent creates for one user.
 mod concurrency;
 /// The DynamoDB client's connections: poisoned after a transient error, bounded handshakes.

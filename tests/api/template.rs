@@ -448,14 +448,17 @@ fn webhook_policy_touches_sessions_opt_outs_and_activating_message_ids_and_queri
             "Query index/byPhone",
             "Query index/byWaId",
             "GetItem OPTOUT#*",
+            "GetItem BSUID#*",
             "UpdateItem USER#*",
             "UpdateItem OPTOUT#*",
             "UpdateItem CONV#*",
+            "UpdateItem BSUID#*",
             "PutItem INBOUND#*",
             "PutItem CONV#*",
             "GetItem OUTMSG#*",
             "GetItem LASTSENT#*",
             "DeleteItem USER#*",
+            "DeleteItem BSUID#*",
         ])
     );
 }

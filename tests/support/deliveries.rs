@@ -212,3 +212,130 @@ impl TestEnv {
         )
     }
 }
+
+/// Meta's 2026 shapes (business-scoped user ids, usernames), one fixture per shape of Meta's
+/// "Business-scoped user IDs" documentation and its webhook references: `user_id` on every
+/// message and status, `username` when the user set one, the phone only sometimes.
+pub mod bsuid {
+    use serde_json::{json, Value};
+
+    use super::envelope;
+
+    /// The BSUID of the Spanish test phone's owner (Meta's documented example).
+    pub const SPAIN_BSUID: &str = "US.13491208655302741918";
+    /// The BSUID Meta gives that owner after a `user_id_update`.
+    pub const NEW_SPAIN_BSUID: &str = "US.20260811000000000042";
+    /// A BSUID no phone of the tests is ever learned beside.
+    pub const STRANGER_BSUID: &str = "BR.99887766554433221100";
+    /// A parent BSUID (linked business portfolios).
+    pub const PARENT_BSUID: &str = "US.ENT.11815799212886844830";
+    /// A username.
+    pub const USERNAME: &str = "ana.sandbox";
+
+    /// `delivery` with `value.contacts` set to `contacts` (or removed when `None`).
+    fn with_contacts(mut delivery: Value, contacts: Option<Value>) -> Value {
+        let value = &mut delivery["entry"][0]["changes"][0]["value"];
+        match (value.as_object_mut(), contacts) {
+            (Some(v), Some(c)) => {
+                v.insert("contacts".into(), c);
+            }
+            (Some(v), None) => {
+                v.remove("contacts");
+            }
+            _ => {}
+        }
+        delivery
+    }
+
+    /// An inbound message from a user with a username whose phone Meta shares: `from` and
+    /// `contacts[].wa_id` beside `from_user_id`, `contacts[].user_id` and `profile.username`.
+    pub fn with_phone_and_username(mut message: Value, bsuid: &str) -> Value {
+        let phone = message["from"].clone();
+        message["from_user_id"] = json!(bsuid);
+        with_contacts(
+            envelope(vec![message], vec![]),
+            Some(json!([{
+                "profile": { "name": "Ana", "username": USERNAME },
+                "wa_id": phone,
+                "user_id": bsuid,
+                "parent_user_id": PARENT_BSUID
+            }])),
+        )
+    }
+
+    /// An inbound message with no phone at all: no `from`, no `contacts[].wa_id`; only
+    /// `from_user_id`, `contacts[].user_id` and the username.
+    pub fn bsuid_only(mut message: Value, bsuid: &str) -> Value {
+        if let Some(m) = message.as_object_mut() {
+            m.remove("from");
+        }
+        message["from_user_id"] = json!(bsuid);
+        with_contacts(
+            envelope(vec![message], vec![]),
+            Some(json!([{
+                "profile": { "name": "Ana", "username": USERNAME },
+                "user_id": bsuid
+            }])),
+        )
+    }
+
+    /// As [`bsuid_only`], with `from` present but not a number (the BSUID itself).
+    pub fn bsuid_in_from(message: Value, bsuid: &str) -> Value {
+        let mut delivery = bsuid_only(message, bsuid);
+        delivery["entry"][0]["changes"][0]["value"]["messages"][0]["from"] = json!(bsuid);
+        delivery
+    }
+
+    /// A `sent`, `delivered` or `read` status of a message sent to a phone number:
+    /// `recipient_id` (the phone), `recipient_user_id` and `recipient_parent_user_id`, and
+    /// `contacts` with `wa_id`, `user_id`, `parent_user_id` (and the username, except on
+    /// `sent`).
+    pub fn status_with_bsuid(mut status: Value, bsuid: &str) -> Value {
+        let phone = status["recipient_id"].clone();
+        let sent = status["status"] == "sent";
+        status["recipient_user_id"] = json!(bsuid);
+        status["recipient_parent_user_id"] = json!(PARENT_BSUID);
+        let mut contact = json!({
+            "wa_id": phone, "user_id": bsuid, "parent_user_id": PARENT_BSUID
+        });
+        if !sent {
+            contact["profile"] = json!({ "username": USERNAME });
+        }
+        with_contacts(envelope(vec![], vec![status]), Some(json!([contact])))
+    }
+
+    /// A `failed` status of a message sent to a phone number: no `contacts` and no
+    /// `recipient_user_id` (Meta omits both); `recipient_id` is the phone.
+    pub fn failed_without_contacts(status: Value) -> Value {
+        with_contacts(envelope(vec![], vec![status]), None)
+    }
+
+    /// A `system` message: the user's BSUID changed from `previous` to `current`; no
+    /// `contacts` (system messages have none), `from` the phone only when Meta shares it.
+    pub fn user_id_update(
+        phone: Option<&str>,
+        previous: &str,
+        current: &str,
+        timestamp: i64,
+        n: u32,
+    ) -> Value {
+        let mut message = json!({
+            "from_user_id": current,
+            "id": format!("wamid.SYS{n:04}"),
+            "timestamp": timestamp.to_string(),
+            "type": "system",
+            "system": {
+                "body": "User Ana changed their business-scoped user id",
+                "type": "user_id_update",
+                "previous_user_id": previous,
+                "user_id": current,
+                "previous_parent_user_id": PARENT_BSUID,
+                "parent_user_id": PARENT_BSUID
+            }
+        });
+        if let Some(p) = phone {
+            message["from"] = json!(p);
+        }
+        with_contacts(envelope(vec![message], vec![]), None)
+    }
+}

@@ -22,7 +22,15 @@
      signed, only when the request carried the right signature.
    Every other failure, of every check, fails the run.
 
-3. The local stand-in for API Gateway. `cargo lambda watch` cannot forward a body that is not
+3. Meta's payload shapes, documented in openapi.yaml. Every example of a signed operation's
+   request body (for the webhook: the button reply, a delivery status, and Meta's 2026
+   shapes with business-scoped user ids: a reply with only `user_id`, one with the phone
+   beside `user_id` and `username`, a status with `recipient_user_id`, a `failed` status
+   without `contacts`, a `user_id_update` system message) is mixed into the bodies the
+   fuzzing phases generate, so they are drawn, varied by the stateful phase's order, and
+   signed like any other, not only sent once by the examples phase.
+
+4. The local stand-in for API Gateway. `cargo lambda watch` cannot forward a body that is not
    UTF-8 (API Gateway would base64-encode it for the function), nor a header value that is not
    ASCII, and answers such a request with its own 500 before any function runs. Failures on
    exactly those responses (such a request, no `X-Request-Id`, cargo lambda's problem
@@ -42,6 +50,8 @@ from typing import Any
 
 import requests
 import schemathesis
+import yaml
+from hypothesis import strategies as st
 from schemathesis.core.parameters import ParameterLocation
 
 
@@ -97,6 +107,30 @@ def _header(case: Any, name: str) -> str | None:
         if key.lower() == name.lower():
             return value
     return None
+
+
+SPEC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "openapi.yaml")
+
+
+def _documented_bodies(path: str, method: str) -> list[Any]:
+    """The request-body examples openapi.yaml gives for the operation (none if it gives none)."""
+    with open(SPEC, encoding="utf-8") as f:
+        spec = yaml.safe_load(f)
+    operation = spec.get("paths", {}).get(path, {}).get(method.lower(), {})
+    content = operation.get("requestBody", {}).get("content", {}).get("application/json", {})
+    return [e["value"] for e in content.get("examples", {}).values() if "value" in e]
+
+
+@schemathesis.hook
+def before_generate_body(context: Any, strategy: Any) -> Any:
+    """Signed operations draw their documented payload shapes beside the generated bodies."""
+    operation = context.operation
+    if operation is None or not _declares_signature(operation):
+        return strategy
+    bodies = _documented_bodies(operation.path, operation.method)
+    if not bodies:
+        return strategy
+    return st.one_of(strategy, st.sampled_from(bodies))
 
 
 @schemathesis.hook

@@ -236,6 +236,7 @@ async fn deliver(
             .content(&app.config.template_name, &app.config.template_language),
         status: Some(ACCEPTED.to_owned()),
         error: None,
+        bsuid: None,
     };
     let key = keyed.map(|k| (k.id.as_str(), k.owner.as_str(), &answer));
     let canonical = canonical_digits(&session.phone);

@@ -18,6 +18,7 @@ use crate::edge::{body_bytes, json_response, serve, ApiError};
 use crate::limits::canonical_digits;
 use crate::message::{ConversationMessage, Direction};
 use crate::meta::callback::{parse_tag, Tag};
+use crate::meta::identity::{bsuid_change, recipient_of_status, sender_of, Bsuid, Identity};
 use crate::meta::matching::{
     delivery_of, inbound_content, intent, recipient_of, reference_of, session_to_activate, Intent,
     Reference,
@@ -26,7 +27,7 @@ use crate::meta::payload::{epoch_seconds, InboundMessage, Notification, StatusEv
 use crate::meta::signature::{secrets_equal, signature_ok};
 use crate::phone::{mask_digits, PhoneE164};
 use crate::session::{Session, SessionStatus, UserId};
-use crate::store::{Activation, Answer, DeleteIf, StoreError};
+use crate::store::{Activation, Answer, BsuidRecord, DeleteIf, StoreError, Write};
 
 /// The route label in logs.
 pub const ROUTE: &str = "/v1/whatsapp/webhook";
@@ -120,16 +121,27 @@ fn received() -> Response<Body> {
 /// opening hundreds of connections at once.
 const CONCURRENCY: usize = 16;
 
+/// An inbound message with the BSUID of its sender, when the delivery carries one.
+#[derive(Clone, Copy)]
+struct Inbound<'a> {
+    message: &'a InboundMessage,
+    bsuid: Option<&'a Bsuid>,
+}
+
 /// Applies every event of the sandbox number; events of other numbers are skipped.
 ///
 /// Messages are grouped by sender: each phone's sessions are looked up once, and its messages
 /// are applied in the order they were sent, and each is recorded in the conversation of the
-/// user it is for. Phones and statuses are independent, so they run with bounded concurrency.
-/// A status costs a request only when it carries one of our tags (an activation template or a
-/// sandbox message); every other status is skipped without touching DynamoDB.
+/// user it is for. A sender known only by its business-scoped user id (BSUID) costs one read,
+/// which finds the phone it was learned beside; its messages then join that phone's, and an
+/// unknown BSUID's are recorded nowhere (a STOP or START is kept for when it is learned).
+/// Phones and statuses are independent, so they run with bounded concurrency. A status costs
+/// a request only when it carries one of our tags (an activation template or a sandbox
+/// message); every other status is skipped without touching DynamoDB.
 pub async fn process(app: &App, notification: &Notification) -> Result<(), StoreError> {
-    let mut by_phone: BTreeMap<&str, Vec<&InboundMessage>> = BTreeMap::new();
-    let mut tagged: Vec<(&StatusEvent, Tag)> = Vec::new();
+    // Owned first: each message's sender as the delivery names it.
+    let mut senders: Vec<(&InboundMessage, Identity)> = Vec::new();
+    let mut tagged: Vec<(&StatusEvent, Tag, Identity)> = Vec::new();
     let mut untagged = 0usize;
     for change in notification.entry.iter().flat_map(|e| &e.changes) {
         let number_id = change
@@ -144,11 +156,14 @@ pub async fn process(app: &App, notification: &Notification) -> Result<(), Store
             );
             continue;
         }
+        let contacts = &change.value.contacts;
         for message in &change.value.messages {
-            // Usernames without a phone number: nothing to match.
-            if let Some(from) = message.from.as_deref().filter(|f| !f.is_empty()) {
-                by_phone.entry(from).or_default().push(message);
+            let mut sender = sender_of(message, contacts);
+            // A changed BSUID with no phone: the phone is the one the previous BSUID names.
+            if let (None, Some(change)) = (&sender.phone, bsuid_change(message)) {
+                sender.bsuid = change.previous.or(Some(change.current));
             }
+            senders.push((message, sender));
         }
         for status in &change.value.statuses {
             match status
@@ -156,10 +171,29 @@ pub async fn process(app: &App, notification: &Notification) -> Result<(), Store
                 .as_deref()
                 .and_then(parse_tag)
             {
-                Some(tag) => tagged.push((status, tag)),
+                Some(tag) => tagged.push((status, tag, recipient_of_status(status, contacts))),
                 None => untagged += 1,
             }
         }
+    }
+    let mut by_phone: BTreeMap<String, Vec<Inbound<'_>>> = BTreeMap::new();
+    let mut by_bsuid: BTreeMap<&Bsuid, Vec<&InboundMessage>> = BTreeMap::new();
+    let mut anonymous = 0usize;
+    for (message, sender) in &senders {
+        match (&sender.phone, &sender.bsuid) {
+            (Some(phone), bsuid) => by_phone.entry(phone.clone()).or_default().push(Inbound {
+                message,
+                bsuid: bsuid.as_ref(),
+            }),
+            (None, Some(bsuid)) => by_bsuid.entry(bsuid).or_default().push(message),
+            (None, None) => anonymous += 1,
+        }
+    }
+    if anonymous > 0 {
+        tracing::info!(
+            messages = anonymous,
+            "messages with neither a phone nor a business-scoped user id skipped"
+        );
     }
     if untagged > 0 {
         tracing::info!(
@@ -170,9 +204,37 @@ pub async fn process(app: &App, notification: &Notification) -> Result<(), Store
     let now = app.clock.now();
     // The futures are collected first: a stream over a mapping closure would not be `Send`
     // for every lifetime the Lambda runtime asks for.
-    let phones: Vec<_> = by_phone
+    let lookups: Vec<_> = by_bsuid
         .into_iter()
-        .map(|(from, messages)| on_phone(app, from, messages, now))
+        .map(|(bsuid, messages)| async move {
+            let record = app.store.bsuid_record(bsuid).await?;
+            Ok::<_, StoreError>((bsuid, messages, record.and_then(|r| r.phone)))
+        })
+        .collect();
+    let looked_up = stream::iter(lookups)
+        .buffer_unordered(CONCURRENCY)
+        .try_collect::<Vec<_>>()
+        .await?;
+    let mut unknown = Vec::new();
+    for (bsuid, messages, phone) in looked_up {
+        match phone {
+            Some(phone) => by_phone
+                .entry(phone)
+                .or_default()
+                .extend(messages.into_iter().map(|message| Inbound {
+                    message,
+                    bsuid: Some(bsuid),
+                })),
+            None => unknown.push(on_unknown_bsuid(app, bsuid, messages, now)),
+        }
+    }
+    stream::iter(unknown)
+        .buffer_unordered(CONCURRENCY)
+        .try_collect::<Vec<()>>()
+        .await?;
+    let phones: Vec<_> = by_phone
+        .iter()
+        .map(|(from, messages)| on_phone(app, from, messages.clone(), now))
         .collect();
     stream::iter(phones)
         .buffer_unordered(CONCURRENCY)
@@ -180,7 +242,7 @@ pub async fn process(app: &App, notification: &Notification) -> Result<(), Store
         .await?;
     let statuses: Vec<_> = tagged
         .into_iter()
-        .map(|(status, tag)| on_status(app, status, tag, now))
+        .map(|(status, tag, recipient)| on_status(app, status, tag, recipient, now))
         .collect();
     stream::iter(statuses)
         .buffer_unordered(CONCURRENCY)
@@ -189,23 +251,30 @@ pub async fn process(app: &App, notification: &Notification) -> Result<(), Store
     Ok(())
 }
 
+/// When a message was sent: Meta's timestamp, else now.
+fn sent_at(message: &InboundMessage, now: i64) -> i64 {
+    epoch_seconds(message.timestamp.as_ref()).unwrap_or(now)
+}
+
 /// Applies one phone's messages of this delivery in the order they were sent, after one
-/// lookup of the phone's sessions (kept up to date as the messages change them); records each
-/// message for the user it is for; then moves the customer-service window of the phone's
-/// active sessions to its latest message.
+/// lookup of the phone's sessions (kept up to date as the messages change them); learns the
+/// BSUID they carry when the sessions do not have it yet; records each message for the user
+/// it is for; then moves the customer-service window of the phone's active sessions to its
+/// latest message.
 async fn on_phone(
     app: &App,
     from: &str,
-    mut messages: Vec<&InboundMessage>,
+    mut messages: Vec<Inbound<'_>>,
     now: i64,
 ) -> Result<(), StoreError> {
-    let sent_at = |m: &InboundMessage| epoch_seconds(m.timestamp.as_ref()).unwrap_or(now);
-    messages.sort_by_key(|m| sent_at(m));
+    messages.sort_by_key(|m| sent_at(m.message, now));
     let masked = mask_digits(from);
     let mut sessions = app.store.sessions_for_phone(from).await?;
+    let bsuid = learn_from_messages(app, from, &messages, &mut sessions, now).await?;
     let mut latest: Option<i64> = None;
-    for message in messages {
-        let message_time = sent_at(message);
+    for Inbound { message, .. } in messages {
+        let message_time = sent_at(message, now);
+        let bsuid = bsuid.as_ref();
         let mut recorded = false;
         match intent(message) {
             Intent::Ignore => {}
@@ -222,7 +291,7 @@ async fn on_phone(
                 let Some(target) = session_to_activate(&sessions, &reference, message_time, now)
                 else {
                     tracing::info!(phone = %masked, candidates = sessions.len(), "reply activates nothing");
-                    record(app, from, message, message_time, &sessions, now).await?;
+                    record(app, from, bsuid, message, message_time, &sessions, now).await?;
                     latest = latest.max(Some(message_time));
                     continue;
                 };
@@ -230,7 +299,7 @@ async fn on_phone(
                     message_id: message.id.as_deref().filter(|id| !id.is_empty()),
                     sent_at: message_time,
                 };
-                let entry = conversation_entry(&target.user_id, from, message, message_time);
+                let entry = conversation_entry(&target.user_id, from, bsuid, message, message_time);
                 let outcome = app
                     .store
                     .activate_recording(
@@ -265,7 +334,7 @@ async fn on_phone(
             }
         }
         if !recorded {
-            record(app, from, message, message_time, &sessions, now).await?;
+            record(app, from, bsuid, message, message_time, &sessions, now).await?;
         }
         latest = latest.max(Some(message_time));
     }
@@ -282,11 +351,13 @@ async fn on_phone(
     Ok(())
 }
 
-/// The conversation item of an inbound message for `user`; `None` for system notices and
-/// messages without an id (nothing to show, and no key that stays the same on redelivery).
+/// The conversation item of an inbound message for `user` from `from` (whose BSUID is
+/// `bsuid`, when known); `None` for system notices and messages without an id (nothing to
+/// show, and no key that stays the same on redelivery).
 fn conversation_entry(
     user: &UserId,
     from: &str,
+    bsuid: Option<&Bsuid>,
     message: &InboundMessage,
     message_time: i64,
 ) -> Option<ConversationMessage> {
@@ -306,6 +377,7 @@ fn conversation_entry(
         content: inbound_content(message),
         status: None,
         error: None,
+        bsuid: bsuid.map(|b| b.as_str().to_owned()),
     })
 }
 
@@ -315,6 +387,7 @@ fn conversation_entry(
 async fn record(
     app: &App,
     from: &str,
+    bsuid: Option<&Bsuid>,
     message: &InboundMessage,
     message_time: i64,
     sessions: &[Session],
@@ -322,7 +395,8 @@ async fn record(
 ) -> Result<(), StoreError> {
     // Nobody to record it for (or nothing to record): no request at all.
     let anyone = sessions.iter().any(|s| s.is_live(now));
-    if !anyone || conversation_entry(&UserId::new(""), from, message, message_time).is_none() {
+    if !anyone || conversation_entry(&UserId::new(""), from, None, message, message_time).is_none()
+    {
         return Ok(());
     }
     let reference = reference_of(message);
@@ -360,8 +434,148 @@ async fn record(
         tracing::info!(phone = %mask_digits(from), "inbound message for nobody's live session: not kept");
         return Ok(());
     };
-    if let Some(entry) = conversation_entry(&owner.user_id, from, message, message_time) {
+    if let Some(entry) = conversation_entry(&owner.user_id, from, bsuid, message, message_time) {
         app.store.record_inbound(&entry).await?;
+    }
+    Ok(())
+}
+
+/// The phone's BSUID after this delivery's messages: the latest one they carry (or a change
+/// Meta reported in a `system` message), else the one its sessions keep. It is learned only
+/// when a session of the phone does not carry it yet or it replaces another, so a phone whose
+/// BSUID is known costs no write; then the BSUIDs it replaces are forgotten.
+async fn learn_from_messages(
+    app: &App,
+    phone: &str,
+    messages: &[Inbound<'_>],
+    sessions: &mut Vec<Session>,
+    now: i64,
+) -> Result<Option<Bsuid>, StoreError> {
+    let kept = || {
+        sessions
+            .iter()
+            .find_map(|s| s.bsuid.as_deref().and_then(Bsuid::parse))
+    };
+    let mut current: Option<Bsuid> = None;
+    let mut replaced: BTreeSet<Bsuid> = BTreeSet::new();
+    for Inbound { message, bsuid } in messages {
+        match bsuid_change(message) {
+            Some(change) => {
+                replaced.extend(change.previous);
+                current = Some(change.current);
+            }
+            None => current = bsuid.cloned().or(current),
+        }
+    }
+    let Some(current) = current else {
+        return Ok(kept());
+    };
+    // Expired sessions the TTL sweeper has not deleted yet neither teach nor need it.
+    replaced.extend(
+        sessions
+            .iter()
+            .filter(|s| s.is_live(now))
+            .filter_map(|s| s.bsuid.as_deref().and_then(Bsuid::parse)),
+    );
+    replaced.remove(&current);
+    let stale = |s: &Session| s.is_live(now) && s.bsuid.as_deref() != Some(current.as_str());
+    if !sessions.iter().any(stale) && replaced.is_empty() {
+        return Ok(Some(current));
+    }
+    let replaced: Vec<Bsuid> = replaced.into_iter().collect();
+    if let Some((true, at)) = learn(app, phone, &current, &replaced, Some(sessions)).await? {
+        sessions.retain(|s| s.created_at > at);
+    }
+    for session in sessions.iter_mut().filter(|s| stale(s)) {
+        let _ = app.store.keep_bsuid_on_session(session, &current).await?;
+        session.bsuid = Some(current.as_str().to_owned());
+    }
+    Ok(Some(current))
+}
+
+/// Records that `bsuid` is `phone`'s and forgets the BSUIDs it `replaced`. A STOP or START
+/// the BSUID sent while its phone was unknown applies to the phone now, at that message's
+/// time (so a later message of the phone still decides); it is answered, for the caller's
+/// copy of the phone's `sessions` (looked up here only when a STOP needs them).
+async fn learn(
+    app: &App,
+    phone: &str,
+    bsuid: &Bsuid,
+    replaced: &[Bsuid],
+    sessions: Option<&[Session]>,
+) -> Result<Option<(bool, i64)>, StoreError> {
+    let record = app.store.learn_bsuid(bsuid, phone).await?;
+    for old in replaced {
+        // A failed condition: the old id already names another phone, which keeps it.
+        let _ = app.store.forget_bsuid(old, phone).await?;
+    }
+    tracing::info!(
+        phone = %mask_digits(phone),
+        replaced = replaced.len(),
+        "business-scoped user id learned"
+    );
+    match record.opt_out {
+        Some((true, at)) => {
+            let looked_up;
+            let sessions = match sessions {
+                Some(sessions) => sessions,
+                None => {
+                    looked_up = app.store.sessions_for_phone(phone).await?;
+                    &looked_up
+                }
+            };
+            opt_out(app, phone, sessions, at).await?;
+            tracing::info!(
+                phone = %mask_digits(phone),
+                "an opt-out sent before the phone was known now blocks it"
+            );
+        }
+        Some((false, at)) => opt_in(app, phone, at).await?,
+        None => {}
+    }
+    Ok(record.opt_out)
+}
+
+/// Messages from a BSUID no phone is known for: recorded nowhere, and logged without their
+/// values. A STOP or START is kept on the BSUID and applies to its phone once it is learned
+/// (at once, when it was learned between the lookup and this write).
+async fn on_unknown_bsuid(
+    app: &App,
+    bsuid: &Bsuid,
+    mut messages: Vec<&InboundMessage>,
+    now: i64,
+) -> Result<(), StoreError> {
+    messages.sort_by_key(|m| sent_at(m, now));
+    for message in messages {
+        let message_time = sent_at(message, now);
+        let opted_out = match intent(message) {
+            Intent::OptOut => true,
+            Intent::OptIn => false,
+            Intent::Reply(_) | Intent::Ignore => {
+                tracing::info!("message from an unknown business-scoped user id: not kept");
+                continue;
+            }
+        };
+        let outcome = app
+            .store
+            .set_bsuid_opt_out(bsuid, opted_out, message_time)
+            .await?;
+        tracing::info!(
+            opted_out,
+            recorded = outcome.written(),
+            "opt-out of an unknown business-scoped user id kept until its phone is known"
+        );
+        if let Write::Written(BsuidRecord {
+            phone: Some(phone), ..
+        }) = outcome
+        {
+            if opted_out {
+                let sessions = app.store.sessions_for_phone(&phone).await?;
+                opt_out(app, &phone, &sessions, message_time).await?;
+            } else {
+                opt_in(app, &phone, message_time).await?;
+            }
+        }
     }
     Ok(())
 }
@@ -420,7 +634,16 @@ async fn opt_in(app: &App, from: &str, message_time: i64) -> Result<(), StoreErr
 /// A tagged status: an activation template's is recorded on the session its tag names, while
 /// that template is still the session's latest; a sandbox message's on its conversation item.
 /// Both only move forward.
-async fn on_status(app: &App, status: &StatusEvent, tag: Tag, now: i64) -> Result<(), StoreError> {
+///
+/// An activation template's status that names the recipient's BSUID beside the phone keeps it
+/// on the session in the same update, and learns it when the session had another or none.
+async fn on_status(
+    app: &App,
+    status: &StatusEvent,
+    tag: Tag,
+    recipient: Identity,
+    now: i64,
+) -> Result<(), StoreError> {
     let Some(message_id) = status.id.as_deref() else {
         return Ok(());
     };
@@ -429,11 +652,22 @@ async fn on_status(app: &App, status: &StatusEvent, tag: Tag, now: i64) -> Resul
     };
     match tag {
         Tag::Activation { session, user } => {
-            let recorded = app
+            let pair = recipient.pair();
+            let outcome = app
                 .store
-                .record_delivery(&user, &session, message_id, &delivery)
-                .await?
-                .written();
+                .record_delivery(&user, &session, message_id, &delivery, pair.map(|p| p.1))
+                .await?;
+            let recorded = outcome.written();
+            if let (Some((phone, bsuid)), Write::Written(previous)) = (pair, outcome) {
+                if previous.as_deref() != Some(bsuid.as_str()) {
+                    let replaced: Vec<Bsuid> = previous
+                        .as_deref()
+                        .and_then(Bsuid::parse)
+                        .into_iter()
+                        .collect();
+                    learn(app, phone, bsuid, &replaced, None).await?;
+                }
+            }
             tracing::info!(
                 session_id = session.as_str(),
                 status = delivery.status.as_str(),

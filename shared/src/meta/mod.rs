@@ -4,6 +4,8 @@
 
 /// The `biz_opaque_callback_data` tag that ties an activation template's statuses to its session.
 pub mod callback;
+/// Who an event is from or about: the phone and the business-scoped user id (BSUID).
+pub mod identity;
 /// What an event means: intent of a message, the session a reply activates, delivery reports.
 pub mod matching;
 /// The JSON shapes of a delivery (`Notification` down to each message and status).

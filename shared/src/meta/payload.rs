@@ -41,6 +41,10 @@ pub struct ChangeValue {
     /// Which business number was involved.
     #[serde(default)]
     pub metadata: Option<Metadata>,
+    /// Who the messages are from, or the statuses are about (absent from `failed` statuses
+    /// and system messages).
+    #[serde(default)]
+    pub contacts: Vec<Contact>,
     /// Inbound messages.
     #[serde(default)]
     pub messages: Vec<InboundMessage>,
@@ -57,12 +61,33 @@ pub struct Metadata {
     pub phone_number_id: Option<String>,
 }
 
+/// One entry of `value.contacts`: the user a message is from or a status is about.
+#[derive(Debug, Default, Deserialize)]
+pub struct Contact {
+    /// The user's phone (WhatsApp id); since 2026 omitted for some users with a username.
+    #[serde(default)]
+    pub wa_id: Option<String>,
+    /// The user's business-scoped user id (BSUID), since 2026.
+    #[serde(default)]
+    pub user_id: Option<String>,
+    /// The parent BSUID, for linked business portfolios.
+    #[serde(default)]
+    pub parent_user_id: Option<String>,
+    /// The user's profile (`name`, and `username` when they set one).
+    #[serde(default)]
+    pub profile: Option<Value>,
+}
+
 /// An inbound message.
 #[derive(Debug, Default, Deserialize)]
 pub struct InboundMessage {
-    /// The sender's WhatsApp id (usually the phone's digits).
+    /// The sender's WhatsApp id (usually the phone's digits); since 2026 absent for some
+    /// users with a username.
     #[serde(default)]
     pub from: Option<String>,
+    /// The sender's business-scoped user id (BSUID), since 2026.
+    #[serde(default)]
+    pub from_user_id: Option<String>,
     /// The inbound message's own wamid.
     #[serde(default)]
     pub id: Option<String>,
@@ -87,6 +112,26 @@ pub struct InboundMessage {
     /// For `reaction`: the emoji and the message it reacts to.
     #[serde(default)]
     pub reaction: Option<Value>,
+    /// For `system`: a change of the user's number or BSUID.
+    #[serde(default)]
+    pub system: Option<SystemNotice>,
+}
+
+/// `system`: Meta telling that a user's phone number or business-scoped user id changed.
+#[derive(Debug, Default, Deserialize)]
+pub struct SystemNotice {
+    /// `user_id_update`, `user_changed_user_id`, `user_changed_number`, …
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    /// The user's BSUID from now on.
+    #[serde(default)]
+    pub user_id: Option<String>,
+    /// The BSUID it replaces.
+    #[serde(default)]
+    pub previous_user_id: Option<String>,
+    /// The new phone, for `user_changed_number`.
+    #[serde(default)]
+    pub wa_id: Option<String>,
 }
 
 /// `text`.
@@ -128,9 +173,13 @@ pub struct StatusEvent {
     /// Unix seconds, as a string.
     #[serde(default)]
     pub timestamp: Option<Value>,
-    /// The recipient's WhatsApp id.
+    /// The recipient's WhatsApp id (or, for a message sent to a BSUID, that BSUID).
     #[serde(default)]
     pub recipient_id: Option<String>,
+    /// The recipient's business-scoped user id, since 2026 (omitted from a `failed` status of
+    /// a message sent to a phone number).
+    #[serde(default)]
+    pub recipient_user_id: Option<String>,
     /// The `biz_opaque_callback_data` the message was sent with, echoed by Meta.
     #[serde(default)]
     pub biz_opaque_callback_data: Option<String>,

@@ -36,6 +36,8 @@ struct SessionItem {
     write_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     last_inbound_at: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    bsuid: Option<String>,
 }
 
 /// The stored shape of a delivery report (the `delivery` map of a session item).
@@ -100,6 +102,7 @@ impl SessionItem {
             delivery_rank: session.delivery.as_ref().map(|d| d.status.rank()),
             write_id: Some(write_id.to_owned()),
             last_inbound_at: session.last_inbound_at,
+            bsuid: session.bsuid.clone(),
         }
     }
 
@@ -121,6 +124,7 @@ impl SessionItem {
             wa_id: self.wa_id,
             delivery,
             last_inbound_at: self.last_inbound_at,
+            bsuid: self.bsuid,
         })
     }
 }

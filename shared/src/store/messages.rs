@@ -79,6 +79,8 @@ struct MessageItem {
     #[serde(default)]
     created_at: i64,
     expires_at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    bsuid: Option<String>,
 }
 
 /// `sk` = `MSG#<10 digits>#<suffix>` → (time, suffix).
@@ -110,6 +112,7 @@ fn message_from_item(item: Item) -> Result<Option<ConversationMessage>, StoreErr
         content: serde_json::from_str(&raw.content).unwrap_or(Value::Null),
         status: raw.status,
         error: raw.error.and_then(|e| serde_json::from_str(&e).ok()),
+        bsuid: raw.bsuid,
     }))
 }
 
@@ -555,6 +558,7 @@ fn inbound_item(message: &ConversationMessage) -> Result<Item, StoreError> {
         error: None,
         created_at: message.created_at,
         expires_at: message.created_at + CONVERSATION_SECONDS,
+        bsuid: message.bsuid.clone(),
     };
     serde_dynamo::to_item(item)
         .map_err(|e| StoreError::corrupt("PutItem(inbound message)", e.to_string()))

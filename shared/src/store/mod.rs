@@ -9,22 +9,24 @@
 //! seconds), and two sparse global secondary indexes used by the webhook:
 //! `byPhone` (partition key `phoneE164`) and `byWaId` (partition key `waId`, the WhatsApp id
 //! Meta reported at send time, which for Brazil, Mexico and Argentina may differ from the
-//! number we sent to). Only session items carry those two attributes.
+//! number we sent to). Only session items carry those two attributes. A business-scoped user
+//! id (BSUID) needs no index: its `BSUID#` item names the phone (as `phone`, not `phoneE164`).
 //!
 //! # Items
 //! | item | pk | sk | attributes |
 //! |---|---|---|---|
 //! | API key (written by provisioning; layout fixed) | `KEY#<sha256 hex of the key>` | `KEY` | `userId`, `status` (`active`/`disabled`), `createdAt` (RFC 3339), `label`? |
-//! | the user's one session | `USER#<userId>` | `SESSION` | `sessionId`, `userId`, `phoneE164`, `status`, `createdAt`, `expiresAt`, `activatedAt`?, `activationMessageId`?, `templateSentAt`?, `waId`?, `delivery`?, `deliveryRank`?, `writeId` |
+//! | the user's one session | `USER#<userId>` | `SESSION` | `sessionId`, `userId`, `phoneE164`, `status`, `createdAt`, `expiresAt`, `activatedAt`?, `activationMessageId`?, `templateSentAt`?, `waId`?, `delivery`?, `deliveryRank`?, `writeId`, `lastInboundAt`?, `bsuid`? (the phone's BSUID, once learned) |
 //! | a phone's opt-out (STOP / START) | `OPTOUT#<digits>` | `OPTOUT` | `optedOut` (BOOL), `updatedAt` (N, the message's time), `phones` (SS, every number of that person) |
 //! | a user's daily send counter | `COUNT#USER#<userId>#<YYYY-MM-DD>` | `COUNT` | `sends` (N), `expiresAt` (a day after the UTC day ends) |
 //! | a recipient phone's daily send counter (all users, all its WhatsApp forms) | `COUNT#PHONE#<canonical digits>#<YYYY-MM-DD>` | `COUNT` | `sends` (N), `expiresAt` |
 //! | an inbound message that activated a session | `INBOUND#<wamid>` | `INBOUND` | `expiresAt` (8 days: longer than Meta's 7-day redelivery window) |
-//! | a message of a user's sandbox conversation | `CONV#<userId>` | `MSG#<10-digit time>#<o random / i wamid>` | `messageId`?, `userId`, `direction`, `phone` (not `phoneE164`: no index entry), `type`, `content` (JSON), `status`?, `statusRank`?, `statusAt`?, `error`? (JSON), `createdAt`, `expiresAt` (7 days) |
+//! | a message of a user's sandbox conversation | `CONV#<userId>` | `MSG#<10-digit time>#<o random / i wamid>` | `messageId`?, `userId`, `direction`, `phone` (not `phoneE164`: no index entry), `type`, `content` (JSON), `status`?, `statusRank`?, `statusAt`?, `error`? (JSON), `bsuid`? (inbound: the sender's BSUID), `createdAt`, `expiresAt` (7 days) |
 //! | who sent a sandbox message | `OUTMSG#<wamid>` | `OUTMSG` | `userId`, `expiresAt` |
 //! | who sent to a phone last | `LASTSENT#<canonical digits>` | `LASTSENT` | `userId`, `sentAt`, `expiresAt` |
 //! | the first answer to an `Idempotency-Key` | `IDEM#<sha256 of user and key>` | `IDEM` | `fingerprint`, `owner`, `response`? (JSON), `expiresAt` (24 h) |
 //! | a user's sandbox messages of a UTC day | `COUNT#MSG#USER#<userId>#<YYYY-MM-DD>` | `COUNT` | `count`, `expiresAt` |
+//! | a business-scoped user id (BSUID) | `BSUID#<bsuid>` | `BSUID` | `phone`? (the WhatsApp id it was learned beside), `optedOut`? (BOOL) and `updatedAt`? (a STOP / START it sent while its phone was unknown) |
 //!
 //! # Access patterns
 //! | operation | request |
@@ -50,12 +52,17 @@
 //! | webhook: record an inbound message | `PutItem CONV#…` (in the activation's transaction when it activates) |
 //! | webhook: the window | `UpdateItem USER#<id>/SESSION` `lastInboundAt` if active and older |
 //! | webhook: a sandbox message's status | `UpdateItem CONV#…` if `statusRank < :rank` (found by the tag) |
+//! | webhook: a sender known only by its BSUID (once per BSUID per delivery) | consistent `GetItem BSUID#<bsuid>`, then the phone's lookups |
+//! | webhook: learn a BSUID (only when new or changed) | from a tagged activation status: `bsuid` in the delivery `UpdateItem` (`UPDATED_OLD` gives the previous one); from a message: `UpdateItem USER#<id>/SESSION SET bsuid` if `sessionId = :id` for each live session lacking it; then `UpdateItem BSUID#<bsuid> SET phone` (`ALL_NEW`: a STOP / START it sent while unknown then applies to the phone) and `DeleteItem` of a replaced `BSUID#` if `phone = :phone` |
+//! | webhook: STOP / START from an unknown BSUID | `UpdateItem BSUID#<bsuid>` if `attribute_not_exists(updatedAt) OR updatedAt <= :messageTime` (`ALL_NEW`: a phone learned meanwhile gets it at once) |
 //!
 //! One item per user makes "one phone per user" structural: every create is a conditional
 //! write on that item, never a read followed by a write.
 
 /// API-key records: the fixed layout provisioning writes, and the lookup auth does.
 mod api_keys;
+/// Business-scoped user ids (BSUIDs): the phone each was learned beside.
+mod bsuids;
 /// Daily send counters and the guards (counters, opt-out checks) a send passes in one
 /// transaction.
 mod counters;
@@ -88,6 +95,7 @@ use crate::phone::PhoneE164;
 use crate::session::{Session, UserId};
 
 pub use api_keys::ApiKeyRecord;
+pub use bsuids::BsuidRecord;
 pub use counters::{Caps, Reservation};
 pub use messages::{IdempotencyRecord, MessageReservation};
 pub use opt_outs::OptOut;
@@ -135,6 +143,9 @@ pub enum ItemKind {
     /// Sandbox messages a user sent in a UTC day: `COUNT#MSG#USER#<userId>#<YYYY-MM-DD>` /
     /// `COUNT` (the activation counters are `COUNT#USER#…` and `COUNT#PHONE#…`).
     MessageCounter,
+    /// A business-scoped user id (BSUID): `BSUID#<bsuid>` / `BSUID`, the phone it was learned
+    /// beside, and a STOP or START it sent before it was learned.
+    Bsuid,
 }
 
 impl ItemKind {
@@ -151,6 +162,7 @@ impl ItemKind {
             Self::Idempotency => "IDEM#",
             Self::LastSender => "LASTSENT#",
             Self::MessageCounter => "COUNT#MSG#USER#",
+            Self::Bsuid => "BSUID#",
         }
     }
 
@@ -168,6 +180,7 @@ impl ItemKind {
             Self::Idempotency => "IDEM",
             Self::LastSender => "LASTSENT",
             Self::MessageCounter => "COUNT",
+            Self::Bsuid => "BSUID",
         }
     }
 
@@ -278,6 +291,11 @@ impl Key {
             crate::limits::utc_date(epoch_seconds)
         );
         Self::new(ItemKind::MessageCounter, &id)
+    }
+
+    /// A business-scoped user id's item: the phone it belongs to, an opt-out it sent unknown.
+    pub fn bsuid(bsuid: &str) -> Self {
+        Self::new(ItemKind::Bsuid, bsuid)
     }
 
     /// `{pk, sk}` as the SDK's `set_key` takes it.
@@ -618,6 +636,13 @@ mod tests {
         assert_eq!(
             key(Key::idempotency("ab")),
             ("IDEM#ab".to_owned(), "IDEM".to_owned())
+        );
+        assert_eq!(
+            key(Key::bsuid("US.13491208655302741918")),
+            (
+                "BSUID#US.13491208655302741918".to_owned(),
+                "BSUID".to_owned()
+            )
         );
     }
 

@@ -7,7 +7,8 @@ use aws_sdk_dynamodb::error::BuildError;
 use aws_sdk_dynamodb::operation::delete_item::builders::DeleteItemFluentBuilder;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{
-    ConditionCheck, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+    ConditionCheck, Delete, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, Update,
 };
 
 use super::counters::{Caps, Guarded, Reservation, Undo};
@@ -18,6 +19,7 @@ use super::{
 };
 use crate::limits::Usage;
 use crate::message::ConversationMessage;
+use crate::meta::identity::Bsuid;
 use crate::phone::PhoneE164;
 use crate::session::{Delivery, Session, SessionId, SessionStatus, UserId};
 
@@ -551,22 +553,32 @@ impl Store {
 
     /// Records a delivery report on `user_id`'s session `session_id` while its latest
     /// activation message is `message_id`, only moving forward (a late `delivered` never
-    /// overwrites `read`). The webhook knows the session from the template's tag, so this is
-    /// one `UpdateItem` and no lookup.
+    /// overwrites `read`), with the phone's BSUID when the status carries it. The webhook
+    /// knows the session from the template's tag, so this is one `UpdateItem` and no lookup;
+    /// `Written` carries the BSUID the session had before, so a new one is learned only once.
     pub async fn record_delivery(
         &self,
         user_id: &UserId,
         session_id: &SessionId,
         message_id: &str,
         delivery: &Delivery,
-    ) -> Result<Write, StoreError> {
+        bsuid: Option<&Bsuid>,
+    ) -> Result<Write<Option<String>>, StoreError> {
         const OPERATION: &str = "UpdateItem(delivery)";
         let delivery_value =
             serde_dynamo::to_attribute_value(DeliveryItem::from_delivery(delivery))
                 .map_err(|e| StoreError::corrupt(OPERATION, e.to_string()))?;
-        let result = self
-            .update_session(user_id)
-            .update_expression("SET delivery = :d, deliveryRank = :r")
+        let req = match bsuid {
+            Some(b) => self
+                .update_session(user_id)
+                .update_expression("SET delivery = :d, deliveryRank = :r, bsuid = :b")
+                .expression_attribute_values(":b", s(b.as_str()))
+                .return_values(ReturnValue::UpdatedOld),
+            None => self
+                .update_session(user_id)
+                .update_expression("SET delivery = :d, deliveryRank = :r"),
+        };
+        let result = req
             .condition_expression(
                 "sessionId = :id AND activationMessageId = :mid \
                  AND (attribute_not_exists(deliveryRank) OR deliveryRank < :r)",
@@ -577,7 +589,10 @@ impl Store {
             .expression_attribute_values(":mid", s(message_id))
             .send()
             .await
-            .map(|_| ());
+            .map(|out| {
+                out.attributes
+                    .and_then(|old| old.get("bsuid").and_then(|v| v.as_s().ok()).cloned())
+            });
         conditional(OPERATION, result)
     }
 }

@@ -1,0 +1,244 @@
+//! Who an event is from or about: the phone (WhatsApp id) and, since 2026, Meta's
+//! business-scoped user id (BSUID). A user with a username may write with no phone at all,
+//! so the webhook matches by phone, else by a BSUID it learned beside that phone.
+//! No I/O here.
+
+use super::payload::{Contact, InboundMessage, StatusEvent};
+
+/// The longest BSUID accepted (Meta's look like `US.13491208655302741918`, or
+/// `US.ENT.11815799212886844830` for a parent id).
+const MAX_BSUID_LEN: usize = 128;
+
+/// A business-scoped user id, as Meta spells it: letters, digits, `.`, `_`, `-`, and not
+/// only digits (that would be a phone). Only [`Bsuid::parse`] makes one.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Bsuid(String);
+
+impl Bsuid {
+    /// A BSUID, or `None` for anything that cannot be one.
+    pub fn parse(s: &str) -> Option<Self> {
+        let ok = !s.is_empty()
+            && s.len() <= MAX_BSUID_LEN
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+            && !s.bytes().all(|b| b.is_ascii_digit());
+        ok.then(|| Self(s.to_owned()))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Whether `s` is a WhatsApp id that is a phone: digits only.
+fn phone_digits(s: &str) -> Option<&str> {
+    (!s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit())).then_some(s)
+}
+
+/// The phone and BSUID of a user, each when the event carries it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Identity {
+    /// The phone's digits (Meta's `from`, `wa_id` or `recipient_id`).
+    pub phone: Option<String>,
+    /// The user's BSUID.
+    pub bsuid: Option<Bsuid>,
+}
+
+impl Identity {
+    /// Both, when the event carries the BSUID beside the phone: what the webhook learns.
+    pub fn pair(&self) -> Option<(&str, &Bsuid)> {
+        Some((self.phone.as_deref()?, self.bsuid.as_ref()?))
+    }
+}
+
+/// The contact an event names: the one whose `wa_id` or `user_id` is `id` or whose `user_id`
+/// is `user_id`, else the only one, unless it names someone else.
+fn contact_for<'a>(
+    contacts: &'a [Contact],
+    id: Option<&str>,
+    user_id: Option<&str>,
+) -> Option<&'a Contact> {
+    let is =
+        |field: &Option<String>, value: Option<&str>| value.is_some() && field.as_deref() == value;
+    let named = |c: &&Contact| is(&c.wa_id, id) || is(&c.user_id, id) || is(&c.user_id, user_id);
+    let agrees = |field: &Option<String>, value: Option<&str>| {
+        field.is_none() || value.is_none() || field.as_deref() == value
+    };
+    contacts.iter().find(named).or(match contacts {
+        [only] if agrees(&only.wa_id, id) && agrees(&only.user_id, user_id) => Some(only),
+        _ => None,
+    })
+}
+
+/// The user an event names by `id` (Meta's `from` or `recipient_id`: a phone, or since 2026
+/// possibly a BSUID) and `user_id` (`from_user_id` or `recipient_user_id`): the phone is `id`
+/// when that is a number, else the contact's `wa_id`; the BSUID is `user_id`, else the
+/// contact's `user_id`, else an `id` that is a BSUID.
+fn identity(id: Option<&str>, user_id: Option<&str>, contacts: &[Contact]) -> Identity {
+    let id = id.filter(|i| !i.is_empty());
+    let contact = contact_for(contacts, id, user_id);
+    let phone = id.and_then(phone_digits).or_else(|| {
+        contact
+            .and_then(|c| c.wa_id.as_deref())
+            .and_then(phone_digits)
+    });
+    let bsuid = [user_id, contact.and_then(|c| c.user_id.as_deref()), id]
+        .into_iter()
+        .flatten()
+        .find_map(Bsuid::parse);
+    Identity {
+        phone: phone.map(str::to_owned),
+        bsuid,
+    }
+}
+
+/// Who sent `message` ([`identity`] of `from` and `from_user_id`).
+pub fn sender_of(message: &InboundMessage, contacts: &[Contact]) -> Identity {
+    identity(
+        message.from.as_deref(),
+        message.from_user_id.as_deref(),
+        contacts,
+    )
+}
+
+/// Who a status is about ([`identity`] of `recipient_id` and `recipient_user_id`; a
+/// `recipient_id` is a BSUID when the message was sent to one).
+pub fn recipient_of_status(status: &StatusEvent, contacts: &[Contact]) -> Identity {
+    identity(
+        status.recipient_id.as_deref(),
+        status.recipient_user_id.as_deref(),
+        contacts,
+    )
+}
+
+/// A user's BSUID changed: Meta's `system` message (`user_id_update`, `user_changed_user_id`,
+/// or `user_changed_number`, which regenerates the BSUID too).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BsuidChange {
+    /// The BSUID it replaces, when Meta names it.
+    pub previous: Option<Bsuid>,
+    /// The BSUID from now on.
+    pub current: Bsuid,
+}
+
+/// The BSUID change a `system` message reports, if it reports one.
+pub fn bsuid_change(message: &InboundMessage) -> Option<BsuidChange> {
+    let system = message.system.as_ref()?;
+    let kind = system.kind.as_deref()?;
+    if !matches!(
+        kind,
+        "user_id_update" | "user_changed_user_id" | "user_changed_number"
+    ) {
+        return None;
+    }
+    let current = system
+        .user_id
+        .as_deref()
+        .or(message.from_user_id.as_deref())
+        .and_then(Bsuid::parse)?;
+    let previous = system
+        .previous_user_id
+        .as_deref()
+        .and_then(Bsuid::parse)
+        .filter(|p| *p != current);
+    Some(BsuidChange { previous, current })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const BSUID: &str = "US.13491208655302741918";
+
+    fn message(v: serde_json::Value) -> InboundMessage {
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn contacts(v: serde_json::Value) -> Vec<Contact> {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn bsuids_are_never_phones_or_keys_with_separators() {
+        assert!(Bsuid::parse(BSUID).is_some());
+        assert!(Bsuid::parse("US.ENT.11815799212886844830").is_some());
+        for bad in ["", "34688246216", "US#1", "US 1", &"A".repeat(129)] {
+            assert_eq!(Bsuid::parse(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_sender_is_its_phone_and_its_bsuid_each_when_given() {
+        let both = sender_of(
+            &message(json!({"from": "34688246216", "from_user_id": BSUID})),
+            &contacts(json!([{"wa_id": "34688246216", "user_id": BSUID}])),
+        );
+        assert_eq!(
+            both.pair().map(|(p, b)| (p, b.as_str())),
+            Some(("34688246216", BSUID))
+        );
+        // Only in `contacts`.
+        let from_contact = sender_of(
+            &message(json!({"from": "34688246216"})),
+            &contacts(json!([{"wa_id": "34688246216", "user_id": BSUID}])),
+        );
+        assert_eq!(from_contact, both);
+        // No phone anywhere: `from` absent, or a BSUID itself.
+        for m in [json!({"from_user_id": BSUID}), json!({"from": BSUID})] {
+            let only = sender_of(&message(m), &contacts(json!([{"user_id": BSUID}])));
+            assert_eq!(only.phone, None);
+            assert_eq!(only.bsuid.as_ref().map(Bsuid::as_str), Some(BSUID));
+        }
+        // Another user's contact is not this sender's.
+        let other = sender_of(
+            &message(json!({"from": "34688246216"})),
+            &contacts(json!([{"wa_id": "447400123456", "user_id": BSUID}])),
+        );
+        assert_eq!(other.bsuid, None);
+        // The old shape: phone only.
+        let old = sender_of(&message(json!({"from": "34688246216"})), &[]);
+        assert_eq!(
+            (old.phone.as_deref(), old.bsuid),
+            (Some("34688246216"), None)
+        );
+    }
+
+    #[test]
+    fn a_status_names_its_recipient_by_phone_and_bsuid() {
+        let status: StatusEvent = serde_json::from_value(json!({
+            "id": "wamid.X", "status": "delivered", "recipient_id": "34688246216",
+            "recipient_user_id": BSUID
+        }))
+        .unwrap();
+        let who = recipient_of_status(&status, &[]);
+        assert_eq!(
+            who.pair().map(|(p, b)| (p, b.as_str())),
+            Some(("34688246216", BSUID))
+        );
+        // A failed status without contacts nor recipient_user_id: the phone only.
+        let failed: StatusEvent = serde_json::from_value(
+            json!({"id": "wamid.X", "status": "failed", "recipient_id": "34688246216"}),
+        )
+        .unwrap();
+        assert_eq!(recipient_of_status(&failed, &[]).bsuid, None);
+    }
+
+    #[test]
+    fn a_system_message_reports_the_new_bsuid() {
+        let change = bsuid_change(&message(json!({
+            "type": "system",
+            "system": {"type": "user_id_update", "previous_user_id": BSUID, "user_id": "US.2"}
+        })))
+        .unwrap();
+        assert_eq!(change.current.as_str(), "US.2");
+        assert_eq!(change.previous.as_ref().map(Bsuid::as_str), Some(BSUID));
+        assert_eq!(
+            bsuid_change(&message(
+                json!({"type": "system", "system": {"type": "customer_identity_changed"}})
+            )),
+            None
+        );
+    }
+}
