@@ -200,14 +200,24 @@ pub async fn fresh_table(client: &Client) -> String {
 
 /// Every item, sorted by (pk, sk).
 pub async fn scan_all(client: &Client, table: &str) -> Vec<Item> {
-    let out = client
-        .scan()
-        .table_name(table)
-        .consistent_read(true)
-        .send()
-        .await
-        .expect("scan");
-    let mut items = out.items.unwrap_or_default();
+    // Every page: a scan answers at most 1 MB at a time (the bench's table is bigger).
+    let mut items = Vec::new();
+    let mut start = None;
+    loop {
+        let out = client
+            .scan()
+            .table_name(table)
+            .consistent_read(true)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .expect("scan");
+        items.extend(out.items.unwrap_or_default());
+        start = out.last_evaluated_key;
+        if start.is_none() {
+            break;
+        }
+    }
     let key = |i: &Item| {
         let get = |k: &str| {
             i.get(k)

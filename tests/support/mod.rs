@@ -358,11 +358,17 @@ impl TestEnv {
 
     /// The raw session item of `user` (panics if there is none).
     pub async fn session_item(&self, user: &str) -> Item {
-        let pk = Key::session(&UserId::new(user)).pk;
-        self.snapshot()
+        self.app
+            .store
+            .client()
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Key::session(&UserId::new(user)).item()))
+            .consistent_read(true)
+            .send()
             .await
-            .into_iter()
-            .find(|i| i.get("pk").and_then(|v| v.as_s().ok()) == Some(&pk))
+            .expect("get the session item")
+            .item
             .unwrap_or_else(|| panic!("no session item for {user}"))
     }
 
