@@ -219,6 +219,18 @@ fn server_config(
         .with_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(certified)))
 }
 
+/// The rustls error in `error`'s chain (an `SdkError`'s, a `reqwest::Error`'s). tokio-rustls
+/// hands it on inside an `std::io::Error`, whose `source()` skips it: it is its `get_ref()`.
+pub fn rustls_error<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    std::iter::successors(Some(error), |&e| e.source()).find_map(|e| {
+        if let Some(found) = e.downcast_ref::<rustls::Error>() {
+            return Some(found);
+        }
+        let inner = e.downcast_ref::<std::io::Error>()?.get_ref()?;
+        rustls_error(inner)
+    })
+}
+
 /// A TLS server in front of a plain-HTTP backend, speaking one TLS version only.
 pub struct TlsServer {
     /// `https://127.0.0.1:<port>`.

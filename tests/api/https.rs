@@ -15,8 +15,7 @@ use sandbox::store::MAX_ATTEMPTS;
 use tokio::net::TcpListener;
 use tokio_rustls::rustls;
 
-use crate::tls::{https_proxy, make_tls};
-use crate::tls_refusals::rustls_error;
+use crate::tls::{https_proxy, make_tls, rustls_error};
 
 fn client(http: SharedHttpClient, endpoint: &str) -> Client {
     e2e::dynamo::client_with(http, endpoint, None)

@@ -21,7 +21,7 @@ use tokio_rustls::rustls::{
 };
 use wiremock::MockServer;
 
-use crate::tls::{Presented, TestCa, TlsServer};
+use crate::tls::{rustls_error, Presented, TestCa, TlsServer};
 
 /// Each test runs over both.
 const VERSIONS: [&SupportedProtocolVersion; 2] = [&rustls::version::TLS12, &rustls::version::TLS13];
@@ -119,18 +119,6 @@ async fn request(client: Client, ca: &TestCa, servers: &Servers) -> Result<(), B
         }
     }
     Ok(())
-}
-
-/// The rustls error in `error`'s chain (an `SdkError`'s, a `reqwest::Error`'s). tokio-rustls
-/// hands it on inside an `std::io::Error`, whose `source()` skips it: it is its `get_ref()`.
-pub(crate) fn rustls_error<'a>(error: &'a (dyn Error + 'static)) -> Option<&'a rustls::Error> {
-    std::iter::successors(Some(error), |&e| e.source()).find_map(|e| {
-        if let Some(found) = e.downcast_ref::<rustls::Error>() {
-            return Some(found);
-        }
-        let inner = e.downcast_ref::<std::io::Error>()?.get_ref()?;
-        rustls_error(inner)
-    })
 }
 
 /// Every client refuses the server presenting `kind`, over each TLS version, with the rustls
