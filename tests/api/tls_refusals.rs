@@ -1,4 +1,4 @@
-//! TLS refusals (README, "Benchmark"; issue 18): a server certificate with any fault is refused,
+//! TLS refusals (README, "Benchmark", TLS and HTTP): a server certificate with any fault is refused,
 //! with rustls's own error for that fault, by both clients that talk TLS (DynamoDB's, over
 //! `sandbox::https`; the Graph API's, over reqwest), each with the settings production uses
 //! (`DeferredRoots`) and with rustls's own verifier (`trusting`), over TLS 1.2 and over TLS 1.3.
@@ -72,6 +72,7 @@ impl Servers {
     }
 }
 
+/// `client`'s TLS settings, trusting `ca` alone.
 fn tls_settings(client: Client, ca: &TestCa) -> Arc<rustls::ClientConfig> {
     let roots = ca.roots();
     Arc::new(match client {
@@ -98,8 +99,8 @@ fn graph_client(base_url: &str, tls: Arc<rustls::ClientConfig>) -> GraphClient {
     GraphClient::with_tls(&config, Secret::new("test-token"), tls).expect("http client")
 }
 
-/// One request of `client` through `servers`: a ListTables to DynamoDB, or the activation
-/// template to the Graph API.
+/// One request of `client` through `servers`: a ListTables to DynamoDB, or a POST through the
+/// Graph client's HTTP client.
 async fn request(client: Client, ca: &TestCa, servers: &Servers) -> Result<(), Box<dyn Error>> {
     let tls = tls_settings(client, ca);
     match client {
@@ -270,8 +271,7 @@ async fn a_certificate_for_client_authentication_only_is_refused_as_for_another_
 }
 
 #[tokio::test]
-async fn a_chain_through_an_intermediate_that_is_not_a_ca_is_refused_as_an_end_entity_used_as_a_ca()
-{
+async fn a_chain_through_a_non_ca_intermediate_is_refused_as_an_end_entity_used_as_a_ca() {
     // rustls has no error of its own for it: it hands on webpki's, as `Other`.
     assert_refused(
         Presented::ThroughNonCaIntermediate,
