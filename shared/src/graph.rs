@@ -79,9 +79,18 @@ impl GraphClient {
     /// send is ambiguous, and a retry could deliver the template twice.
     pub fn new(config: &Config, token: Secret) -> Result<Self, reqwest::Error> {
         // The DynamoDB client's TLS settings (ring, the trust roots loaded once).
+        Self::with_tls(config, token, crate::https::tls_config())
+    }
+
+    /// [`GraphClient::new`] with other TLS settings (tests trust a test CA with it).
+    pub fn with_tls(
+        config: &Config,
+        token: Secret,
+        tls: std::sync::Arc<rustls::ClientConfig>,
+    ) -> Result<Self, reqwest::Error> {
         let ahead = crate::https::Ahead::default();
         let http = reqwest::Client::builder()
-            .tls_backend_preconfigured((*crate::https::tls_config()).clone())
+            .tls_backend_preconfigured((*tls).clone())
             .connect_timeout(config.graph_connect_timeout)
             .timeout(config.graph_timeout)
             .connector_layer(ahead.clone())
@@ -98,6 +107,12 @@ impl GraphClient {
             template_name: config.template_name.clone(),
             template_language: config.template_language.clone(),
         })
+    }
+
+    /// The HTTP client under this one: its TLS settings, its connector. A send reports a
+    /// failed connection only as "could not connect"; tests read the TLS error from this.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
     }
 
     /// Opens the connection the first send will use (TCP, the TLS handshake) and keeps it for

@@ -57,5 +57,7 @@ mod template;
 /// HTTPS for the tests: a test CA and a TLS proxy (shared with the bench).
 #[path = "../tls.rs"]
 mod tls;
+/// Every kind of bad server certificate refused by both clients, over TLS 1.2 and 1.3.
+mod tls_refusals;
 /// The webhook handshake, signatures, and the replies that activate a session.
 mod webhook_activation;
