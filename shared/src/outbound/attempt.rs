@@ -276,3 +276,377 @@ fn causes(error: &reqwest::Error) -> String {
 fn elapsed_ms(started: Instant) -> u64 {
     u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::IpAddr;
+    use std::sync::atomic::Ordering;
+    use std::sync::Arc;
+
+    use hmac::{Hmac, Mac};
+    use sha2::Sha256;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    use super::*;
+    use crate::clock::{ManualClock, SystemClock};
+    use crate::outbound::egress::{Rule, StaticResolver, Targets};
+    use crate::outbound::schedule::{NextStep, RetrySchedule};
+
+    const BODY: &[u8] = br#"{"id":"evt_123","event":"message.received","text":"h\u00e9llo"}"#;
+    const LIMIT: Duration = Duration::from_millis(200);
+    /// Bounds a test that would otherwise hang if a time limit were missing.
+    const GUARD: Duration = Duration::from_secs(5);
+
+    struct Fixture {
+        url: WebhookUrl,
+        secret: WebhookSecret,
+        headers: CustomHeaders,
+    }
+
+    impl Fixture {
+        fn new(url: &str) -> Self {
+            Self::with_secret(url, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+        }
+
+        fn with_secret(url: &str, secret: &str) -> Self {
+            Self {
+                url: WebhookUrl::parse(url, Targets::PrivateAllowed).unwrap(),
+                secret: WebhookSecret::parse(secret).unwrap(),
+                headers: CustomHeaders::parse([("X-Api-Key", "k-1"), ("X-Tenant", "acme")])
+                    .unwrap(),
+            }
+        }
+
+        fn delivery(&self) -> Delivery<'_> {
+            Delivery {
+                url: &self.url,
+                event: "message.received",
+                event_id: "evt_123",
+                body: BODY,
+                secret: &self.secret,
+                custom_headers: &self.headers,
+            }
+        }
+    }
+
+    /// A client that may reach the local stub servers.
+    fn local_client() -> EgressClient {
+        EgressClient::new(Targets::PrivateAllowed, LIMIT).unwrap()
+    }
+
+    /// A deployed stack's client whose resolver answers every name with `addrs`.
+    fn public_client(resolver: Arc<StaticResolver>) -> EgressClient {
+        EgressClient::with_resolver(Targets::PublicOnly, LIMIT, resolver).unwrap()
+    }
+
+    async fn send(client: &EgressClient, fixture: &Fixture) -> Attempt {
+        tokio::time::timeout(GUARD, attempt(client, &fixture.delivery(), 1, &SystemClock))
+            .await
+            .expect("the attempt ends within its time limit")
+    }
+
+    async fn stub(response: ResponseTemplate) -> MockServer {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/hook"))
+            .respond_with(response)
+            .mount(&server)
+            .await;
+        server
+    }
+
+    /// Whether anything connected to `listener` within a moment.
+    async fn connected(listener: &TcpListener) -> bool {
+        tokio::time::timeout(Duration::from_millis(300), listener.accept())
+            .await
+            .is_ok()
+    }
+
+    #[tokio::test]
+    async fn a_2xx_is_delivered_and_the_response_is_recorded() {
+        let server = stub(ResponseTemplate::new(201).set_body_string("thanks")).await;
+        let fixture = Fixture::new(&format!("{}/hook", server.uri()));
+        let attempt = send(&local_client(), &fixture).await;
+        assert_eq!(attempt.outcome, Outcome::Delivered);
+        assert_eq!(attempt.number, 1);
+        assert_eq!(attempt.status_code, Some(201));
+        assert_eq!(attempt.response_body, "thanks");
+        assert_eq!(attempt.error, None);
+    }
+
+    #[tokio::test]
+    async fn the_exact_body_is_sent_with_the_event_headers_and_the_custom_headers() {
+        let server = stub(ResponseTemplate::new(200)).await;
+        let fixture = Fixture::new(&format!("{}/hook", server.uri()));
+        send(&local_client(), &fixture).await;
+        let requests = server.received_requests().await.unwrap();
+        let request = &requests[0];
+        assert_eq!(request.body, BODY);
+        let header = |name: &str| request.headers.get(name).unwrap().to_str().unwrap();
+        assert_eq!(header("content-type"), "application/json");
+        assert_eq!(header("X-Zernio-Event"), "message.received");
+        assert_eq!(header("X-Zernio-Event-Id"), "evt_123");
+        assert_eq!(header("webhook-id"), "evt_123");
+        assert_eq!(header("x-api-key"), "k-1");
+        assert_eq!(header("x-tenant"), "acme");
+    }
+
+    /// Both signatures checked by code that is not ours: a plain HMAC and the Standard Webhooks
+    /// reference verifier, for a `whsec_` secret and for a plain one.
+    #[tokio::test]
+    async fn both_signatures_verify_with_independent_code() {
+        let server = stub(ResponseTemplate::new(204)).await;
+        let url = format!("{}/hook", server.uri());
+        let whsec = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        let plain = "a plain secret, not base64";
+        for secret in [whsec, plain] {
+            server.reset().await;
+            Mock::given(method("POST"))
+                .respond_with(ResponseTemplate::new(204))
+                .mount(&server)
+                .await;
+            let fixture = Fixture::with_secret(&url, secret);
+            assert_eq!(
+                send(&local_client(), &fixture).await.outcome,
+                Outcome::Delivered
+            );
+            let request = &server.received_requests().await.unwrap()[0];
+
+            let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+            mac.update(&request.body);
+            let expected = hex::encode(mac.finalize().into_bytes());
+            let sent = request.headers.get("x-zernio-signature").unwrap();
+            assert_eq!(sent.to_str().unwrap(), expected, "{secret}");
+
+            let verifier = if secret.starts_with("whsec_") {
+                standardwebhooks::Webhook::new(secret).unwrap()
+            } else {
+                standardwebhooks::Webhook::from_bytes(secret.as_bytes().to_vec()).unwrap()
+            };
+            verifier
+                .verify(&request.body, &request.headers)
+                .unwrap_or_else(|e| panic!("{secret}: {e}"));
+            let signature = request.headers.get("webhook-signature").unwrap();
+            assert!(signature.to_str().unwrap().starts_with("v1,"));
+        }
+    }
+
+    #[tokio::test]
+    async fn the_standard_timestamp_is_the_attempts_time() {
+        let server = stub(ResponseTemplate::new(200)).await;
+        let fixture = Fixture::new(&format!("{}/hook", server.uri()));
+        let clock = ManualClock::new(1_700_000_123);
+        attempt(&local_client(), &fixture.delivery(), 3, &clock).await;
+        let request = &server.received_requests().await.unwrap()[0];
+        let timestamp = request.headers.get("webhook-timestamp").unwrap();
+        assert_eq!(timestamp.to_str().unwrap(), "1700000123");
+    }
+
+    #[tokio::test]
+    async fn a_name_resolving_to_a_refused_address_is_refused_without_connecting() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        for (address, rule) in [
+            ("127.0.0.1", Rule::Loopback),
+            ("169.254.169.254", Rule::LinkLocal),
+        ] {
+            let resolver = StaticResolver::new(&[address.parse::<IpAddr>().unwrap()]);
+            let client = public_client(Arc::clone(&resolver));
+            let fixture = Fixture::new(&format!("https://hooks.example.test:{port}/hook"));
+            let attempt = send(&client, &fixture).await;
+            assert_eq!(
+                resolver.lookups.load(Ordering::SeqCst),
+                1,
+                "the name was resolved"
+            );
+            assert_eq!(attempt.outcome, Outcome::Failed { retry_after: None });
+            assert_eq!(attempt.status_code, None);
+            match &attempt.error {
+                Some(AttemptError::Refused(refused)) => assert_eq!(refused.rule, rule),
+                other => panic!("{address}: {other:?}"),
+            }
+            let message = attempt.error.unwrap().to_string();
+            assert!(message.contains(rule.name()), "{message}");
+            assert!(
+                !connected(&listener).await,
+                "{address}: a connection was attempted"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn ip_literal_urls_are_refused_before_any_connection() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let resolver = StaticResolver::new(&[]);
+        let client = public_client(Arc::clone(&resolver));
+        for (url, rule) in [
+            (format!("https://127.0.0.1:{port}/"), Rule::Loopback),
+            ("https://[::1]/".to_owned(), Rule::Loopback),
+            (
+                "https://[::ffff:169.254.169.254]/".to_owned(),
+                Rule::LinkLocal,
+            ),
+        ] {
+            let attempt = send(&client, &Fixture::new(&url)).await;
+            match attempt.error {
+                Some(AttemptError::Refused(refused)) => assert_eq!(refused.rule, rule, "{url}"),
+                other => panic!("{url}: {other:?}"),
+            }
+            assert_eq!(attempt.outcome, Outcome::Failed { retry_after: None });
+        }
+        assert!(!connected(&listener).await, "a connection was attempted");
+        assert_eq!(resolver.lookups.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn a_public_only_client_sends_nothing_over_plain_http() {
+        let resolver = StaticResolver::new(&["93.184.215.14".parse().unwrap()]);
+        let client = public_client(Arc::clone(&resolver));
+        let attempt = send(&client, &Fixture::new("http://hooks.example.test/hook")).await;
+        assert!(
+            matches!(attempt.error, Some(AttemptError::Request(_))),
+            "{:?}",
+            attempt.error
+        );
+        assert_eq!(resolver.lookups.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn a_redirect_is_a_failed_attempt_and_is_not_followed() {
+        let server = MockServer::start().await;
+        Mock::given(path("/followed"))
+            .respond_with(ResponseTemplate::new(200))
+            .mount(&server)
+            .await;
+        let fixture = Fixture::new(&format!("{}/hook", server.uri()));
+        for location in [
+            format!("{}/followed", server.uri()),
+            "http://169.254.169.254/latest/meta-data/".to_owned(),
+        ] {
+            Mock::given(path("/hook"))
+                .respond_with(ResponseTemplate::new(302).insert_header("location", &*location))
+                .up_to_n_times(1)
+                .mount(&server)
+                .await;
+            let attempt = send(&local_client(), &fixture).await;
+            assert_eq!(attempt.status_code, Some(302), "{location}");
+            assert_eq!(attempt.outcome, Outcome::Failed { retry_after: None });
+            assert_eq!(attempt.error, Some(AttemptError::Redirect(302)));
+        }
+        let requests = server.received_requests().await.unwrap();
+        let paths: Vec<&str> = requests.iter().map(|r| r.url.path()).collect();
+        assert_eq!(paths, ["/hook", "/hook"], "nothing followed the redirects");
+    }
+
+    #[tokio::test]
+    async fn a_410_turns_the_webhook_off() {
+        let server = stub(ResponseTemplate::new(410)).await;
+        let attempt = send(
+            &local_client(),
+            &Fixture::new(&format!("{}/hook", server.uri())),
+        )
+        .await;
+        assert_eq!(attempt.outcome, Outcome::Gone);
+        assert_eq!(attempt.status_code, Some(410));
+    }
+
+    #[tokio::test]
+    async fn other_statuses_fail_the_attempt() {
+        for status in [400, 404, 429, 500, 503] {
+            let server = stub(ResponseTemplate::new(status)).await;
+            let attempt = send(
+                &local_client(),
+                &Fixture::new(&format!("{}/hook", server.uri())),
+            )
+            .await;
+            assert_eq!(attempt.outcome, Outcome::Failed { retry_after: None });
+            assert_eq!(attempt.error, Some(AttemptError::Status(status)));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_retry_after_is_honoured_within_the_schedule() {
+        let schedule = RetrySchedule::default();
+        let now = 1_700_000_000;
+        let in_two_minutes = "Tue, 14 Nov 2023 22:15:20 GMT";
+        for (retry_after, asked, wait) in [("60", 60, 60), (in_two_minutes, 120, 100), ("5", 5, 10)]
+        {
+            let server =
+                stub(ResponseTemplate::new(503).insert_header("retry-after", retry_after)).await;
+            let fixture = Fixture::new(&format!("{}/hook", server.uri()));
+            let attempt = attempt(
+                &local_client(),
+                &fixture.delivery(),
+                1,
+                &ManualClock::new(now),
+            )
+            .await;
+            let Outcome::Failed { retry_after: got } = attempt.outcome else {
+                panic!("{:?}", attempt.outcome);
+            };
+            assert_eq!(got, Some(Duration::from_secs(asked)), "{retry_after}");
+            assert_eq!(
+                schedule.after_failure(1, got),
+                NextStep::RetryAfter(Duration::from_secs(wait)),
+                "{retry_after}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn the_response_body_is_cut_at_10_kb() {
+        for status in [200, 500] {
+            let long = "x".repeat(50 * 1024);
+            let server = stub(ResponseTemplate::new(status).set_body_string(long)).await;
+            let attempt = send(
+                &local_client(),
+                &Fixture::new(&format!("{}/hook", server.uri())),
+            )
+            .await;
+            assert_eq!(attempt.response_body.len(), RESPONSE_BODY_CAP_BYTES);
+            assert_eq!(attempt.status_code, Some(status));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_slow_endpoint_is_cut_at_the_time_limit() {
+        let server = stub(ResponseTemplate::new(200).set_delay(Duration::from_secs(30))).await;
+        let attempt = send(
+            &local_client(),
+            &Fixture::new(&format!("{}/hook", server.uri())),
+        )
+        .await;
+        assert_eq!(attempt.outcome, Outcome::Failed { retry_after: None });
+        assert_eq!(attempt.error, Some(AttemptError::TimedOut));
+        assert_eq!(attempt.status_code, None);
+    }
+
+    /// A server that answers with headers and the start of a body, then never finishes it.
+    #[tokio::test]
+    async fn a_body_that_never_ends_is_cut_at_the_time_limit() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = [0u8; 4096];
+            let _ = socket.read(&mut request).await;
+            let head = "HTTP/1.1 500 Internal Server Error\r\ncontent-length: 100000\r\n\r\n";
+            socket.write_all(head.as_bytes()).await.unwrap();
+            socket.write_all(b"partial").await.unwrap();
+            tokio::time::sleep(Duration::from_secs(60)).await;
+        });
+        let attempt = send(
+            &local_client(),
+            &Fixture::new(&format!("http://127.0.0.1:{port}/")),
+        )
+        .await;
+        server.abort();
+        assert_eq!(attempt.status_code, Some(500));
+        assert_eq!(attempt.response_body, "partial");
+        assert_eq!(attempt.outcome, Outcome::Failed { retry_after: None });
+    }
+}
