@@ -72,7 +72,7 @@ impl fmt::Display for Rule {
 
 /// The IPv4 rules, in order: the first match names the refusal (broadcast before the 240/4
 /// block that contains it).
-const V4_RULES: [(Ipv4Addr, u8, Rule); 14] = [
+const V4_RULES: &[(Ipv4Addr, u8, Rule)] = &[
     (Ipv4Addr::new(255, 255, 255, 255), 32, Rule::Broadcast),
     (Ipv4Addr::new(0, 0, 0, 0), 8, Rule::ThisNetwork),
     (Ipv4Addr::new(127, 0, 0, 0), 8, Rule::Loopback),
@@ -90,7 +90,7 @@ const V4_RULES: [(Ipv4Addr, u8, Rule); 14] = [
 ];
 
 /// The IPv6 rules (IPv4-mapped addresses are unwrapped before these apply).
-const V6_RULES: [(Ipv6Addr, u8, Rule); 6] = [
+const V6_RULES: &[(Ipv6Addr, u8, Rule)] = &[
     (Ipv6Addr::UNSPECIFIED, 128, Rule::Unspecified),
     (Ipv6Addr::LOCALHOST, 128, Rule::Loopback),
     (
