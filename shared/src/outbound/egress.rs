@@ -116,11 +116,12 @@ const V6_RULES: &[(Ipv6Addr, u8, Rule)] = &[
 ];
 
 /// The rule that refuses `ip`, or `None` for a public address. An IPv4-mapped IPv6 address
-/// (`::ffff:a.b.c.d`) is judged as the IPv4 address it carries.
+/// (`::ffff:a.b.c.d`) or a NAT64 one (`64:ff9b::a.b.c.d`) is judged as the IPv4 address it
+/// carries.
 pub fn refusal(ip: IpAddr) -> Option<Rule> {
     match ip {
         IpAddr::V4(v4) => refusal_v4(v4),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped().or_else(|| nat64_embedded(v6)) {
             Some(v4) => refusal_v4(v4),
             None => V6_RULES
                 .iter()
@@ -128,6 +129,13 @@ pub fn refusal(ip: IpAddr) -> Option<Rule> {
                 .map(|(_, _, rule)| *rule),
         },
     }
+}
+
+/// The IPv4 address in the NAT64 well-known prefix 64:ff9b::/96 (RFC 6052): in a VPC with
+/// DNS64 and NAT64, the NAT gateway connects to it, private ones included.
+fn nat64_embedded(ip: Ipv6Addr) -> Option<Ipv4Addr> {
+    const NAT64: Ipv6Addr = Ipv6Addr::new(0x64, 0xff9b, 0, 0, 0, 0, 0, 0);
+    within(ip.to_bits(), NAT64.to_bits(), 96).then(|| Ipv4Addr::from_bits(ip.to_bits() as u32))
 }
 
 fn refusal_v4(ip: Ipv4Addr) -> Option<Rule> {
@@ -456,6 +464,17 @@ mod tests {
         assert_eq!(refusal(ip("::ffff:10.1.2.3")), Some(Rule::Private));
         assert_eq!(refusal(ip("::ffff:0.0.0.0")), Some(Rule::ThisNetwork));
         assert_eq!(refusal(ip("::ffff:8.8.8.8")), None);
+    }
+
+    #[test]
+    fn nat64_addresses_are_judged_as_the_ipv4_they_carry() {
+        assert_eq!(
+            refusal(ip("64:ff9b::169.254.169.254")),
+            Some(Rule::LinkLocal)
+        );
+        assert_eq!(refusal(ip("64:ff9b::10.0.0.1")), Some(Rule::Private));
+        assert_eq!(refusal(ip("64:ff9b::8.8.8.8")), None);
+        assert_eq!(refusal(ip("64:ff9b:0:0:0:1::")), None, "outside the /96");
     }
 
     #[test]
