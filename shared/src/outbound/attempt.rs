@@ -113,7 +113,8 @@ pub struct Attempt {
 }
 
 impl Attempt {
-    fn failed_before_sending(number: u32, error: AttemptError) -> Self {
+    /// A failed attempt that got no response (refused, unreachable, timed out).
+    fn without_response(number: u32, error: AttemptError) -> Self {
         Self {
             number,
             outcome: Outcome::Failed { retry_after: None },
@@ -135,12 +136,12 @@ pub async fn attempt(
     let url = delivery.url.as_url();
     // reqwest connects to an IP literal without asking the filtering resolver.
     if let Err(refused) = client.check_literal(url) {
-        return Attempt::failed_before_sending(number, refused.into());
+        return Attempt::without_response(number, refused.into());
     }
     let now = clock.now();
     let headers = match headers(delivery, now) {
         Ok(headers) => headers,
-        Err(error) => return Attempt::failed_before_sending(number, error),
+        Err(error) => return Attempt::without_response(number, error),
     };
 
     let started = Instant::now();
@@ -156,7 +157,7 @@ pub async fn attempt(
         Err(error) => {
             return Attempt {
                 response_time_ms: elapsed_ms(started),
-                ..Attempt::failed_before_sending(number, classify(&error))
+                ..Attempt::without_response(number, classify(&error))
             }
         }
     };
