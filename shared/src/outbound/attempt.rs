@@ -478,6 +478,31 @@ mod tests {
         }
     }
 
+    /// The default client, through the system's resolver (`localhost` comes from the hosts
+    /// file, no DNS server needed).
+    #[tokio::test]
+    async fn the_system_resolver_is_filtered_too() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let client = EgressClient::new(Targets::PublicOnly, LIMIT).unwrap();
+        let attempt = send(
+            &client,
+            &Fixture::new(&format!("https://localhost:{port}/")),
+        )
+        .await;
+        match attempt.error {
+            Some(AttemptError::Refused(refused)) => assert_eq!(refused.rule, Rule::Loopback),
+            other => panic!("{other:?}"),
+        }
+        assert!(!connected(&listener).await, "a connection was attempted");
+
+        let server = stub(ResponseTemplate::new(200)).await;
+        let port = server.address().port();
+        let fixture = Fixture::new(&format!("http://localhost:{port}/hook"));
+        let attempt = send(&local_client(), &fixture).await;
+        assert_eq!(attempt.outcome, Outcome::Delivered, "{:?}", attempt.error);
+    }
+
     #[tokio::test]
     async fn ip_literal_urls_are_refused_before_any_connection() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
