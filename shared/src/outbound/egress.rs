@@ -259,6 +259,7 @@ impl Resolve for FilteringResolver {
 
 /// The HTTP client deliveries are sent with: the process's TLS settings, the filtering
 /// resolver, no redirects, no proxy, and the attempt's time limit.
+/// Built once per container and reused: its connection pool outlives an invocation.
 #[derive(Debug, Clone)]
 pub struct EgressClient {
     http: reqwest::Client,

@@ -131,6 +131,8 @@ mod tests {
             // The URL parser reads these spellings as 127.0.0.1 and 10.0.0.1.
             ("https://2130706433/", Rule::Loopback),
             ("https://0x0a.0.0.1/", Rule::Private),
+            ("https://127.0.0.1./", Rule::Loopback),
+            ("https://[0:0:0:0:0:ffff:7f00:1]/", Rule::Loopback),
         ];
         for (s, rule) in cases {
             match WebhookUrl::parse(s, PUBLIC) {
