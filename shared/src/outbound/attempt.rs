@@ -297,9 +297,12 @@ mod tests {
     use crate::outbound::schedule::{NextStep, RetrySchedule};
 
     const BODY: &[u8] = br#"{"id":"evt_123","event":"message.received","text":"h\u00e9llo"}"#;
-    const LIMIT: Duration = Duration::from_millis(200);
+    /// Ample for a local stub on a loaded machine: tests that expect an answer get one.
+    const LIMIT: Duration = Duration::from_secs(5);
+    /// The limit of the tests that expect it to cut an attempt short.
+    const SHORT_LIMIT: Duration = Duration::from_millis(200);
     /// Bounds a test that would otherwise hang if a time limit were missing.
-    const GUARD: Duration = Duration::from_secs(5);
+    const GUARD: Duration = Duration::from_secs(15);
 
     struct Fixture {
         url: WebhookUrl,
@@ -335,7 +338,12 @@ mod tests {
 
     /// A client that may reach the local stub servers.
     fn local_client() -> EgressClient {
-        EgressClient::new(Targets::PrivateAllowed, LIMIT).unwrap()
+        local_client_with(LIMIT)
+    }
+
+    /// [`local_client`] with another time limit.
+    fn local_client_with(limit: Duration) -> EgressClient {
+        EgressClient::new(Targets::PrivateAllowed, limit).unwrap()
     }
 
     /// A deployed stack's client whose resolver answers every name with `addrs`.
@@ -642,7 +650,7 @@ mod tests {
     async fn a_slow_endpoint_is_cut_at_the_time_limit() {
         let server = stub(ResponseTemplate::new(200).set_delay(Duration::from_secs(30))).await;
         let attempt = send(
-            &local_client(),
+            &local_client_with(SHORT_LIMIT),
             &Fixture::new(&format!("{}/hook", server.uri())),
         )
         .await;
@@ -665,8 +673,9 @@ mod tests {
             socket.write_all(b"partial").await.unwrap();
             tokio::time::sleep(Duration::from_secs(60)).await;
         });
+        // Long enough for the head to arrive, far shorter than the body's stall.
         let attempt = send(
-            &local_client(),
+            &local_client_with(Duration::from_secs(1)),
             &Fixture::new(&format!("http://127.0.0.1:{port}/")),
         )
         .await;
