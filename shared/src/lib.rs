@@ -1,9 +1,10 @@
 //! The library every sandbox function stands on.
 //!
 //! Pure rules (`phone`, `session`, `config`, `limits`, `meta`) never touch the network; `store`
-//! (DynamoDB) and `graph` (Meta's Graph API) are the only modules that do I/O. `edge` is the
-//! HTTP edge: the error envelope, request ids, JSON bodies and the one log line per request.
-//! `api` holds the request handlers the Lambda binaries run.
+//! (DynamoDB), `graph` (Meta's Graph API) and `outbound`'s egress and attempt (users' webhook
+//! URLs) are the only modules that do I/O. `edge` is the HTTP edge: the error envelope, request
+//! ids, JSON bodies and the one log line per request. `api` holds the request handlers the
+//! Lambda binaries run.
 
 /// The request handlers, one module per route.
 pub mod api;
@@ -29,6 +30,9 @@ pub mod limits;
 pub mod message;
 /// Meta's webhook: payloads, signature, and the rules that decide what an event means.
 pub mod meta;
+/// Outbound webhooks: signing, the egress that reaches only public addresses, one attempt,
+/// the retry schedule.
+pub mod outbound;
 /// The phone number type (`PhoneE164`) and masking for logs.
 pub mod phone;
 /// The session, its ids (`SessionId`, `UserId`), states and lifetimes.
