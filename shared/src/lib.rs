@@ -25,7 +25,7 @@ pub mod https;
 pub mod ids;
 /// UTC days, daily-cap counter keys and the `X-RateLimit-*` headers (pure).
 pub mod limits;
-/// Sandbox messages (pure): send bodies, the conversation's shape, idempotency, cursors.
+/// A sandbox message (pure): what a send asks for, the conversation, statuses and their order.
 pub mod message;
 /// Meta's webhook: payloads, signature, and the rules that decide what an event means.
 pub mod meta;

@@ -34,7 +34,7 @@ const CONFLICT_ATTEMPTS: u32 = 6;
 /// The stored answer to an `Idempotency-Key`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IdempotencyRecord {
-    /// The request body's fingerprint ([`crate::message::body_fingerprint`]).
+    /// The request body's fingerprint ([`crate::api::send::request::body_fingerprint`]).
     pub fingerprint: String,
     /// The first answer's body, once the first request finished; `None` while in progress.
     pub response: Option<Value>,

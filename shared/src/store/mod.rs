@@ -278,7 +278,7 @@ impl Key {
         Self::new(ItemKind::LastSender, canonical_digits)
     }
 
-    /// The record of an `Idempotency-Key`, by [`crate::message::idempotency_id`].
+    /// The record of an `Idempotency-Key`, by [`crate::api::send::request::idempotency_id`].
     pub fn idempotency(id: &str) -> Self {
         Self::new(ItemKind::Idempotency, id)
     }
