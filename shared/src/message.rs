@@ -11,8 +11,6 @@ use crate::session::{rfc3339, DeliveryStatus, UserId};
 pub const CONVERSATION_SECONDS: i64 = 7 * 86_400;
 /// How long an idempotency key's first answer is kept.
 pub const IDEMPOTENCY_SECONDS: i64 = 86_400;
-/// The `sk` prefix of every conversation item.
-pub const MESSAGE_SK_PREFIX: &str = "MSG#";
 
 /// What a send asks for: Meta's three message kinds the sandbox allows.
 #[derive(Debug, Clone, PartialEq)]
@@ -113,11 +111,6 @@ pub struct ConversationMessage {
 }
 
 impl ConversationMessage {
-    /// The `sk` of this message: newest first is descending `sk`.
-    pub fn sort_key(&self) -> String {
-        message_sort_key(self.created_at, &self.suffix)
-    }
-
     /// The public JSON shape (`openapi.yaml`, `SandboxMessage`).
     pub fn view(&self) -> Value {
         let mut out = Map::new();
@@ -157,11 +150,6 @@ impl ConversationMessage {
         out.insert("createdAt".into(), rfc3339(self.created_at).into());
         Value::Object(out)
     }
-}
-
-/// `MSG#<zero-padded epoch seconds>#<suffix>`: sorts by time as text.
-pub fn message_sort_key(created_at: i64, suffix: &str) -> String {
-    format!("{MESSAGE_SK_PREFIX}{created_at:010}#{suffix}")
 }
 
 /// The rank of a stored outbound status (`accepted` lowest), so statuses only move forward.

@@ -12,8 +12,9 @@ use serde_json::json;
 
 use crate::app::App;
 use crate::edge::{json_response, serve, ApiError};
-use crate::message::{window_expires_at, MESSAGE_SK_PREFIX};
+use crate::message::window_expires_at;
 use crate::session::{rfc3339, SessionStatus};
+use crate::store::is_message_sort_key;
 
 /// The route label in logs.
 pub const ROUTE: &str = "GET /v1/whatsapp/sandbox/messages";
@@ -89,16 +90,13 @@ pub fn decode_cursor(cursor: &str) -> Option<String> {
     }
     let bytes = URL_SAFE_NO_PAD.decode(cursor.as_bytes()).ok()?;
     let sk = String::from_utf8(bytes).ok()?;
-    let rest = sk.strip_prefix(MESSAGE_SK_PREFIX)?;
-    let (time, suffix) = rest.split_once('#')?;
-    (time.len() == 10 && time.bytes().all(|b| b.is_ascii_digit()) && !suffix.is_empty())
-        .then_some(sk)
+    is_message_sort_key(&sk).then_some(sk)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::message::message_sort_key;
+    use crate::store::message_sort_key;
 
     #[test]
     fn cursors_round_trip_and_reject_anything_else() {
