@@ -1,9 +1,10 @@
 //! The library every sandbox function stands on.
 //!
-//! Pure rules (`phone`, `session`, `config`, `limits`, `meta`) never touch the network; `store`
-//! (DynamoDB) and `graph` (Meta's Graph API) are the only modules that do I/O. `edge` is the
-//! HTTP edge: the error envelope, request ids, JSON bodies and the one log line per request.
-//! `api` holds the request handlers the Lambda binaries run.
+//! Pure rules (`phone`, `session`, `message`, `config`, `limits`, `meta`) never touch the
+//! network; `store` (DynamoDB) and `graph` (Meta's Graph API) are the only modules that do I/O.
+//! `edge` is the HTTP edge: the error envelope, request ids, JSON bodies and the one log line
+//! per request. `api` holds the request handlers the Lambda binaries run, and the parsing of
+//! their requests.
 
 /// The request handlers, one module per route.
 pub mod api;
