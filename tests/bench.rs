@@ -475,7 +475,7 @@ impl Workload {
                         "timestamp": now_secs().to_string(),
                         "type": "button",
                         "button": {
-                            "payload": format!("{}{}", sandbox::graph::PAYLOAD_PREFIX, s.id),
+                            "payload": format!("{}{}", sandbox::meta::callback::PAYLOAD_PREFIX, s.id),
                             "text": "Activate"
                         }
                     });

@@ -6,16 +6,8 @@ use serde_json::{json, Value};
 
 use crate::config::{Config, Secret};
 use crate::message::Outbound;
-use crate::meta::callback::activation_tag;
-use crate::session::{Session, SessionId};
-
-/// The quick-reply payload prefix: `activate:<session id>` names the session being answered.
-pub const PAYLOAD_PREFIX: &str = "activate:";
-
-/// The quick-reply payload that binds a reply to `session`.
-pub fn activation_payload(session: &SessionId) -> String {
-    format!("{PAYLOAD_PREFIX}{}", session.as_str())
-}
+use crate::meta::callback::{activation_payload, activation_tag};
+use crate::session::Session;
 
 /// A send Meta accepted (accepted, not delivered: delivery arrives by webhook).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,10 +1,10 @@
 //! The library every sandbox function stands on.
 //!
-//! Pure rules (`phone`, `session`, `config`, `limits`, `meta`) never touch the network; `store`
-//! (DynamoDB), `graph` (Meta's Graph API) and `outbound`'s egress and attempt (users' webhook
-//! URLs) are the only modules that do I/O. `edge` is the HTTP edge: the error envelope, request
-//! ids, JSON bodies and the one log line per request. `api` holds the request handlers the
-//! Lambda binaries run.
+//! Pure rules (`phone`, `session`, `message`, `config`, `limits`, `meta`) never touch the
+//! network; `store` (DynamoDB), `graph` (Meta's Graph API) and `outbound`'s egress and attempt
+//! (users' webhook URLs) are the only modules that do I/O. `edge` is the HTTP edge: the error
+//! envelope, request ids, JSON bodies and the one log line per request. `api` holds the request
+//! handlers the Lambda binaries run, and the parsing of their requests.
 
 /// The request handlers, one module per route.
 pub mod api;
@@ -26,7 +26,7 @@ pub mod https;
 pub mod ids;
 /// UTC days, daily-cap counter keys and the `X-RateLimit-*` headers (pure).
 pub mod limits;
-/// Sandbox messages (pure): send bodies, the conversation's shape, idempotency, cursors.
+/// A sandbox message (pure): what a send asks for, the conversation, statuses and their order.
 pub mod message;
 /// Meta's webhook: payloads, signature, and the rules that decide what an event means.
 pub mod meta;

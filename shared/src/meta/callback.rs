@@ -1,5 +1,5 @@
 //! The tag an activation template or a sandbox message carries in Meta's
-//! `biz_opaque_callback_data`.
+//! `biz_opaque_callback_data`, and the payload of the activation template's quick-reply button.
 //!
 //! Meta echoes that string, unprocessed, in every status webhook of the message it was sent
 //! with (the status webhook reference: "only included if message sent with
@@ -8,6 +8,14 @@
 //! the statuses of every other message without a single DynamoDB request.
 
 use crate::session::{SessionId, UserId};
+
+/// The quick-reply payload prefix: `activate:<session id>` names the session being answered.
+pub const PAYLOAD_PREFIX: &str = "activate:";
+
+/// The quick-reply payload that binds a reply to `session`.
+pub fn activation_payload(session: &SessionId) -> String {
+    format!("{PAYLOAD_PREFIX}{}", session.as_str())
+}
 
 /// The prefix of an activation tag: `act:<sessionId>:<userId>`.
 const ACTIVATION_PREFIX: &str = "act:";

@@ -4,8 +4,8 @@
 
 use serde_json::{json, Map, Value};
 
+use super::callback::PAYLOAD_PREFIX;
 use super::payload::{epoch_seconds, InboundMessage, StatusEvent};
-use crate::graph::PAYLOAD_PREFIX;
 use crate::session::{Delivery, DeliveryError, DeliveryStatus, Session, SessionStatus, UserId};
 
 /// What an inbound message asks for.

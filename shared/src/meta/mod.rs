@@ -2,7 +2,8 @@
 //! the route `api::webhook` reads the request and applies the decisions through the store.
 //! (Sending templates is the Graph API client's job, in `graph`.)
 
-/// The `biz_opaque_callback_data` tag that ties an activation template's statuses to its session.
+/// What Meta echoes back to us: the `biz_opaque_callback_data` tag that ties a message's
+/// statuses to its item, and the quick-reply payload that names the session a reply answers.
 pub mod callback;
 /// Who an event is from or about: the phone and the business-scoped user id (BSUID).
 pub mod identity;

@@ -18,13 +18,13 @@ use serde_json::Value;
 
 use super::item::session_from_item;
 use super::{
-    conditional, n, s, transact, Item, Key, Reason, Store, StoreError, Transact, Write,
-    TTL_ATTRIBUTE,
+    conditional, n, s, split_message_sort_key, transact, Item, Key, Reason, Store, StoreError,
+    Transact, Write, MESSAGE_SK_PREFIX, TTL_ATTRIBUTE,
 };
 use crate::limits::counter_expires_at;
 use crate::message::{
     ConversationMessage, Direction, ACCEPTED, ACCEPTED_RANK, CONVERSATION_SECONDS,
-    IDEMPOTENCY_SECONDS, MESSAGE_SK_PREFIX,
+    IDEMPOTENCY_SECONDS,
 };
 use crate::session::{Delivery, Session, SessionStatus, UserId};
 
@@ -34,7 +34,7 @@ const CONFLICT_ATTEMPTS: u32 = 6;
 /// The stored answer to an `Idempotency-Key`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IdempotencyRecord {
-    /// The request body's fingerprint ([`crate::message::body_fingerprint`]).
+    /// The request body's fingerprint ([`crate::api::send::request::body_fingerprint`]).
     pub fingerprint: String,
     /// The first answer's body, once the first request finished; `None` while in progress.
     pub response: Option<Value>,
@@ -83,13 +83,6 @@ struct MessageItem {
     bsuid: Option<String>,
 }
 
-/// `sk` = `MSG#<10 digits>#<suffix>` → (time, suffix).
-fn split_sort_key(sk: &str) -> Option<(i64, String)> {
-    let rest = sk.strip_prefix(MESSAGE_SK_PREFIX)?;
-    let (time, suffix) = rest.split_once('#')?;
-    Some((time.parse().ok()?, suffix.to_owned()))
-}
-
 fn message_from_item(item: Item) -> Result<Option<ConversationMessage>, StoreError> {
     const OPERATION: &str = "Query(conversation)";
     let raw: MessageItem = serde_dynamo::from_item(item)
@@ -99,7 +92,7 @@ fn message_from_item(item: Item) -> Result<Option<ConversationMessage>, StoreErr
     else {
         return Ok(None);
     };
-    let (created_at, suffix) = split_sort_key(&raw.sk)
+    let (created_at, suffix) = split_message_sort_key(&raw.sk)
         .ok_or_else(|| StoreError::corrupt(OPERATION, "message item with a malformed sk"))?;
     Ok(Some(ConversationMessage {
         user_id: raw.user_id,

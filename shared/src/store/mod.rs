@@ -175,7 +175,7 @@ impl ItemKind {
             Self::Counter => "COUNT",
             Self::Inbound => "INBOUND",
             // The prefix of every conversation `sk`.
-            Self::Message => crate::message::MESSAGE_SK_PREFIX,
+            Self::Message => MESSAGE_SK_PREFIX,
             Self::OutboundRef => "OUTMSG",
             Self::Idempotency => "IDEM",
             Self::LastSender => "LASTSENT",
@@ -259,7 +259,7 @@ impl Key {
     pub fn message(user: &UserId, created_at: i64, suffix: &str) -> Self {
         Self {
             pk: Self::conversation(user),
-            sk: crate::message::message_sort_key(created_at, suffix),
+            sk: message_sort_key(created_at, suffix),
         }
     }
 
@@ -278,7 +278,7 @@ impl Key {
         Self::new(ItemKind::LastSender, canonical_digits)
     }
 
-    /// The record of an `Idempotency-Key`, by [`crate::message::idempotency_id`].
+    /// The record of an `Idempotency-Key`, by [`crate::api::send::request::idempotency_id`].
     pub fn idempotency(id: &str) -> Self {
         Self::new(ItemKind::Idempotency, id)
     }
@@ -305,6 +305,33 @@ impl Key {
             ("sk".to_owned(), s(&self.sk)),
         ])
     }
+}
+
+/// The `sk` prefix of every conversation item.
+pub const MESSAGE_SK_PREFIX: &str = "MSG#";
+
+/// `MSG#<zero-padded epoch seconds>#<suffix>`: sorts by time as text.
+pub fn message_sort_key(created_at: i64, suffix: &str) -> String {
+    format!("{MESSAGE_SK_PREFIX}{created_at:010}#{suffix}")
+}
+
+/// Whether `sk` has the shape [`message_sort_key`] writes (ten digits, a suffix), as a page
+/// cursor must.
+pub fn is_message_sort_key(sk: &str) -> bool {
+    message_sort_key_parts(sk).is_some_and(|(time, suffix)| {
+        time.len() == 10 && time.bytes().all(|b| b.is_ascii_digit()) && !suffix.is_empty()
+    })
+}
+
+/// A stored conversation `sk` → (time, suffix).
+fn split_message_sort_key(sk: &str) -> Option<(i64, String)> {
+    let (time, suffix) = message_sort_key_parts(sk)?;
+    Some((time.parse().ok()?, suffix.to_owned()))
+}
+
+/// The time and suffix of a conversation `sk`, as written, unchecked.
+fn message_sort_key_parts(sk: &str) -> Option<(&str, &str)> {
+    sk.strip_prefix(MESSAGE_SK_PREFIX)?.split_once('#')
 }
 
 /// What a conditional write did.
@@ -676,6 +703,28 @@ mod tests {
             "a new UTC day is a new counter"
         );
         assert!(ItemKind::Counter.owns(&Key::user_counter(&UserId::new("u"), t).pk));
+    }
+
+    #[test]
+    fn message_sort_keys_sort_by_time_and_parse_back() {
+        let sk = message_sort_key(1_795_529_722, "oAbC");
+        assert_eq!(sk, "MSG#1795529722#oAbC");
+        assert!(message_sort_key(999_999_999, "z") < message_sort_key(1_000_000_000, "a"));
+        assert!(is_message_sort_key(&sk));
+        assert_eq!(
+            split_message_sort_key(&sk),
+            Some((1_795_529_722, "oAbC".to_owned()))
+        );
+        for bad in [
+            "",
+            "SESSION",
+            "MSG#12#x",
+            "MSG#1795529722#",
+            "MSG#179552972x#o",
+        ] {
+            assert!(!is_message_sort_key(bad), "{bad}");
+        }
+        assert_eq!(ItemKind::Message.sort_key(), MESSAGE_SK_PREFIX);
     }
 
     #[test]

@@ -12,6 +12,9 @@
 //! timeout and a second), then answers 409 `idempotency_key_in_progress`. Only a 200 is
 //! kept: a refused or failed send frees the key, so a retry may succeed later.
 
+/// The send body's checks and its `Idempotency-Key`, pure.
+pub mod request;
+
 use std::time::Duration;
 
 use lambda_http::http::header::HeaderValue;
@@ -24,14 +27,14 @@ use crate::edge::{json_object_within, json_response, serve, ApiError, Sends};
 use crate::graph::SendError;
 use crate::ids;
 use crate::limits::{canonical_digits, Scope, Usage};
-use crate::message::{
-    body_fingerprint, idempotency_id, idempotency_key, parse_send, window_expires_at,
-    ConversationMessage, Direction, SendRequest, ACCEPTED, MAX_SEND_BODY_BYTES,
-};
+use crate::message::{window_expires_at, ConversationMessage, Direction, ACCEPTED};
 use crate::meta::callback::message_tag;
 use crate::phone::PhoneE164;
 use crate::session::{rfc3339, Session, SessionStatus, UserId};
 use crate::store::{IdempotencyRecord, MessageReservation};
+use request::{
+    body_fingerprint, idempotency_id, idempotency_key, parse_send, SendRequest, MAX_SEND_BODY_BYTES,
+};
 
 /// The route label in logs.
 pub const ROUTE: &str = "POST /v1/whatsapp/sandbox/messages";
