@@ -6,7 +6,7 @@
 //! the process to its first `GET /next`; the first invocation is the time from handing it the
 //! first event to its `/response`. Warm invocations follow in the same process. DynamoDB Local
 //! and the Graph API stand-in are reached over HTTPS, through TLS proxies with a certificate
-//! made here and trusted through `SSL_CERT_FILE`, so the TLS costs a real cold start pays
+//! made here and trusted through `EXTRA_CA_CERTS`, so the TLS costs a real cold start pays
 //! (entropy, trust roots, handshakes) are in the numbers. README, "Benchmark", explains them.
 
 use std::collections::HashMap;
@@ -63,17 +63,17 @@ const FUNCTIONS: [&str; 7] = [
 /// The functions that send to Meta: libphonenumber's metadata and the Graph client are theirs.
 const SENDERS: [&str; 2] = ["create", "send"];
 
-/// `create` built with some of the shared crate's `bench-*` features (`tools/bench-variants.sh`
-/// puts each in `target/bench/create+<features>`): the maintained alternative, or our own
-/// piece, on one side of a decision.
+/// The other builds of create (`tools/bench-variants.sh`): `create+sdk-client`, this tree's
+/// create with the SDK's own HTTP client; `decided/…`, both sides of the decisions whose
+/// piece of our own the maintained code replaced, built from the commit that last had them.
 const VARIANTS: [&str; 7] = [
     "create+sdk-client",
-    "create+sdk-client+no-warm-up",
-    "create+real-warm-up",
-    "create+no-warm-up",
-    "create+own-verifier",
-    "create+webpki-roots",
-    "create+no-graph-ahead",
+    "decided/create",
+    "decided/create+real-warm-up",
+    "decided/create+no-warm-up",
+    "decided/create+own-verifier",
+    "decided/create+webpki-roots",
+    "decided/create+no-graph-ahead",
 ];
 
 /// One decision of issue 18: our piece, and the maintained alternatives to it; the one with the
@@ -86,29 +86,29 @@ struct Decision {
 
 const DECISIONS: [Decision; 5] = [
     Decision {
-        what: "HTTP client under the SDK: ours (https::sdk_client) vs aws-smithy-http-client (with a real warm-up read, or none)",
+        what: "HTTP client under the SDK: ours (https::sdk_client) vs aws-smithy-http-client",
         ours: "create",
-        maintained: &["create+sdk-client", "create+sdk-client+no-warm-up"],
+        maintained: &["create+sdk-client"],
     },
     Decision {
-        what: "DynamoDB warm-up: the connection opened ahead, the read not sent (ours) vs a real read at init, or none",
-        ours: "create",
-        maintained: &["create+real-warm-up", "create+no-warm-up"],
+        what: "DynamoDB warm-up at init: the connection opened, the read not sent (ours) vs a real read, or none",
+        ours: "decided/create",
+        maintained: &["decided/create+real-warm-up", "decided/create+no-warm-up"],
     },
     Decision {
         what: "certificate checks: assembled by hand (ours) vs rustls's WebPkiServerVerifier, built lazily and delegated to",
-        ours: "create+own-verifier",
-        maintained: &["create"],
+        ours: "decided/create+own-verifier",
+        maintained: &["decided/create"],
     },
     Decision {
         what: "trust roots: the platform bundle, loaded beside init (ours) vs webpki-roots compiled in",
-        ours: "create",
-        maintained: &["create+webpki-roots"],
+        ours: "decided/create",
+        maintained: &["decided/create+webpki-roots"],
     },
     Decision {
         what: "Graph connection: opened at init, no request sent (ours, https::Ahead) vs by the first send",
-        ours: "create",
-        maintained: &["create+no-graph-ahead"],
+        ours: "decided/create",
+        maintained: &["decided/create+no-graph-ahead"],
     },
 ];
 
@@ -536,7 +536,7 @@ struct Run {
 
 fn binary(function: &str) -> PathBuf {
     let target = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target");
-    if function.contains('+') {
+    if function.contains('+') || function.contains('/') {
         target.join("bench").join(function)
     } else {
         target.join("release").join(function)
@@ -545,7 +545,8 @@ fn binary(function: &str) -> PathBuf {
 
 /// The function whose workload a binary gets: a variant's is its function's.
 fn workload_of(binary: &str) -> &str {
-    binary.split('+').next().unwrap_or(binary)
+    let name = binary.rsplit('/').next().unwrap_or(binary);
+    name.split('+').next().unwrap_or(name)
 }
 
 fn peak_rss_kib(pid: u32) -> u64 {
@@ -679,14 +680,20 @@ fn summarize(runs: &[Run], function: &str) -> Row {
     }
 }
 
-/// The trust store the functions load, as big as a real one: the platform's CA bundle (Lambda's
-/// `provided.al2023` has about 145 roots in the file the template names) with the test CA
-/// appended, so loading the trust roots costs here what it costs there. Returns the file and a
-/// description for the report. Without a platform bundle, the test CA alone (and the report
-/// says so: the trust-root cost is then missing from init).
-fn trust_store(dir: &Path, test_ca: &Path) -> (PathBuf, String) {
+/// Where the platform's CA bundle is: Amazon Linux 2023 and Fedora, then Debian and Ubuntu.
+const PLATFORM_BUNDLES: [&str; 2] = [
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/certs/ca-certificates.crt",
+];
+
+/// A platform trust store, as big as a real one, for the builds that read one
+/// (`SSL_CERT_FILE`): the SDK's own client, and the decided builds before webpki-roots. The
+/// machine's CA bundle (Lambda's `provided.al2023` has about 145 roots) with the test CA
+/// appended, so loading it costs here what it costs there. Returns the file and a description
+/// for the report. Without a platform bundle, the test CA alone (and the report says so).
+fn platform_trust_store(dir: &Path, test_ca: &Path) -> (PathBuf, String) {
     let test_ca_pem = std::fs::read_to_string(test_ca).expect("the test CA");
-    let platform = sandbox::https::KNOWN_BUNDLES
+    let platform = PLATFORM_BUNDLES
         .iter()
         .find_map(|path| Some((path, std::fs::read_to_string(path).ok()?)));
     let Some((path, bundle)) = platform else {
@@ -770,7 +777,7 @@ async fn main() {
     let dir = std::env::temp_dir().join(format!("sandbox-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("bench folder");
     let tls = make_tls(&dir);
-    let (trust_store, platform_roots) = trust_store(&dir, &tls.ca_file);
+    let (trust_store, platform_roots) = platform_trust_store(&dir, &tls.ca_file);
 
     let env = TestEnv::with(Options {
         auth_cache_seconds: 60,
@@ -794,7 +801,11 @@ async fn main() {
         ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
         ("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/bench".into()),
         ("AWS_LAMBDA_LOG_STREAM_NAME", "bench".into()),
-        ("SSL_CERT_FILE", trust_store.display().to_string()),
+        // Mozilla's roots are compiled in; the test CA is trusted beside them.
+        (
+            sandbox::https::EXTRA_CA_CERTS,
+            tls.ca_file.display().to_string(),
+        ),
         ("TABLE_NAME", env.table.clone()),
         ("SANDBOX_DISPLAY_NUMBER", SANDBOX_NUMBER.into()),
         ("SANDBOX_PHONE_NUMBER_ID", PHONE_NUMBER_ID.into()),
@@ -810,19 +821,21 @@ async fn main() {
     // Interleaved rounds, so a slow moment of the machine does not land on one function only.
     let mut runs: HashMap<&str, Vec<Run>> = HashMap::new();
     let mut busy_starts = 0;
-    let mut variant_vars = vars.clone();
-    // Only the webpki-roots build reads it: the test CA beside Mozilla's roots.
-    variant_vars.push(("BENCH_EXTRA_CA_FILE", tls.ca_file.display().to_string()));
+    // The SDK's own client and the decided builds read a platform trust store; the decided
+    // webpki-roots build read the test CA from BENCH_EXTRA_CA_FILE.
+    let mut platform_vars = vars.clone();
+    platform_vars.push(("SSL_CERT_FILE", trust_store.display().to_string()));
+    platform_vars.push(("BENCH_EXTRA_CA_FILE", tls.ca_file.display().to_string()));
     let everything: Vec<&str> = FUNCTIONS.iter().chain(&VARIANTS).copied().collect();
     for round in 0..RUNS {
         for &function in &everything {
             let events = workload.events(workload_of(function), WARM + 1).await;
-            let log = dir.join(format!("{function}-{round}.log"));
+            let log = dir.join(format!("{}-{round}.log", function.replace('/', "_")));
             if !quiet_machine().await {
                 busy_starts += 1;
             }
-            let vars = if function.contains('+') {
-                &variant_vars
+            let vars = if VARIANTS.contains(&function) {
+                &platform_vars
             } else {
                 &vars
             };
@@ -845,7 +858,7 @@ async fn main() {
         machine()
     );
     println!(
-        "DynamoDB Local and the Graph API stand-in over HTTPS; SSL_CERT_FILE: {platform_roots}"
+        "DynamoDB Local and the Graph API stand-in over HTTPS; the functions trust Mozilla's roots and the test CA (EXTRA_CA_CERTS); the other builds' SSL_CERT_FILE: {platform_roots}"
     );
     println!(
         "each cold start waited for the CPUs to be {:.0} % idle over {} ms (at most {} s): {} of {} started busy",

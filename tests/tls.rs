@@ -20,7 +20,7 @@ use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 /// A test CA and a certificate for 127.0.0.1/localhost signed by it; the CA's PEM file is what
-/// the functions trust (`SSL_CERT_FILE`).
+/// the functions trust (`EXTRA_CA_CERTS`).
 pub struct Tls {
     acceptor: tokio_rustls::TlsAcceptor,
     /// The CA's certificate (PEM), the file a client trusts.

@@ -1,7 +1,6 @@
 //! The dependencies a handler runs with, built once per container.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use lambda_http::Request;
 
@@ -11,7 +10,7 @@ use crate::config::{Config, ConfigError, Role};
 use crate::edge::ApiError;
 use crate::graph::GraphClient;
 use crate::session::UserId;
-use crate::store::{Key, Store};
+use crate::store::Store;
 
 /// Store, Graph client, clock, config and the auth cache: everything a handler needs.
 pub struct App {
@@ -37,9 +36,6 @@ pub enum InitError {
     /// here would link reqwest into every function).
     #[error("could not build the Graph API client: {0}")]
     Http(String),
-    /// `prepare` panicked on its thread.
-    #[error("the function's own init step panicked")]
-    Panicked,
 }
 
 impl App {
@@ -63,7 +59,7 @@ impl App {
 
     /// What every function needs besides its configuration: one DynamoDB client. Create and
     /// send add their own parts ([`graph_init`]), so the others neither link nor initialize
-    /// them; [`run_with`] also opens the DynamoDB connection ([`warm_up`]) during init.
+    /// them.
     pub fn from_config(config: Config) -> Self {
         let store = Store::new(dynamodb_client(), config.table_name.clone());
         Self::new(config, store, None, Arc::new(SystemClock))
@@ -121,9 +117,8 @@ pub fn https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
 }
 
 /// `make bench`'s comparison (feature `bench-sdk-client`): the SDK's own HTTPS client, hyper and
-/// rustls with ring, trusting the platform's roots (as [`crate::https::trust_roots`] finds
-/// them, `SSL_CERT_FILE` first). Our warm-up header means nothing to it, so the warm-up read is
-/// sent to DynamoDB.
+/// rustls with ring, trusting the platform's roots (rustls-native-certs: `SSL_CERT_FILE`, else
+/// the platform's bundle), as it does when nothing else is configured.
 #[cfg(feature = "bench-sdk-client")]
 pub fn https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
     use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
@@ -134,8 +129,7 @@ pub fn https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
 
 /// The extra init of the functions that send to Meta (create, send): the Graph API client,
 /// before the first request instead of inside it. (libphonenumber's metadata is not loaded
-/// here: a calling code's part loads on its first number, `phone`.) [`run_with`] runs it on its
-/// own thread while the DynamoDB connection opens, then opens the client's connection to Meta.
+/// here: a calling code's part loads on its first number, `phone`.)
 pub fn graph_init(config: &Config) -> Result<Option<GraphClient>, InitError> {
     let token = config
         .access_token
@@ -145,58 +139,6 @@ pub fn graph_init(config: &Config) -> Result<Option<GraphClient>, InitError> {
     Ok(Some(graph))
 }
 
-/// How long init waits for the warm-up read before giving up on it.
-const WARM_UP_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// A read of a key that never exists, run during init through the SDK's whole pipeline
-/// (endpoint, credentials, signing, serialization) but not sent: its [`crate::https::WARM_UP`]
-/// header makes the HTTPS client open the connection the first request will use (TCP, the TLS
-/// handshake with the RNG's entropy seeding and the trust roots), keep it, and fail the read with
-/// [`crate::https::OpenedAhead`]. Every one-time cost of the first DynamoDB request but the
-/// round trip is paid at init's burst CPU, and init waits for no round trip to DynamoDB: on AWS
-/// it would be part of every cold start, for nothing. Should the header ever reach DynamoDB
-/// (another HTTP client), the read is still harmless: the key is one the function's IAM policy
-/// lets it read (`dynamodb:LeadingKeys`), an API-key item for the API functions, an opt-out item
-/// for the webhook. A failure only costs that head start, so it is logged and init goes on.
-/// Whether the connection was opened.
-pub async fn warm_up(client: &aws_sdk_dynamodb::Client, table: &str, role: Role) -> bool {
-    if cfg!(feature = "bench-no-warm-up") {
-        return false;
-    }
-    let key = match role {
-        Role::Webhook => Key::opt_out("warm-up"),
-        _ => Key::api_key("warm-up"),
-    };
-    // The same client (its HTTP client, so the same connection pool), with the header added.
-    let mut config = client.config().to_builder();
-    if !cfg!(feature = "bench-real-warm-up") {
-        config = config.interceptor(crate::https::OpenAhead);
-    }
-    let read = aws_sdk_dynamodb::Client::from_conf(config.build())
-        .get_item()
-        .table_name(table)
-        .set_key(Some(key.item()))
-        .projection_expression("pk")
-        .send();
-    match tokio::time::timeout(WARM_UP_TIMEOUT, read).await {
-        Err(_) => {
-            tracing::warn!("DynamoDB warm-up timed out");
-            false
-        }
-        Ok(Err(e)) if crate::https::opened_ahead(&e) => true,
-        // Sent after all (another HTTP client, or the bench's real warm-up): the connection is
-        // open too.
-        Ok(Ok(_)) => true,
-        Ok(Err(e)) => {
-            tracing::warn!(
-                error = %aws_sdk_dynamodb::error::DisplayErrorContext(&e),
-                "DynamoDB warm-up failed; the first request will open the connection"
-            );
-            false
-        }
-    }
-}
-
 /// A function's whole `main`: JSON logs, the [`App`] built once per container (a missing
 /// variable stops the start with a log line naming it), then `handler` for every request.
 pub async fn run<H, Fut>(role: Role, handler: H) -> Result<(), lambda_http::Error>
@@ -204,43 +146,24 @@ where
     H: Fn(Arc<App>, Request) -> Fut,
     Fut: std::future::Future<Output = lambda_http::Response<lambda_http::Body>> + Send,
 {
-    // No Graph client: nothing of it (not even opening its connection) is linked in.
-    serve(role, |_: &Config| Ok(None), std::future::ready, handler).await
+    // No Graph client: nothing of it is linked in.
+    run_with(role, |_: &Config| Ok(None), handler).await
 }
 
-/// [`run`] with a function-specific init step (`prepare`) beside the shared one, for the
-/// functions that send to Meta: create and send pass [`graph_init`], and init then opens the
-/// Graph client's connection ([`GraphClient::open_ahead`]).
+/// [`run`] with a function-specific init step (`prepare`) after the shared one: create and send
+/// pass [`graph_init`].
 pub async fn run_with<P, H, Fut>(
     role: Role,
     prepare: P,
     handler: H,
 ) -> Result<(), lambda_http::Error>
 where
-    P: FnOnce(&Config) -> Result<Option<GraphClient>, InitError> + Send + 'static,
-    H: Fn(Arc<App>, Request) -> Fut,
-    Fut: std::future::Future<Output = lambda_http::Response<lambda_http::Body>> + Send,
-{
-    serve(role, prepare, open_graph_ahead, handler).await
-}
-
-/// [`run`] and [`run_with`]: init (with `prepare`, then `open` on the client it built), then
-/// the runtime.
-async fn serve<P, O, F, H, Fut>(
-    role: Role,
-    prepare: P,
-    open: O,
-    handler: H,
-) -> Result<(), lambda_http::Error>
-where
-    P: FnOnce(&Config) -> Result<Option<GraphClient>, InitError> + Send + 'static,
-    O: FnOnce(GraphClient) -> F,
-    F: std::future::Future<Output = GraphClient>,
+    P: FnOnce(&Config) -> Result<Option<GraphClient>, InitError>,
     H: Fn(Arc<App>, Request) -> Fut,
     Fut: std::future::Future<Output = lambda_http::Response<lambda_http::Body>> + Send,
 {
     crate::telemetry::init();
-    let app = init(role, prepare, open).await.inspect_err(|e| {
+    let app = init(role, prepare).inspect_err(|e| {
         tracing::error!(error = %e, role = ?role, "function failed to start");
     })?;
     let app = Arc::new(app);
@@ -267,77 +190,21 @@ impl lambda_http::IntoResponse for Reply {
     }
 }
 
-/// Init's two halves side by side. A thread of its own loads the trust roots (a platform
-/// bundle: about 1.5 ms) and then runs `prepare` (create, send: the Graph client), while the
-/// runtime's thread (the functions run tokio's current-thread runtime: one request at a time
-/// needs no worker pool, whose threads cost every cold start) builds the DynamoDB client and
-/// opens its connection ([`warm_up`]), whose handshake needs the roots only once the server's
-/// certificate arrives ([`crate::https::DeferredRoots`]). As soon as `prepare` has built a
-/// Graph client, the runtime's thread runs `open` on it (create and send: open its connection to
-/// Meta, [`GraphClient::open_ahead`]), beside DynamoDB's warm-up. Init takes the longest of
-/// these, not their sum.
-async fn init<P, O, F>(role: Role, prepare: P, open: O) -> Result<App, InitError>
+/// Init: the configuration, the DynamoDB client, then `prepare` (create and send: the Graph
+/// client). No connection is opened and no request is made: `make bench` measured a warm-up
+/// connection at init (ours, opened without sending a request) against none, and none was as
+/// fast in cold total (README, "Benchmark", "Decisions"). The trust roots load on the first
+/// handshake ([`crate::https::DeferredRoots`]).
+fn init<P>(role: Role, prepare: P) -> Result<App, InitError>
 where
-    P: FnOnce(&Config) -> Result<Option<GraphClient>, InitError> + Send + 'static,
-    O: FnOnce(GraphClient) -> F,
-    F: std::future::Future<Output = GraphClient>,
+    P: FnOnce(&Config) -> Result<Option<GraphClient>, InitError>,
 {
-    one_heap();
     let config = Config::from_env(role)?;
-    let for_prepare = config.clone();
-    let (prepared, graph) = tokio::sync::oneshot::channel();
-    let thread = std::thread::spawn(move || {
-        // First: the warm-up's handshake waits for them when the server's certificate arrives.
-        crate::https::preload_trust_roots();
-        let _ = prepared.send(prepare(&for_prepare));
-    });
+    let graph = prepare(&config)?;
     let mut app = App::from_config(config);
-    let graph = async {
-        // Dropped unsent: `prepare` panicked.
-        Ok::<_, InitError>(match graph.await.map_err(|_| InitError::Panicked)?? {
-            Some(graph) => Some(open(graph).await),
-            None => None,
-        })
-    };
-    // A failed warm-up is logged; the first request opens the connection instead.
-    let (_, graph) = tokio::join!(
-        warm_up(app.store.client(), &app.config.table_name, role),
-        graph
-    );
-    app.graph = graph?;
-    // It has sent its result: this only reaps the thread.
-    let _ = thread.join();
+    app.graph = graph;
     Ok(app)
 }
-
-/// [`GraphClient::open_ahead`] within the warm-up's time limit; a failure is logged, and the
-/// first send opens the connection instead. Hands the client back for the [`App`].
-async fn open_graph_ahead(graph: GraphClient) -> GraphClient {
-    if cfg!(feature = "bench-no-graph-ahead") {
-        return graph;
-    }
-    match tokio::time::timeout(WARM_UP_TIMEOUT, graph.open_ahead()).await {
-        Ok(true) => {}
-        Ok(false) => tracing::warn!("Graph API connection could not be opened at init"),
-        Err(_) => tracing::warn!("Graph API connection timed out at init"),
-    }
-    graph
-}
-
-/// Every thread allocates from glibc's main heap. By default a thread's first allocation sets
-/// up an arena of its own, which made a CPU-bound load on init's second thread (libphonenumber's
-/// whole metadata, when init had it) a fifth slower;
-/// a function handles one request at a time, so there is no allocation contention to spread.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn one_heap() {
-    // SAFETY: mallopt only sets an allocator parameter; it is called before this process starts
-    // any thread of its own (the runtime is single-threaded), and a failure (0) leaves glibc's
-    // default, which is only slower.
-    let _ = unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) };
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn one_heap() {}
 
 #[cfg(test)]
 mod tests {

@@ -38,10 +38,6 @@ pub enum SendError {
 #[derive(Debug, Clone)]
 pub struct GraphClient {
     http: reqwest::Client,
-    /// The Graph API's server, the one server this client talks to (`META_GRAPH_BASE_URL`).
-    base_url: String,
-    /// The connection opened at init for the first send ([`GraphClient::open_ahead`]).
-    ahead: crate::https::Ahead,
     messages_url: String,
     token: Secret,
     template_name: String,
@@ -80,17 +76,13 @@ impl GraphClient {
         token: Secret,
         tls: std::sync::Arc<rustls::ClientConfig>,
     ) -> Result<Self, reqwest::Error> {
-        let ahead = crate::https::Ahead::default();
         let http = reqwest::Client::builder()
             .tls_backend_preconfigured((*tls).clone())
             .connect_timeout(config.graph_connect_timeout)
             .timeout(config.graph_timeout)
-            .connector_layer(ahead.clone())
             .build()?;
         Ok(Self {
             http,
-            base_url: config.graph_base_url.clone(),
-            ahead,
             messages_url: format!(
                 "{}/{}/{}/messages",
                 config.graph_base_url, config.graph_api_version, config.phone_number_id
@@ -105,13 +97,6 @@ impl GraphClient {
     /// failed connection only as "could not connect"; tests read the TLS error from this.
     pub fn http(&self) -> &reqwest::Client {
         &self.http
-    }
-
-    /// Opens the connection the first send will use (TCP, the TLS handshake) and keeps it for
-    /// that send, without sending Meta anything ([`crate::https::Ahead`]): init pays the
-    /// handshake instead of the first request. Whether the connection is open.
-    pub async fn open_ahead(&self) -> bool {
-        self.ahead.open(self.http.head(&self.base_url).send()).await
     }
 
     /// The request body of the activation template of `session`, to its phone.

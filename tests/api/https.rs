@@ -1,7 +1,6 @@
 //! The DynamoDB client's own HTTPS connection (`sandbox::https`, README "Benchmark"): TLS
-//! verified against the configured roots (loaded up front, or beside the handshake as init
-//! does), the SDK's retries on a dropped connection, and the trust roots' fallback when
-//! `SSL_CERT_FILE` is wrong.
+//! verified against the configured roots (loaded up front, or beside the handshake), the SDK's
+//! retries on a dropped connection, and the trust roots: Mozilla's, plus `EXTRA_CA_CERTS`.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -10,7 +9,7 @@ use std::sync::Arc;
 use aws_sdk_dynamodb::config::SharedHttpClient;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::Client;
-use sandbox::https::{deferred, roots_from, sdk_client_with, trusting, DeferredRoots};
+use sandbox::https::{deferred, roots_with, sdk_client_with, trusting, DeferredRoots};
 use sandbox::store::MAX_ATTEMPTS;
 use tokio::net::TcpListener;
 use tokio_rustls::rustls;
@@ -21,11 +20,13 @@ fn client(http: SharedHttpClient, endpoint: &str) -> Client {
     e2e::dynamo::client_with(http, endpoint, None)
 }
 
+/// Exactly the certificates of `file`.
 fn roots_in(file: &Path) -> rustls::RootCertStore {
-    roots_from(
-        rustls_native_certs::load_certs_from_paths(Some(file), None),
-        &[],
-    )
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add_parsable_certificates(
+        rustls_native_certs::load_certs_from_paths(Some(file), None).certs,
+    );
+    roots
 }
 
 /// The request failed on the server's certificate: its issuer is not trusted.
@@ -176,24 +177,34 @@ async fn a_connection_dropped_before_the_answer_is_retried_like_the_sdks_own_cli
 }
 
 #[test]
-fn a_wrong_ssl_cert_file_falls_back_to_a_known_bundle() {
+fn the_trust_roots_are_mozillas_plus_the_extra_ca_file() {
     let dir = std::env::temp_dir().join(format!("sandbox-roots-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let tls = make_tls(&dir);
-    let missing = dir.join("no-such-bundle.pem");
-    let wrong = || rustls_native_certs::load_certs_from_paths(Some(&missing), None);
-
-    // SSL_CERT_FILE names a file that is not there: the first known bundle that exists is used.
-    let roots = roots_from(wrong(), &[missing.as_path(), tls.ca_file.as_path()]);
-    assert_eq!(roots.len(), 1);
-    // Right where it points, the fallbacks are not read.
-    let roots = roots_from(
-        rustls_native_certs::load_certs_from_paths(Some(&tls.ca_file), None),
-        &[Path::new("/nonexistent")],
-    );
-    assert_eq!(roots.len(), 1);
-    // Nowhere: no roots (and an error in the log), so every handshake fails rather than
-    // trusting anything.
-    assert!(roots_from(wrong(), &[missing.as_path()]).is_empty());
+    let mozilla = webpki_roots::TLS_SERVER_ROOTS.len();
+    assert!(mozilla > 100, "webpki-roots carries Mozilla's set");
+    assert_eq!(roots_with(None).len(), mozilla);
+    // The extra file's certificates are trusted beside them, and they vouch for its server.
+    let with_test_ca = roots_with(Some(&tls.ca_file));
+    assert_eq!(with_test_ca.len(), mozilla + 1);
+    let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+        Arc::new(with_test_ca),
+        Arc::new(rustls::crypto::ring::default_provider()),
+    )
+    .build()
+    .expect("a verifier");
+    use rustls::client::danger::ServerCertVerifier;
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("a name");
+    verifier
+        .verify_server_cert(
+            &tls.server_cert,
+            &[],
+            &name,
+            &[],
+            rustls::pki_types::UnixTime::now(),
+        )
+        .expect("the test CA's server, trusted through the extra file");
+    // A file that is not there adds nothing (and is logged), and takes nothing away.
+    assert_eq!(roots_with(Some(&dir.join("missing.pem"))).len(), mozilla);
     let _ = std::fs::remove_dir_all(&dir);
 }
