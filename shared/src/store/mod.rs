@@ -97,6 +97,13 @@ use crate::session::{Session, UserId};
 pub use api_keys::ApiKeyRecord;
 pub use bsuids::BsuidRecord;
 pub use counters::{Caps, Reservation};
+// The item codecs, for the stream's images (`events`): one place per layout.
+pub(crate) use item::session_from_item;
+#[cfg(test)]
+pub(crate) use item::session_to_item;
+#[cfg(test)]
+pub(crate) use messages::inbound_item;
+pub(crate) use messages::message_from_item;
 pub use messages::{IdempotencyRecord, MessageReservation};
 pub use opt_outs::OptOut;
 pub use sessions::{
