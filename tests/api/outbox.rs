@@ -109,3 +109,22 @@ async fn a_stop_ends_every_session_of_the_phone_as_opted_out_at_its_time() {
     }
     assert_eq!(ended[1].body["session"]["status"], "active");
 }
+
+/// A status Meta reports before the send's record lands leaves a bare item: the conversation
+/// still answers (the item is not shown) and no event is made until the record lands.
+#[tokio::test]
+async fn a_status_that_beats_its_sends_record_breaks_nothing_and_waits_for_it() {
+    let env = TestEnv::accepting().await;
+    let s = env.active("u1", SPAIN_DIGITS).await;
+    let mut stream = TableStream::enable(&env).await;
+    let user = sandbox::session::UserId::new("u1");
+    let tag = sandbox::meta::callback::message_tag(&user, T0 + 31, "oEarly").unwrap();
+    env.deliver_statuses(vec![tagged(
+        status("wamid.EARLY", "delivered", SPAIN_DIGITS, T0 + 32),
+        &tag,
+    )])
+    .await;
+    let page = env.conversation(&s.key).await;
+    assert_eq!(page["messages"].as_array().unwrap().len(), 1, "{page}");
+    assert_eq!(names(&stream.new_events()), Vec::<&str>::new());
+}
