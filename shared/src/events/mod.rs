@@ -19,17 +19,33 @@
 //! | session | `MODIFY` to another `sessionId` (a claim replacing an expired item) | `session.ended`, `expired`, of the old one (none if it was not past `expiresAt`: a rollback putting the old item back) |
 //! | session | `INSERT`; any other `MODIFY` (refresh, window, BSUID, STOP's marker, a status that did not move forward) | none |
 //! | conversation `CONV#<id>`/`MSG#…`, inbound | `INSERT` | `message.received` at the message's time |
-//! | conversation, outbound | `INSERT`/`MODIFY` where the recorded message's status ranks above what the old image reported (`accepted` counts as nothing) | `message.sent` / `delivered` / `read` / `failed` at `statusAt` |
+//! | conversation, outbound | `INSERT`/`MODIFY` where the recorded message's status ranks above what the old image reported (`accepted`, and a bare old image, count as nothing: a status that beat its send's record is reported when the record lands) | `message.sent` / `delivered` / `read` / `failed` at `statusAt` |
 //! | conversation | a bare item (a status recorded before its send), `REMOVE`, an inbound redelivery | none |
 //! | every other item (keys, counters, opt-outs, `INBOUND#`, `OUTMSG#`, `LASTSENT#`, `IDEM#`, `BSUID#`) | any | none |
 //!
 //! A session's end is reported once whatever reports it: its id is the session id's, so the
 //! TTL removal of an item a claim had replaced and a rollback put back is the same event.
 //!
+//! # For the function
+//! Per record: [`StreamRecord::from_lambda_json`], then [`events_of`]; for each event, each of
+//! the user's webhooks that subscribes to it gets one delivery, claimed by a conditional write
+//! on (event id, webhook id). An [`ImageError`] or [`RecordError`] is logged and skipped, never
+//! failed: a failing record blocks its shard (reference §5). Records of different items may
+//! sit in different shards, so events of one user are not ordered (an activation and its
+//! reply's `message.received` come from two items); `timestamp` says when each happened. Only
+//! `USER#` and `CONV#` items make events, so the event source mapping can filter on
+//! `{"dynamodb": {"Keys": {"pk": {"S": [{"prefix": "USER#"}, {"prefix": "CONV#"}]}}}}`.
+//!
 //! # Ids
 //! `evt_` + base64url of the first 16 bytes of SHA-256 over NUL-terminated parts: the event
 //! name and what names the change (the conversation item's key; the session id; the session
 //! id and the template's `wamid`). Statuses only move forward, so (item, status) happens once.
+//!
+//! [`events_of`]: crate::events::events_of
+//! [`StreamRecord`]: crate::events::StreamRecord
+//! [`StreamRecord::from_lambda_json`]: crate::events::StreamRecord::from_lambda_json
+//! [`ImageError`]: crate::events::ImageError
+//! [`RecordError`]: crate::events::RecordError
 
 mod payload;
 mod record;
