@@ -1,10 +1,10 @@
 //! The library every sandbox function stands on.
 //!
-//! Pure rules (`phone`, `session`, `message`, `config`, `limits`, `meta`) never touch the
-//! network; `store` (DynamoDB), `graph` (Meta's Graph API) and `outbound`'s egress and attempt
-//! (users' webhook URLs) are the only modules that do I/O. `edge` is the HTTP edge: the error
-//! envelope, request ids, JSON bodies and the one log line per request. `api` holds the request
-//! handlers the Lambda binaries run, and the parsing of their requests.
+//! Pure rules (`phone`, `session`, `message`, `config`, `limits`, `meta`, `events`) never touch
+//! the network; `store` (DynamoDB), `graph` (Meta's Graph API) and `outbound`'s egress and
+//! attempt (users' webhook URLs) are the only modules that do I/O. `edge` is the HTTP edge: the
+//! error envelope, request ids, JSON bodies and the one log line per request. `api` holds the
+//! request handlers the Lambda binaries run, and the parsing of their requests.
 
 /// The request handlers, one module per route.
 pub mod api;
@@ -18,6 +18,9 @@ pub mod clock;
 pub mod config;
 /// The HTTP edge: error envelope, request ids, JSON bodies, one log line per request.
 pub mod edge;
+/// Outbound events from the table's stream records (pure): which change is which event, its
+/// stable id and Zernio's JSON envelope.
+pub mod events;
 /// The Graph API client that sends the activation template and sandbox messages.
 pub mod graph;
 /// The HTTPS connection under the DynamoDB client, and the TLS settings both clients share.

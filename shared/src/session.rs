@@ -90,6 +90,39 @@ impl SessionStatus {
     }
 }
 
+/// Why a session ended (`whatsapp.sandbox.session.ended`'s `reason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// The API user deleted it (`DELETE /v1/whatsapp/sandbox/sessions/{id}`).
+    Revoked,
+    /// The phone sent STOP.
+    OptedOut,
+    /// Its lifetime ran out (pending or active).
+    Expired,
+}
+
+impl EndReason {
+    /// The stored and wire spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Revoked => "revoked",
+            Self::OptedOut => "opted_out",
+            Self::Expired => "expired",
+        }
+    }
+
+    /// Parses the stored spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "revoked" => Some(Self::Revoked),
+            "opted_out" => Some(Self::OptedOut),
+            "expired" => Some(Self::Expired),
+            _ => None,
+        }
+    }
+}
+
 /// Meta's delivery report for the activation message, as far as it has come.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -46,6 +46,9 @@ mod messaging_list;
 mod messaging_send;
 /// STOP and START replies.
 mod opt_out;
+/// The table's stream as the outbox: real writes' stream records become exactly their events
+/// (`sandbox::events`), a STOP told apart from a revoke.
+mod outbox;
 /// The `X-Request-Id` header.
 mod request_ids;
 /// `revokeWhatsAppSandboxSession`.

@@ -10,6 +10,8 @@ pub mod dynamo;
 pub mod messaging;
 /// The Graph API stub (`wiremock`) answering template sends like Meta.
 pub mod meta;
+/// The test table's DynamoDB stream, read as Lambda hands it over.
+pub mod stream;
 
 use std::collections::HashMap;
 use std::io::Write;

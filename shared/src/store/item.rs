@@ -130,7 +130,7 @@ impl SessionItem {
 }
 
 /// Decodes a stored session item.
-pub(super) fn session_from_item(
+pub(crate) fn session_from_item(
     operation: &'static str,
     item: Item,
 ) -> Result<Session, StoreError> {
@@ -141,7 +141,7 @@ pub(super) fn session_from_item(
 }
 
 /// Encodes a session for a `PutItem`.
-pub(super) fn session_to_item(
+pub(crate) fn session_to_item(
     operation: &'static str,
     session: &Session,
     write_id: &str,

@@ -61,7 +61,9 @@ pub enum MessageReservation {
 struct MessageItem {
     pk: String,
     sk: String,
-    user_id: UserId,
+    // A bare item (a status that beat its send's record) has none yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    user_id: Option<UserId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     message_id: Option<String>,
     #[serde(default)]
@@ -83,19 +85,24 @@ struct MessageItem {
     bsuid: Option<String>,
 }
 
-fn message_from_item(item: Item) -> Result<Option<ConversationMessage>, StoreError> {
+/// Decodes a stored conversation item; `None` for a bare item (a status that arrived before
+/// its send was recorded).
+pub(crate) fn message_from_item(item: Item) -> Result<Option<ConversationMessage>, StoreError> {
     const OPERATION: &str = "Query(conversation)";
     let raw: MessageItem = serde_dynamo::from_item(item)
         .map_err(|e| StoreError::corrupt(OPERATION, format!("undecodable message item: {e}")))?;
     // A status that arrived before its send was recorded leaves a bare item: not shown.
-    let (Some(message_id), Some(direction)) = (raw.message_id, Direction::parse(&raw.direction))
-    else {
+    let (Some(user_id), Some(message_id), Some(direction)) = (
+        raw.user_id,
+        raw.message_id,
+        Direction::parse(&raw.direction),
+    ) else {
         return Ok(None);
     };
     let (created_at, suffix) = split_message_sort_key(&raw.sk)
         .ok_or_else(|| StoreError::corrupt(OPERATION, "message item with a malformed sk"))?;
     Ok(Some(ConversationMessage {
-        user_id: raw.user_id,
+        user_id,
         created_at,
         suffix,
         message_id: Some(message_id),
@@ -536,12 +543,12 @@ impl Store {
 }
 
 /// The stored item of an inbound message.
-fn inbound_item(message: &ConversationMessage) -> Result<Item, StoreError> {
+pub(crate) fn inbound_item(message: &ConversationMessage) -> Result<Item, StoreError> {
     let Key { pk, sk } = Key::message(&message.user_id, message.created_at, &message.suffix);
     let item = MessageItem {
         pk,
         sk,
-        user_id: message.user_id.clone(),
+        user_id: Some(message.user_id.clone()),
         message_id: message.message_id.clone(),
         direction: message.direction.as_str().to_owned(),
         phone: message.phone.clone(),

@@ -16,7 +16,7 @@
 //! | item | pk | sk | attributes |
 //! |---|---|---|---|
 //! | API key (written by provisioning; layout fixed) | `KEY#<sha256 hex of the key>` | `KEY` | `userId`, `status` (`active`/`disabled`), `createdAt` (RFC 3339), `label`? |
-//! | the user's one session | `USER#<userId>` | `SESSION` | `sessionId`, `userId`, `phoneE164`, `status`, `createdAt`, `expiresAt`, `activatedAt`?, `activationMessageId`?, `templateSentAt`?, `waId`?, `delivery`?, `deliveryRank`?, `writeId`, `lastInboundAt`?, `bsuid`? (the phone's BSUID, once learned) |
+//! | the user's one session | `USER#<userId>` | `SESSION` | `sessionId`, `userId`, `phoneE164`, `status`, `createdAt`, `expiresAt`, `activatedAt`?, `activationMessageId`?, `templateSentAt`?, `waId`?, `delivery`?, `deliveryRank`?, `writeId`, `lastInboundAt`?, `bsuid`? (the phone's BSUID, once learned), `endReason`? and `endedAt`? (set by a STOP just before it deletes the item) |
 //! | a phone's opt-out (STOP / START) | `OPTOUT#<digits>` | `OPTOUT` | `optedOut` (BOOL), `updatedAt` (N, the message's time), `phones` (SS, every number of that person) |
 //! | a user's daily send counter | `COUNT#USER#<userId>#<YYYY-MM-DD>` | `COUNT` | `sends` (N), `expiresAt` (a day after the UTC day ends) |
 //! | a recipient phone's daily send counter (all users, all its WhatsApp forms) | `COUNT#PHONE#<canonical digits>#<YYYY-MM-DD>` | `COUNT` | `sends` (N), `expiresAt` |
@@ -42,7 +42,7 @@
 //! | webhook: sessions of a phone (once per phone per delivery) | `Query byPhone` for each WhatsApp form of the number and `Query byWaId` (no scans) |
 //! | webhook: activate, exactly once | `TransactWriteItems`: `Update USER#<id>/SESSION` if `sessionId = :id AND status = pending AND expiresAt > :now AND templateSentAt <= :messageTime`, and `Put INBOUND#<wamid>` if `attribute_not_exists(pk)` |
 //! | webhook: delivery status of a tagged activation template | `UpdateItem USER#<id>/SESSION` (the tag names user and session) if `sessionId = :id AND activationMessageId = :mid AND (no deliveryRank OR deliveryRank < :rank)`; untagged statuses: no request |
-//! | webhook: STOP deletes sessions (whatever the flag's outcome) | `DeleteItem` if `sessionId = :id AND createdAt <= :messageTime` |
+//! | webhook: STOP deletes sessions (whatever the flag's outcome) | `UpdateItem SET endReason = opted_out, endedAt = :messageTime` if `sessionId = :id AND createdAt <= :messageTime`, then `DeleteItem` if `sessionId = :id AND endReason = opted_out` (the stream's `REMOVE` then says why: `events`) |
 //! | webhook: STOP / START | `UpdateItem OPTOUT#<digits>` if `attribute_not_exists(pk) OR updatedAt <= :messageTime` |
 //! | send: the session (and the key's record) | `GetItem USER#<id>/SESSION`, or `BatchGetItem` with `IDEM#…` (consistent) |
 //! | send: reserve a unit | `UpdateItem COUNT#MSG#USER#…` if `count < :limit`, or `TransactWriteItems` with the `IDEM#` claim |
@@ -97,9 +97,19 @@ use crate::session::{Session, UserId};
 pub use api_keys::ApiKeyRecord;
 pub use bsuids::BsuidRecord;
 pub use counters::{Caps, Reservation};
+// The item codecs, for the stream's images (`events`): one place per layout.
+pub(crate) use item::session_from_item;
+#[cfg(test)]
+pub(crate) use item::session_to_item;
+#[cfg(test)]
+pub(crate) use messages::inbound_item;
+pub(crate) use messages::message_from_item;
 pub use messages::{IdempotencyRecord, MessageReservation};
 pub use opt_outs::OptOut;
-pub use sessions::{Activation, Answer, DeleteIf, Reserve, INBOUND_RECORD_SECONDS};
+pub use sessions::{
+    Activation, Answer, DeleteIf, Reserve, ENDED_AT_ATTRIBUTE, END_REASON_ATTRIBUTE,
+    INBOUND_RECORD_SECONDS,
+};
 pub use table::create_table;
 pub use timeouts::{sdk_retries, sdk_timeouts, MAX_ATTEMPTS, OPERATION_TIMEOUT};
 

@@ -21,11 +21,17 @@ use crate::limits::Usage;
 use crate::message::ConversationMessage;
 use crate::meta::identity::Bsuid;
 use crate::phone::PhoneE164;
-use crate::session::{Delivery, Session, SessionId, SessionStatus, UserId};
+use crate::session::{Delivery, EndReason, Session, SessionId, SessionStatus, UserId};
 
 /// How long the id of an inbound message that activated a session is kept: longer than
 /// Meta's redelivery window (up to 7 days).
 pub const INBOUND_RECORD_SECONDS: i64 = 8 * 86_400;
+
+/// What a STOP marks a session with just before deleting it, so the stream's `REMOVE` record
+/// (whose old image is all it carries) tells an opt-out from a revoke (`events`).
+pub const END_REASON_ATTRIBUTE: &str = "endReason";
+/// When the marked end happened: the STOP message's time (epoch seconds).
+pub const ENDED_AT_ATTRIBUTE: &str = "endedAt";
 
 /// The inbound message a reply is: its id (for exactly-once) and its time (Meta's whole
 /// seconds).
@@ -398,33 +404,70 @@ impl Store {
     }
 
     /// Deletes the user's session `id` if `rule` allows it; otherwise the condition fails.
+    ///
+    /// A revoke is one `DeleteItem`. A STOP first marks the session (`endReason = opted_out`,
+    /// `endedAt` = the STOP's time) and then deletes only the marked item: the stream's
+    /// `REMOVE` record carries nothing but the old image, so the mark is how `events` tells an
+    /// opt-out from a revoke (an unmarked removal is a revoke).
     pub async fn delete_session(
         &self,
         user_id: &UserId,
         id: &SessionId,
         rule: DeleteIf,
     ) -> Result<Write, StoreError> {
-        let (operation, condition, time) = match rule {
-            DeleteIf::Live { now } => (
-                "DeleteItem(session)",
-                "sessionId = :id AND expiresAt > :t",
-                now,
-            ),
-            DeleteIf::CreatedBy { message_time } => (
-                "DeleteItem(opt-out)",
-                "sessionId = :id AND createdAt <= :t",
-                message_time,
-            ),
-        };
-        let result = self
-            .delete_session_item(user_id)
-            .condition_expression(condition)
+        match rule {
+            DeleteIf::Live { now } => {
+                let result = self
+                    .delete_session_item(user_id)
+                    .condition_expression("sessionId = :id AND expiresAt > :t")
+                    .expression_attribute_values(":id", s(id.as_str()))
+                    .expression_attribute_values(":t", n(now))
+                    .send()
+                    .await
+                    .map(|_| ());
+                conditional("DeleteItem(session)", result)
+            }
+            DeleteIf::CreatedBy { message_time } => {
+                self.delete_opted_out(user_id, id, message_time).await
+            }
+        }
+    }
+
+    /// STOP's delete: mark, then delete the marked item (see [`Store::delete_session`]).
+    async fn delete_opted_out(
+        &self,
+        user_id: &UserId,
+        id: &SessionId,
+        message_time: i64,
+    ) -> Result<Write, StoreError> {
+        let marked = self
+            .update_session(user_id)
+            .update_expression("SET #reason = :r, #at = :t")
+            .condition_expression("sessionId = :id AND createdAt <= :t")
+            .expression_attribute_names("#reason", END_REASON_ATTRIBUTE)
+            .expression_attribute_names("#at", ENDED_AT_ATTRIBUTE)
             .expression_attribute_values(":id", s(id.as_str()))
-            .expression_attribute_values(":t", n(time))
+            .expression_attribute_values(":t", n(message_time))
+            .expression_attribute_values(":r", s(EndReason::OptedOut.as_str()))
             .send()
             .await
             .map(|_| ());
-        conditional(operation, result)
+        if let Write::ConditionFailed { current } = conditional("UpdateItem(opt-out)", marked)? {
+            return Ok(Write::ConditionFailed { current });
+        }
+        let deleted = self
+            .delete_session_item(user_id)
+            .condition_expression("sessionId = :id AND #reason = :r")
+            .expression_attribute_names("#reason", END_REASON_ATTRIBUTE)
+            .expression_attribute_values(":id", s(id.as_str()))
+            .expression_attribute_values(":r", s(EndReason::OptedOut.as_str()))
+            .send()
+            .await
+            .map(|_| ());
+        // A failed condition: the marked session went meanwhile (a revoke, or a claim replacing
+        // it once expired). It is gone either way.
+        let _ = conditional("DeleteItem(opt-out)", deleted)?;
+        Ok(Write::Written(()))
     }
 
     /// Every session of the person behind `digits` (Meta's `from` or `recipient_id`): by
