@@ -916,7 +916,28 @@ async fn main() {
             .expect("every decision has an alternative");
         let saves_ms = maintained.cold - ours.cold;
         let saves_mb = maintained.size_mb - ours.size_mb;
-        let keep = saves_ms >= KEEP_MS || saves_mb >= KEEP_MB;
+        // The maintained code cannot win by breaking a budget: every binary within 5 MB,
+        // create's init within 3x the floor's.
+        let over_budget = if maintained.size_mb > BINARY_MB {
+            Some(format!(
+                "it is {:.2} MB, over the {BINARY_MB} MB budget",
+                maintained.size_mb
+            ))
+        } else if maintained.init > INIT_RATIO_TARGET * floor.init {
+            Some(format!(
+                "its init is {:.1}x the floor's, over the {INIT_RATIO_TARGET}x budget",
+                maintained.init / floor.init
+            ))
+        } else {
+            None
+        };
+        let verdict = if saves_ms >= KEEP_MS || saves_mb >= KEEP_MB {
+            "ours stays".to_owned()
+        } else if let Some(why) = over_budget {
+            format!("ours stays: it saves less than the rule asks, but the maintained code breaks a budget ({why})")
+        } else {
+            "the maintained code wins".to_owned()
+        };
         println!("  {}", d.what);
         for (side, name) in
             std::iter::once(("ours", d.ours)).chain(d.maintained.iter().map(|n| ("alt ", *n)))
@@ -928,12 +949,7 @@ async fn main() {
             );
         }
         println!(
-            "    ours saves {saves_ms:+.1} ms of cold total, {saves_mb:+.2} MB against {alternative}: {}",
-            if keep {
-                "ours stays"
-            } else {
-                "the maintained code wins"
-            }
+            "    ours saves {saves_ms:+.1} ms of cold total, {saves_mb:+.2} MB against {alternative}: {verdict}"
         );
     }
     println!();
