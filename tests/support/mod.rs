@@ -10,6 +10,8 @@ pub mod dynamo;
 pub mod messaging;
 /// The Graph API stub (`wiremock`) answering template sends like Meta.
 pub mod meta;
+/// The API user's outbound webhooks: calls to `/v1/webhooks/*`, local receivers.
+pub mod webhooks;
 
 use std::collections::HashMap;
 use std::io::Write;
