@@ -21,13 +21,10 @@ pub(super) async fn logs(
     req: &Request,
 ) -> Result<Response<Body>, ApiError> {
     let params = req.query_string_parameters();
-    let text = |name: &str| {
-        params
-            .first(name)
-            .filter(|v| !v.is_empty())
-            .map(str::to_owned)
-    };
-    let event = match text("event") {
+    let raw = |name: &str| params.first(name).map(str::to_owned);
+    // An empty id filters nothing; an empty event, status, limit or skip is refused.
+    let text = |name: &str| raw(name).filter(|v| !v.is_empty());
+    let event = match raw("event") {
         Some(e) if !SUPPORTED_EVENTS.contains(&e.as_str()) => {
             return Err(field(
                 "event",
@@ -36,15 +33,15 @@ pub(super) async fn logs(
         }
         other => other,
     };
-    let status = match text("status") {
+    let status = match raw("status") {
         None => None,
         Some(s) => Some(
             LogStatus::parse(&s)
                 .ok_or_else(|| field("status", "status must be success or failed"))?,
         ),
     };
-    let limit = number(text("limit"), "limit", 1, MAX_LOG_PAGE, DEFAULT_LOG_PAGE)?;
-    let skip = number(text("skip"), "skip", 0, MAX_LOG_SKIP, 0)?;
+    let limit = number(raw("limit"), "limit", 1, MAX_LOG_PAGE, DEFAULT_LOG_PAGE)?;
+    let skip = number(raw("skip"), "skip", 0, MAX_LOG_SKIP, 0)?;
     let filter = LogFilter {
         event,
         event_id: text("eventId"),

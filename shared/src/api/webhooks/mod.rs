@@ -27,8 +27,8 @@ use crate::store::WebhookOutcome;
 use crate::webhooks::{LogEntry, LogStatus, Webhook};
 
 /// The largest body these routes read: ten custom headers of 1,024 characters, a 2,048
-/// character URL and the rest fit.
-pub const MAX_BODY_BYTES: usize = 32 * 1024;
+/// character URL and the rest fit, even with every character written as a JSON escape.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
 /// One of the seven routes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
