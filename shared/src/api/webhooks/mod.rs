@@ -123,7 +123,7 @@ struct Send<'a> {
     attempt_number: u32,
 }
 
-/// Makes one attempt of `send` to `webhook` now, logs it, and applies its outcome to the
+/// Makes one attempt of `send` to `webhook` now, logs it, then applies its outcome to the
 /// webhook (a success sets `lastFiredAt`, a 410 turns it off). The attempt's time limit
 /// bounds it.
 async fn deliver(
@@ -134,10 +134,10 @@ async fn deliver(
     send: Send<'_>,
 ) -> Result<LogEntry, ApiError> {
     let now = app.clock.now();
-    let (status, status_code, response_time_ms, response_body, error_message) =
+    let (outcome, status_code, response_time_ms, response_body, error_message) =
         match webhook.delivery_parts(egress.targets()) {
             // Set while other rules applied (private targets allowed then): refused now.
-            Err(reason) => (LogStatus::Failed, None, 0, String::new(), Some(reason)),
+            Err(reason) => (None, None, 0, String::new(), Some(reason)),
             Ok((url, secret, headers)) => {
                 let delivery = Delivery {
                     url: &url,
@@ -148,22 +148,8 @@ async fn deliver(
                     custom_headers: &headers,
                 };
                 let made = attempt(egress, &delivery, send.attempt_number, &*app.clock).await;
-                let follow_up = match made.outcome {
-                    Outcome::Delivered => Some(WebhookOutcome::Delivered),
-                    Outcome::Gone => Some(WebhookOutcome::Gone),
-                    Outcome::Failed { .. } => None,
-                };
-                if let Some(outcome) = follow_up {
-                    app.store
-                        .record_webhook_outcome(user, &webhook.id, outcome, now)
-                        .await?;
-                }
-                let status = match made.outcome {
-                    Outcome::Delivered => LogStatus::Success,
-                    _ => LogStatus::Failed,
-                };
                 (
-                    status,
+                    Some(made.outcome),
                     made.status_code,
                     made.response_time_ms,
                     made.response_body,
@@ -171,6 +157,10 @@ async fn deliver(
                 )
             }
         };
+    let status = match outcome {
+        Some(Outcome::Delivered) => LogStatus::Success,
+        _ => LogStatus::Failed,
+    };
     tracing::info!(
         webhook_id = webhook.id.as_str(),
         event = send.event,
@@ -194,7 +184,18 @@ async fn deliver(
         response_time_ms,
         created_at: now,
     };
+    // The log first: an attempt that was made is always on record.
     app.store.put_webhook_log(user, &entry).await?;
+    let follow_up = match outcome {
+        Some(Outcome::Delivered) => Some(WebhookOutcome::Delivered),
+        Some(Outcome::Gone) => Some(WebhookOutcome::Gone),
+        Some(Outcome::Failed { .. }) | None => None,
+    };
+    if let Some(follow_up) = follow_up {
+        app.store
+            .record_webhook_outcome(user, &webhook.id, follow_up, now)
+            .await?;
+    }
     Ok(entry)
 }
 
