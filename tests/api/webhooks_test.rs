@@ -2,7 +2,7 @@
 //! `webhook.test` event delivered now to a local receiver, logged, answered with its outcome; a
 //! 410 turns the webhook off.
 
-use e2e::webhooks::{hook_url, received, receiver, zernio_signature};
+use e2e::webhooks::{hook_url, received, receiver, standard_signature, zernio_signature};
 use e2e::{assert_error, TestEnv};
 use lambda_http::http::StatusCode;
 use serde_json::{json, Value};
@@ -58,7 +58,20 @@ async fn test_delivers_a_signed_webhook_test_event_and_logs_it() {
         header("x-zernio-signature"),
         Some(zernio_signature(secret, &request.body))
     );
-    assert!(header("webhook-signature").is_some_and(|s| s.starts_with("v1,")));
+    let (id_header, timestamp) = (
+        header("webhook-id").unwrap(),
+        header("webhook-timestamp").unwrap(),
+    );
+    assert_eq!(timestamp, e2e::T0.to_string(), "signed at the clock's now");
+    assert_eq!(
+        header("webhook-signature"),
+        Some(standard_signature(
+            secret,
+            &id_header,
+            &timestamp,
+            &request.body
+        ))
+    );
     assert_eq!(header("x-api-key").as_deref(), Some("k-1"));
 
     let logs = env.webhook_logs(&key, &[]).await;

@@ -148,3 +148,22 @@ pub fn zernio_signature(secret: &str, body: &[u8]) -> String {
     let signed = sandbox::meta::signature::sign(secret.as_bytes(), body);
     signed.trim_start_matches("sha256=").to_owned()
 }
+
+/// `webhook-signature` as a Standard Webhooks receiver computes it for a `whsec_` secret:
+/// `v1,` and the base64 HMAC-SHA256 of `<id>.<timestamp>.<body>`, keyed with the secret's
+/// decoded bytes.
+pub fn standard_signature(secret: &str, id: &str, timestamp: &str, body: &[u8]) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let key = b64
+        .decode(secret.strip_prefix("whsec_").expect("a whsec_ secret"))
+        .expect("base64");
+    let mut signed = format!("{id}.{timestamp}.").into_bytes();
+    signed.extend_from_slice(body);
+    let hex = sandbox::meta::signature::sign(&key, &signed);
+    let bytes: Vec<u8> = (0..hex.len() - 7)
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[7 + i..9 + i], 16).expect("hex"))
+        .collect();
+    format!("v1,{}", b64.encode(bytes))
+}
