@@ -2,7 +2,7 @@
 # The whole service on localhost, on its real paths, with no AWS account, Docker or Meta
 # credentials: DynamoDB Local (in memory), tools/graph-stub standing in for Meta's Graph API
 # (it also plays the phone owner and answers each template with a signed webhook delivery),
-# and the four functions behind `cargo lambda watch`. Usually run as `make dev`.
+# and the functions behind `cargo lambda watch`. Usually run as `make dev`.
 #
 #   tools/dev.sh             logs on the terminal; runs until Ctrl-C, which stops everything
 #   tools/dev.sh --headless  for tests and scripts: logs to files; runs until its standard
@@ -200,7 +200,9 @@ start graph-stub "$stub_log" "$STUB" --port "$GRAPH_PORT" --phone-number-id "$PH
 wait_for_port graph-stub "the Graph API stand-in" "$GRAPH_PORT" "$STARTED" "$stub_log" 30
 
 # Everything the functions read (README, "Configuration"); the routes that put them on
-# their real paths are [workspace.metadata.lambda.watch.router] in Cargo.toml.
+# their real paths are [workspace.metadata.lambda.watch.router] in Cargo.toml. Outbound
+# webhooks may reach plain http and private addresses here (a receiver on localhost); a
+# deployment never allows that (template.yaml does not set WEBHOOK_ALLOW_PRIVATE_TARGETS).
 cat >"$STATE_DIR/functions.env" <<EOF
 TABLE_NAME=$TABLE
 AWS_ENDPOINT_URL_DYNAMODB=$AWS_ENDPOINT_URL_DYNAMODB
@@ -215,6 +217,7 @@ META_GRAPH_BASE_URL=http://127.0.0.1:$GRAPH_PORT
 META_ACCESS_TOKEN=$ACCESS_TOKEN
 META_APP_SECRET=$APP_SECRET
 META_WEBHOOK_VERIFY_TOKEN=$VERIFY_TOKEN
+WEBHOOK_ALLOW_PRIVATE_TARGETS=true
 EOF
 
 say "starting cargo lambda watch on port $API_PORT ..."

@@ -63,7 +63,10 @@ mkfifo "$DIR/stdin"
 # The daily caps are raised for this stack: a thousand generated requests from one key would
 # otherwise spend the run on 429s (schemathesis' `rate_limited` warning) instead of reaching
 # the code behind them. The caps have their own tests (tests/api/limits.rs, messaging_send.rs).
+# Webhook test and redeliver deliver to whatever URL the fuzzer set (private targets are allowed
+# locally): a short attempt limit keeps an unresponsive one from slowing the run.
 USER_DAILY_SEND_LIMIT=1000000 RECIPIENT_DAILY_SEND_LIMIT=1000000 USER_DAILY_MESSAGE_LIMIT=1000000 \
+WEBHOOK_TIMEOUT_MS=2000 \
 DEV_API_PORT=$API_PORT DEV_DYNAMODB_PORT=$DYNAMODB_PORT DEV_GRAPH_PORT=$GRAPH_PORT \
     DEV_STATE_DIR="$DIR/stack" tools/dev.sh --headless <"$DIR/stdin" >"$DIR/dev.log" 2>&1 &
 STACK_PID=$!
@@ -117,6 +120,28 @@ while time.time() < deadline:
     time.sleep(0.5)
 sys.exit("fuzz: the dev user's session did not turn active within 60 s")
 PY
+# A webhook of the dev user with one logged delivery, so test and redeliver reach the code
+# behind their 404s: its id and the event id are mixed into generated bodies
+# (schemathesis.toml, `webhook-ids` and `event-ids`). It points at graph-stub, which answers at
+# once; the fuzzer may still change its URL, and the attempt limit above bounds any URL.
+say "creating a webhook with one logged delivery ..."
+read -r FUZZ_WEBHOOK_ID FUZZ_EVENT_ID < <(python3 - "$DEV_API_URL" "$DEV_API_KEY" "$DEV_GRAPH_PORT" <<'PY'
+import json, sys, urllib.request
+url, key, graph_port = sys.argv[1], sys.argv[2], sys.argv[3]
+def call(method, path, body):
+    req = urllib.request.Request(url + path, data=json.dumps(body).encode(), method=method, headers={
+        "Authorization": "Bearer " + key, "Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=60) as response:
+        return json.load(response)
+hook = call("POST", "/v1/webhooks/settings", {
+    "name": "fuzz", "url": f"http://127.0.0.1:{graph_port}/fuzz-receiver", "events": ["webhook.test"]})
+webhook_id = hook["webhook"]["_id"]
+event_id = call("POST", "/v1/webhooks/test", {"webhookId": webhook_id})["eventId"]
+print(webhook_id, event_id)
+PY
+)
+export FUZZ_WEBHOOK_ID FUZZ_EVENT_ID
+
 say "running schemathesis against $DEV_API_URL ..."
 args=(--url "$DEV_API_URL" --report junit,har --report-dir "$DIR/report")
 [ -z "${FUZZ_MAX_EXAMPLES:-}" ] || args+=(--max-examples "$FUZZ_MAX_EXAMPLES")

@@ -18,6 +18,9 @@ pub enum Role {
     Revoke,
     /// The webhook function (needs the app secret and the verify token).
     Webhook,
+    /// The webhooks function: an API user's outbound webhooks (`/v1/webhooks/*`); its
+    /// delivery settings are `outbound::DeliverySettings`.
+    Webhooks,
     /// Tools (admin, dev stack): nothing beyond the table.
     Tool,
 }

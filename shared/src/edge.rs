@@ -98,6 +98,19 @@ pub enum ApiError {
     /// The first request with this `Idempotency-Key` is still being processed.
     #[error("a request with this Idempotency-Key is still in progress; retry in a moment")]
     IdempotencyKeyInProgress,
+    /// No webhook of the caller has that id (unknown, malformed, or another user's): one
+    /// answer for all.
+    #[error("Webhook not found")]
+    WebhookNotFound,
+    /// The webhook has no logged delivery of that event id.
+    #[error("No delivery of this event to this webhook is logged (logs are kept 30 days)")]
+    WebhookEventNotFound,
+    /// The caller has the most webhooks a user may have.
+    #[error("a user may have at most {limit} webhooks; delete one first")]
+    WebhookLimitReached {
+        /// The limit.
+        limit: i64,
+    },
     /// Anything else; the details are in the log, never in the body.
     #[error("internal error")]
     Internal,
@@ -118,7 +131,10 @@ impl ApiError {
             Self::Unauthorized | Self::InvalidSignature => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) | Self::RecipientOptedOut(_) => StatusCode::FORBIDDEN,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::RouteNotFound => StatusCode::NOT_FOUND,
+            Self::RouteNotFound | Self::WebhookNotFound | Self::WebhookEventNotFound => {
+                StatusCode::NOT_FOUND
+            }
+            Self::WebhookLimitReached { .. } => StatusCode::BAD_REQUEST,
             Self::UpstreamUnavailable => StatusCode::BAD_GATEWAY,
             Self::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -149,6 +165,9 @@ impl ApiError {
             Self::UpstreamUnavailable => ("api_error", "upstream_unavailable"),
             Self::ServiceUnavailable => ("api_error", "service_unavailable"),
             Self::RouteNotFound => ("not_found", "route_not_found"),
+            Self::WebhookNotFound => ("not_found", "webhook_not_found"),
+            Self::WebhookEventNotFound => ("not_found", "webhook_event_not_found"),
+            Self::WebhookLimitReached { .. } => ("invalid_request_error", "webhook_limit_reached"),
             Self::Internal => ("api_error", "internal_error"),
         };
         let mut body = Map::new();
@@ -164,6 +183,15 @@ impl ApiError {
             }
             Self::SessionNotFound => {
                 body.insert("param".into(), "sessionId".into());
+            }
+            Self::WebhookNotFound => {
+                body.insert("param".into(), "webhookId".into());
+            }
+            Self::WebhookEventNotFound => {
+                body.insert("param".into(), "eventId".into());
+            }
+            Self::WebhookLimitReached { limit } => {
+                body.insert("details".into(), json!({ "limit": limit }));
             }
             Self::RateLimited { usage, .. } => {
                 body.insert("details".into(), json!({ "scope": usage.scope.as_str() }));

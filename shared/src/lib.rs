@@ -44,6 +44,8 @@ pub mod session;
 pub mod store;
 /// JSON logs, set up once per container.
 pub mod telemetry;
+/// An API user's outbound webhooks (pure): settings and their rules, log entries, test event.
+pub mod webhooks;
 
 pub use app::{run, run_with, App};
 pub use clock::{Clock, SystemClock};

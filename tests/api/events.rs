@@ -104,3 +104,33 @@ async fn sample_webhook_events_are_correctly_signed_for_the_local_stack() {
         assert_eq!(reply.status, StatusCode::OK, "{name}: {}", reply.text);
     }
 }
+
+#[tokio::test]
+async fn sample_webhooks_events_drive_the_webhooks_function() {
+    let env = dev_env().await;
+    // As `make dev` runs it: private targets allowed, so the local receiver's URL is accepted.
+    let egress = e2e::webhooks::local_egress();
+    let run = |name: &'static str, method: &'static str, path: &'static str| {
+        let (env, egress) = (&env, &egress);
+        async move {
+            e2e::finish(
+                method,
+                path,
+                sandbox::api::webhooks::handle(&env.app, egress, sample(name)).await,
+            )
+        }
+    };
+    let reply = run("webhooks-create.json", "POST", "/v1/webhooks/settings").await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_eq!(reply.header("x-request-id"), Some("sample-webhooks-create"));
+    let reply = run("webhooks-list.json", "GET", "/v1/webhooks/settings").await;
+    assert_eq!(reply.json()["webhooks"][0]["name"], "Local receiver");
+    assert!(reply.json()["webhooks"][0].get("secret").is_none());
+    let reply = run("webhooks-logs.json", "GET", "/v1/webhooks/logs").await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_eq!(reply.json()["pagination"]["limit"], 20);
+    // The sample tests a fixed id: the uniform not-found answer, which proves routing and auth.
+    let reply = run("webhooks-test.json", "POST", "/v1/webhooks/test").await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.text);
+    assert_eq!(reply.json()["code"], "webhook_not_found");
+}

@@ -54,3 +54,31 @@ fn the_functions_dynamodb_client_has_the_stores_timeouts_and_retries() {
     assert_eq!(client.config().timeout_config(), Some(&sdk_timeouts()));
     assert_eq!(client.config().retry_config(), Some(&sdk_retries()));
 }
+
+#[test]
+fn only_the_webhooks_function_builds_the_delivery_client() {
+    // The delivery client (reqwest with the filtering resolver) is built in the webhooks
+    // function's main and nowhere else: App has no field for it, so no other function's init
+    // can build or link it.
+    let dir = format!("{}/../functions", env!("CARGO_MANIFEST_DIR"));
+    let mut builders = Vec::new();
+    for entry in std::fs::read_dir(&dir).expect("functions/") {
+        let main = entry.unwrap().path().join("src/main.rs");
+        let Ok(text) = std::fs::read_to_string(&main) else {
+            continue;
+        };
+        if text.contains("EgressClient") || text.contains("outbound") {
+            builders.push(
+                main.parent()
+                    .unwrap()
+                    .parent()
+                    .unwrap()
+                    .file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned(),
+            );
+        }
+    }
+    assert_eq!(builders, ["webhooks"]);
+}

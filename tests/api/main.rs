@@ -64,3 +64,9 @@ mod tls;
 mod tls_refusals;
 /// The webhook handshake, signatures, and the replies that activate a session.
 mod webhook_activation;
+/// `GET /v1/webhooks/logs` and `POST /v1/webhooks/logs/redeliver`.
+mod webhooks_logs;
+/// `/v1/webhooks/settings`: create, list, update, delete.
+mod webhooks_settings;
+/// `POST /v1/webhooks/test`.
+mod webhooks_test;

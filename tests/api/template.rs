@@ -195,7 +195,7 @@ fn template_routes_match_the_local_router() {
             from_router.insert((field("method"), path.clone(), field("function")));
         }
     }
-    assert_eq!(from_template.len(), 7, "{from_template:?}");
+    assert_eq!(from_template.len(), 14, "{from_template:?}");
     assert_eq!(from_template, from_router);
 }
 
@@ -270,6 +270,10 @@ fn template_is_least_privilege_keeps_secrets_out_and_protects_the_table() {
         &["Query", "GetItem", "UpdateItem", "PutItem", "DeleteItem"],
     );
     only("messages", &["GetItem", "Query"]);
+    only(
+        "webhooks",
+        &["GetItem", "Query", "PutItem", "UpdateItem", "DeleteItem"],
+    );
     only(
         "send",
         &[
@@ -491,6 +495,41 @@ fn messages_policy_reads_keys_sessions_and_conversations() {
         grants(&template(), "messages"),
         set(&["GetItem KEY#*", "GetItem USER#*", "Query CONV#*"])
     );
+}
+
+#[test]
+fn webhooks_policy_touches_only_keys_the_users_webhooks_and_their_delivery_log() {
+    assert_eq!(
+        grants(&template(), "webhooks"),
+        set(&[
+            "GetItem KEY#*",
+            "Query WEBHOOKS#*",
+            "GetItem WEBHOOKS#*",
+            "PutItem WEBHOOKS#*",
+            "UpdateItem WEBHOOKS#*",
+            "DeleteItem WEBHOOKS#*",
+            "PutItem WHLOG#*",
+            "Query WHLOG#*",
+        ])
+    );
+}
+
+#[test]
+fn template_never_allows_deliveries_to_private_targets() {
+    let text = std::fs::read_to_string(format!("{}/../template.yaml", env!("CARGO_MANIFEST_DIR")))
+        .expect("read template.yaml");
+    let settings = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .filter(|l| l.contains("WEBHOOK_ALLOW_PRIVATE_TARGETS"))
+        .collect::<Vec<_>>();
+    assert!(settings.is_empty(), "{settings:?}");
+    let doc = template();
+    let variables = &function(&doc, "webhooks")["Properties"]["Environment"]["Variables"];
+    assert_eq!(variables["WEBHOOK_TIMEOUT_MS"].as_str(), Some("5000"));
+    assert!(variables["WEBHOOK_RETRY_SCHEDULE_SECONDS"]
+        .as_str()
+        .is_some());
 }
 
 #[test]

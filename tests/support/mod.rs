@@ -12,6 +12,8 @@ pub mod messaging;
 pub mod meta;
 /// The test table's DynamoDB stream, read as Lambda hands it over.
 pub mod stream;
+/// The API user's outbound webhooks: calls to `/v1/webhooks/*`, local receivers.
+pub mod webhooks;
 
 use std::collections::HashMap;
 use std::io::Write;

@@ -30,7 +30,13 @@
    fuzzing phases generate, so they are drawn, varied by the stateful phase's order, and
    signed like any other, not only sent once by the examples phase.
 
-4. The local stand-in for API Gateway. `cargo lambda watch` cannot forward a body that is not
+4. The stack's own ids. `webhook-ids` and `event-ids` in schemathesis.toml hold
+   `${FUZZ_WEBHOOK_ID}` and `${FUZZ_EVENT_ID}` (a webhook and a logged event that tools/fuzz.sh
+   creates); a generated body field holding one gets the value before the request is sent. The
+   fuzzer reuses ids it saw in answers, so a DELETE naming the fixture webhook is sent with an
+   id that names none instead (the fixture lives for the whole run).
+
+5. The local stand-in for API Gateway. `cargo lambda watch` cannot forward a body that is not
    UTF-8 (API Gateway would base64-encode it for the function), nor a header value that is not
    ASCII, and answers such a request with its own 500 before any function runs. Failures on
    exactly those responses (such a request, no `X-Request-Id`, cargo lambda's problem
@@ -133,9 +139,45 @@ def before_generate_body(context: Any, strategy: Any) -> Any:
     return st.one_of(strategy, st.sampled_from(bodies))
 
 
+# Dictionary values known only once the stack runs (tools/fuzz.sh exports them): schemathesis
+# expands `${VAR}` in some configuration fields but not in dictionaries, so a generated body
+# carries the placeholder and it is replaced here, before the request is sent.
+PLACEHOLDERS = {f"${{{name}}}": name for name in ("FUZZ_WEBHOOK_ID", "FUZZ_EVENT_ID")}
+
+
+def _fill_placeholders(body: Any) -> None:
+    if not isinstance(body, dict):
+        return
+    for key, value in body.items():
+        if isinstance(value, str) and value in PLACEHOLDERS:
+            body[key] = os.environ.get(PLACEHOLDERS[value], value)
+
+
+# An id of the right shape that names no webhook: what a DELETE of the fixture is sent with.
+NOBODYS_WEBHOOK = "wh_" + "0" * 22
+
+
+def _keep_the_fixture(case: Any, kwargs: dict[str, Any]) -> None:
+    """The fuzzer learns ids from answers and reuses them; a DELETE of the fixture webhook
+    would leave redeliver nothing but 404s for the rest of the run, so it names no webhook."""
+    fixture = os.environ.get("FUZZ_WEBHOOK_ID")
+    if not fixture or case.operation.method.upper() != "DELETE" or not case.operation.path.startswith("/v1/webhooks/"):
+        return
+    for params in (case.query, kwargs.get("params")):
+        if isinstance(params, dict):
+            for key in ("webhookId", "id"):
+                if params.get(key) == fixture:
+                    params[key] = NOBODYS_WEBHOOK
+
+
 @schemathesis.hook
 def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
-    """Signs webhook deliveries over the exact bytes that are sent."""
+    """Fills the stack's ids into generated bodies; signs webhook deliveries over the exact
+    bytes that are sent."""
+    # Both: the case (what reports show) and the transport's arguments (what is sent).
+    _fill_placeholders(case.body)
+    _fill_placeholders(kwargs.get("json"))
+    _keep_the_fixture(case, kwargs)
     if not _declares_signature(case.operation):
         return
     if _keeps_generated_signature(case):

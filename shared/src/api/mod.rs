@@ -12,6 +12,8 @@ pub mod revoke;
 pub mod send;
 /// `GET` and `POST /v1/whatsapp/webhook`: handshake and Meta's event deliveries.
 pub mod webhook;
+/// `/v1/webhooks/*`: the API user's outbound webhooks (settings, test, logs, redeliver).
+pub mod webhooks;
 
 use serde_json::json;
 

@@ -27,6 +27,9 @@
 //! | the first answer to an `Idempotency-Key` | `IDEM#<sha256 of user and key>` | `IDEM` | `fingerprint`, `owner`, `response`? (JSON), `expiresAt` (24 h) |
 //! | a user's sandbox messages of a UTC day | `COUNT#MSG#USER#<userId>#<YYYY-MM-DD>` | `COUNT` | `count`, `expiresAt` |
 //! | a business-scoped user id (BSUID) | `BSUID#<bsuid>` | `BSUID` | `phone`? (the WhatsApp id it was learned beside), `optedOut`? (BOOL) and `updatedAt`? (a STOP / START it sent while its phone was unknown) |
+//! | an API user's outbound webhook | `WEBHOOKS#<userId>` | `WEBHOOK#<webhookId>` | `webhookId`, `name`, `url` (as given), `secret`, `events` (L), `isActive` (BOOL), `customHeaders` (JSON object text, as given), `failureCount`, `lastFiredAt`?, `createdAt`, `updatedAt` |
+//! | how many webhooks the user has | `WEBHOOKS#<userId>` | `COUNT` | `count` (N, at most 10) |
+//! | one delivery attempt (30 days) | `WHLOG#<userId>` | `LOG#<10-digit time>#<eventId>#<webhookId>#<4-digit attempt>` | `webhookId`, `webhookName`, `eventId`, `event`, `url`, `status` (`success`/`failed`), `statusCode`?, `requestPayload` (B, the exact bytes sent), `responseBody` (first 10 KB), `errorMessage`?, `attemptNumber`, `responseTime` (ms), `createdAt`, `expiresAt` |
 //!
 //! # Access patterns
 //! | operation | request |
@@ -54,6 +57,15 @@
 //! | webhook: a sandbox message's status | `UpdateItem CONV#…` if `statusRank < :rank` (found by the tag) |
 //! | webhook: a sender known only by its BSUID (once per BSUID per delivery) | consistent `GetItem BSUID#<bsuid>`, then the phone's lookups |
 //! | webhook: learn a BSUID (only when new or changed) | from a tagged activation status: `bsuid` in the delivery `UpdateItem` (`UPDATED_OLD` gives the previous one); from a message: `UpdateItem USER#<id>/SESSION SET bsuid` if `sessionId = :id` for each live session lacking it; then `UpdateItem BSUID#<bsuid> SET phone` (`ALL_NEW`: a STOP / START it sent while unknown then applies to the phone) and `DeleteItem` of a replaced `BSUID#` if `phone = :phone` |
+//! | webhooks: create (at most 10 per user, under any concurrency) | `TransactWriteItems`: `Put WEBHOOKS#<id>/WEBHOOK#<wh>` if `attribute_not_exists(pk)` and `Update WEBHOOKS#<id>/COUNT` `ADD count 1` if `attribute_not_exists(count) OR count < :limit` (retried on a transaction conflict) |
+//! | webhooks: list | strongly consistent `Query WEBHOOKS#<id>` with `begins_with(sk, WEBHOOK#)` |
+//! | webhooks: one (test, redeliver) | strongly consistent `GetItem WEBHOOKS#<id>/WEBHOOK#<wh>` |
+//! | webhooks: update | `UpdateItem` if `attribute_exists(pk)` (`ALL_NEW` answers it) |
+//! | webhooks: delete | `TransactWriteItems`: `Delete` if `attribute_exists(pk)` and `Update …/COUNT` `ADD count -1` |
+//! | webhooks: after an attempt | `UpdateItem` if `attribute_exists(pk)`: a success sets `lastFiredAt`, resets `failureCount`; a 410 sets `isActive = false` |
+//! | webhooks: log an attempt | `PutItem WHLOG#<id>/LOG#…` |
+//! | webhooks: logs, filtered and paged | `Query WHLOG#<id>` newest first, the filters as a `FilterExpression`, every page read (for `total`); `skip`/`limit` applied in code |
+//! | webhooks: redeliver's payload | `Query WHLOG#<id>` newest first with `eventId = :e AND webhookId = :w`, until the first match (the latest attempt) |
 //! | webhook: STOP / START from an unknown BSUID | `UpdateItem BSUID#<bsuid>` if `attribute_not_exists(updatedAt) OR updatedAt <= :messageTime` (`ALL_NEW`: a phone learned meanwhile gets it at once) |
 //!
 //! One item per user makes "one phone per user" structural: every create is a conditional
@@ -78,6 +90,8 @@ mod sessions;
 mod table;
 /// The DynamoDB client's connect, attempt and operation timeouts and its retries.
 mod timeouts;
+/// An API user's outbound webhooks, their per-user counter, and the delivery log.
+mod webhooks;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -112,6 +126,7 @@ pub use sessions::{
 };
 pub use table::create_table;
 pub use timeouts::{sdk_retries, sdk_timeouts, MAX_ATTEMPTS, OPERATION_TIMEOUT};
+pub use webhooks::{Created, LogPage, Removed, WebhookOutcome};
 
 /// A raw DynamoDB item.
 pub type Item = HashMap<String, AttributeValue>;
@@ -156,6 +171,15 @@ pub enum ItemKind {
     /// A business-scoped user id (BSUID): `BSUID#<bsuid>` / `BSUID`, the phone it was learned
     /// beside, and a STOP or START it sent before it was learned.
     Bsuid,
+    /// An API user's outbound webhook: `WEBHOOKS#<userId>` / `WEBHOOK#<webhookId>` (the `sk`
+    /// varies: [`Key::webhook`] builds it).
+    Webhook,
+    /// How many webhooks a user has: `WEBHOOKS#<userId>` / `COUNT`, in the webhooks'
+    /// partition, written in the same transaction as each create and delete.
+    WebhookCounter,
+    /// One delivery attempt of a user's webhooks: `WHLOG#<userId>` /
+    /// `LOG#<10-digit time>#<eventId>#<webhookId>#<4-digit attempt>` ([`Key::webhook_log`]).
+    WebhookLog,
 }
 
 impl ItemKind {
@@ -173,6 +197,8 @@ impl ItemKind {
             Self::LastSender => "LASTSENT#",
             Self::MessageCounter => "COUNT#MSG#USER#",
             Self::Bsuid => "BSUID#",
+            Self::Webhook | Self::WebhookCounter => "WEBHOOKS#",
+            Self::WebhookLog => "WHLOG#",
         }
     }
 
@@ -191,6 +217,11 @@ impl ItemKind {
             Self::LastSender => "LASTSENT",
             Self::MessageCounter => "COUNT",
             Self::Bsuid => "BSUID",
+            // The prefix of every webhook `sk`.
+            Self::Webhook => "WEBHOOK#",
+            Self::WebhookCounter => "COUNT",
+            // The prefix of every log `sk`.
+            Self::WebhookLog => "LOG#",
         }
     }
 
@@ -306,6 +337,50 @@ impl Key {
     /// A business-scoped user id's item: the phone it belongs to, an opt-out it sent unknown.
     pub fn bsuid(bsuid: &str) -> Self {
         Self::new(ItemKind::Bsuid, bsuid)
+    }
+
+    /// `user`'s webhook `id`.
+    pub fn webhook(user: &UserId, id: &str) -> Self {
+        Self {
+            pk: Self::webhooks(user),
+            sk: format!("{}{id}", ItemKind::Webhook.sort_key()),
+        }
+    }
+
+    /// The partition of `user`'s webhooks (and of their counter).
+    pub fn webhooks(user: &UserId) -> String {
+        format!("{}{}", ItemKind::Webhook.prefix(), user.as_str())
+    }
+
+    /// How many webhooks `user` has.
+    pub fn webhook_counter(user: &UserId) -> Self {
+        Self {
+            pk: Self::webhooks(user),
+            sk: ItemKind::WebhookCounter.sort_key().to_owned(),
+        }
+    }
+
+    /// One delivery attempt of `user`'s webhooks: the `sk` sorts by time, so a backward
+    /// `Query` reads the newest first (and, within a second, an event's later attempts first).
+    pub fn webhook_log(
+        user: &UserId,
+        at: i64,
+        event_id: &str,
+        webhook_id: &str,
+        attempt: u32,
+    ) -> Self {
+        Self {
+            pk: Self::webhook_logs(user),
+            sk: format!(
+                "{}{at:010}#{event_id}#{webhook_id}#{attempt:04}",
+                ItemKind::WebhookLog.sort_key()
+            ),
+        }
+    }
+
+    /// The partition of `user`'s delivery log.
+    pub fn webhook_logs(user: &UserId) -> String {
+        format!("{}{}", ItemKind::WebhookLog.prefix(), user.as_str())
     }
 
     /// `{pk, sk}` as the SDK's `set_key` takes it.
@@ -673,6 +748,21 @@ mod tests {
         assert_eq!(
             key(Key::idempotency("ab")),
             ("IDEM#ab".to_owned(), "IDEM".to_owned())
+        );
+        assert_eq!(
+            key(Key::webhook(&u1, "wh_A")),
+            ("WEBHOOKS#u1".to_owned(), "WEBHOOK#wh_A".to_owned())
+        );
+        assert_eq!(
+            key(Key::webhook_counter(&u1)),
+            ("WEBHOOKS#u1".to_owned(), "COUNT".to_owned())
+        );
+        assert_eq!(
+            key(Key::webhook_log(&u1, 1_795_529_722, "evt_E", "wh_A", 3)),
+            (
+                "WHLOG#u1".to_owned(),
+                "LOG#1795529722#evt_E#wh_A#0003".to_owned()
+            )
         );
         assert_eq!(
             key(Key::bsuid("US.13491208655302741918")),

@@ -1,0 +1,215 @@
+//! `/v1/webhooks/*`: an API user's outbound webhooks as `@zernio/node` calls them. One function
+//! serves the seven routes; a module per route.
+//!
+//! Test and redeliver make one attempt now through the function's [`EgressClient`] (built once
+//! per container, only in this function), log it, and answer with its [`outcome`]:
+//! `{success, statusCode, responseTime, error, eventId, attemptNumber}`. A 410 turns the webhook
+//! off; a success sets `lastFiredAt` and resets `failureCount`.
+
+/// `GET /v1/webhooks/logs`: the delivery log, filtered and paged.
+pub mod logs;
+/// `POST /v1/webhooks/logs/redeliver`: the logged bytes again, under the same event id.
+pub mod redeliver;
+/// `POST`, `GET`, `PUT`, `DELETE /v1/webhooks/settings`.
+pub mod settings;
+/// `POST /v1/webhooks/test`: a `webhook.test` event now.
+pub mod test;
+
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::{Body, Request, Response};
+use serde_json::json;
+
+use crate::app::App;
+use crate::edge::{json_object_within, json_response, serve, ApiError};
+use crate::outbound::{attempt, Delivery, EgressClient, Outcome};
+use crate::session::UserId;
+use crate::store::WebhookOutcome;
+use crate::webhooks::{LogEntry, LogStatus, Webhook};
+
+/// The largest body these routes read: ten custom headers of 1,024 characters, a 2,048
+/// character URL and the rest fit, even with every character written as a JSON escape.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// One of the seven routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    Create,
+    List,
+    Update,
+    Delete,
+    Test,
+    Logs,
+    Redeliver,
+}
+
+impl Route {
+    /// The route of a method and path (a trailing slash or a stage prefix is ignored).
+    fn of(method: &Method, path: &str) -> Option<Self> {
+        let path = path.trim_end_matches('/');
+        let is = |suffix: &str| path.ends_with(suffix);
+        Some(if is("/v1/webhooks/settings") {
+            match *method {
+                Method::POST => Self::Create,
+                Method::GET => Self::List,
+                Method::PUT => Self::Update,
+                Method::DELETE => Self::Delete,
+                _ => return None,
+            }
+        } else if is("/v1/webhooks/test") && method == Method::POST {
+            Self::Test
+        } else if is("/v1/webhooks/logs/redeliver") && method == Method::POST {
+            Self::Redeliver
+        } else if is("/v1/webhooks/logs") && method == Method::GET {
+            Self::Logs
+        } else {
+            return None;
+        })
+    }
+
+    /// The route label in logs.
+    fn label(self) -> &'static str {
+        match self {
+            Self::Create => "POST /v1/webhooks/settings",
+            Self::List => "GET /v1/webhooks/settings",
+            Self::Update => "PUT /v1/webhooks/settings",
+            Self::Delete => "DELETE /v1/webhooks/settings",
+            Self::Test => "POST /v1/webhooks/test",
+            Self::Logs => "GET /v1/webhooks/logs",
+            Self::Redeliver => "POST /v1/webhooks/logs/redeliver",
+        }
+    }
+}
+
+/// Serves any of the seven routes (404 `route_not_found` for anything else).
+pub async fn handle(app: &App, egress: &EgressClient, req: Request) -> Response<Body> {
+    let Some(route) = Route::of(req.method(), req.uri().path()) else {
+        return serve(req, "webhooks (no route)", |_| async {
+            Err(ApiError::RouteNotFound)
+        })
+        .await;
+    };
+    serve(req, route.label(), |req| dispatch(route, app, egress, req)).await
+}
+
+async fn dispatch(
+    route: Route,
+    app: &App,
+    egress: &EgressClient,
+    req: Request,
+) -> Result<Response<Body>, ApiError> {
+    let now = app.clock.now();
+    let user = app.authenticate(&req, now).await?;
+    match route {
+        Route::Create => settings::create(app, egress, &user, &req, now).await,
+        Route::List => settings::list(app, &user).await,
+        Route::Update => settings::update(app, egress, &user, &req, now).await,
+        Route::Delete => settings::delete(app, &user, &req).await,
+        Route::Test => test::test(app, egress, &user, &req, now).await,
+        Route::Logs => logs::logs(app, &user, &req).await,
+        Route::Redeliver => redeliver::redeliver(app, egress, &user, &req, now).await,
+    }
+}
+
+/// The body as a JSON object of at most [`MAX_BODY_BYTES`].
+fn body(req: &Request) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
+    json_object_within(req, MAX_BODY_BYTES)
+}
+
+/// What one delivery attempt is to send.
+struct Send<'a> {
+    event: &'a str,
+    event_id: &'a str,
+    body: &'a [u8],
+    attempt_number: u32,
+}
+
+/// Makes one attempt of `send` to `webhook` now, logs it, then applies its outcome to the
+/// webhook (a success sets `lastFiredAt`, a 410 turns it off). The attempt's time limit
+/// bounds it.
+async fn deliver(
+    app: &App,
+    egress: &EgressClient,
+    user: &UserId,
+    webhook: &Webhook,
+    send: Send<'_>,
+) -> Result<LogEntry, ApiError> {
+    let now = app.clock.now();
+    let (outcome, status_code, response_time_ms, response_body, error_message) =
+        match webhook.delivery_parts(egress.targets()) {
+            // Set while other rules applied (private targets allowed then): refused now.
+            Err(reason) => (None, None, 0, String::new(), Some(reason)),
+            Ok((url, secret, headers)) => {
+                let delivery = Delivery {
+                    url: &url,
+                    event: send.event,
+                    event_id: send.event_id,
+                    body: send.body,
+                    secret: &secret,
+                    custom_headers: &headers,
+                };
+                let made = attempt(egress, &delivery, send.attempt_number, &*app.clock).await;
+                (
+                    Some(made.outcome),
+                    made.status_code,
+                    made.response_time_ms,
+                    made.response_body,
+                    made.error.map(|e| e.to_string()),
+                )
+            }
+        };
+    let status = match outcome {
+        Some(Outcome::Delivered) => LogStatus::Success,
+        _ => LogStatus::Failed,
+    };
+    tracing::info!(
+        webhook_id = webhook.id.as_str(),
+        event = send.event,
+        attempt = send.attempt_number,
+        status = status.as_str(),
+        status_code,
+        "webhook delivery attempt"
+    );
+    let entry = LogEntry {
+        webhook_id: webhook.id.as_str().to_owned(),
+        webhook_name: webhook.name.clone(),
+        event_id: send.event_id.to_owned(),
+        event: send.event.to_owned(),
+        url: webhook.url.clone(),
+        status,
+        status_code,
+        request_payload: send.body.to_vec(),
+        response_body,
+        error_message,
+        attempt_number: send.attempt_number,
+        response_time_ms,
+        created_at: now,
+    };
+    // The log first: an attempt that was made is always on record.
+    app.store.put_webhook_log(user, &entry).await?;
+    let follow_up = match outcome {
+        Some(Outcome::Delivered) => Some(WebhookOutcome::Delivered),
+        Some(Outcome::Gone) => Some(WebhookOutcome::Gone),
+        Some(Outcome::Failed { .. }) | None => None,
+    };
+    if let Some(follow_up) = follow_up {
+        app.store
+            .record_webhook_outcome(user, &webhook.id, follow_up, now)
+            .await?;
+    }
+    Ok(entry)
+}
+
+/// The answer of test and redeliver: how the attempt went.
+fn outcome(entry: &LogEntry) -> Response<Body> {
+    json_response(
+        StatusCode::OK,
+        &json!({
+            "success": entry.status == LogStatus::Success,
+            "statusCode": entry.status_code,
+            "responseTime": entry.response_time_ms,
+            "error": entry.error_message,
+            "eventId": entry.event_id,
+            "attemptNumber": entry.attempt_number,
+        }),
+    )
+}

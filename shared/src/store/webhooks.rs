@@ -1,0 +1,587 @@
+//! An API user's outbound webhooks, their per-user counter, and the delivery log.
+//!
+//! A user's webhooks share one partition (`WEBHOOKS#<userId>`) with the counter of how many
+//! there are (`COUNT`). A create puts the webhook and adds one to the counter, if it is below
+//! the limit, in one transaction, and a delete takes one off in the delete's transaction: the
+//! limit holds under any concurrency without a read first. Concurrent creates of one user meet
+//! on the counter; a transaction that only conflicted is tried again.
+//!
+//! Each delivery attempt is one log item in `WHLOG#<userId>`, kept 30 days (`expiresAt`), with
+//! the exact bytes sent, so a redelivery sends them again under the same event id.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::error::BuildError;
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, Put, ReturnValue, TransactWriteItem, Update,
+};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    conditional, n, s, transact, Item, ItemKind, Key, Reason, Store, StoreError, Transact, Write,
+};
+use crate::session::UserId;
+use crate::webhooks::{
+    LogEntry, LogFilter, LogStatus, Webhook, WebhookChanges, WebhookId, LOG_RETENTION_SECONDS,
+};
+
+/// How often a create or delete that only met another transaction on the counter is tried.
+const CONFLICT_ATTEMPTS: u32 = 12;
+
+/// What a create did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum Created {
+    /// The webhook is stored and counted.
+    Created,
+    /// The user has the most webhooks allowed: nothing was written.
+    LimitReached,
+}
+
+/// What a delete did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum Removed {
+    /// The webhook is gone and no longer counted.
+    Removed,
+    /// The user has no webhook with that id: nothing changed.
+    NotFound,
+}
+
+/// One page of the delivery log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogPage {
+    /// The entries of the page, newest first.
+    pub entries: Vec<LogEntry>,
+    /// How many entries match the filters in all.
+    pub total: usize,
+}
+
+/// The stored shape of a webhook.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WebhookItem {
+    pk: String,
+    sk: String,
+    webhook_id: String,
+    name: String,
+    url: String,
+    secret: String,
+    events: Vec<String>,
+    is_active: bool,
+    /// The JSON object text, in the order the user gave.
+    #[serde(default)]
+    custom_headers: String,
+    #[serde(default)]
+    failure_count: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_fired_at: Option<i64>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+fn headers_text(pairs: &[(String, String)]) -> String {
+    let map: serde_json::Map<String, serde_json::Value> = pairs
+        .iter()
+        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+        .collect();
+    serde_json::Value::Object(map).to_string()
+}
+
+fn webhook_from_item(operation: &'static str, item: Item) -> Result<Webhook, StoreError> {
+    let raw: WebhookItem = serde_dynamo::from_item(item)
+        .map_err(|e| StoreError::corrupt(operation, format!("undecodable webhook item: {e}")))?;
+    let id = WebhookId::parse(&raw.webhook_id)
+        .ok_or_else(|| StoreError::corrupt(operation, "webhook item with a malformed id"))?;
+    let custom_headers = match serde_json::from_str::<serde_json::Value>(&raw.custom_headers) {
+        Ok(serde_json::Value::Object(map)) => map
+            .into_iter()
+            .filter_map(|(k, v)| v.as_str().map(|v| (k, v.to_owned())))
+            .collect(),
+        _ => Vec::new(),
+    };
+    Ok(Webhook {
+        id,
+        name: raw.name,
+        url: raw.url,
+        secret: raw.secret,
+        events: raw.events,
+        is_active: raw.is_active,
+        custom_headers,
+        failure_count: raw.failure_count,
+        last_fired_at: raw.last_fired_at,
+        created_at: raw.created_at,
+        updated_at: raw.updated_at,
+    })
+}
+
+fn log_item(user: &UserId, entry: &LogEntry) -> Item {
+    let key = Key::webhook_log(
+        user,
+        entry.created_at,
+        &entry.event_id,
+        &entry.webhook_id,
+        entry.attempt_number,
+    );
+    let mut item = key.item();
+    item.insert("webhookId".into(), s(&entry.webhook_id));
+    item.insert("webhookName".into(), s(&entry.webhook_name));
+    item.insert("eventId".into(), s(&entry.event_id));
+    item.insert("event".into(), s(&entry.event));
+    item.insert("url".into(), s(&entry.url));
+    item.insert("status".into(), s(entry.status.as_str()));
+    if let Some(code) = entry.status_code {
+        item.insert("statusCode".into(), n(i64::from(code)));
+    }
+    item.insert(
+        "requestPayload".into(),
+        AttributeValue::B(Blob::new(entry.request_payload.clone())),
+    );
+    item.insert("responseBody".into(), s(&entry.response_body));
+    if let Some(error) = &entry.error_message {
+        item.insert("errorMessage".into(), s(error));
+    }
+    item.insert("attemptNumber".into(), n(i64::from(entry.attempt_number)));
+    item.insert(
+        "responseTime".into(),
+        n(i64::try_from(entry.response_time_ms).unwrap_or(i64::MAX)),
+    );
+    item.insert("createdAt".into(), n(entry.created_at));
+    item.insert(
+        super::TTL_ATTRIBUTE.into(),
+        n(entry.created_at + LOG_RETENTION_SECONDS),
+    );
+    item
+}
+
+fn log_from_item(item: &Item) -> Result<LogEntry, StoreError> {
+    const OPERATION: &str = "Query(webhook logs)";
+    let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
+    let number = |k: &str| {
+        item.get(k)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse::<i64>().ok())
+    };
+    let status = text("status")
+        .as_deref()
+        .and_then(LogStatus::parse)
+        .ok_or_else(|| StoreError::corrupt(OPERATION, "log item without a status"))?;
+    Ok(LogEntry {
+        webhook_id: text("webhookId").unwrap_or_default(),
+        webhook_name: text("webhookName").unwrap_or_default(),
+        event_id: text("eventId").unwrap_or_default(),
+        event: text("event").unwrap_or_default(),
+        url: text("url").unwrap_or_default(),
+        status,
+        status_code: number("statusCode").and_then(|c| u16::try_from(c).ok()),
+        request_payload: item
+            .get("requestPayload")
+            .and_then(|v| v.as_b().ok())
+            .map(|b| b.clone().into_inner())
+            .unwrap_or_default(),
+        response_body: text("responseBody").unwrap_or_default(),
+        error_message: text("errorMessage"),
+        attempt_number: number("attemptNumber")
+            .and_then(|a| u32::try_from(a).ok())
+            .unwrap_or(1),
+        response_time_ms: number("responseTime")
+            .and_then(|t| u64::try_from(t).ok())
+            .unwrap_or(0),
+        created_at: number("createdAt").unwrap_or(0),
+    })
+}
+
+/// The filters as a `FilterExpression` with its names and values (`None` without filters).
+fn filter_expression(
+    filter: &LogFilter,
+) -> (
+    Option<String>,
+    HashMap<String, String>,
+    HashMap<String, AttributeValue>,
+) {
+    let mut clauses = Vec::new();
+    let mut names = HashMap::new();
+    let mut values = HashMap::new();
+    let mut add = |attr: &str, placeholder: &str, value: &str| {
+        clauses.push(format!("#{placeholder} = :{placeholder}"));
+        names.insert(format!("#{placeholder}"), attr.to_owned());
+        values.insert(format!(":{placeholder}"), s(value));
+    };
+    if let Some(event) = &filter.event {
+        add("event", "ev", event);
+    }
+    if let Some(id) = &filter.event_id {
+        add("eventId", "eid", id);
+    }
+    if let Some(status) = filter.status {
+        add("status", "st", status.as_str());
+    }
+    if let Some(id) = &filter.webhook_id {
+        add("webhookId", "wid", id);
+    }
+    let expression = (!clauses.is_empty()).then(|| clauses.join(" AND "));
+    (expression, names, values)
+}
+
+impl Store {
+    /// Stores `webhook` for `user` and counts it, unless `user` has `limit` webhooks already.
+    pub async fn create_webhook(
+        &self,
+        user: &UserId,
+        webhook: &Webhook,
+        limit: i64,
+    ) -> Result<Created, StoreError> {
+        const OPERATION: &str = "TransactWriteItems(create webhook)";
+        let build = |e: BuildError| StoreError::corrupt(OPERATION, e.to_string());
+        let key = Key::webhook(user, webhook.id.as_str());
+        let stored = WebhookItem {
+            pk: key.pk,
+            sk: key.sk,
+            webhook_id: webhook.id.as_str().to_owned(),
+            name: webhook.name.clone(),
+            url: webhook.url.clone(),
+            secret: webhook.secret.clone(),
+            events: webhook.events.clone(),
+            is_active: webhook.is_active,
+            custom_headers: headers_text(&webhook.custom_headers),
+            failure_count: webhook.failure_count,
+            last_fired_at: webhook.last_fired_at,
+            created_at: webhook.created_at,
+            updated_at: webhook.updated_at,
+        };
+        let item: Item = serde_dynamo::to_item(stored)
+            .map_err(|e| StoreError::corrupt(OPERATION, e.to_string()))?;
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(build)?;
+        let count = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(Key::webhook_counter(user).item()))
+            .update_expression("ADD #c :one")
+            .condition_expression("attribute_not_exists(#c) OR #c < :limit")
+            .expression_attribute_names("#c", "count")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":limit", n(limit))
+            .build()
+            .map_err(build)?;
+        let items = vec![
+            TransactWriteItem::builder().put(put).build(),
+            TransactWriteItem::builder().update(count).build(),
+        ];
+        match transact_retrying(self, OPERATION, items).await? {
+            Transact::Done => Ok(Created::Created),
+            Transact::Cancelled(reasons) => match reasons.get(1) {
+                Some(Reason::ConditionFailed(_)) => Ok(Created::LimitReached),
+                // A random id of 131 bits taken: not expected; nothing was written.
+                _ => Err(StoreError::corrupt(
+                    OPERATION,
+                    "the new webhook id is taken",
+                )),
+            },
+        }
+    }
+
+    /// `user`'s webhooks, oldest first (strongly consistent: a create is seen at once).
+    pub async fn webhooks(&self, user: &UserId) -> Result<Vec<Webhook>, StoreError> {
+        const OPERATION: &str = "Query(webhooks)";
+        let mut hooks = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", s(&Key::webhooks(user)))
+                .expression_attribute_values(":prefix", s(ItemKind::Webhook.sort_key()))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| StoreError::from_sdk(OPERATION, e))?;
+            for item in out.items.unwrap_or_default() {
+                hooks.push(webhook_from_item(OPERATION, item)?);
+            }
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => break,
+            }
+        }
+        hooks.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(hooks)
+    }
+
+    /// `user`'s webhook `id`, if there is one (strongly consistent).
+    pub async fn webhook(
+        &self,
+        user: &UserId,
+        id: &WebhookId,
+    ) -> Result<Option<Webhook>, StoreError> {
+        const OPERATION: &str = "GetItem(webhook)";
+        let item = self
+            .get(OPERATION, &Key::webhook(user, id.as_str()), true)
+            .await?;
+        item.map(|i| webhook_from_item(OPERATION, i)).transpose()
+    }
+
+    /// Applies `changes` to `user`'s webhook `id` at `now`: the webhook as it is now, or
+    /// `None` if the user has no such webhook (nothing written).
+    pub async fn update_webhook(
+        &self,
+        user: &UserId,
+        id: &WebhookId,
+        changes: &WebhookChanges,
+        now: i64,
+    ) -> Result<Option<Webhook>, StoreError> {
+        const OPERATION: &str = "UpdateItem(webhook)";
+        let mut sets = vec!["updatedAt = :now".to_owned()];
+        let mut values: HashMap<String, AttributeValue> = HashMap::from([(":now".into(), n(now))]);
+        let mut names: HashMap<String, String> = HashMap::new();
+        let mut set = |attr: &str, value: AttributeValue| {
+            let (name, placeholder) = (format!("#{attr}"), format!(":{attr}"));
+            sets.push(format!("{name} = {placeholder}"));
+            names.insert(name, attr.to_owned());
+            values.insert(placeholder, value);
+        };
+        if let Some(name) = &changes.name {
+            set("name", s(name));
+        }
+        if let Some(url) = &changes.url {
+            set("url", s(url));
+        }
+        if let Some(secret) = &changes.secret {
+            set("secret", s(secret));
+        }
+        if let Some(events) = &changes.events {
+            set(
+                "events",
+                AttributeValue::L(events.iter().map(|e| s(e)).collect()),
+            );
+        }
+        if let Some(active) = changes.is_active {
+            set("isActive", AttributeValue::Bool(active));
+            // Turned on again: the count of failures starts over.
+            if active {
+                set("failureCount", n(0));
+            }
+        }
+        if let Some(headers) = &changes.custom_headers {
+            set("customHeaders", s(&headers_text(headers)));
+        }
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Key::webhook(user, id.as_str()).item()))
+            .update_expression(format!("SET {}", sets.join(", ")))
+            .condition_expression("attribute_exists(pk)")
+            .set_expression_attribute_names((!names.is_empty()).then_some(names))
+            .set_expression_attribute_values(Some(values))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map(|out| out.attributes);
+        match conditional(OPERATION, result)? {
+            Write::Written(Some(item)) => Ok(Some(webhook_from_item(OPERATION, item)?)),
+            Write::Written(None) => Err(StoreError::corrupt(OPERATION, "no item returned")),
+            Write::ConditionFailed { .. } => Ok(None),
+        }
+    }
+
+    /// Deletes `user`'s webhook `id` and takes it off the count, in one transaction.
+    pub async fn delete_webhook(
+        &self,
+        user: &UserId,
+        id: &WebhookId,
+    ) -> Result<Removed, StoreError> {
+        const OPERATION: &str = "TransactWriteItems(delete webhook)";
+        let build = |e: BuildError| StoreError::corrupt(OPERATION, e.to_string());
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(Key::webhook(user, id.as_str()).item()))
+            .condition_expression("attribute_exists(pk)")
+            .build()
+            .map_err(build)?;
+        let count = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(Key::webhook_counter(user).item()))
+            .update_expression("ADD #c :minus")
+            .expression_attribute_names("#c", "count")
+            .expression_attribute_values(":minus", n(-1))
+            .build()
+            .map_err(build)?;
+        let items = vec![
+            TransactWriteItem::builder().delete(delete).build(),
+            TransactWriteItem::builder().update(count).build(),
+        ];
+        Ok(match transact_retrying(self, OPERATION, items).await? {
+            Transact::Done => Removed::Removed,
+            Transact::Cancelled(_) => Removed::NotFound,
+        })
+    }
+
+    /// Records what an attempt means for the webhook: a success sets `lastFiredAt` and resets
+    /// `failureCount`; a 410 turns it off. Nothing if it was deleted meanwhile.
+    pub async fn record_webhook_outcome(
+        &self,
+        user: &UserId,
+        id: &WebhookId,
+        outcome: WebhookOutcome,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        const OPERATION: &str = "UpdateItem(webhook outcome)";
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Key::webhook(user, id.as_str()).item()))
+            .condition_expression("attribute_exists(pk)");
+        let request = match outcome {
+            WebhookOutcome::Delivered => request
+                .update_expression("SET lastFiredAt = :now, failureCount = :zero")
+                .expression_attribute_values(":now", n(now))
+                .expression_attribute_values(":zero", n(0)),
+            WebhookOutcome::Gone => request
+                .update_expression("SET isActive = :off, updatedAt = :now")
+                .expression_attribute_values(":off", AttributeValue::Bool(false))
+                .expression_attribute_values(":now", n(now)),
+        };
+        let result = request.send().await.map(|_| ());
+        let _ = conditional(OPERATION, result)?;
+        Ok(())
+    }
+
+    /// Logs one attempt of `user`'s webhooks (kept 30 days).
+    pub async fn put_webhook_log(&self, user: &UserId, entry: &LogEntry) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(log_item(user, entry)))
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk("PutItem(webhook log)", e))?;
+        Ok(())
+    }
+
+    /// The entries of `user`'s log that match `filter`, newest first: those after the first
+    /// `skip`, at most `limit`, and how many match in all. Reads every page of the user's log
+    /// (30 days of it), so `total` is exact.
+    pub async fn webhook_logs(
+        &self,
+        user: &UserId,
+        filter: &LogFilter,
+        skip: usize,
+        limit: usize,
+    ) -> Result<LogPage, StoreError> {
+        const OPERATION: &str = "Query(webhook logs)";
+        let (expression, mut names, mut values) = filter_expression(filter);
+        names.insert("#pk".into(), "pk".into());
+        values.insert(":pk".into(), s(&Key::webhook_logs(user)));
+        let mut entries = Vec::new();
+        let mut total = 0;
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("#pk = :pk")
+                .set_filter_expression(expression.clone())
+                .set_expression_attribute_names(Some(names.clone()))
+                .set_expression_attribute_values(Some(values.clone()))
+                .scan_index_forward(false)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| StoreError::from_sdk(OPERATION, e))?;
+            for item in out.items.unwrap_or_default() {
+                if total >= skip && entries.len() < limit {
+                    entries.push(log_from_item(&item)?);
+                }
+                total += 1;
+            }
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => break,
+            }
+        }
+        Ok(LogPage { entries, total })
+    }
+
+    /// The latest logged attempt of event `event_id` to `user`'s webhook `webhook_id`.
+    pub async fn latest_webhook_log(
+        &self,
+        user: &UserId,
+        webhook_id: &WebhookId,
+        event_id: &str,
+    ) -> Result<Option<LogEntry>, StoreError> {
+        const OPERATION: &str = "Query(webhook log of an event)";
+        let filter = LogFilter {
+            event_id: Some(event_id.to_owned()),
+            webhook_id: Some(webhook_id.as_str().to_owned()),
+            ..LogFilter::default()
+        };
+        let (expression, mut names, mut values) = filter_expression(&filter);
+        names.insert("#pk".into(), "pk".into());
+        values.insert(":pk".into(), s(&Key::webhook_logs(user)));
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("#pk = :pk")
+                .set_filter_expression(expression.clone())
+                .set_expression_attribute_names(Some(names.clone()))
+                .set_expression_attribute_values(Some(values.clone()))
+                .scan_index_forward(false)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| StoreError::from_sdk(OPERATION, e))?;
+            if let Some(item) = out.items.unwrap_or_default().first() {
+                return log_from_item(item).map(Some);
+            }
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(None),
+            }
+        }
+    }
+}
+
+/// What an attempt means for its webhook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookOutcome {
+    /// Delivered: `lastFiredAt` now, `failureCount` back to 0.
+    Delivered,
+    /// 410 Gone: the webhook is turned off.
+    Gone,
+}
+
+/// [`transact`], tried again (with a growing, jittered wait) while it only conflicted with
+/// another transaction: concurrent creates of one user all touch the counter.
+async fn transact_retrying(
+    store: &Store,
+    operation: &'static str,
+    items: Vec<TransactWriteItem>,
+) -> Result<Transact, StoreError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match transact(store, operation, items.clone()).await? {
+            outcome if outcome.conflicted() && attempt < CONFLICT_ATTEMPTS => {
+                let mut jitter = [0u8; 1];
+                let _ = crate::ids::fill_random(&mut jitter);
+                let millis = 20 * u64::from(attempt) + u64::from(jitter[0] % 50);
+                tokio::time::sleep(Duration::from_millis(millis)).await;
+            }
+            outcome => return outcome.settled(operation),
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! The API user's outbound webhooks (`/v1/webhooks/*`): calls to the real handler and a
+//! local receiver.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::{Body, RequestExt};
+use sandbox::outbound::{EgressClient, Targets};
+use serde_json::{json, Value};
+use wiremock::matchers::method;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use super::{finish, request, Reply, TestEnv};
+
+/// The settings path (create, list, update, delete).
+pub const SETTINGS: &str = "/v1/webhooks/settings";
+/// The test path.
+pub const TEST: &str = "/v1/webhooks/test";
+/// The logs path.
+pub const LOGS: &str = "/v1/webhooks/logs";
+/// The redeliver path.
+pub const REDELIVER: &str = "/v1/webhooks/logs/redeliver";
+
+/// A delivery client as `make dev` runs it: private targets and plain `http` allowed (the
+/// receivers in tests listen on 127.0.0.1), a 5 s limit (two shared cores).
+pub fn local_egress() -> EgressClient {
+    EgressClient::new(Targets::PrivateAllowed, Duration::from_secs(5)).expect("egress client")
+}
+
+/// A delivery client as deployed: public addresses and `https` only.
+pub fn public_egress() -> EgressClient {
+    EgressClient::new(Targets::PublicOnly, Duration::from_secs(5)).expect("egress client")
+}
+
+/// A create body for `url` with the required fields.
+pub fn new_webhook(name: &str, url: &str) -> Value {
+    json!({ "name": name, "url": url, "events": ["message.received"] })
+}
+
+impl TestEnv {
+    /// Any `/v1/webhooks/*` request, through `egress`.
+    pub async fn webhooks_with(
+        &self,
+        egress: &EgressClient,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<&Value>,
+        query: &[(&str, &str)],
+    ) -> Reply {
+        let body = body.map_or(Body::Empty, |b| Body::Text(b.to_string()));
+        let query: HashMap<String, String> = query
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let req = request(method.clone(), path, key, body).with_query_string_parameters(query);
+        finish(
+            method.as_str(),
+            path,
+            sandbox::api::webhooks::handle(&self.app, egress, req).await,
+        )
+    }
+
+    /// Any `/v1/webhooks/*` request, with private targets allowed.
+    pub async fn webhooks(
+        &self,
+        method: Method,
+        path: &str,
+        key: &str,
+        body: Option<&Value>,
+        query: &[(&str, &str)],
+    ) -> Reply {
+        self.webhooks_with(&local_egress(), method, path, Some(key), body, query)
+            .await
+    }
+
+    /// `POST /v1/webhooks/settings`.
+    pub async fn create_webhook(&self, key: &str, body: &Value) -> Reply {
+        self.webhooks(Method::POST, SETTINGS, key, Some(body), &[])
+            .await
+    }
+
+    /// Creates a webhook to `url` (expects 200) and returns the answer's `webhook`.
+    pub async fn webhook_to(&self, key: &str, url: &str) -> Value {
+        let reply = self.create_webhook(key, &new_webhook("hook", url)).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+        reply.json()["webhook"].clone()
+    }
+
+    /// `GET /v1/webhooks/settings`'s `webhooks`.
+    pub async fn list_webhooks(&self, key: &str) -> Value {
+        let reply = self.webhooks(Method::GET, SETTINGS, key, None, &[]).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+        reply.json()["webhooks"].clone()
+    }
+
+    /// `POST /v1/webhooks/test` for `id`.
+    pub async fn test_webhook(&self, key: &str, id: &str) -> Reply {
+        self.webhooks(
+            Method::POST,
+            TEST,
+            key,
+            Some(&json!({ "webhookId": id })),
+            &[],
+        )
+        .await
+    }
+
+    /// `GET /v1/webhooks/logs` with `query` (expects 200).
+    pub async fn webhook_logs(&self, key: &str, query: &[(&str, &str)]) -> Value {
+        let reply = self.webhooks(Method::GET, LOGS, key, None, query).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+        reply.json()
+    }
+
+    /// `POST /v1/webhooks/logs/redeliver`.
+    pub async fn redeliver(&self, key: &str, webhook_id: &str, event_id: &str) -> Reply {
+        let body = json!({ "webhookId": webhook_id, "eventId": event_id });
+        self.webhooks(Method::POST, REDELIVER, key, Some(&body), &[])
+            .await
+    }
+}
+
+/// A receiver that answers every POST with `status`.
+pub async fn receiver(status: u16) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(status).set_body_string("ok"))
+        .mount(&server)
+        .await;
+    server
+}
+
+/// The receiver's URL for deliveries.
+pub fn hook_url(server: &MockServer) -> String {
+    format!("{}/hook", server.uri())
+}
+
+/// The requests a receiver got.
+pub async fn received(server: &MockServer) -> Vec<wiremock::Request> {
+    server.received_requests().await.unwrap_or_default()
+}
+
+/// `X-Zernio-Signature` as a receiver computes it: hex HMAC-SHA256 of the body, keyed with the
+/// secret's text.
+pub fn zernio_signature(secret: &str, body: &[u8]) -> String {
+    let signed = sandbox::meta::signature::sign(secret.as_bytes(), body);
+    signed.trim_start_matches("sha256=").to_owned()
+}
+
+/// `webhook-signature` as a Standard Webhooks receiver computes it for a `whsec_` secret:
+/// `v1,` and the base64 HMAC-SHA256 of `<id>.<timestamp>.<body>`, keyed with the secret's
+/// decoded bytes.
+pub fn standard_signature(secret: &str, id: &str, timestamp: &str, body: &[u8]) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let key = b64
+        .decode(secret.strip_prefix("whsec_").expect("a whsec_ secret"))
+        .expect("base64");
+    let mut signed = format!("{id}.{timestamp}.").into_bytes();
+    signed.extend_from_slice(body);
+    let hex = sandbox::meta::signature::sign(&key, &signed);
+    let bytes: Vec<u8> = (0..hex.len() - 7)
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[7 + i..9 + i], 16).expect("hex"))
+        .collect();
+    format!("v1,{}", b64.encode(bytes))
+}
