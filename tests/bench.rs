@@ -33,7 +33,7 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 /// Fresh processes per function; the table shows medians over them.
-const RUNS: usize = 7;
+const RUNS: usize = 9;
 /// Warm invocations per process after the first; p50/p99 are over all of them.
 const WARM: usize = 40;
 /// How long any single step may take before the bench gives up on a process.
@@ -56,8 +56,8 @@ const BINARY_MB: f64 = 5.0;
 const KEEP_MS: f64 = 2.0;
 const KEEP_MB: f64 = 1.0;
 
-const FUNCTIONS: [&str; 7] = [
-    "floor", "create", "list", "revoke", "webhook", "send", "messages",
+const FUNCTIONS: [&str; 8] = [
+    "floor", "create", "list", "revoke", "webhook", "send", "messages", "webhooks",
 ];
 
 /// The functions that send to Meta: libphonenumber's metadata and the Graph client are theirs.
@@ -364,6 +364,7 @@ fn api_event(
 
 const SESSIONS: &str = "/v1/whatsapp/sandbox/sessions";
 const MESSAGES: &str = "/v1/whatsapp/sandbox/messages";
+const WEBHOOK_SETTINGS: &str = "/v1/webhooks/settings";
 
 fn authorized(key: &str) -> Value {
     json!({ "content-type": "application/json", "authorization": format!("Bearer {key}") })
@@ -512,6 +513,21 @@ impl Workload {
                         "GET",
                         MESSAGES,
                         MESSAGES,
+                        authorized(&key),
+                        None,
+                        None,
+                    ));
+                }
+            }
+            // One user reading their webhook settings, as list: the auth cache is warm after the
+            // first.
+            "webhooks" => {
+                let key = self.key().await;
+                for _ in 0..count {
+                    events.push(api_event(
+                        "GET",
+                        WEBHOOK_SETTINGS,
+                        WEBHOOK_SETTINGS,
                         authorized(&key),
                         None,
                         None,
@@ -904,7 +920,7 @@ async fn main() {
             .expect("every binary has a row")
     };
     println!(
-        "decisions (issue 18): our piece stays only if it saves >= {KEEP_MS} ms of cold total (median init + first invocation) or >= {KEEP_MB} MB"
+        "decisions (issue 18): our piece stays only if it saves >= {KEEP_MS} ms of cold total (init + first invocation, the median of the differences in each round) or >= {KEEP_MB} MB"
     );
     for d in &DECISIONS {
         let ours = row(d.ours);
@@ -914,7 +930,16 @@ async fn main() {
             .map(|name| (*name, row(name)))
             .min_by(|a, b| a.1.cold.total_cmp(&b.1.cold))
             .expect("every decision has an alternative");
-        let saves_ms = maintained.cold - ours.cold;
+        // What ours saves, round by round: each round starts both sides one after the other,
+        // so a slow moment of the machine lands on both. The median of these paired
+        // differences decides; their middle half shows how far one run's can move.
+        let paired: Vec<f64> = runs[alternative]
+            .iter()
+            .zip(&runs[d.ours])
+            .map(|(alt, own)| ms(alt.init + alt.first) - ms(own.init + own.first))
+            .collect();
+        let saves_ms = median(paired.clone());
+        let (low, high) = (percentile(paired.clone(), 0.25), percentile(paired, 0.75));
         let saves_mb = maintained.size_mb - ours.size_mb;
         // The maintained code cannot win by breaking a budget: every binary within 5 MB,
         // create's init within 3x the floor's.
@@ -949,7 +974,7 @@ async fn main() {
             );
         }
         println!(
-            "    ours saves {saves_ms:+.1} ms of cold total, {saves_mb:+.2} MB against {alternative}: {verdict}"
+            "    ours saves {saves_ms:+.1} ms of cold total (paired by round; middle half {low:+.1} to {high:+.1}), {saves_mb:+.2} MB against {alternative}: {verdict}"
         );
     }
     println!();
@@ -961,16 +986,27 @@ async fn main() {
         );
     }
     // Panic locations name their crate's source path, so a crate linked into a binary leaves
-    // its name in it: the functions that do not send to Meta must carry neither the phone
-    // metadata nor the Graph API client.
+    // its name in it: the functions that do not send to Meta must carry no phone metadata, and
+    // no HTTP client beside the DynamoDB one but the webhooks function's delivery client.
     for name in FUNCTIONS[1..].iter().filter(|f| !SENDERS.contains(f)) {
         let bytes = std::fs::read(binary(name)).unwrap_or_default();
-        let linked: Vec<&str> = ["rlibphonenumber", "reqwest"]
-            .into_iter()
+        let forbidden: &[&str] = if *name == "webhooks" {
+            &["rlibphonenumber"]
+        } else {
+            &["rlibphonenumber", "reqwest"]
+        };
+        let linked: Vec<&str> = forbidden
+            .iter()
+            .copied()
             .filter(|c| bytes.windows(c.len()).any(|w| w == c.as_bytes()))
             .collect();
+        let what = if *name == "webhooks" {
+            "no phone metadata"
+        } else {
+            "no phone metadata or Graph client"
+        };
         println!(
-            "{} {name:<8} links no phone metadata or Graph client{}",
+            "{} {name:<8} links {what}{}",
             verdict(linked.is_empty()),
             if linked.is_empty() {
                 String::new()
