@@ -182,7 +182,9 @@ pub async fn fresh_table(client: &Client) -> String {
         sandbox::ids::random_base62(12).expect("random")
     );
     // Creating a table is set-up, not a request path: DynamoDB Local may take longer than
-    // the functions' attempt timeout for it on a busy machine.
+    // the functions' attempt timeout for it on a busy machine. One attempt, unbounded but by
+    // the minute: a CreateTable retried after an attempt that timed out but went through finds
+    // its own table there ("Cannot create preexisting table", seen on a loaded machine).
     let setup = Client::from_conf(
         client
             .config()
@@ -190,8 +192,10 @@ pub async fn fresh_table(client: &Client) -> String {
             .timeout_config(
                 aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
                     .operation_timeout(Duration::from_secs(60))
+                    .operation_attempt_timeout(Duration::from_secs(60))
                     .build(),
             )
+            .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
             .build(),
     );
     create_table(&setup, &name).await.expect("create table");
