@@ -71,13 +71,24 @@ stop_all() {
         sleep 0.2
     done
     for pgid in $PGIDS; do kill -KILL -- "-$pgid" 2>/dev/null || true; done
+    PGIDS=""
     rm -f "$STATE_DIR/pgids" "$STATE_DIR/stack.env"
     say "stopped"
 }
+# A signal stops the stack before anything else runs: its handler ignores further signals at
+# once and stops everything itself. (With `exit` as the handler, the second SIGTERM that make
+# passes on could land between the first handler's `exit` and stop_all's own `trap ''`, and
+# end the script before it stopped anything: cargo lambda watch kept the API port, seen in a
+# clean-clone CI run of the SIGTERM-to-group test.)
+on_signal() {
+    trap '' INT TERM HUP
+    stop_all
+    exit "$1"
+}
 trap stop_all EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
+trap 'on_signal 130' INT
+trap 'on_signal 143' TERM
+trap 'on_signal 129' HUP
 
 # Whoever started us. If it dies (make killed outright, or signalled in a way it does not
 # forward) we are re-parented, and stop rather than keep the ports busy for nobody.
