@@ -7,8 +7,6 @@
 //! item but the counter is unique to the send, so concurrent sends only meet on the counter,
 //! which a plain conditional `UpdateItem` serializes without conflicts.
 
-use std::time::Duration;
-
 use aws_sdk_dynamodb::error::BuildError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, KeysAndAttributes, Put, ReturnValue, TransactWriteItem, Update,
@@ -18,8 +16,8 @@ use serde_json::Value;
 
 use super::item::session_from_item;
 use super::{
-    conditional, n, s, split_message_sort_key, transact, Item, Key, Reason, Store, StoreError,
-    Transact, Write, MESSAGE_SK_PREFIX, TTL_ATTRIBUTE,
+    conditional, n, s, split_message_sort_key, transact_retrying, Backoff, Item, Key, Reason,
+    Store, StoreError, Transact, Write, MESSAGE_SK_PREFIX, TTL_ATTRIBUTE,
 };
 use crate::limits::counter_expires_at;
 use crate::message::{
@@ -30,6 +28,12 @@ use crate::session::{Delivery, Session, SessionStatus, UserId};
 
 /// How often a transaction that only met another one on the same item is tried again.
 const CONFLICT_ATTEMPTS: u32 = 6;
+/// Waits of 10 ms a try, plus up to 20.
+const CONFLICT_BACKOFF: Backoff = Backoff {
+    attempts: CONFLICT_ATTEMPTS,
+    step_ms: 10,
+    jitter_ms: 20,
+};
 
 /// The stored answer to an `Idempotency-Key`.
 #[derive(Debug, Clone, PartialEq)]
@@ -254,13 +258,15 @@ impl Store {
             TransactWriteItem::builder().put(claim).build(),
             TransactWriteItem::builder().update(count).build(),
         ];
-        Ok(match transact_retrying(self, OPERATION, items).await? {
-            Transact::Done => MessageReservation::Reserved,
-            Transact::Cancelled(reasons) => match reasons.first() {
-                Some(Reason::ConditionFailed(_)) => MessageReservation::KeyTaken,
-                _ => MessageReservation::LimitReached,
+        Ok(
+            match transact_retrying(self, OPERATION, items, CONFLICT_BACKOFF).await? {
+                Transact::Done => MessageReservation::Reserved,
+                Transact::Cancelled(reasons) => match reasons.first() {
+                    Some(Reason::ConditionFailed(_)) => MessageReservation::KeyTaken,
+                    _ => MessageReservation::LimitReached,
+                },
             },
-        })
+        )
     }
 
     /// Gives back the unit a failed send held, and frees its key so a retry can send.
@@ -381,7 +387,7 @@ impl Store {
                 .map_err(build)?;
             items.push(TransactWriteItem::builder().update(done).build());
         }
-        match transact_retrying(self, OPERATION, items).await? {
+        match transact_retrying(self, OPERATION, items, CONFLICT_BACKOFF).await? {
             Transact::Done => Ok(()),
             Transact::Cancelled(_) => Err(StoreError::corrupt(
                 OPERATION,
@@ -562,26 +568,4 @@ pub(crate) fn inbound_item(message: &ConversationMessage) -> Result<Item, StoreE
     };
     serde_dynamo::to_item(item)
         .map_err(|e| StoreError::corrupt("PutItem(inbound message)", e.to_string()))
-}
-
-/// [`transact`], tried again (after a short random pause) while it only collided with another
-/// transaction on the same item; each try is one request.
-async fn transact_retrying(
-    store: &Store,
-    operation: &'static str,
-    items: Vec<TransactWriteItem>,
-) -> Result<Transact, StoreError> {
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        match transact(store, operation, items.clone()).await? {
-            outcome if outcome.conflicted() && attempt < CONFLICT_ATTEMPTS => {
-                let mut jitter = [0u8; 1];
-                let _ = crate::ids::fill_random(&mut jitter);
-                let millis = 10 * u64::from(attempt) + u64::from(jitter[0] % 20);
-                tokio::time::sleep(Duration::from_millis(millis)).await;
-            }
-            outcome => return outcome.settled(operation),
-        }
-    }
 }

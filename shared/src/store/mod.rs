@@ -683,6 +683,39 @@ async fn transact(
     }
 }
 
+/// How a transaction that only met another one is tried again: at most `attempts` tries, the
+/// n-th wait `step_ms * n` plus up to `jitter_ms` at random.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Backoff {
+    pub attempts: u32,
+    pub step_ms: u64,
+    pub jitter_ms: u8,
+}
+
+/// [`transact`], tried again as `backoff` says while it only conflicted with another
+/// transaction (concurrent writers of one item); each try is one request.
+async fn transact_retrying(
+    store: &Store,
+    operation: &'static str,
+    items: Vec<TransactWriteItem>,
+    backoff: Backoff,
+) -> Result<Transact, StoreError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match transact(store, operation, items.clone()).await? {
+            outcome if outcome.conflicted() && attempt < backoff.attempts => {
+                let mut jitter = [0u8; 1];
+                let _ = crate::ids::fill_random(&mut jitter);
+                let millis = backoff.step_ms * u64::from(attempt)
+                    + u64::from(jitter[0] % backoff.jitter_ms.max(1));
+                tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
+            }
+            outcome => return outcome.settled(operation),
+        }
+    }
+}
+
 fn reason(r: &CancellationReason) -> Reason {
     match r.code() {
         None | Some("None") => Reason::Passed,

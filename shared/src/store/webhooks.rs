@@ -10,7 +10,6 @@
 //! the exact bytes sent, so a redelivery sends them again under the same event id.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use aws_sdk_dynamodb::error::BuildError;
 use aws_sdk_dynamodb::primitives::Blob;
@@ -20,7 +19,8 @@ use aws_sdk_dynamodb::types::{
 use serde::{Deserialize, Serialize};
 
 use super::{
-    conditional, n, s, transact, Item, ItemKind, Key, Reason, Store, StoreError, Transact, Write,
+    conditional, n, s, transact_retrying, Backoff, Item, ItemKind, Key, Reason, Store, StoreError,
+    Transact, Write,
 };
 use crate::session::UserId;
 use crate::webhooks::{
@@ -29,6 +29,12 @@ use crate::webhooks::{
 
 /// How often a create or delete that only met another transaction on the counter is tried.
 const CONFLICT_ATTEMPTS: u32 = 12;
+/// Concurrent creates of one user all touch the counter: waits of 20 ms a try, plus up to 50.
+const CONFLICT_BACKOFF: Backoff = Backoff {
+    attempts: CONFLICT_ATTEMPTS,
+    step_ms: 20,
+    jitter_ms: 50,
+};
 
 /// What a create did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -273,7 +279,7 @@ impl Store {
             TransactWriteItem::builder().put(put).build(),
             TransactWriteItem::builder().update(count).build(),
         ];
-        match transact_retrying(self, OPERATION, items).await? {
+        match transact_retrying(self, OPERATION, items, CONFLICT_BACKOFF).await? {
             Transact::Done => Ok(Created::Created),
             Transact::Cancelled(reasons) => match reasons.get(1) {
                 Some(Reason::ConditionFailed(_)) => Ok(Created::LimitReached),
@@ -419,10 +425,12 @@ impl Store {
             TransactWriteItem::builder().delete(delete).build(),
             TransactWriteItem::builder().update(count).build(),
         ];
-        Ok(match transact_retrying(self, OPERATION, items).await? {
-            Transact::Done => Removed::Removed,
-            Transact::Cancelled(_) => Removed::NotFound,
-        })
+        Ok(
+            match transact_retrying(self, OPERATION, items, CONFLICT_BACKOFF).await? {
+                Transact::Done => Removed::Removed,
+                Transact::Cancelled(_) => Removed::NotFound,
+            },
+        )
     }
 
     /// Records what an attempt means for the webhook: a success sets `lastFiredAt` and resets
@@ -562,26 +570,4 @@ pub enum WebhookOutcome {
     Delivered,
     /// 410 Gone: the webhook is turned off.
     Gone,
-}
-
-/// [`transact`], tried again (with a growing, jittered wait) while it only conflicted with
-/// another transaction: concurrent creates of one user all touch the counter.
-async fn transact_retrying(
-    store: &Store,
-    operation: &'static str,
-    items: Vec<TransactWriteItem>,
-) -> Result<Transact, StoreError> {
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        match transact(store, operation, items.clone()).await? {
-            outcome if outcome.conflicted() && attempt < CONFLICT_ATTEMPTS => {
-                let mut jitter = [0u8; 1];
-                let _ = crate::ids::fill_random(&mut jitter);
-                let millis = 20 * u64::from(attempt) + u64::from(jitter[0] % 50);
-                tokio::time::sleep(Duration::from_millis(millis)).await;
-            }
-            outcome => return outcome.settled(operation),
-        }
-    }
 }
