@@ -487,22 +487,13 @@ impl Store {
         limit: usize,
     ) -> Result<LogPage, StoreError> {
         const OPERATION: &str = "Query(webhook logs)";
-        let (expression, mut names, mut values) = filter_expression(filter);
-        names.insert("#pk".into(), "pk".into());
-        values.insert(":pk".into(), s(&Key::webhook_logs(user)));
+        let query = self.logs_query(user, filter);
         let mut entries = Vec::new();
         let mut total = 0;
         let mut start = None;
         loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("#pk = :pk")
-                .set_filter_expression(expression.clone())
-                .set_expression_attribute_names(Some(names.clone()))
-                .set_expression_attribute_values(Some(values.clone()))
-                .scan_index_forward(false)
+            let out = query
+                .clone()
                 .set_exclusive_start_key(start)
                 .send()
                 .await
@@ -521,6 +512,25 @@ impl Store {
         Ok(LogPage { entries, total })
     }
 
+    /// The query of `user`'s delivery log, newest first, with `filter` applied by DynamoDB.
+    fn logs_query(
+        &self,
+        user: &UserId,
+        filter: &LogFilter,
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        let (expression, mut names, mut values) = filter_expression(filter);
+        names.insert("#pk".into(), "pk".into());
+        values.insert(":pk".into(), s(&Key::webhook_logs(user)));
+        self.client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk")
+            .set_filter_expression(expression)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .scan_index_forward(false)
+    }
+
     /// The latest logged attempt of event `event_id` to `user`'s webhook `webhook_id`.
     pub async fn latest_webhook_log(
         &self,
@@ -534,20 +544,11 @@ impl Store {
             webhook_id: Some(webhook_id.as_str().to_owned()),
             ..LogFilter::default()
         };
-        let (expression, mut names, mut values) = filter_expression(&filter);
-        names.insert("#pk".into(), "pk".into());
-        values.insert(":pk".into(), s(&Key::webhook_logs(user)));
+        let query = self.logs_query(user, &filter);
         let mut start = None;
         loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("#pk = :pk")
-                .set_filter_expression(expression.clone())
-                .set_expression_attribute_names(Some(names.clone()))
-                .set_expression_attribute_values(Some(values.clone()))
-                .scan_index_forward(false)
+            let out = query
+                .clone()
                 .set_exclusive_start_key(start)
                 .send()
                 .await
