@@ -16,6 +16,8 @@ pub mod auth;
 pub mod clock;
 /// Configuration from the environment, per function role.
 pub mod config;
+/// Delivery I/O: stream batches and the retry sweep become attempts at users' webhooks.
+pub mod delivery;
 /// The HTTP edge: error envelope, request ids, JSON bodies, one log line per request.
 pub mod edge;
 /// Outbound events from the table's stream records (pure): which change is which event, its

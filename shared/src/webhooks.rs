@@ -39,6 +39,10 @@ pub const MAX_SECRET_CHARS: usize = 256;
 /// How long a delivery log entry is kept (30 days).
 pub const LOG_RETENTION_SECONDS: i64 = 30 * 86_400;
 
+/// Deliveries that failed for good in a row (each after its last attempt) that turn a webhook
+/// off (`isActive: false`); any success resets the count.
+pub const MAX_CONSECUTIVE_FAILURES: i64 = 10;
+
 /// The logs route's page: default and largest `limit`.
 pub const DEFAULT_LOG_PAGE: usize = 50;
 /// The largest `limit` of the logs route.

@@ -28,6 +28,8 @@ mod create_when_meta_fails;
 mod delivery_statuses;
 /// Every operation when DynamoDB cannot be reached.
 mod dynamodb_unavailable;
+/// The events function: stream batches and the sweep become signed deliveries (issue 19).
+mod event_deliveries;
 /// The sample events under `events/` drive the real handlers.
 mod events;
 /// The DynamoDB client's HTTPS connection: TLS roots, retries of dropped connections.

@@ -8,7 +8,6 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 
-use aws_sdk_dynamodb::types::{StreamSpecification, StreamViewType};
 use sandbox::events::{events_of, Event, StreamRecord};
 use serde_json::{json, Value};
 
@@ -22,21 +21,10 @@ pub struct TableStream {
 }
 
 impl TableStream {
-    /// Turns the table's stream on; it records every write from now on.
+    /// The table's stream (on from the table's creation, as in template.yaml), read from
+    /// now on: the records of earlier writes are passed over.
     pub async fn enable(env: &TestEnv) -> Self {
         let client = env.app.store.client();
-        let spec = StreamSpecification::builder()
-            .stream_enabled(true)
-            .stream_view_type(StreamViewType::NewAndOldImages)
-            .build()
-            .expect("a stream specification");
-        client
-            .update_table()
-            .table_name(&env.table)
-            .stream_specification(spec)
-            .send()
-            .await
-            .expect("enable the table's stream");
         let arn = client
             .describe_table()
             .table_name(&env.table)
@@ -47,11 +35,13 @@ impl TableStream {
             .and_then(|t| t.latest_stream_arn)
             .expect("the table's stream");
         let endpoint = &super::dynamo::local().endpoint;
-        Self {
+        let mut stream = Self {
             address: endpoint.trim_start_matches("http://").to_owned(),
             arn,
             seen: 0,
-        }
+        };
+        stream.seen = stream.records().len();
+        stream
     }
 
     /// Every record since the stream was turned on, oldest first, as Lambda's JSON.
@@ -90,10 +80,21 @@ impl TableStream {
 
     /// The events of every record written since the last call, in stream order.
     pub fn new_events(&mut self) -> Vec<Event> {
+        events_in(&self.new_records())
+    }
+
+    /// Every record written since the last call, in stream order, as Lambda's JSON.
+    pub fn new_records(&mut self) -> Vec<Value> {
         let records = self.records();
         let fresh = records[self.seen..].to_vec();
         self.seen = records.len();
-        events_in(&fresh)
+        fresh
+    }
+
+    /// The records written since the last call as the batch Lambda's event source mapping
+    /// hands the events function: `{"Records": […]}`.
+    pub fn new_batch(&mut self) -> Value {
+        json!({ "Records": self.new_records() })
     }
 
     /// One streams API call; its JSON answer.
