@@ -111,9 +111,16 @@ impl Key {
     /// The delivery of event `event_id` to `user`'s webhook `webhook_id`.
     pub fn delivery(user: &UserId, event_id: &str, webhook_id: &str) -> Self {
         Self {
-            pk: format!("{}{}", ItemKind::Delivery.prefix(), user.as_str()),
+            pk: Self::deliveries(user),
             sk: format!("{}{event_id}#{webhook_id}", ItemKind::Delivery.sort_key()),
         }
+    }
+}
+
+impl Key {
+    /// The partition of `user`'s deliveries.
+    pub fn deliveries(user: &UserId) -> String {
+        format!("{}{}", ItemKind::Delivery.prefix(), user.as_str())
     }
 }
 
@@ -321,6 +328,33 @@ impl Store {
             }
         }
         Ok(due)
+    }
+
+    /// Every delivery of `user`'s webhooks, as they stand (tools and benchmarks).
+    pub async fn deliveries_of(&self, user: &UserId) -> Result<Vec<DeliveryItem>, StoreError> {
+        const OPERATION: &str = "Query(deliveries)";
+        let mut found = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(&Key::deliveries(user)))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| StoreError::from_sdk(OPERATION, e))?;
+            for item in out.items.unwrap_or_default() {
+                found.push(DeliveryItem::from_item(OPERATION, &item)?);
+            }
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(found),
+            }
+        }
     }
 
     /// The delivery of `event_id` to `user`'s webhook `webhook_id`, as it stands.
