@@ -562,3 +562,27 @@ async fn session_events_reach_only_subscribed_webhooks() {
     assert_eq!(got[1]["reason"], "revoked");
     assert!(received(&messages).await.is_empty());
 }
+
+#[tokio::test]
+async fn a_slow_receiver_is_cut_off_at_the_budget_and_the_rest_put_off() {
+    let env = TestEnv::accepting().await;
+    let s = env.active("u1", SPAIN_DIGITS).await;
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_millis(400)))
+        .mount(&server)
+        .await;
+    hook(&env, &s.key, &hook_url(&server), &["message.received"]).await;
+    let mut stream = TableStream::enable(&env).await;
+    let mut deliverer = deliverer("10", Duration::from_secs(5));
+    deliverer.budget = Duration::from_secs(1);
+
+    for n in 1..=10 {
+        reply_from_phone(&env, "slow", n).await;
+    }
+    let report = handle_batch(&env.app, &deliverer, &stream.new_batch()).await;
+    // Ten answers of 400 ms each do not fit in one second: the queue stops starting attempts.
+    assert!(report.tally.deferred > 0, "{report:?}");
+    assert_eq!(report.tally.delivered + report.tally.deferred, 10);
+    assert_eq!(received(&server).await.len(), report.tally.delivered);
+}

@@ -43,10 +43,8 @@ pub fn deliverer(schedule: &str, timeout: Duration) -> sandbox::delivery::Delive
         targets: Targets::PrivateAllowed,
         concurrency: 16,
     };
-    sandbox::delivery::Deliverer {
-        egress: EgressClient::new(settings.targets, timeout).expect("egress client"),
-        settings,
-    }
+    let egress = EgressClient::new(settings.targets, timeout).expect("egress client");
+    sandbox::delivery::Deliverer::new(egress, settings)
 }
 
 /// A create body for `url` with the required fields.

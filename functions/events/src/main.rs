@@ -40,5 +40,5 @@ fn init() -> Result<(App, Deliverer), String> {
     let settings = DeliverySettings::from_env().map_err(|e| e.to_string())?;
     let egress =
         EgressClient::new(settings.targets, settings.timeout).map_err(|e| e.to_string())?;
-    Ok((App::from_config(config), Deliverer { egress, settings }))
+    Ok((App::from_config(config), Deliverer::new(egress, settings)))
 }

@@ -12,7 +12,9 @@
 //! [`DeliverySettings::concurrency`] queues at once. A queue whose attempt got no answer
 //! (timed out, could not connect, refused) defers the rest of its deliveries in this
 //! invocation to the schedule's first wait, unattempted: a hanging endpoint costs its own
-//! queue one attempt timeout, and holds up no other webhook's deliveries.
+//! queue one attempt timeout, and holds up no other webhook's deliveries. A queue still going
+//! after [`ATTEMPT_BUDGET`] (a receiver that answers, slowly, every time) defers the rest too,
+//! so an invocation ends inside the function's timeout.
 //!
 //! [`DeliverySettings::concurrency`]: crate::outbound::DeliverySettings
 
@@ -111,12 +113,20 @@ const LEASE_MARGIN: Duration = Duration::from_secs(60);
 /// the schedule has no waits.
 const DEFER_WITHOUT_SCHEDULE: Duration = Duration::from_secs(10);
 
+/// How long one invocation keeps starting attempts: a queue's deliveries not begun by then
+/// are deferred like those behind a hanging endpoint. With the attempt's time limit (5 s) and
+/// the writes after it, an invocation ends well inside the function's 60 s timeout, however
+/// slowly a receiver answers.
+pub const ATTEMPT_BUDGET: Duration = Duration::from_secs(30);
+
 /// What the events function runs with besides the [`App`]: the delivery client and settings.
 pub struct Deliverer {
     /// The egress that reaches only the addresses the settings allow.
     pub egress: EgressClient,
     /// Timeout, schedule, targets, concurrency.
     pub settings: DeliverySettings,
+    /// How long an invocation starts attempts ([`ATTEMPT_BUDGET`]).
+    pub budget: Duration,
 }
 
 /// What one logged attempt is to send.
@@ -292,8 +302,18 @@ impl Deliverer {
         now + seconds(self.lease())
     }
 
+    /// A deliverer with the default budget.
+    pub fn new(egress: EgressClient, settings: DeliverySettings) -> Self {
+        Self {
+            egress,
+            settings,
+            budget: ATTEMPT_BUDGET,
+        }
+    }
+
     /// Runs `jobs`: one queue per webhook, in order; up to `concurrency` queues at once.
     pub async fn run(&self, app: &App, jobs: Vec<Job>) -> Tally {
+        let deadline = Instant::now() + self.budget;
         let mut order: Vec<(UserId, String)> = Vec::new();
         let mut queues: HashMap<(UserId, String), Vec<Job>> = HashMap::new();
         for job in jobs {
@@ -309,7 +329,7 @@ impl Deliverer {
             .filter_map(|key| queues.remove(&key))
             .collect();
         futures_stream::iter(queues)
-            .map(|queue| self.run_queue(app, queue))
+            .map(|queue| self.run_queue(app, queue, deadline))
             .buffer_unordered(self.settings.concurrency.max(1))
             .fold(
                 Tally::default(),
@@ -318,9 +338,9 @@ impl Deliverer {
             .await
     }
 
-    /// One webhook's jobs, in order. After an attempt that got no answer, the rest are
-    /// deferred unattempted.
-    async fn run_queue(&self, app: &App, queue: Vec<Job>) -> Tally {
+    /// One webhook's jobs, in order. After an attempt that got no answer, or once `deadline`
+    /// passed, the rest are deferred unattempted.
+    async fn run_queue(&self, app: &App, queue: Vec<Job>, deadline: Instant) -> Tally {
         let mut tally = Tally::default();
         let mut webhook: Option<Option<Webhook>> = None;
         let mut tripped = false;
@@ -338,6 +358,7 @@ impl Deliverer {
                     },
                 };
             }
+            tripped |= Instant::now() >= deadline;
             let result = match webhook.as_ref().and_then(Option::as_ref) {
                 Some(hook) if hook.is_active && !tripped => {
                     self.attempt_job(app, &job.held, hook, &mut tally).await
