@@ -68,6 +68,8 @@ mod tls_refusals;
 mod webhook_activation;
 /// `GET /v1/webhooks/logs` and `POST /v1/webhooks/logs/redeliver`.
 mod webhooks_logs;
+/// `@zernio/node`'s webhook methods, unchanged, over HTTP (`tests/sdk/webhooks.mjs`).
+mod webhooks_sdk;
 /// `/v1/webhooks/settings`: create, list, update, delete.
 mod webhooks_settings;
 /// `POST /v1/webhooks/test`.

@@ -3,7 +3,7 @@
 //!
 //! Test and redeliver make one attempt now through the function's [`EgressClient`] (built once
 //! per container, only in this function), log it, and answer with its [`outcome`]:
-//! `{success, statusCode, responseTime, error, eventId, attemptNumber}`. A 410 turns the webhook
+//! `{success, message, statusCode, responseTime, error, eventId, attemptNumber}`. A 410 turns the webhook
 //! off; a success sets `lastFiredAt` and resets `failureCount`.
 
 /// `GET /v1/webhooks/logs`: the delivery log, filtered and paged.
@@ -128,12 +128,24 @@ async fn deliver(
         .entry)
 }
 
-/// The answer of test and redeliver: how the attempt went.
+/// The answer of test and redeliver: how the attempt went, and `message` (the one other field
+/// of `@zernio/node`'s `TestWebhookResponse` and `RedeliverWebhookEventResponse`) saying so.
 fn outcome(entry: &LogEntry) -> Response<Body> {
+    let success = entry.status == LogStatus::Success;
+    let message = match (success, entry.status_code, &entry.error_message) {
+        (true, Some(code), _) => format!(
+            "Delivered: the endpoint answered {code} in {} ms",
+            entry.response_time_ms
+        ),
+        (_, _, Some(error)) => format!("Not delivered: {error}"),
+        (_, Some(code), None) => format!("Not delivered: the endpoint answered {code}"),
+        (_, None, None) => "Not delivered".to_owned(),
+    };
     json_response(
         StatusCode::OK,
         &json!({
-            "success": entry.status == LogStatus::Success,
+            "success": success,
+            "message": message,
             "statusCode": entry.status_code,
             "responseTime": entry.response_time_ms,
             "error": entry.error_message,
