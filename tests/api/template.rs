@@ -15,6 +15,8 @@ struct TableShape {
     attributes: BTreeSet<(String, String)>,
     indexes: BTreeSet<(String, Key, String)>,
     ttl: (String, bool),
+    /// The stream's view type (`None`: no stream).
+    stream: Option<String>,
 }
 
 fn text(v: &Value, field: &str) -> String {
@@ -70,6 +72,9 @@ fn from_template() -> TableShape {
             text(&p["TimeToLiveSpecification"], "AttributeName"),
             p["TimeToLiveSpecification"]["Enabled"].as_bool() == Some(true),
         ),
+        stream: p["StreamSpecification"]["StreamViewType"]
+            .as_str()
+            .map(str::to_owned),
     }
 }
 
@@ -138,6 +143,11 @@ async fn from_code() -> TableShape {
             ttl.attribute_name().unwrap_or_default().to_owned(),
             ttl.time_to_live_status().map(|s| s.as_str()) == Some("ENABLED"),
         ),
+        stream: t
+            .stream_specification()
+            .filter(|s| s.stream_enabled())
+            .and_then(|s| s.stream_view_type())
+            .map(|v| v.as_str().to_owned()),
     }
 }
 
@@ -148,6 +158,23 @@ async fn template_declares_the_table_the_code_creates() {
     assert_eq!(template, code);
     assert_eq!(template.ttl.0, sandbox::store::TTL_ATTRIBUTE);
     assert_eq!(template.billing, "PAY_PER_REQUEST");
+    // The events function's outbox and its sweep's index (issue 19).
+    assert_eq!(template.stream.as_deref(), Some("NEW_AND_OLD_IMAGES"));
+    assert!(
+        template.indexes.contains(&(
+            sandbox::store::DUE_INDEX.to_owned(),
+            vec![
+                ("dueShard".to_owned(), "HASH".to_owned()),
+                ("dueAt".to_owned(), "RANGE".to_owned()),
+            ],
+            "ALL".to_owned(),
+        )),
+        "{:?}",
+        template.indexes
+    );
+    assert!(template
+        .attributes
+        .contains(&("dueAt".to_owned(), "N".to_owned())));
 }
 
 #[test]

@@ -11,6 +11,9 @@
 //! Meta reported at send time, which for Brazil, Mexico and Argentina may differ from the
 //! number we sent to). Only session items carry those two attributes. A business-scoped user
 //! id (BSUID) needs no index: its `BSUID#` item names the phone (as `phone`, not `phoneE164`).
+//! A third sparse index, `byDue` (partition key `dueShard`, always `DUE`; sort key `dueAt`, N),
+//! holds only deliveries with a retry pending, for the events function's sweep. The table's
+//! stream (`NEW_AND_OLD_IMAGES`) is the events function's outbox.
 //!
 //! # Items
 //! | item | pk | sk | attributes |
@@ -137,6 +140,10 @@ pub const TTL_ATTRIBUTE: &str = "expiresAt";
 pub const PHONE_INDEX: &str = "byPhone";
 /// The index on the WhatsApp id Meta reported for the phone.
 pub const WA_ID_INDEX: &str = "byWaId";
+/// The index of deliveries due for a retry (or whose lease runs out): `dueShard`, `dueAt`.
+pub const DUE_INDEX: &str = "byDue";
+/// The one partition of [`DUE_INDEX`]: every due delivery's `dueShard`.
+pub const DUE_SHARD: &str = "DUE";
 
 /// The kinds of item in the table: each names its `pk` prefix and its `sk`.
 /// A new kind of item gets a variant here and nowhere else.

@@ -4,11 +4,12 @@
 use aws_sdk_dynamodb::client::Waiters;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
+    TimeToLiveSpecification,
 };
 use aws_sdk_dynamodb::Client;
 
-use super::{StoreError, PHONE_INDEX, TTL_ATTRIBUTE, WA_ID_INDEX};
+use super::{StoreError, DUE_INDEX, PHONE_INDEX, TTL_ATTRIBUTE, WA_ID_INDEX};
 
 /// Creates the table exactly as `template.yaml` declares it (tests and the local stack).
 pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError> {
@@ -18,16 +19,16 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError
             .key_type(kind)
             .build()
     };
-    let attr = |name: &str| {
+    let attr = |name: &str, kind: ScalarAttributeType| {
         AttributeDefinition::builder()
             .attribute_name(name)
-            .attribute_type(ScalarAttributeType::S)
+            .attribute_type(kind)
             .build()
     };
-    let index = |name: &str, attribute: &str| {
+    let index = |name: &str, keys: Vec<KeySchemaElement>| {
         GlobalSecondaryIndex::builder()
             .index_name(name)
-            .key_schema(key(attribute, KeyType::Hash)?)
+            .set_key_schema(Some(keys))
             .projection(
                 Projection::builder()
                     .projection_type(ProjectionType::All)
@@ -42,12 +43,29 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError
             .billing_mode(BillingMode::PayPerRequest)
             .key_schema(key("pk", KeyType::Hash)?)
             .key_schema(key("sk", KeyType::Range)?)
-            .attribute_definitions(attr("pk")?)
-            .attribute_definitions(attr("sk")?)
-            .attribute_definitions(attr("phoneE164")?)
-            .attribute_definitions(attr("waId")?)
-            .global_secondary_indexes(index(PHONE_INDEX, "phoneE164")?)
-            .global_secondary_indexes(index(WA_ID_INDEX, "waId")?))
+            .attribute_definitions(attr("pk", ScalarAttributeType::S)?)
+            .attribute_definitions(attr("sk", ScalarAttributeType::S)?)
+            .attribute_definitions(attr("phoneE164", ScalarAttributeType::S)?)
+            .attribute_definitions(attr("waId", ScalarAttributeType::S)?)
+            .attribute_definitions(attr("dueShard", ScalarAttributeType::S)?)
+            .attribute_definitions(attr("dueAt", ScalarAttributeType::N)?)
+            .global_secondary_indexes(index(PHONE_INDEX, vec![key("phoneE164", KeyType::Hash)?])?)
+            .global_secondary_indexes(index(WA_ID_INDEX, vec![key("waId", KeyType::Hash)?])?)
+            // Sparse: only a delivery with a retry (or a lease) pending carries both.
+            .global_secondary_indexes(index(
+                DUE_INDEX,
+                vec![
+                    key("dueShard", KeyType::Hash)?,
+                    key("dueAt", KeyType::Range)?,
+                ],
+            )?)
+            // The outbox: the events function reads every change (`sandbox::events`).
+            .stream_specification(
+                StreamSpecification::builder()
+                    .stream_enabled(true)
+                    .stream_view_type(StreamViewType::NewAndOldImages)
+                    .build()?,
+            ))
     };
     build()
         .map_err(|e| StoreError::corrupt("CreateTable", e.to_string()))?
