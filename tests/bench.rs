@@ -565,7 +565,7 @@ impl Workload {
                     let digits = format!("34688{:06}", 100_000 + self.next_user);
                     let stream = match self.stream.as_mut() {
                         Some(stream) => stream,
-                        None => self.stream.insert(TableStream::enable(&self.env).await),
+                        None => self.stream.insert(TableStream::open(&self.env).await),
                     };
                     let _ = stream.new_records();
                     let text = e2e::deliveries::text_at(&digits, "bench", now_secs(), n as u32);

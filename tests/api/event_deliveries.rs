@@ -75,7 +75,7 @@ async fn a_phones_reply_reaches_the_receiver_signed_both_ways() {
     let s = env.active("u1", SPAIN_DIGITS).await;
     let server = receiver(200).await;
     let id = hook(&env, &s.key, &hook_url(&server), &["message.received"]).await;
-    let mut stream = TableStream::enable(&env).await;
+    let mut stream = TableStream::open(&env).await;
     let deliverer = deliverer("10,100", Duration::from_secs(5));
 
     reply_from_phone(&env, "hello from the phone", 1).await;
@@ -130,7 +130,7 @@ async fn a_record_processed_twice_delivers_once_per_webhook() {
     let (a, b) = (receiver(200).await, receiver(200).await);
     hook(&env, &s.key, &hook_url(&a), &["message.received"]).await;
     hook(&env, &s.key, &hook_url(&b), &["message.received"]).await;
-    let mut stream = TableStream::enable(&env).await;
+    let mut stream = TableStream::open(&env).await;
     let deliverer = deliverer("10", Duration::from_secs(5));
 
     reply_from_phone(&env, "once", 1).await;
@@ -153,7 +153,7 @@ async fn concurrent_first_passes_of_one_record_deliver_once() {
     let s = env.active("u1", SPAIN_DIGITS).await;
     let server = receiver(200).await;
     hook(&env, &s.key, &hook_url(&server), &["message.received"]).await;
-    let mut stream = TableStream::enable(&env).await;
+    let mut stream = TableStream::open(&env).await;
     let deliverer = deliverer("10", Duration::from_secs(5));
 
     reply_from_phone(&env, "raced", 1).await;
@@ -173,7 +173,7 @@ async fn dynamodb_down_fails_the_records_from_the_first_that_could_not_be_claime
     let s = env.active("u1", SPAIN_DIGITS).await;
     let server = receiver(200).await;
     hook(&env, &s.key, &hook_url(&server), &["message.received"]).await;
-    let mut stream = TableStream::enable(&env).await;
+    let mut stream = TableStream::open(&env).await;
     let deliverer = deliverer("10", Duration::from_secs(5));
 
     reply_from_phone(&env, "first", 1).await;
@@ -221,7 +221,7 @@ async fn an_endpoints_failure_never_fails_the_batch_and_is_retried_on_the_schedu
     let s = env.active("u1", SPAIN_DIGITS).await;
     let server = receiver(500).await;
     let id = hook(&env, &s.key, &hook_url(&server), &["message.received"]).await;
-    let mut stream = TableStream::enable(&env).await;
+    let mut stream = TableStream::open(&env).await;
     let deliverer = deliverer("10,100", Duration::from_secs(5));
 
     reply_from_phone(&env, "retry me", 1).await;
@@ -296,7 +296,7 @@ async fn retry_after_lengthens_the_wait_within_the_schedule() {
         .mount(&server)
         .await;
     let id = hook(&env, &s.key, &hook_url(&server), &["message.received"]).await;
-    let mut stream = TableStream::enable(&env).await;
+    let mut stream = TableStream::open(&env).await;
     let deliverer = deliverer("10,30,1000", Duration::from_secs(5));
 
     reply_from_phone(&env, "later please", 1).await;
@@ -336,7 +336,7 @@ async fn ten_deliveries_failed_for_good_in_a_row_turn_the_webhook_off_and_a_succ
         .mount_as_scoped(&server)
         .await;
     let id = hook(&env, &s.key, &hook_url(&server), &["message.received"]).await;
-    let mut stream = TableStream::enable(&env).await;
+    let mut stream = TableStream::open(&env).await;
     // One attempt each: every failure is final.
     let deliverer = deliverer("", Duration::from_secs(5));
 
@@ -387,7 +387,7 @@ async fn a_410_turns_the_webhook_off_and_ends_its_other_deliveries() {
     let s = env.active("u1", SPAIN_DIGITS).await;
     let server = receiver(410).await;
     let id = hook(&env, &s.key, &hook_url(&server), &["message.received"]).await;
-    let mut stream = TableStream::enable(&env).await;
+    let mut stream = TableStream::open(&env).await;
     let deliverer = deliverer("10", Duration::from_secs(5));
 
     reply_from_phone(&env, "one", 1).await;
@@ -420,7 +420,7 @@ async fn a_hanging_endpoint_costs_one_attempt_timeout_and_holds_up_no_other_webh
         &["whatsapp.sandbox.session.activated", "message.received"],
     )
     .await;
-    let mut stream = TableStream::enable(&env).await;
+    let mut stream = TableStream::open(&env).await;
     let deliverer = deliverer("10,100", Duration::from_millis(700));
 
     // u2's session and reply, then five replies to u1, all in one batch.
@@ -497,7 +497,7 @@ async fn a_deleted_webhooks_retries_end() {
     let s = env.active("u1", SPAIN_DIGITS).await;
     let server = receiver(500).await;
     let id = hook(&env, &s.key, &hook_url(&server), &["message.received"]).await;
-    let mut stream = TableStream::enable(&env).await;
+    let mut stream = TableStream::open(&env).await;
     let deliverer = deliverer("10,100", Duration::from_secs(5));
 
     reply_from_phone(&env, "x", 1).await;
@@ -537,7 +537,7 @@ async fn session_events_reach_only_subscribed_webhooks() {
     )
     .await;
     hook(&env, &key, &hook_url(&messages), &["message.sent"]).await;
-    let mut stream = TableStream::enable(&env).await;
+    let mut stream = TableStream::open(&env).await;
     let deliverer = deliverer("10", Duration::from_secs(5));
 
     let s = env.active("u1", SPAIN_DIGITS).await;
@@ -573,7 +573,7 @@ async fn a_slow_receiver_is_cut_off_at_the_budget_and_the_rest_put_off() {
         .mount(&server)
         .await;
     hook(&env, &s.key, &hook_url(&server), &["message.received"]).await;
-    let mut stream = TableStream::enable(&env).await;
+    let mut stream = TableStream::open(&env).await;
     let mut deliverer = deliverer("10", Duration::from_secs(5));
     deliverer.budget = Duration::from_secs(1);
 

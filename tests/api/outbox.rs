@@ -15,7 +15,7 @@ fn names(events: &[Event]) -> Vec<&'static str> {
 #[tokio::test]
 async fn a_sessions_life_makes_exactly_its_events() {
     let env = TestEnv::accepting().await;
-    let mut stream = TableStream::enable(&env).await;
+    let mut stream = TableStream::open(&env).await;
 
     // Create: the claim, the counters, the recorded send. No event.
     let s = env.pending("u1", SPAIN_DIGITS).await;
@@ -88,7 +88,7 @@ async fn a_sessions_life_makes_exactly_its_events() {
 #[tokio::test]
 async fn a_stop_ends_every_session_of_the_phone_as_opted_out_at_its_time() {
     let env = TestEnv::accepting().await;
-    let mut stream = TableStream::enable(&env).await;
+    let mut stream = TableStream::open(&env).await;
     let first = env.pending("u1", SPAIN_DIGITS).await;
     let second = env.active("u2", SPAIN_DIGITS).await;
     let _ = stream.new_events();
@@ -116,7 +116,7 @@ async fn a_stop_ends_every_session_of_the_phone_as_opted_out_at_its_time() {
 async fn a_status_that_beats_its_sends_record_breaks_nothing_and_waits_for_it() {
     let env = TestEnv::accepting().await;
     let s = env.active("u1", SPAIN_DIGITS).await;
-    let mut stream = TableStream::enable(&env).await;
+    let mut stream = TableStream::open(&env).await;
     let user = sandbox::session::UserId::new("u1");
     let tag = sandbox::meta::callback::message_tag(&user, T0 + 31, "oEarly").unwrap();
     env.deliver_statuses(vec![tagged(

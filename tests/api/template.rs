@@ -15,6 +15,8 @@ struct TableShape {
     attributes: BTreeSet<(String, String)>,
     indexes: BTreeSet<(String, Key, String)>,
     ttl: (String, bool),
+    /// The stream's view type (`None`: no stream).
+    stream: Option<String>,
 }
 
 fn text(v: &Value, field: &str) -> String {
@@ -70,6 +72,9 @@ fn from_template() -> TableShape {
             text(&p["TimeToLiveSpecification"], "AttributeName"),
             p["TimeToLiveSpecification"]["Enabled"].as_bool() == Some(true),
         ),
+        stream: p["StreamSpecification"]["StreamViewType"]
+            .as_str()
+            .map(str::to_owned),
     }
 }
 
@@ -138,6 +143,11 @@ async fn from_code() -> TableShape {
             ttl.attribute_name().unwrap_or_default().to_owned(),
             ttl.time_to_live_status().map(|s| s.as_str()) == Some("ENABLED"),
         ),
+        stream: t
+            .stream_specification()
+            .filter(|s| s.stream_enabled())
+            .and_then(|s| s.stream_view_type())
+            .map(|v| v.as_str().to_owned()),
     }
 }
 
@@ -148,6 +158,23 @@ async fn template_declares_the_table_the_code_creates() {
     assert_eq!(template, code);
     assert_eq!(template.ttl.0, sandbox::store::TTL_ATTRIBUTE);
     assert_eq!(template.billing, "PAY_PER_REQUEST");
+    // The events function's outbox and its sweep's index (issue 19).
+    assert_eq!(template.stream.as_deref(), Some("NEW_AND_OLD_IMAGES"));
+    assert!(
+        template.indexes.contains(&(
+            sandbox::store::DUE_INDEX.to_owned(),
+            vec![
+                ("dueShard".to_owned(), "HASH".to_owned()),
+                ("dueAt".to_owned(), "RANGE".to_owned()),
+            ],
+            "ALL".to_owned(),
+        )),
+        "{:?}",
+        template.indexes
+    );
+    assert!(template
+        .attributes
+        .contains(&("dueAt".to_owned(), "N".to_owned())));
 }
 
 #[test]
@@ -167,6 +194,7 @@ fn template_routes_match_the_local_router() {
             .as_mapping()
             .unwrap()
             .values()
+            .filter(|e| e["Type"].as_str() == Some("HttpApi"))
         {
             let p = &event["Properties"];
             from_template.insert((
@@ -354,9 +382,41 @@ fn parameter_default(doc: &Value, v: &Value) -> i64 {
         .unwrap_or_else(|| panic!("{name} has a numeric default"))
 }
 
-/// Every grant of a function as "Action target": the target is each `dynamodb:LeadingKeys`
-/// pattern on the table, `index/<name>` for an index, or `ANY ITEM` when a table statement is
-/// not scoped by a `ForAllValues:StringLike` LeadingKeys condition.
+/// What a statement's `Resource` names.
+enum Target {
+    /// The table's items (`!GetAtt Table.Arn`).
+    Items,
+    /// An index of the table, `index/<name>`.
+    Index(String),
+    /// Anything else, as its `!GetAtt` names it (`Table.StreamArn`, `Queue.Arn`).
+    Other(String),
+}
+
+fn target_of(binary: &str, resource: &Value) -> Target {
+    let written = format!("{resource:?}");
+    if let Some(i) = written.find("/index/") {
+        return Target::Index(
+            written[i + 1..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '/')
+                .collect(),
+        );
+    }
+    match resource {
+        Value::Tagged(t) if t.tag == "GetAtt" => match t.value.as_str() {
+            Some("Table.Arn") => Target::Items,
+            Some(other) => Target::Other(other.to_owned()),
+            None => panic!("{binary}: {written}"),
+        },
+        _ => panic!("{binary}: a resource that is no !GetAtt: {written}"),
+    }
+}
+
+/// Every grant of a function as "Action target": on the table's items the target is each
+/// `dynamodb:LeadingKeys` pattern, or `ANY ITEM` when the statement is not scoped by a
+/// `ForAllValues:StringLike` LeadingKeys condition; on an index `index/<name>`, followed by its
+/// LeadingKeys patterns (the index's partition key) when it has them; anything else as its
+/// `!GetAtt` names it. Actions other than DynamoDB's keep their service prefix.
 fn grants(doc: &Value, binary: &str) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     for policy in function(doc, binary)["Properties"]["Policies"]
@@ -365,9 +425,9 @@ fn grants(doc: &Value, binary: &str) -> BTreeSet<String> {
     {
         for st in policy["Statement"].as_sequence().expect("statements") {
             assert_eq!(st["Effect"].as_str(), Some("Allow"));
-            let resources: Vec<String> = match &st["Resource"] {
-                Value::Sequence(items) => items.iter().map(|r| format!("{r:?}")).collect(),
-                one => vec![format!("{one:?}")],
+            let resources: Vec<&Value> = match &st["Resource"] {
+                Value::Sequence(items) => items.iter().collect(),
+                one => vec![one],
             };
             let leading: Option<Vec<String>> = st["Condition"]["ForAllValues:StringLike"]
                 ["dynamodb:LeadingKeys"]
@@ -376,26 +436,37 @@ fn grants(doc: &Value, binary: &str) -> BTreeSet<String> {
             let other_conditions = st["Condition"]
                 .as_mapping()
                 .is_some_and(|m| m.len() != 1 || leading.is_none());
+            let scoped = match (&leading, other_conditions) {
+                (Some(prefixes), false) => Some(prefixes),
+                _ => None,
+            };
             for action in st["Action"].as_sequence().expect("a list of actions") {
                 let action = action.as_str().unwrap().trim_start_matches("dynamodb:");
                 for resource in &resources {
-                    if let Some(i) = resource.find("/index/") {
-                        let name: String = resource[i + 1..]
-                            .chars()
-                            .take_while(|c| c.is_ascii_alphanumeric() || *c == '/')
-                            .collect();
-                        out.insert(format!("{action} {name}"));
-                    } else {
-                        assert!(resource.contains("Table"), "{binary}: {resource}");
-                        match (&leading, other_conditions) {
-                            (Some(prefixes), false) => {
+                    match target_of(binary, resource) {
+                        Target::Items => match scoped {
+                            Some(prefixes) => {
                                 for p in prefixes {
                                     out.insert(format!("{action} {p}"));
                                 }
                             }
-                            _ => {
+                            None => {
                                 out.insert(format!("{action} ANY ITEM"));
                             }
+                        },
+                        Target::Index(name) => match scoped {
+                            Some(partitions) => {
+                                for p in partitions {
+                                    out.insert(format!("{action} {name} {p}"));
+                                }
+                            }
+                            None => {
+                                out.insert(format!("{action} {name}"));
+                            }
+                        },
+                        Target::Other(name) => {
+                            assert!(st["Condition"].is_null(), "{binary}: {action} on {name}");
+                            out.insert(format!("{action} {name}"));
                         }
                     }
                 }
@@ -525,11 +596,20 @@ fn template_never_allows_deliveries_to_private_targets() {
         .collect::<Vec<_>>();
     assert!(settings.is_empty(), "{settings:?}");
     let doc = template();
-    let variables = &function(&doc, "webhooks")["Properties"]["Environment"]["Variables"];
-    assert_eq!(variables["WEBHOOK_TIMEOUT_MS"].as_str(), Some("5000"));
-    assert!(variables["WEBHOOK_RETRY_SCHEDULE_SECONDS"]
-        .as_str()
-        .is_some());
+    for binary in ["webhooks", "events"] {
+        let variables = &function(&doc, binary)["Properties"]["Environment"]["Variables"];
+        assert_eq!(
+            variables["WEBHOOK_TIMEOUT_MS"].as_str(),
+            Some("5000"),
+            "{binary}"
+        );
+        assert!(
+            variables["WEBHOOK_RETRY_SCHEDULE_SECONDS"]
+                .as_str()
+                .is_some(),
+            "{binary}"
+        );
+    }
 }
 
 #[test]
@@ -571,4 +651,245 @@ fn webhook_has_reserved_concurrency_so_a_flood_cannot_starve_meta() {
     let doc = template();
     let reserved = &function(&doc, "webhook")["Properties"]["ReservedConcurrentExecutions"];
     assert!(parameter_default(&doc, reserved) >= 1);
+}
+
+// ---------- The events function (issue 19): its stream, its sweep, its dead letters ----------
+
+/// The one resource of this type.
+fn the_one<'a>(doc: &'a Value, kind: &str) -> (&'a str, &'a Value) {
+    let found: Vec<(&str, &Value)> = doc["Resources"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some(kind))
+        .map(|(name, r)| (name.as_str().unwrap(), r))
+        .collect();
+    assert_eq!(found.len(), 1, "exactly one {kind}");
+    found[0]
+}
+
+/// The logical id of the function built from this binary.
+fn function_id<'a>(doc: &'a Value, binary: &str) -> &'a str {
+    doc["Resources"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .find(|(_, r)| r["Metadata"]["BuildProperties"]["Binary"].as_str() == Some(binary))
+        .and_then(|(name, _)| name.as_str())
+        .unwrap_or_else(|| panic!("no function {binary}"))
+}
+
+/// The `(tag, value)` of a short-form intrinsic (`!GetAtt Table.StreamArn`, `!Ref X`).
+fn intrinsic(v: &Value) -> (String, &Value) {
+    match v {
+        Value::Tagged(t) => (
+            t.tag.to_string().trim_start_matches('!').to_owned(),
+            &t.value,
+        ),
+        other => panic!("expected an intrinsic, got {other:?}"),
+    }
+}
+
+#[test]
+fn events_policy_touches_only_webhooks_their_log_and_deliveries_reads_its_stream_and_dead_letters()
+{
+    let doc = template();
+    let mut expected = BTreeSet::new();
+    for action in ["GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query"] {
+        for prefix in [
+            sandbox::store::ItemKind::Webhook.prefix(),
+            sandbox::store::ItemKind::WebhookLog.prefix(),
+            "WHDLV#",
+        ] {
+            expected.insert(format!("{action} {prefix}*"));
+        }
+    }
+    expected.insert(format!(
+        "Query index/{} {}",
+        sandbox::store::DUE_INDEX,
+        sandbox::store::DUE_SHARD
+    ));
+    for action in [
+        "DescribeStream",
+        "GetRecords",
+        "GetShardIterator",
+        "ListStreams",
+    ] {
+        expected.insert(format!("{action} Table.StreamArn"));
+    }
+    let (queue, _) = the_one(&doc, "AWS::SQS::Queue");
+    expected.insert(format!("sqs:SendMessage {queue}.Arn"));
+    assert_eq!(grants(&doc, "events"), expected);
+
+    // No SAM event that would attach a managed policy of its own (a DynamoDB event attaches
+    // AWSLambdaDynamoDBExecutionRole: stream reads on every stream of the account), and no
+    // role of our own in place of the policies above.
+    let f = &function(&doc, "events")["Properties"];
+    assert!(f["Role"].is_null(), "{:?}", f["Role"]);
+    for (name, event) in f["Events"].as_mapping().expect("events").iter() {
+        assert_eq!(event["Type"].as_str(), Some("Schedule"), "{name:?}");
+    }
+}
+
+#[test]
+fn the_stream_reaches_events_filtered_reporting_item_failures_bisected_bounded_and_dead_lettered() {
+    let doc = template();
+    let (_, mapping) = the_one(&doc, "AWS::Lambda::EventSourceMapping");
+    let m = &mapping["Properties"];
+    let (tag, target) = intrinsic(&m["FunctionName"]);
+    assert_eq!(
+        (tag.as_str(), target.as_str()),
+        ("Ref", Some(function_id(&doc, "events")))
+    );
+    let (tag, source) = intrinsic(&m["EventSourceArn"]);
+    assert_eq!(
+        (tag.as_str(), source.as_str()),
+        ("GetAtt", Some("Table.StreamArn"))
+    );
+    assert_eq!(m["StartingPosition"].as_str(), Some("LATEST"));
+    assert_eq!(m["BatchSize"].as_i64(), Some(100));
+
+    // Only an infrastructure failure fails a record, and only that record is retried.
+    let responses: Vec<&str> = m["FunctionResponseTypes"]
+        .as_sequence()
+        .expect("FunctionResponseTypes")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(responses, ["ReportBatchItemFailures"]);
+    assert_eq!(m["BisectBatchOnFunctionError"].as_bool(), Some(true));
+    // Bounded: left out, both are -1 (retry until the record expires from the stream).
+    let retries = m["MaximumRetryAttempts"]
+        .as_i64()
+        .expect("MaximumRetryAttempts");
+    assert!((0..=10).contains(&retries), "{retries}");
+    let age = m["MaximumRecordAgeInSeconds"]
+        .as_i64()
+        .expect("MaximumRecordAgeInSeconds");
+    assert!((60..=86_400).contains(&age), "{age}");
+
+    // What is given up on goes to the dead-letter queue, kept 14 days, encrypted.
+    let (tag, destination) = intrinsic(&m["DestinationConfig"]["OnFailure"]["Destination"]);
+    let (queue, dlq) = the_one(&doc, "AWS::SQS::Queue");
+    assert_eq!(
+        (tag.as_str(), destination.as_str()),
+        ("GetAtt", Some(format!("{queue}.Arn").as_str()))
+    );
+    let q = &dlq["Properties"];
+    assert_eq!(q["MessageRetentionPeriod"].as_i64(), Some(14 * 86_400));
+    assert_eq!(q["SqsManagedSseEnabled"].as_bool(), Some(true));
+    let output = &doc["Outputs"]["EventsDeadLetterQueueUrl"]["Value"];
+    let (tag, named) = intrinsic(output);
+    assert_eq!((tag.as_str(), named.as_str()), ("Ref", Some(queue)));
+
+    // Only sessions and conversation messages (the items whose changes are events) invoke it.
+    let filters = m["FilterCriteria"]["Filters"]
+        .as_sequence()
+        .expect("FilterCriteria.Filters");
+    assert_eq!(filters.len(), 1);
+    let pattern: serde_json::Value =
+        serde_json::from_str(filters[0]["Pattern"].as_str().expect("a Pattern"))
+            .expect("the pattern is JSON");
+    let prefixes = [
+        sandbox::store::ItemKind::Session.prefix(),
+        sandbox::store::ItemKind::Message.prefix(),
+    ];
+    assert_eq!(
+        pattern,
+        serde_json::json!({ "dynamodb": { "Keys": { "pk": { "S": [
+            { "prefix": prefixes[0] }, { "prefix": prefixes[1] }
+        ] } } } })
+    );
+}
+
+#[test]
+fn events_sweeps_due_retries_every_minute() {
+    let doc = template();
+    let sweeps: Vec<&Value> = function(&doc, "events")["Properties"]["Events"]
+        .as_mapping()
+        .expect("events")
+        .values()
+        .filter(|e| e["Type"].as_str() == Some("Schedule"))
+        .collect();
+    assert_eq!(sweeps.len(), 1);
+    let p = &sweeps[0]["Properties"];
+    assert_eq!(p["Schedule"].as_str(), Some("rate(1 minute)"));
+    assert_ne!(p["Enabled"].as_bool(), Some(false));
+    assert_ne!(p["State"].as_str(), Some("DISABLED"));
+}
+
+#[test]
+fn events_outlasts_a_round_of_attempts_and_reserves_concurrency_only_when_asked() {
+    let doc = template();
+    let f = &function(&doc, "events")["Properties"];
+    let variables = &f["Environment"]["Variables"];
+    let attempt_ms: i64 = variables["WEBHOOK_TIMEOUT_MS"]
+        .as_str()
+        .and_then(|v| v.parse().ok())
+        .expect("WEBHOOK_TIMEOUT_MS");
+    let in_flight: i64 = variables["WEBHOOK_CONCURRENCY"]
+        .as_str()
+        .and_then(|v| v.parse().ok())
+        .expect("WEBHOOK_CONCURRENCY");
+    assert!(in_flight >= 1);
+    // An attempt and its writes (two DynamoDB operations of at most 4 s) fit many times over.
+    let timeout = f["Timeout"].as_i64().expect("Timeout");
+    assert!(timeout * 1000 >= 4 * (attempt_ms + 8_000), "{timeout}");
+
+    // `!If [Condition, !Ref Parameter, !Ref AWS::NoValue]`, the condition "parameter != 0".
+    let (tag, branches) = intrinsic(&f["ReservedConcurrentExecutions"]);
+    assert_eq!(tag, "If");
+    let branches = branches.as_sequence().expect("!If's list");
+    let parameter = ref_name(&branches[1]);
+    assert_eq!(ref_name(&branches[2]), "AWS::NoValue");
+    let p = &doc["Parameters"][parameter.as_str()];
+    assert_eq!(p["Type"].as_str(), Some("Number"));
+    assert_eq!(p["MinValue"].as_i64(), Some(0));
+    let condition = &doc["Conditions"][branches[0].as_str().expect("a condition's name")];
+    let (tag, inner) = intrinsic(condition);
+    assert_eq!(tag, "Not");
+    let (tag, equals) = intrinsic(&inner.as_sequence().expect("!Not's list")[0]);
+    assert_eq!(tag, "Equals");
+    let equals = equals.as_sequence().expect("!Equals's list");
+    assert_eq!(ref_name(&equals[0]), parameter);
+    assert_eq!(equals[1].as_i64(), Some(0));
+}
+
+#[test]
+fn every_function_logs_to_its_own_group_with_the_retention() {
+    let doc = template();
+    let resources = doc["Resources"].as_mapping().unwrap();
+    let mut binaries = Vec::new();
+    for function in resources
+        .values()
+        .filter(|r| r["Type"].as_str() == Some("AWS::Serverless::Function"))
+    {
+        let binary = text(&function["Metadata"]["BuildProperties"], "Binary");
+        let p = &function["Properties"];
+        let (tag, name) = intrinsic(&p["FunctionName"]);
+        let name = format!("{tag} {}", name.as_str().unwrap());
+        assert_eq!(name, format!("Sub ${{AWS::StackName}}-{binary}"));
+        let group = &doc["Resources"][ref_name(&p["LoggingConfig"]["LogGroup"]).as_str()];
+        assert_eq!(
+            group["Type"].as_str(),
+            Some("AWS::Logs::LogGroup"),
+            "{binary}"
+        );
+        let (tag, group_name) = intrinsic(&group["Properties"]["LogGroupName"]);
+        let group_name = format!("{tag} {}", group_name.as_str().unwrap());
+        assert_eq!(
+            group_name,
+            format!("Sub /aws/lambda/${{AWS::StackName}}-{binary}")
+        );
+        assert_eq!(
+            ref_name(&group["Properties"]["RetentionInDays"]),
+            "LogRetentionDays"
+        );
+        binaries.push(binary);
+    }
+    binaries.sort();
+    assert_eq!(
+        binaries,
+        ["create", "events", "list", "messages", "revoke", "send", "webhook", "webhooks"]
+    );
 }

@@ -17,15 +17,19 @@ use crate::TestEnv;
 pub struct TableStream {
     address: String,
     arn: String,
+    /// Records written before [`TableStream::open`]: never shown.
+    before: usize,
+    /// Records (after `before`) already handed out by [`TableStream::new_events`].
     seen: usize,
 }
 
 impl TableStream {
-    /// The table's stream (on from the table's creation, as in template.yaml), read from
-    /// now on: the records of earlier writes are passed over.
-    pub async fn enable(env: &TestEnv) -> Self {
-        let client = env.app.store.client();
-        let arn = client
+    /// The table's stream (on since `create_table`), from now on: earlier writes are not shown.
+    pub async fn open(env: &TestEnv) -> Self {
+        let arn = env
+            .app
+            .store
+            .client()
             .describe_table()
             .table_name(&env.table)
             .send()
@@ -33,19 +37,27 @@ impl TableStream {
             .expect("describe the table")
             .table
             .and_then(|t| t.latest_stream_arn)
-            .expect("the table's stream");
+            .expect("the table has a stream (create_table turns it on)");
         let endpoint = &super::dynamo::local().endpoint;
         let mut stream = Self {
             address: endpoint.trim_start_matches("http://").to_owned(),
             arn,
+            before: 0,
             seen: 0,
         };
-        stream.seen = stream.records().len();
+        stream.before = stream.all_records().len();
         stream
     }
 
-    /// Every record since the stream was turned on, oldest first, as Lambda's JSON.
+    /// Every record since the stream was opened, oldest first, as Lambda's JSON.
     pub fn records(&self) -> Vec<Value> {
+        let mut records = self.all_records();
+        records.drain(..self.before.min(records.len()));
+        records
+    }
+
+    /// Every record the stream holds, oldest first.
+    fn all_records(&self) -> Vec<Value> {
         let stream = self.call("DescribeStream", json!({ "StreamArn": self.arn }));
         let mut records = Vec::new();
         let shards = stream["StreamDescription"]["Shards"]

@@ -11,6 +11,9 @@
 //! Meta reported at send time, which for Brazil, Mexico and Argentina may differ from the
 //! number we sent to). Only session items carry those two attributes. A business-scoped user
 //! id (BSUID) needs no index: its `BSUID#` item names the phone (as `phone`, not `phoneE164`).
+//! A third sparse index, `byDue` (partition key `dueShard`, always `DUE`; sort key `dueAt`, N),
+//! holds only deliveries with a retry pending, for the events function's sweep. The table's
+//! stream (`NEW_AND_OLD_IMAGES`) is the events function's outbox.
 //!
 //! # Items
 //! | item | pk | sk | attributes |

@@ -19,26 +19,22 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError
             .key_type(kind)
             .build()
     };
-    let typed = |name: &str, kind: ScalarAttributeType| {
+    let attr = |name: &str, kind: ScalarAttributeType| {
         AttributeDefinition::builder()
             .attribute_name(name)
             .attribute_type(kind)
             .build()
     };
-    let attr = |name: &str| typed(name, ScalarAttributeType::S);
-    let index = |name: &str, hash: &str, range: Option<&str>| {
-        let mut index = GlobalSecondaryIndex::builder()
+    let index = |name: &str, keys: Vec<KeySchemaElement>| {
+        GlobalSecondaryIndex::builder()
             .index_name(name)
-            .key_schema(key(hash, KeyType::Hash)?)
+            .set_key_schema(Some(keys))
             .projection(
                 Projection::builder()
                     .projection_type(ProjectionType::All)
                     .build(),
-            );
-        if let Some(range) = range {
-            index = index.key_schema(key(range, KeyType::Range)?);
-        }
-        index.build()
+            )
+            .build()
     };
     let build = || -> Result<_, aws_sdk_dynamodb::error::BuildError> {
         Ok(client
@@ -47,16 +43,23 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError
             .billing_mode(BillingMode::PayPerRequest)
             .key_schema(key("pk", KeyType::Hash)?)
             .key_schema(key("sk", KeyType::Range)?)
-            .attribute_definitions(attr("pk")?)
-            .attribute_definitions(attr("sk")?)
-            .attribute_definitions(attr("phoneE164")?)
-            .attribute_definitions(attr("waId")?)
-            .attribute_definitions(attr("dueShard")?)
-            .attribute_definitions(typed("dueAt", ScalarAttributeType::N)?)
-            .global_secondary_indexes(index(PHONE_INDEX, "phoneE164", None)?)
-            .global_secondary_indexes(index(WA_ID_INDEX, "waId", None)?)
-            .global_secondary_indexes(index(DUE_INDEX, "dueShard", Some("dueAt"))?)
-            // The outbox: the events function reads every change (`crate::events`).
+            .attribute_definitions(attr("pk", ScalarAttributeType::S)?)
+            .attribute_definitions(attr("sk", ScalarAttributeType::S)?)
+            .attribute_definitions(attr("phoneE164", ScalarAttributeType::S)?)
+            .attribute_definitions(attr("waId", ScalarAttributeType::S)?)
+            .attribute_definitions(attr("dueShard", ScalarAttributeType::S)?)
+            .attribute_definitions(attr("dueAt", ScalarAttributeType::N)?)
+            .global_secondary_indexes(index(PHONE_INDEX, vec![key("phoneE164", KeyType::Hash)?])?)
+            .global_secondary_indexes(index(WA_ID_INDEX, vec![key("waId", KeyType::Hash)?])?)
+            // Sparse: only a delivery with a retry (or a lease) pending carries both.
+            .global_secondary_indexes(index(
+                DUE_INDEX,
+                vec![
+                    key("dueShard", KeyType::Hash)?,
+                    key("dueAt", KeyType::Range)?,
+                ],
+            )?)
+            // The outbox: the events function reads every change (`sandbox::events`).
             .stream_specification(
                 StreamSpecification::builder()
                     .stream_enabled(true)
