@@ -46,24 +46,31 @@ impl Function {
         .map_err(|e| e.to_string())?;
         let text = String::from_utf8_lossy(&answer.body);
         let short: String = text.chars().take(300).collect();
-        if !(200..300).contains(&answer.status) {
-            return Err(format!("answered {}: {short}", answer.status));
-        }
-        let body: Value = if text.trim().is_empty() {
-            Value::Null
+        let body: Option<Value> = if text.trim().is_empty() {
+            Some(Value::Null)
         } else {
-            serde_json::from_str(&text).map_err(|_| format!("answered {short:?}, not JSON"))?
+            serde_json::from_str(&text).ok()
         };
-        // Lambda answers a failed invocation with 200, the error as the payload and this header.
-        let flagged = answer.header("x-amz-function-error").is_some();
-        if flagged || body.get("errorType").is_some() || body.get("errorMessage").is_some() {
+        // Lambda answers a failed invocation with 200, the error as the payload and
+        // X-Amz-Function-Error; cargo lambda watch with a 500 and the same payload.
+        let error = body
+            .as_ref()
+            .filter(|b| b.get("errorType").is_some() || b.get("errorMessage").is_some());
+        if let Some(error) = error {
             return Err(format!(
                 "{}: {}",
-                body["errorType"].as_str().unwrap_or("error"),
-                body["errorMessage"].as_str().unwrap_or(&short)
+                error["errorType"].as_str().unwrap_or("error"),
+                error["errorMessage"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .trim_end()
             ));
         }
-        Ok(body)
+        let flagged = answer.header("x-amz-function-error").is_some();
+        match body {
+            Some(body) if (200..300).contains(&answer.status) && !flagged => Ok(body),
+            _ => Err(format!("answered {}: {short}", answer.status)),
+        }
     }
 }
 
@@ -91,6 +98,49 @@ pub fn scheduled_event(now: OffsetDateTime, n: u64) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+
+    /// Invokes a function whose endpoint answers `raw` once; also the request it got.
+    fn invoke_answered(raw: &'static str) -> (Result<Value, String>, String) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let server = std::thread::spawn(move || {
+            let (mut socket, _) = listener.accept().unwrap();
+            let mut request = vec![0; 4096];
+            let n = socket.read(&mut request).unwrap();
+            socket.write_all(raw.as_bytes()).unwrap();
+            String::from_utf8_lossy(&request[..n]).into_owned()
+        });
+        let function = Function::new(&address, "events", Duration::from_secs(5));
+        let result = function.invoke(&json!({ "Records": [] }));
+        (result, server.join().unwrap())
+    }
+
+    #[test]
+    fn an_answer_is_the_functions_result_and_an_error_says_why() {
+        let (ok, request) = invoke_answered(
+            "HTTP/1.1 200 OK\r\nContent-Length: 24\r\n\r\n{\"batchItemFailures\":[]}",
+        );
+        assert_eq!(ok, Ok(json!({ "batchItemFailures": [] })));
+        assert!(request.starts_with("POST /2015-03-31/functions/events/invocations HTTP/1.1"));
+        assert!(request.ends_with(r#"{"Records":[]}"#), "{request}");
+
+        // cargo lambda watch's answer to a function that failed.
+        let (failed, _) = invoke_answered(
+            "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 46\r\n\r\n\
+             {\"errorType\":\"Boom\",\"errorMessage\":\"no table\"}",
+        );
+        assert_eq!(failed, Err("Boom: no table".into()));
+        // Lambda's.
+        let (failed, _) = invoke_answered(
+            "HTTP/1.1 200 OK\r\nX-Amz-Function-Error: Unhandled\r\nContent-Length: 2\r\n\r\n{}",
+        );
+        assert_eq!(failed, Err("answered 200: {}".into()));
+        let (missing, _) =
+            invoke_answered("HTTP/1.1 404 Not Found\r\nContent-Length: 7\r\n\r\nmissing");
+        assert_eq!(missing, Err("answered 404: missing".into()));
+    }
 
     #[test]
     fn the_scheduled_event_is_eventbridges_shape() {
