@@ -305,8 +305,8 @@ else
 
      export KEY=$DEV_KEY
 
- Register webhook-receiver (a webhook endpoint on $RECEIVER_URL with a local-only secret) as
- dev-user's webhook first, so the events of what follows reach it:
+ Register webhook-receiver ($RECEIVER_URL, a local-only secret) as dev-user's webhook
+ first, so the events of what follows reach it:
 
      curl -s -X POST $API_URL/v1/webhooks/settings -H "Authorization: Bearer \$KEY" \\
           -H 'Content-Type: application/json' -d '{"name": "make dev receiver",
