@@ -19,6 +19,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use e2e::deliveries::{envelope, sign};
+use e2e::stream::TableStream;
 use e2e::{dynamo, meta, Options, TestEnv, APP_SECRET, PHONE_NUMBER_ID, SANDBOX_NUMBER};
 use e2e::{T0, VERIFY_TOKEN};
 
@@ -56,9 +57,15 @@ const BINARY_MB: f64 = 5.0;
 const KEEP_MS: f64 = 2.0;
 const KEEP_MB: f64 = 1.0;
 
-const FUNCTIONS: [&str; 8] = [
-    "floor", "create", "list", "revoke", "webhook", "send", "messages", "webhooks",
+const FUNCTIONS: [&str; 9] = [
+    "floor", "create", "list", "revoke", "webhook", "send", "messages", "webhooks", "events",
 ];
+
+/// The functions held to the init target beside the senders: the events function (issue 19).
+const INIT_HELD: [&str; 3] = ["create", "send", "events"];
+
+/// The functions that make outbound HTTP requests to users' webhooks (reqwest).
+const DELIVERERS: [&str; 2] = ["webhooks", "events"];
 
 /// The functions that send to Meta: libphonenumber's metadata and the Graph client are theirs.
 const SENDERS: [&str; 2] = ["create", "send"];
@@ -381,6 +388,10 @@ struct Session {
 struct Workload {
     env: TestEnv,
     next_user: usize,
+    /// The table's stream, read from when the events function's workload is first built.
+    stream: Option<TableStream>,
+    /// The receiver the events function's webhooks deliver to.
+    receiver: Option<wiremock::MockServer>,
 }
 
 impl Workload {
@@ -534,6 +545,42 @@ impl Workload {
                     ));
                 }
             }
+            // A stream batch as the mapping hands it over (its filter applied): a new user's
+            // activated phone writes, and the reply's `message.received` is delivered to the
+            // user's one webhook. Per event: the webhooks read, the claim, the attempt, its log,
+            // the webhook's and the delivery's updates.
+            "events" => {
+                if self.receiver.is_none() {
+                    self.receiver = Some(e2e::webhooks::receiver(200).await);
+                }
+                let url = self
+                    .receiver
+                    .as_ref()
+                    .map(e2e::webhooks::hook_url)
+                    .unwrap_or_default();
+                for _ in 0..count {
+                    let key = self.active().await;
+                    self.env.webhook_to(&key, &url).await;
+                    let n = self.next_user;
+                    let digits = format!("34688{:06}", 100_000 + self.next_user);
+                    let stream = match self.stream.as_mut() {
+                        Some(stream) => stream,
+                        None => self.stream.insert(TableStream::enable(&self.env).await),
+                    };
+                    let _ = stream.new_records();
+                    let text = e2e::deliveries::text_at(&digits, "bench", now_secs(), n as u32);
+                    self.env.deliver_messages(vec![text]).await;
+                    let records: Vec<Value> = stream
+                        .new_records()
+                        .into_iter()
+                        .filter(|r| {
+                            let pk = r["dynamodb"]["Keys"]["pk"]["S"].as_str().unwrap_or("");
+                            pk.starts_with("USER#") || pk.starts_with("CONV#")
+                        })
+                        .collect();
+                    events.push(json!({ "Records": records }));
+                }
+            }
             other => panic!("no workload for {other}"),
         }
         events
@@ -577,9 +624,14 @@ fn peak_rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// An API function's status code; 200 for a stream batch answered without failed records.
 fn status_of(outcome: &Outcome) -> Option<u64> {
     let body: Value = serde_json::from_str(&outcome.body).ok()?;
-    body["statusCode"].as_u64()
+    match body.get("batchItemFailures").and_then(Value::as_array) {
+        Some(failures) if failures.is_empty() => Some(200),
+        Some(_) => Some(500),
+        None => body["statusCode"].as_u64(),
+    }
 }
 
 async fn cold_start(
@@ -830,9 +882,16 @@ async fn main() {
         ("META_APP_SECRET", APP_SECRET.into()),
         ("META_WEBHOOK_VERIFY_TOKEN", VERIFY_TOKEN.into()),
         ("RUST_LOG", "info".into()),
+        // The events function delivers to the bench's receiver on 127.0.0.1.
+        ("WEBHOOK_ALLOW_PRIVATE_TARGETS", "true".into()),
     ];
 
-    let mut workload = Workload { env, next_user: 0 };
+    let mut workload = Workload {
+        env,
+        next_user: 0,
+        stream: None,
+        receiver: None,
+    };
     let mut rows = Vec::new();
     // Interleaved rounds, so a slow moment of the machine does not land on one function only.
     let mut runs: HashMap<&str, Vec<Run>> = HashMap::new();
@@ -990,7 +1049,7 @@ async fn main() {
     // no HTTP client beside the DynamoDB one but the webhooks function's delivery client.
     for name in FUNCTIONS[1..].iter().filter(|f| !SENDERS.contains(f)) {
         let bytes = std::fs::read(binary(name)).unwrap_or_default();
-        let forbidden: &[&str] = if *name == "webhooks" {
+        let forbidden: &[&str] = if DELIVERERS.contains(name) {
             &["rlibphonenumber"]
         } else {
             &["rlibphonenumber", "reqwest"]
@@ -1000,7 +1059,7 @@ async fn main() {
             .copied()
             .filter(|c| bytes.windows(c.len()).any(|w| w == c.as_bytes()))
             .collect();
-        let what = if *name == "webhooks" {
+        let what = if DELIVERERS.contains(name) {
             "no phone metadata"
         } else {
             "no phone metadata or Graph client"
@@ -1015,8 +1074,9 @@ async fn main() {
             }
         );
     }
-    // Issue 10's init target is create's; send has the same init, so it is held to it too.
-    for (name, r) in rows.iter().filter(|(n, _)| SENDERS.contains(n)) {
+    // Issue 10's init target is create's; send has the same init, so it is held to it too, and
+    // issue 19 holds the events function to it.
+    for (name, r) in rows.iter().filter(|(n, _)| INIT_HELD.contains(n)) {
         println!(
             "{} {name:<8} init {:.1} ms <= {INIT_RATIO_TARGET}x floor ({:.1} ms)",
             verdict(r.init <= INIT_RATIO_TARGET * floor.init),

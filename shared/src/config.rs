@@ -21,6 +21,9 @@ pub enum Role {
     /// The webhooks function: an API user's outbound webhooks (`/v1/webhooks/*`); its
     /// delivery settings are `outbound::DeliverySettings`.
     Webhooks,
+    /// The events function: the table's stream and the retry sweep become deliveries; its
+    /// delivery settings are `outbound::DeliverySettings`. Nothing beyond the table.
+    Events,
     /// Tools (admin, dev stack): nothing beyond the table.
     Tool,
 }
@@ -128,7 +131,7 @@ impl Config {
     ) -> Result<Self, ConfigError> {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let required = |name: &'static str| get(name).ok_or(ConfigError::Missing(name));
-        let needs_sandbox = role != Role::Tool;
+        let needs_sandbox = !matches!(role, Role::Tool | Role::Events);
         let secret_for =
             |name: &'static str, needed: bool| -> Result<Option<Secret>, ConfigError> {
                 match get(name) {

@@ -1,8 +1,9 @@
 //! The library every sandbox function stands on.
 //!
 //! Pure rules (`phone`, `session`, `message`, `config`, `limits`, `meta`, `events`) never touch
-//! the network; `store` (DynamoDB), `graph` (Meta's Graph API) and `outbound`'s egress and
-//! attempt (users' webhook URLs) are the only modules that do I/O. `edge` is the HTTP edge: the
+//! the network; `store` (DynamoDB), `graph` (Meta's Graph API), `outbound`'s egress and
+//! attempt (users' webhook URLs) and `delivery` (which runs them for the events function) are
+//! the only modules that do I/O. `edge` is the HTTP edge: the
 //! error envelope, request ids, JSON bodies and the one log line per request. `api` holds the
 //! request handlers the Lambda binaries run, and the parsing of their requests.
 
@@ -16,6 +17,8 @@ pub mod auth;
 pub mod clock;
 /// Configuration from the environment, per function role.
 pub mod config;
+/// Delivery I/O: stream batches and the retry sweep become attempts at users' webhooks.
+pub mod delivery;
 /// The HTTP edge: error envelope, request ids, JSON bodies, one log line per request.
 pub mod edge;
 /// Outbound events from the table's stream records (pure): which change is which event, its

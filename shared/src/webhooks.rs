@@ -39,6 +39,10 @@ pub const MAX_SECRET_CHARS: usize = 256;
 /// How long a delivery log entry is kept (30 days).
 pub const LOG_RETENTION_SECONDS: i64 = 30 * 86_400;
 
+/// Deliveries that failed for good in a row (each after its last attempt) that turn a webhook
+/// off (`isActive: false`); any success resets the count.
+pub const MAX_CONSECUTIVE_FAILURES: i64 = 10;
+
 /// The logs route's page: default and largest `limit`.
 pub const DEFAULT_LOG_PAGE: usize = 50;
 /// The largest `limit` of the logs route.
@@ -138,7 +142,7 @@ impl Webhook {
             .iter()
             .map(|(k, v)| (k.clone(), Value::String(v.clone())))
             .collect();
-        json!({
+        let view = json!({
             "_id": self.id.as_str(),
             "name": self.name,
             "url": self.url,
@@ -149,7 +153,8 @@ impl Webhook {
             "lastFiredAt": self.last_fired_at.map(rfc3339),
             "createdAt": rfc3339(self.created_at),
             "updatedAt": rfc3339(self.updated_at),
-        })
+        });
+        without_nulls(view, &["lastFiredAt"])
     }
 
     /// [`Self::view`] with the secret: the create answer only.
@@ -437,7 +442,7 @@ impl LogEntry {
         let payload = serde_json::from_slice::<Value>(&self.request_payload).unwrap_or_else(|_| {
             Value::String(String::from_utf8_lossy(&self.request_payload).into_owned())
         });
-        json!({
+        let view = json!({
             "webhookId": self.webhook_id,
             "webhookName": self.webhook_name,
             "eventId": self.event_id,
@@ -451,8 +456,22 @@ impl LogEntry {
             "attemptNumber": self.attempt_number,
             "responseTime": self.response_time_ms,
             "createdAt": rfc3339(self.created_at),
-        })
+        });
+        without_nulls(view, &["statusCode", "errorMessage"])
     }
+}
+
+/// `view` without those of `fields` that are `null`. `@zernio/node` types them optional, not
+/// nullable (`lastFiredAt?: string`), so a value it does not have is absent, never `null`.
+fn without_nulls(mut view: Value, fields: &[&str]) -> Value {
+    if let Some(map) = view.as_object_mut() {
+        for field in fields {
+            if map.get(*field).is_some_and(Value::is_null) {
+                map.shift_remove(*field);
+            }
+        }
+    }
+    view
 }
 
 /// The logs route's filters (each optional).

@@ -30,6 +30,8 @@ mod delivery_statuses;
 mod dev_pump;
 /// Every operation when DynamoDB cannot be reached.
 mod dynamodb_unavailable;
+/// The events function: stream batches and the sweep become signed deliveries (issue 19).
+mod event_deliveries;
 /// The sample events under `events/` drive the real handlers.
 mod events;
 /// The DynamoDB client's HTTPS connection: TLS roots, retries of dropped connections.
@@ -68,6 +70,8 @@ mod tls_refusals;
 mod webhook_activation;
 /// `GET /v1/webhooks/logs` and `POST /v1/webhooks/logs/redeliver`.
 mod webhooks_logs;
+/// `@zernio/node`'s webhook methods, unchanged, over HTTP (`tests/sdk/webhooks.mjs`).
+mod webhooks_sdk;
 /// `/v1/webhooks/settings`: create, list, update, delete.
 mod webhooks_settings;
 /// `POST /v1/webhooks/test`.

@@ -102,7 +102,7 @@ async fn logs_are_newest_first_and_filtered_by_event_event_id_status_and_webhook
     );
     assert_eq!(
         all["pagination"],
-        json!({"total": 5, "limit": 50, "skip": 0})
+        json!({"total": 5, "limit": 50, "skip": 0, "pages": 1, "hasMore": false})
     );
     let filtered = |query: &'static [(&'static str, &'static str)]| {
         let env = &env;
@@ -147,15 +147,20 @@ async fn logs_are_paged_by_limit_and_skip_with_the_total_of_every_match() {
     assert_eq!(event_ids(&page), ["evt_3", "evt_2"]);
     assert_eq!(
         page["pagination"],
-        json!({"total": 5, "limit": 2, "skip": 1})
+        json!({"total": 5, "limit": 2, "skip": 1, "pages": 3, "hasMore": true})
     );
     let last = env
         .webhook_logs(&key, &[("limit", "2"), ("skip", "4")])
         .await;
     assert_eq!(event_ids(&last), ["evt_0"]);
+    assert_eq!(
+        last["pagination"],
+        json!({"total": 5, "limit": 2, "skip": 4, "pages": 3, "hasMore": false})
+    );
     let beyond = env.webhook_logs(&key, &[("skip", "9")]).await;
     assert_eq!(beyond["logs"], json!([]));
     assert_eq!(beyond["pagination"]["total"], 5);
+    assert_eq!(beyond["pagination"]["hasMore"], false);
     let filtered = env
         .webhook_logs(
             &key,
@@ -233,6 +238,13 @@ async fn redeliver_sends_the_same_bytes_under_the_same_event_id_as_the_next_atte
     assert_eq!(outcome["success"], true);
     assert_eq!(outcome["eventId"], event_id);
     assert_eq!(outcome["attemptNumber"], 2);
+    assert!(
+        outcome["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Delivered: the endpoint answered 200 in "),
+        "{outcome}"
+    );
 
     let requests = received(&server).await;
     assert_eq!(requests.len(), 2);

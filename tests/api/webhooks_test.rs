@@ -26,6 +26,11 @@ async fn test_delivers_a_signed_webhook_test_event_and_logs_it() {
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
     let outcome = reply.json();
     assert_eq!(outcome["success"], true, "{outcome}");
+    let ms = outcome["responseTime"].as_u64().expect("a response time");
+    assert_eq!(
+        outcome["message"],
+        format!("Delivered: the endpoint answered 200 in {ms} ms")
+    );
     assert_eq!(outcome["statusCode"], 200);
     assert_eq!(outcome["error"], Value::Null);
     assert_eq!(outcome["attemptNumber"], 1);
@@ -86,6 +91,8 @@ async fn test_delivers_a_signed_webhook_test_event_and_logs_it() {
     assert_eq!(entry["statusCode"], 200);
     assert_eq!(entry["requestPayload"], payload);
     assert_eq!(entry["responseBody"], "ok");
+    // No error: absent, not null (`@zernio/node` types it `errorMessage?: string`).
+    assert!(entry.get("errorMessage").is_none(), "{entry}");
     assert_eq!(entry["attemptNumber"], 1);
     assert!(!logs.to_string().contains(secret));
 
@@ -121,12 +128,13 @@ async fn a_failed_test_is_answered_with_its_error_logged_as_failed_and_leaves_th
     assert_eq!(outcome["success"], false);
     assert_eq!(outcome["statusCode"], 500);
     assert_eq!(outcome["error"], "answered 500");
+    assert_eq!(outcome["message"], "Not delivered: answered 500");
     let logs = env.webhook_logs(&key, &[]).await;
     assert_eq!(logs["logs"][0]["status"], "failed");
     assert_eq!(logs["logs"][0]["errorMessage"], "answered 500");
     let hook = env.list_webhooks(&key).await[0].clone();
     assert_eq!(hook["isActive"], true);
-    assert_eq!(hook["lastFiredAt"], Value::Null);
+    assert!(hook.get("lastFiredAt").is_none(), "{hook}");
 }
 
 #[tokio::test]
@@ -154,10 +162,17 @@ async fn an_endpoint_nobody_listens_on_is_a_logged_failure_without_a_status() {
             .starts_with("could not connect"),
         "{outcome}"
     );
-    assert_eq!(
-        env.webhook_logs(&key, &[]).await["logs"][0]["statusCode"],
-        Value::Null
+    assert!(
+        outcome["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Not delivered: could not connect"),
+        "{outcome}"
     );
+    // No answer, no status code: absent, not null (`statusCode?: number` in `@zernio/node`).
+    let entry = env.webhook_logs(&key, &[]).await["logs"][0].clone();
+    assert!(entry.get("statusCode").is_none(), "{entry}");
+    assert_eq!(entry["errorMessage"], outcome["error"]);
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@
 //! client's (`local`, `us-east-1`).
 
 use sandbox::events::{events_of, Event, StreamRecord};
-use serde_json::Value;
+use serde_json::{json, Value};
 use stream_pump::dynamodb::{DynamoDbLocal, Position};
 
 use crate::TestEnv;
@@ -20,13 +20,14 @@ pub struct TableStream {
 }
 
 impl TableStream {
-    /// Turns the table's stream on (if it is off); it records every write from now on.
+    /// The table's stream (on from the table's creation, as in template.yaml; turned on here
+    /// if it is off), read from now on: the records of earlier writes are passed over.
     pub async fn enable(env: &TestEnv) -> Self {
         let db = local();
-        let arn = db
-            .ensure_stream(&env.table)
-            .expect("turn the table's stream on");
-        Self { db, arn, seen: 0 }
+        let arn = db.ensure_stream(&env.table).expect("the table's stream");
+        let mut stream = Self { db, arn, seen: 0 };
+        stream.seen = stream.records().len();
+        stream
     }
 
     /// The ARN of the table's stream.
@@ -64,10 +65,21 @@ impl TableStream {
 
     /// The events of every record written since the last call, in stream order.
     pub fn new_events(&mut self) -> Vec<Event> {
+        events_in(&self.new_records())
+    }
+
+    /// Every record written since the last call, in stream order, as Lambda's JSON.
+    pub fn new_records(&mut self) -> Vec<Value> {
         let records = self.records();
         let fresh = records[self.seen..].to_vec();
         self.seen = records.len();
-        events_in(&fresh)
+        fresh
+    }
+
+    /// The records written since the last call as the batch Lambda's event source mapping
+    /// hands the events function: `{"Records": […]}`.
+    pub fn new_batch(&mut self) -> Value {
+        json!({ "Records": self.new_records() })
     }
 }
 

@@ -33,6 +33,20 @@ pub fn public_egress() -> EgressClient {
     EgressClient::new(Targets::PublicOnly, Duration::from_secs(5)).expect("egress client")
 }
 
+/// The events function's deliverer as `make dev` runs it (private targets allowed), with the
+/// retry schedule `schedule` (`WEBHOOK_RETRY_SCHEDULE_SECONDS`) and an attempt limit of
+/// `timeout`.
+pub fn deliverer(schedule: &str, timeout: Duration) -> sandbox::delivery::Deliverer {
+    let settings = sandbox::outbound::DeliverySettings {
+        timeout,
+        schedule: sandbox::outbound::RetrySchedule::parse(schedule).expect("a schedule"),
+        targets: Targets::PrivateAllowed,
+        concurrency: 16,
+    };
+    let egress = EgressClient::new(settings.targets, timeout).expect("egress client");
+    sandbox::delivery::Deliverer::new(egress, settings)
+}
+
 /// A create body for `url` with the required fields.
 pub fn new_webhook(name: &str, url: &str) -> Value {
     json!({ "name": name, "url": url, "events": ["message.received"] })

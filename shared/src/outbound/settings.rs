@@ -11,6 +11,10 @@ use super::schedule::RetrySchedule;
 /// The attempt's time limit when `WEBHOOK_TIMEOUT_MS` is unset.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(5_000);
 
+/// How many webhooks' deliveries one invocation attempts at once when
+/// `WEBHOOK_CONCURRENCY` is unset.
+pub const DEFAULT_CONCURRENCY: usize = 16;
+
 /// How deliveries are made and retried.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeliverySettings {
@@ -20,6 +24,8 @@ pub struct DeliverySettings {
     pub schedule: RetrySchedule,
     /// `WEBHOOK_ALLOW_PRIVATE_TARGETS`: which addresses deliveries may reach.
     pub targets: Targets,
+    /// `WEBHOOK_CONCURRENCY`: how many webhooks' queues an invocation runs at once.
+    pub concurrency: usize,
 }
 
 impl Default for DeliverySettings {
@@ -28,6 +34,7 @@ impl Default for DeliverySettings {
             timeout: DEFAULT_TIMEOUT,
             schedule: RetrySchedule::default(),
             targets: Targets::PublicOnly,
+            concurrency: DEFAULT_CONCURRENCY,
         }
     }
 }
@@ -64,6 +71,18 @@ impl DeliverySettings {
                 reason: e.to_string(),
             })?,
         };
+        let concurrency = match get("WEBHOOK_CONCURRENCY") {
+            None => defaults.concurrency,
+            Some(v) => match v.trim().parse::<usize>() {
+                Ok(n) if (1..=1_000).contains(&n) => n,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        name: "WEBHOOK_CONCURRENCY",
+                        reason: format!("expected a whole number from 1 to 1000, got {v:?}"),
+                    })
+                }
+            },
+        };
         let targets = match get("WEBHOOK_ALLOW_PRIVATE_TARGETS") {
             None => defaults.targets,
             Some(v) => match v.trim().to_ascii_lowercase().as_str() {
@@ -81,6 +100,7 @@ impl DeliverySettings {
             timeout,
             schedule,
             targets,
+            concurrency,
         })
     }
 }
@@ -104,6 +124,7 @@ mod tests {
         assert_eq!(settings.timeout, Duration::from_millis(5_000));
         assert_eq!(settings.schedule.attempts(), 7);
         assert_eq!(settings.targets, Targets::PublicOnly);
+        assert_eq!(settings.concurrency, 16);
         assert_eq!(read(&[("WEBHOOK_TIMEOUT_MS", " ")]).unwrap(), settings);
     }
 
@@ -113,8 +134,10 @@ mod tests {
             ("WEBHOOK_TIMEOUT_MS", "200"),
             ("WEBHOOK_RETRY_SCHEDULE_SECONDS", "1,2"),
             ("WEBHOOK_ALLOW_PRIVATE_TARGETS", "TRUE"),
+            ("WEBHOOK_CONCURRENCY", "3"),
         ])
         .unwrap();
+        assert_eq!(settings.concurrency, 3);
         assert_eq!(settings.timeout, Duration::from_millis(200));
         assert_eq!(
             settings.schedule.waits(),
@@ -133,6 +156,8 @@ mod tests {
             ("WEBHOOK_RETRY_SCHEDULE_SECONDS", "10,,100"),
             ("WEBHOOK_RETRY_SCHEDULE_SECONDS", "10;100"),
             ("WEBHOOK_ALLOW_PRIVATE_TARGETS", "yes"),
+            ("WEBHOOK_CONCURRENCY", "0"),
+            ("WEBHOOK_CONCURRENCY", "many"),
         ] {
             let err = read(&[(name, value)]).unwrap_err().to_string();
             assert!(err.contains(name), "{err}");

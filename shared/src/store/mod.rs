@@ -78,6 +78,8 @@ mod bsuids;
 /// Daily send counters and the guards (counters, opt-out checks) a send passes in one
 /// transaction.
 mod counters;
+/// Deliveries of events to webhooks: the claim, the lease, the due index the sweep reads.
+mod deliveries;
 /// The stored shape of a session and its conversion to and from [`Session`].
 mod item;
 /// Sandbox messages: the conversation, idempotency records, the daily message counter.
@@ -111,6 +113,7 @@ use crate::session::{Session, UserId};
 pub use api_keys::ApiKeyRecord;
 pub use bsuids::BsuidRecord;
 pub use counters::{Caps, Reservation};
+pub use deliveries::{Claim, DeliveryItem, DeliveryState, Next};
 // The item codecs, for the stream's images (`events`): one place per layout.
 pub(crate) use item::session_from_item;
 #[cfg(test)]
@@ -137,6 +140,10 @@ pub const TTL_ATTRIBUTE: &str = "expiresAt";
 pub const PHONE_INDEX: &str = "byPhone";
 /// The index on the WhatsApp id Meta reported for the phone.
 pub const WA_ID_INDEX: &str = "byWaId";
+/// The sparse index of due deliveries (`dueShard`, `dueAt`), which the retry sweep reads.
+pub const DUE_INDEX: &str = "byDue";
+/// The one `dueShard` value: every due delivery sits in one partition of [`DUE_INDEX`].
+pub const DUE_SHARD: &str = "DUE";
 
 /// The kinds of item in the table: each names its `pk` prefix and its `sk`.
 /// A new kind of item gets a variant here and nowhere else.
@@ -180,6 +187,9 @@ pub enum ItemKind {
     /// One delivery attempt of a user's webhooks: `WHLOG#<userId>` /
     /// `LOG#<10-digit time>#<eventId>#<webhookId>#<4-digit attempt>` ([`Key::webhook_log`]).
     WebhookLog,
+    /// The delivery of one event to one webhook: `WHDLV#<userId>` /
+    /// `DLV#<eventId>#<webhookId>` ([`Key::delivery`]).
+    Delivery,
 }
 
 impl ItemKind {
@@ -199,6 +209,7 @@ impl ItemKind {
             Self::Bsuid => "BSUID#",
             Self::Webhook | Self::WebhookCounter => "WEBHOOKS#",
             Self::WebhookLog => "WHLOG#",
+            Self::Delivery => "WHDLV#",
         }
     }
 
@@ -222,6 +233,8 @@ impl ItemKind {
             Self::WebhookCounter => "COUNT",
             // The prefix of every log `sk`.
             Self::WebhookLog => "LOG#",
+            // The prefix of every delivery `sk`.
+            Self::Delivery => "DLV#",
         }
     }
 

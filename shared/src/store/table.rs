@@ -4,11 +4,12 @@
 use aws_sdk_dynamodb::client::Waiters;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
+    TimeToLiveSpecification,
 };
 use aws_sdk_dynamodb::Client;
 
-use super::{StoreError, PHONE_INDEX, TTL_ATTRIBUTE, WA_ID_INDEX};
+use super::{StoreError, DUE_INDEX, PHONE_INDEX, TTL_ATTRIBUTE, WA_ID_INDEX};
 
 /// Creates the table exactly as `template.yaml` declares it (tests and the local stack).
 pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError> {
@@ -18,22 +19,26 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError
             .key_type(kind)
             .build()
     };
-    let attr = |name: &str| {
+    let typed = |name: &str, kind: ScalarAttributeType| {
         AttributeDefinition::builder()
             .attribute_name(name)
-            .attribute_type(ScalarAttributeType::S)
+            .attribute_type(kind)
             .build()
     };
-    let index = |name: &str, attribute: &str| {
-        GlobalSecondaryIndex::builder()
+    let attr = |name: &str| typed(name, ScalarAttributeType::S);
+    let index = |name: &str, hash: &str, range: Option<&str>| {
+        let mut index = GlobalSecondaryIndex::builder()
             .index_name(name)
-            .key_schema(key(attribute, KeyType::Hash)?)
+            .key_schema(key(hash, KeyType::Hash)?)
             .projection(
                 Projection::builder()
                     .projection_type(ProjectionType::All)
                     .build(),
-            )
-            .build()
+            );
+        if let Some(range) = range {
+            index = index.key_schema(key(range, KeyType::Range)?);
+        }
+        index.build()
     };
     let build = || -> Result<_, aws_sdk_dynamodb::error::BuildError> {
         Ok(client
@@ -46,8 +51,18 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError
             .attribute_definitions(attr("sk")?)
             .attribute_definitions(attr("phoneE164")?)
             .attribute_definitions(attr("waId")?)
-            .global_secondary_indexes(index(PHONE_INDEX, "phoneE164")?)
-            .global_secondary_indexes(index(WA_ID_INDEX, "waId")?))
+            .attribute_definitions(attr("dueShard")?)
+            .attribute_definitions(typed("dueAt", ScalarAttributeType::N)?)
+            .global_secondary_indexes(index(PHONE_INDEX, "phoneE164", None)?)
+            .global_secondary_indexes(index(WA_ID_INDEX, "waId", None)?)
+            .global_secondary_indexes(index(DUE_INDEX, "dueShard", Some("dueAt"))?)
+            // The outbox: the events function reads every change (`crate::events`).
+            .stream_specification(
+                StreamSpecification::builder()
+                    .stream_enabled(true)
+                    .stream_view_type(StreamViewType::NewAndOldImages)
+                    .build()?,
+            ))
     };
     build()
         .map_err(|e| StoreError::corrupt("CreateTable", e.to_string()))?

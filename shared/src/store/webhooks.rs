@@ -25,6 +25,7 @@ use super::{
 use crate::session::UserId;
 use crate::webhooks::{
     LogEntry, LogFilter, LogStatus, Webhook, WebhookChanges, WebhookId, LOG_RETENTION_SECONDS,
+    MAX_CONSECUTIVE_FAILURES,
 };
 
 /// How often a create or delete that only met another transaction on the counter is tried.
@@ -462,6 +463,62 @@ impl Store {
         let result = request.send().await.map(|_| ());
         let _ = conditional(OPERATION, result)?;
         Ok(())
+    }
+
+    /// Counts a delivery to `user`'s webhook `id` that failed for good (its last attempt
+    /// failed), and turns the webhook off once [`MAX_CONSECUTIVE_FAILURES`] such failures
+    /// follow one another (a success resets the count). `true` if this turned it off.
+    pub async fn count_terminal_failure(
+        &self,
+        user: &UserId,
+        id: &WebhookId,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        const OPERATION: &str = "UpdateItem(webhook failure)";
+        let key = Key::webhook(user, id.as_str());
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key.item()))
+            .update_expression("SET failureCount = if_not_exists(failureCount, :zero) + :one")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":one", n(1))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map(|out| out.attributes);
+        let count = match conditional(OPERATION, result)? {
+            Write::Written(attributes) => attributes
+                .as_ref()
+                .and_then(|a| a.get("failureCount"))
+                .and_then(|v| v.as_n().ok())
+                .and_then(|v| v.parse::<i64>().ok())
+                .unwrap_or(0),
+            // Deleted meanwhile.
+            Write::ConditionFailed { .. } => return Ok(false),
+        };
+        if count < MAX_CONSECUTIVE_FAILURES {
+            return Ok(false);
+        }
+        // Conditional on the count as it stands: a success in between reset it, and then the
+        // webhook stays on.
+        const OFF: &str = "UpdateItem(webhook off after failures)";
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key.item()))
+            .update_expression("SET isActive = :off, updatedAt = :now")
+            .condition_expression("failureCount >= :max AND isActive = :on")
+            .expression_attribute_values(":off", AttributeValue::Bool(false))
+            .expression_attribute_values(":on", AttributeValue::Bool(true))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":max", n(MAX_CONSECUTIVE_FAILURES))
+            .send()
+            .await;
+        Ok(conditional(OFF, result)?.written())
     }
 
     /// Logs one attempt of `user`'s webhooks (kept 30 days).

@@ -1,7 +1,8 @@
 //! `GET /v1/webhooks/logs?event&eventId&status&webhookId&limit&skip`: the caller's delivery
 //! log (30 days), newest first, filtered, `limit` (1-100, default 50) entries after the first
 //! `skip`, with the number of matching entries in all: `{logs, pagination: {total, limit,
-//! skip}}`. Secrets are never logged, so never shown.
+//! skip, pages, hasMore}}` (`pages` of `limit` entries in all; `hasMore` when entries follow
+//! this page). Secrets are never logged, so never shown.
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -54,7 +55,13 @@ pub(super) async fn logs(
         StatusCode::OK,
         &json!({
             "logs": logs,
-            "pagination": { "total": page.total, "limit": limit, "skip": skip },
+            "pagination": {
+                "total": page.total,
+                "limit": limit,
+                "skip": skip,
+                "pages": page.total.div_ceil(limit),
+                "hasMore": skip.saturating_add(logs.len()) < page.total,
+            },
         }),
     ))
 }

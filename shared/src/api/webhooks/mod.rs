@@ -3,7 +3,7 @@
 //!
 //! Test and redeliver make one attempt now through the function's [`EgressClient`] (built once
 //! per container, only in this function), log it, and answer with its [`outcome`]:
-//! `{success, statusCode, responseTime, error, eventId, attemptNumber}`. A 410 turns the webhook
+//! `{success, message, statusCode, responseTime, error, eventId, attemptNumber}`. A 410 turns the webhook
 //! off; a success sets `lastFiredAt` and resets `failureCount`.
 
 /// `GET /v1/webhooks/logs`: the delivery log, filtered and paged.
@@ -20,10 +20,10 @@ use lambda_http::{Body, Request, Response};
 use serde_json::json;
 
 use crate::app::App;
+use crate::delivery::{logged_attempt, Send};
 use crate::edge::{json_object_within, json_response, serve, ApiError};
-use crate::outbound::{attempt, Delivery, EgressClient, Outcome};
+use crate::outbound::EgressClient;
 use crate::session::UserId;
-use crate::store::WebhookOutcome;
 use crate::webhooks::{LogEntry, LogStatus, Webhook};
 
 /// The largest body these routes read: ten custom headers of 1,024 characters, a 2,048
@@ -115,17 +115,7 @@ fn body(req: &Request) -> Result<serde_json::Map<String, serde_json::Value>, Api
     json_object_within(req, MAX_BODY_BYTES)
 }
 
-/// What one delivery attempt is to send.
-struct Send<'a> {
-    event: &'a str,
-    event_id: &'a str,
-    body: &'a [u8],
-    attempt_number: u32,
-}
-
-/// Makes one attempt of `send` to `webhook` now, logs it, then applies its outcome to the
-/// webhook (a success sets `lastFiredAt`, a 410 turns it off). The attempt's time limit
-/// bounds it.
+/// Makes one attempt of `send` to `webhook` now and logs it ([`logged_attempt`]).
 async fn deliver(
     app: &App,
     egress: &EgressClient,
@@ -133,78 +123,29 @@ async fn deliver(
     webhook: &Webhook,
     send: Send<'_>,
 ) -> Result<LogEntry, ApiError> {
-    let now = app.clock.now();
-    let (outcome, status_code, response_time_ms, response_body, error_message) =
-        match webhook.delivery_parts(egress.targets()) {
-            // Set while other rules applied (private targets allowed then): refused now.
-            Err(reason) => (None, None, 0, String::new(), Some(reason)),
-            Ok((url, secret, headers)) => {
-                let delivery = Delivery {
-                    url: &url,
-                    event: send.event,
-                    event_id: send.event_id,
-                    body: send.body,
-                    secret: &secret,
-                    custom_headers: &headers,
-                };
-                let made = attempt(egress, &delivery, send.attempt_number, &*app.clock).await;
-                (
-                    Some(made.outcome),
-                    made.status_code,
-                    made.response_time_ms,
-                    made.response_body,
-                    made.error.map(|e| e.to_string()),
-                )
-            }
-        };
-    let status = match outcome {
-        Some(Outcome::Delivered) => LogStatus::Success,
-        _ => LogStatus::Failed,
-    };
-    tracing::info!(
-        webhook_id = webhook.id.as_str(),
-        event = send.event,
-        attempt = send.attempt_number,
-        status = status.as_str(),
-        status_code,
-        "webhook delivery attempt"
-    );
-    let entry = LogEntry {
-        webhook_id: webhook.id.as_str().to_owned(),
-        webhook_name: webhook.name.clone(),
-        event_id: send.event_id.to_owned(),
-        event: send.event.to_owned(),
-        url: webhook.url.clone(),
-        status,
-        status_code,
-        request_payload: send.body.to_vec(),
-        response_body,
-        error_message,
-        attempt_number: send.attempt_number,
-        response_time_ms,
-        created_at: now,
-    };
-    // The log first: an attempt that was made is always on record.
-    app.store.put_webhook_log(user, &entry).await?;
-    let follow_up = match outcome {
-        Some(Outcome::Delivered) => Some(WebhookOutcome::Delivered),
-        Some(Outcome::Gone) => Some(WebhookOutcome::Gone),
-        Some(Outcome::Failed { .. }) | None => None,
-    };
-    if let Some(follow_up) = follow_up {
-        app.store
-            .record_webhook_outcome(user, &webhook.id, follow_up, now)
-            .await?;
-    }
-    Ok(entry)
+    Ok(logged_attempt(app, egress, user, webhook, send)
+        .await?
+        .entry)
 }
 
-/// The answer of test and redeliver: how the attempt went.
+/// The answer of test and redeliver: how the attempt went, and `message` (the one other field
+/// of `@zernio/node`'s `TestWebhookResponse` and `RedeliverWebhookEventResponse`) saying so.
 fn outcome(entry: &LogEntry) -> Response<Body> {
+    let success = entry.status == LogStatus::Success;
+    let message = match (success, entry.status_code, &entry.error_message) {
+        (true, Some(code), _) => format!(
+            "Delivered: the endpoint answered {code} in {} ms",
+            entry.response_time_ms
+        ),
+        (_, _, Some(error)) => format!("Not delivered: {error}"),
+        (_, Some(code), None) => format!("Not delivered: the endpoint answered {code}"),
+        (_, None, None) => "Not delivered".to_owned(),
+    };
     json_response(
         StatusCode::OK,
         &json!({
-            "success": entry.status == LogStatus::Success,
+            "success": success,
+            "message": message,
             "statusCode": entry.status_code,
             "responseTime": entry.response_time_ms,
             "error": entry.error_message,

@@ -1,0 +1,588 @@
+//! The events function (issue 19; `sandbox::delivery`): the table's stream records, read from
+//! DynamoDB Local exactly as the event source mapping hands them over, become signed deliveries
+//! at the API user's receiver; failures are retried on the schedule by the sweep, through the
+//! test's clock; duplicates deliver once; only storage failures fail a record.
+
+use std::time::Duration;
+
+use e2e::deliveries::text_at;
+use e2e::stream::TableStream;
+use e2e::webhooks::{deliverer, hook_url, received, receiver};
+use e2e::{TestEnv, SPAIN_DIGITS, UK_DIGITS};
+use lambda_http::http::StatusCode;
+use sandbox::delivery::stream::handle_batch;
+use sandbox::delivery::sweep::sweep;
+use sandbox::delivery::Deliverer;
+use sandbox::session::UserId;
+use sandbox::store::DeliveryState;
+use sandbox::Clock;
+use serde_json::{json, Value};
+use wiremock::matchers::method;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+/// A webhook of `key`'s user to `url` for `events`, with a known secret; its id.
+async fn hook(env: &TestEnv, key: &str, url: &str, events: &[&str]) -> String {
+    let body = json!({
+        "name": "receiver", "url": url, "events": events,
+        "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+    });
+    let reply = env.create_webhook(key, &body).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    reply.json()["webhook"]["_id"]
+        .as_str()
+        .expect("an id")
+        .to_owned()
+}
+
+/// A phone's text, `n` distinct, to the active session's user.
+async fn reply_from_phone(env: &TestEnv, text: &str, n: u32) {
+    env.deliver_messages(vec![text_at(SPAIN_DIGITS, text, env.clock.now(), n)])
+        .await;
+}
+
+async fn webhook_item(env: &TestEnv, user: &str, id: &str) -> Value {
+    let webhooks = env
+        .app
+        .store
+        .webhooks(&UserId::new(user))
+        .await
+        .expect("webhooks");
+    let hook = webhooks
+        .iter()
+        .find(|h| h.id.as_str() == id)
+        .expect("the webhook");
+    json!({ "isActive": hook.is_active, "failureCount": hook.failure_count })
+}
+
+async fn logs(env: &TestEnv, key: &str) -> Vec<Value> {
+    env.webhook_logs(key, &[])
+        .await
+        .get("logs")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Runs one stream batch of everything written since the last; its answer.
+async fn pump(env: &TestEnv, stream: &mut TableStream, deliverer: &Deliverer) -> Value {
+    let batch = stream.new_batch();
+    handle_batch(&env.app, deliverer, &batch).await.response()
+}
+
+#[tokio::test]
+async fn a_phones_reply_reaches_the_receiver_signed_both_ways() {
+    let env = TestEnv::accepting().await;
+    let s = env.active("u1", SPAIN_DIGITS).await;
+    let server = receiver(200).await;
+    let id = hook(&env, &s.key, &hook_url(&server), &["message.received"]).await;
+    let mut stream = TableStream::enable(&env).await;
+    let deliverer = deliverer("10,100", Duration::from_secs(5));
+
+    reply_from_phone(&env, "hello from the phone", 1).await;
+    let answer = pump(&env, &mut stream, &deliverer).await;
+    assert_eq!(answer, json!({ "batchItemFailures": [] }));
+
+    let got = received(&server).await;
+    assert_eq!(got.len(), 1);
+    let request = &got[0];
+    let body: Value = serde_json::from_slice(&request.body).expect("JSON");
+    assert_eq!(body["event"], "message.received");
+    assert_eq!(body["message"]["text"], "hello from the phone");
+    let event_id = body["id"].as_str().expect("an id");
+    let header = |name: &str| {
+        request
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(header("x-zernio-event"), "message.received");
+    assert_eq!(header("x-zernio-event-id"), event_id);
+    assert_eq!(header("webhook-id"), event_id);
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    // Zernio's: a plain HMAC of the raw body, keyed with the secret's text.
+    assert_eq!(
+        header("x-zernio-signature"),
+        e2e::webhooks::zernio_signature(secret, &request.body)
+    );
+    // Standard Webhooks: the reference crate signs the same id, timestamp and bytes alike.
+    let timestamp: i64 = header("webhook-timestamp").parse().expect("a timestamp");
+    let theirs = standardwebhooks::Webhook::new(secret)
+        .expect("a secret")
+        .sign(event_id, timestamp, &request.body)
+        .expect("signed");
+    assert_eq!(header("webhook-signature"), theirs);
+
+    let logged = logs(&env, &s.key).await;
+    assert_eq!(logged.len(), 1);
+    assert_eq!(logged[0]["status"], "success");
+    assert_eq!(logged[0]["attemptNumber"], 1);
+    assert_eq!(logged[0]["eventId"], event_id);
+    let item = webhook_item(&env, "u1", &id).await;
+    assert_eq!(item["failureCount"], 0);
+}
+
+#[tokio::test]
+async fn a_record_processed_twice_delivers_once_per_webhook() {
+    let env = TestEnv::accepting().await;
+    let s = env.active("u1", SPAIN_DIGITS).await;
+    let (a, b) = (receiver(200).await, receiver(200).await);
+    hook(&env, &s.key, &hook_url(&a), &["message.received"]).await;
+    hook(&env, &s.key, &hook_url(&b), &["message.received"]).await;
+    let mut stream = TableStream::enable(&env).await;
+    let deliverer = deliverer("10", Duration::from_secs(5));
+
+    reply_from_phone(&env, "once", 1).await;
+    let batch = stream.new_batch();
+    // The same batch again after it was handled, and twice at the same time.
+    handle_batch(&env.app, &deliverer, &batch).await;
+    handle_batch(&env.app, &deliverer, &batch).await;
+    let (one, two) = tokio::join!(
+        handle_batch(&env.app, &deliverer, &batch),
+        handle_batch(&env.app, &deliverer, &batch)
+    );
+    assert_eq!(one.claimed + two.claimed, 0);
+    assert_eq!(received(&a).await.len(), 1);
+    assert_eq!(received(&b).await.len(), 1);
+}
+
+#[tokio::test]
+async fn concurrent_first_passes_of_one_record_deliver_once() {
+    let env = TestEnv::accepting().await;
+    let s = env.active("u1", SPAIN_DIGITS).await;
+    let server = receiver(200).await;
+    hook(&env, &s.key, &hook_url(&server), &["message.received"]).await;
+    let mut stream = TableStream::enable(&env).await;
+    let deliverer = deliverer("10", Duration::from_secs(5));
+
+    reply_from_phone(&env, "raced", 1).await;
+    let batch = stream.new_batch();
+    let (one, two) = tokio::join!(
+        handle_batch(&env.app, &deliverer, &batch),
+        handle_batch(&env.app, &deliverer, &batch)
+    );
+    assert_eq!(one.claimed + two.claimed, 1);
+    assert_eq!(one.duplicates + two.duplicates, 1);
+    assert_eq!(received(&server).await.len(), 1);
+}
+
+#[tokio::test]
+async fn dynamodb_down_fails_the_records_from_the_first_that_could_not_be_claimed() {
+    let env = TestEnv::accepting().await;
+    let s = env.active("u1", SPAIN_DIGITS).await;
+    let server = receiver(200).await;
+    hook(&env, &s.key, &hook_url(&server), &["message.received"]).await;
+    let mut stream = TableStream::enable(&env).await;
+    let deliverer = deliverer("10", Duration::from_secs(5));
+
+    reply_from_phone(&env, "first", 1).await;
+    reply_from_phone(&env, "second", 2).await;
+    let batch = stream.new_batch();
+    let records = batch["Records"].as_array().expect("records").clone();
+    let sequence = |r: &Value| r["dynamodb"]["SequenceNumber"].as_str().map(str::to_owned);
+    let reporting: Vec<String> = records
+        .iter()
+        .filter(|r| {
+            let record = sandbox::events::StreamRecord::from_lambda_json(r).expect("a record");
+            !sandbox::events::events_of(&record)
+                .expect("decodes")
+                .is_empty()
+        })
+        .filter_map(sequence)
+        .collect();
+    assert_eq!(reporting.len(), 2, "{records:?}");
+
+    let down = env.app_with_unreachable_dynamodb();
+    let report = handle_batch(&down, &deliverer, &batch).await;
+    // From the first record with an event on, every record is reported: Lambda retries from
+    // the earliest, and the records before it made no event.
+    let first = records
+        .iter()
+        .position(|r| sequence(r).as_ref() == Some(&reporting[0]))
+        .expect("found");
+    let expected: Vec<String> = records[first..].iter().filter_map(sequence).collect();
+    assert_eq!(report.failed, expected);
+    assert_eq!(
+        report.response()["batchItemFailures"][0]["itemIdentifier"],
+        reporting[0].as_str()
+    );
+    assert!(received(&server).await.is_empty());
+
+    // Once DynamoDB is back, the retried batch delivers each event once.
+    let report = handle_batch(&env.app, &deliverer, &batch).await;
+    assert!(report.failed.is_empty());
+    assert_eq!(received(&server).await.len(), 2);
+}
+
+#[tokio::test]
+async fn an_endpoints_failure_never_fails_the_batch_and_is_retried_on_the_schedule() {
+    let env = TestEnv::accepting().await;
+    let s = env.active("u1", SPAIN_DIGITS).await;
+    let server = receiver(500).await;
+    let id = hook(&env, &s.key, &hook_url(&server), &["message.received"]).await;
+    let mut stream = TableStream::enable(&env).await;
+    let deliverer = deliverer("10,100", Duration::from_secs(5));
+
+    reply_from_phone(&env, "retry me", 1).await;
+    let answer = pump(&env, &mut stream, &deliverer).await;
+    assert_eq!(answer, json!({ "batchItemFailures": [] }));
+    assert_eq!(received(&server).await.len(), 1);
+    let event_id = logs(&env, &s.key).await[0]["eventId"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let delivery = env
+        .app
+        .store
+        .delivery(&UserId::new("u1"), &event_id, &id)
+        .await
+        .expect("read")
+        .expect("the delivery");
+    let t1 = env.clock.now();
+    assert_eq!(delivery.next_attempt, 2);
+    assert_eq!(delivery.due_at, Some(t1 + 10));
+    assert_eq!(delivery.state, DeliveryState::Pending);
+
+    // Not yet due: the sweep leaves it.
+    env.clock.set(t1 + 9);
+    assert_eq!(sweep(&env.app, &deliverer).await.expect("sweep").taken, 0);
+    assert_eq!(received(&server).await.len(), 1);
+    // Due: attempt 2, then 100 s until attempt 3.
+    env.clock.set(t1 + 10);
+    assert_eq!(sweep(&env.app, &deliverer).await.expect("sweep").taken, 1);
+    assert_eq!(received(&server).await.len(), 2);
+    env.clock.set(t1 + 109);
+    assert_eq!(sweep(&env.app, &deliverer).await.expect("sweep").taken, 0);
+    env.clock.set(t1 + 110);
+    assert_eq!(sweep(&env.app, &deliverer).await.expect("sweep").taken, 1);
+    assert_eq!(received(&server).await.len(), 3);
+    // Three attempts were the schedule's all: failed for good, counted, out of the index.
+    env.clock.set(t1 + 100_000);
+    assert_eq!(sweep(&env.app, &deliverer).await.expect("sweep").due, 0);
+    let delivery = env
+        .app
+        .store
+        .delivery(&UserId::new("u1"), &event_id, &id)
+        .await
+        .expect("read")
+        .expect("the delivery");
+    assert_eq!(delivery.state, DeliveryState::Failed);
+    assert_eq!(delivery.due_at, None);
+    let attempts: Vec<i64> = logs(&env, &s.key)
+        .await
+        .iter()
+        .map(|l| l["attemptNumber"].as_i64().unwrap_or(0))
+        .collect();
+    assert_eq!(attempts, [3, 2, 1]);
+    // The same event id and bytes on every attempt.
+    let bodies: Vec<Vec<u8>> = received(&server)
+        .await
+        .into_iter()
+        .map(|r| r.body)
+        .collect();
+    assert!(bodies.windows(2).all(|w| w[0] == w[1]));
+    let item = webhook_item(&env, "u1", &id).await;
+    assert_eq!(item, json!({ "isActive": true, "failureCount": 1 }));
+}
+
+#[tokio::test]
+async fn retry_after_lengthens_the_wait_within_the_schedule() {
+    let env = TestEnv::accepting().await;
+    let s = env.active("u1", SPAIN_DIGITS).await;
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503).insert_header("retry-after", "50"))
+        .mount(&server)
+        .await;
+    let id = hook(&env, &s.key, &hook_url(&server), &["message.received"]).await;
+    let mut stream = TableStream::enable(&env).await;
+    let deliverer = deliverer("10,30,1000", Duration::from_secs(5));
+
+    reply_from_phone(&env, "later please", 1).await;
+    pump(&env, &mut stream, &deliverer).await;
+    let event_id = logs(&env, &s.key).await[0]["eventId"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let due = |env: &TestEnv| {
+        let (event_id, id) = (event_id.clone(), id.clone());
+        let store = env.app.store.clone();
+        async move {
+            store
+                .delivery(&UserId::new("u1"), &event_id, &id)
+                .await
+                .expect("read")
+                .expect("the delivery")
+                .due_at
+        }
+    };
+    let t1 = env.clock.now();
+    // Asked 50 s after the first wait of 10: granted up to the next wait, 30.
+    assert_eq!(due(&env).await, Some(t1 + 30));
+    env.clock.set(t1 + 30);
+    sweep(&env.app, &deliverer).await.expect("sweep");
+    // Asked 50 s when the wait is 30: granted, the following wait (1000) is the cap.
+    assert_eq!(due(&env).await, Some(t1 + 30 + 50));
+}
+
+#[tokio::test]
+async fn ten_deliveries_failed_for_good_in_a_row_turn_the_webhook_off_and_a_success_resets() {
+    let env = TestEnv::accepting().await;
+    let s = env.active("u1", SPAIN_DIGITS).await;
+    let server = MockServer::start().await;
+    let failing = Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(500))
+        .mount_as_scoped(&server)
+        .await;
+    let id = hook(&env, &s.key, &hook_url(&server), &["message.received"]).await;
+    let mut stream = TableStream::enable(&env).await;
+    // One attempt each: every failure is final.
+    let deliverer = deliverer("", Duration::from_secs(5));
+
+    for n in 1..=9 {
+        reply_from_phone(&env, "fail", n).await;
+        pump(&env, &mut stream, &deliverer).await;
+    }
+    let item = webhook_item(&env, "u1", &id).await;
+    assert_eq!(item, json!({ "isActive": true, "failureCount": 9 }));
+
+    // A success resets the count.
+    drop(failing);
+    let ok = Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount_as_scoped(&server)
+        .await;
+    reply_from_phone(&env, "works", 10).await;
+    pump(&env, &mut stream, &deliverer).await;
+    let item = webhook_item(&env, "u1", &id).await;
+    assert_eq!(item, json!({ "isActive": true, "failureCount": 0 }));
+    drop(ok);
+
+    let _failing = Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(500))
+        .mount_as_scoped(&server)
+        .await;
+    for n in 11..=19 {
+        reply_from_phone(&env, "fail", n).await;
+        pump(&env, &mut stream, &deliverer).await;
+    }
+    let item = webhook_item(&env, "u1", &id).await;
+    assert_eq!(item, json!({ "isActive": true, "failureCount": 9 }));
+    reply_from_phone(&env, "fail", 20).await;
+    pump(&env, &mut stream, &deliverer).await;
+    let item = webhook_item(&env, "u1", &id).await;
+    assert_eq!(item, json!({ "isActive": false, "failureCount": 10 }));
+
+    // Off: the next event is not delivered.
+    let before = received(&server).await.len();
+    reply_from_phone(&env, "ignored", 21).await;
+    pump(&env, &mut stream, &deliverer).await;
+    assert_eq!(received(&server).await.len(), before);
+}
+
+#[tokio::test]
+async fn a_410_turns_the_webhook_off_and_ends_its_other_deliveries() {
+    let env = TestEnv::accepting().await;
+    let s = env.active("u1", SPAIN_DIGITS).await;
+    let server = receiver(410).await;
+    let id = hook(&env, &s.key, &hook_url(&server), &["message.received"]).await;
+    let mut stream = TableStream::enable(&env).await;
+    let deliverer = deliverer("10", Duration::from_secs(5));
+
+    reply_from_phone(&env, "one", 1).await;
+    reply_from_phone(&env, "two", 2).await;
+    pump(&env, &mut stream, &deliverer).await;
+    assert_eq!(received(&server).await.len(), 1);
+    let item = webhook_item(&env, "u1", &id).await;
+    assert_eq!(item["isActive"], false);
+    env.clock.advance(1_000);
+    assert_eq!(sweep(&env.app, &deliverer).await.expect("sweep").due, 0);
+}
+
+#[tokio::test]
+async fn a_hanging_endpoint_costs_one_attempt_timeout_and_holds_up_no_other_webhook() {
+    let env = TestEnv::accepting().await;
+    let healthy = env.active("u1", SPAIN_DIGITS).await;
+    let other = env.api_key("u2").await;
+    let ok = receiver(200).await;
+    let hanging = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(30)))
+        .mount(&hanging)
+        .await;
+    hook(&env, &healthy.key, &hook_url(&ok), &["message.received"]).await;
+    // The other user's webhook hangs; their session events come from the same batch.
+    let hung = hook(
+        &env,
+        &other,
+        &hook_url(&hanging),
+        &["whatsapp.sandbox.session.activated", "message.received"],
+    )
+    .await;
+    let mut stream = TableStream::enable(&env).await;
+    let deliverer = deliverer("10,100", Duration::from_millis(700));
+
+    // u2's session and reply, then five replies to u1, all in one batch.
+    let second = env.active("u2", UK_DIGITS).await;
+    env.deliver_messages(vec![text_at(UK_DIGITS, "u2 talks", env.clock.now(), 50)])
+        .await;
+    for n in 1..=5 {
+        reply_from_phone(&env, "to u1", n).await;
+    }
+    let report = handle_batch(&env.app, &deliverer, &stream.new_batch()).await;
+    assert!(report.failed.is_empty());
+    // Every healthy delivery made it on its first attempt.
+    assert_eq!(received(&ok).await.len(), 5);
+    assert_eq!(report.tally.delivered, 5);
+    // The hanging endpoint got one attempt (timed out); the rest were put off unattempted.
+    let to_hung: Vec<Value> = logs(&env, &second.key).await;
+    assert_eq!(to_hung.len(), 1, "{to_hung:?}");
+    assert!(to_hung[0]["errorMessage"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("time limit"));
+    assert_eq!(report.tally.retrying, 1);
+    assert!(report.tally.deferred >= 1, "{report:?}");
+    let now = env.clock.now();
+    let due = env
+        .app
+        .store
+        .due_deliveries(now + 10, 100)
+        .await
+        .expect("due");
+    assert!(due.iter().all(|d| d.webhook_id == hung));
+    assert_eq!(due.len(), report.tally.retrying + report.tally.deferred);
+    assert!(due.iter().all(|d| d.due_at == Some(now + 10)));
+}
+
+#[tokio::test]
+async fn a_delivery_whose_holder_died_is_finished_by_the_sweep() {
+    let env = TestEnv::accepting().await;
+    let s = env.active("u1", SPAIN_DIGITS).await;
+    let server = receiver(200).await;
+    let id = hook(&env, &s.key, &hook_url(&server), &["message.received"]).await;
+    let deliverer = deliverer("10", Duration::from_secs(5));
+    // A claim whose invocation never got to the attempt.
+    let now = env.clock.now();
+    let item = sandbox::store::DeliveryItem {
+        user: UserId::new("u1"),
+        webhook_id: id.clone(),
+        event_id: "evt_orphan".into(),
+        event: "message.received".into(),
+        payload: br#"{"id":"evt_orphan"}"#.to_vec(),
+        next_attempt: 1,
+        due_at: None,
+        state: DeliveryState::Pending,
+    };
+    let claim = env
+        .app
+        .store
+        .claim_delivery(item, now, deliverer.lease_until(now))
+        .await
+        .expect("claim");
+    assert!(matches!(claim, sandbox::store::Claim::Claimed(_)));
+    // Within the lease: left to its holder.
+    assert_eq!(sweep(&env.app, &deliverer).await.expect("sweep").taken, 0);
+    env.clock.set(deliverer.lease_until(now));
+    assert_eq!(sweep(&env.app, &deliverer).await.expect("sweep").taken, 1);
+    let got = received(&server).await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].body, br#"{"id":"evt_orphan"}"#);
+}
+
+#[tokio::test]
+async fn a_deleted_webhooks_retries_end() {
+    let env = TestEnv::accepting().await;
+    let s = env.active("u1", SPAIN_DIGITS).await;
+    let server = receiver(500).await;
+    let id = hook(&env, &s.key, &hook_url(&server), &["message.received"]).await;
+    let mut stream = TableStream::enable(&env).await;
+    let deliverer = deliverer("10,100", Duration::from_secs(5));
+
+    reply_from_phone(&env, "x", 1).await;
+    pump(&env, &mut stream, &deliverer).await;
+    let reply = env
+        .webhooks(
+            lambda_http::http::Method::DELETE,
+            e2e::webhooks::SETTINGS,
+            &s.key,
+            None,
+            &[("webhookId", id.as_str())],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    env.clock.advance(10);
+    let report = sweep(&env.app, &deliverer).await.expect("sweep");
+    assert_eq!(report.tally.cancelled, 1);
+    assert_eq!(received(&server).await.len(), 1);
+    env.clock.advance(1_000);
+    assert_eq!(sweep(&env.app, &deliverer).await.expect("sweep").due, 0);
+}
+
+#[tokio::test]
+async fn session_events_reach_only_subscribed_webhooks() {
+    let env = TestEnv::accepting().await;
+    let sessions = receiver(200).await;
+    let messages = receiver(200).await;
+    let key = env.api_key("u1").await;
+    hook(
+        &env,
+        &key,
+        &hook_url(&sessions),
+        &[
+            "whatsapp.sandbox.session.activated",
+            "whatsapp.sandbox.session.ended",
+        ],
+    )
+    .await;
+    hook(&env, &key, &hook_url(&messages), &["message.sent"]).await;
+    let mut stream = TableStream::enable(&env).await;
+    let deliverer = deliverer("10", Duration::from_secs(5));
+
+    let s = env.active("u1", SPAIN_DIGITS).await;
+    pump(&env, &mut stream, &deliverer).await;
+    let revoked = env.revoke(Some(&s.key), &s.id).await;
+    assert!(revoked.status.is_success(), "{}", revoked.text);
+    pump(&env, &mut stream, &deliverer).await;
+
+    let got: Vec<Value> = received(&sessions)
+        .await
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).expect("JSON"))
+        .collect();
+    let names: Vec<&str> = got.iter().filter_map(|b| b["event"].as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "whatsapp.sandbox.session.activated",
+            "whatsapp.sandbox.session.ended"
+        ]
+    );
+    assert_eq!(got[1]["reason"], "revoked");
+    assert!(received(&messages).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_slow_receiver_is_cut_off_at_the_budget_and_the_rest_put_off() {
+    let env = TestEnv::accepting().await;
+    let s = env.active("u1", SPAIN_DIGITS).await;
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_millis(400)))
+        .mount(&server)
+        .await;
+    hook(&env, &s.key, &hook_url(&server), &["message.received"]).await;
+    let mut stream = TableStream::enable(&env).await;
+    let mut deliverer = deliverer("10", Duration::from_secs(5));
+    deliverer.budget = Duration::from_secs(1);
+
+    for n in 1..=10 {
+        reply_from_phone(&env, "slow", n).await;
+    }
+    let report = handle_batch(&env.app, &deliverer, &stream.new_batch()).await;
+    // Ten answers of 400 ms each do not fit in one second: the queue stops starting attempts.
+    assert!(report.tally.deferred > 0, "{report:?}");
+    assert_eq!(report.tally.delivered + report.tally.deferred, 10);
+    assert_eq!(received(&server).await.len(), report.tally.delivered);
+}

@@ -1,0 +1,496 @@
+//! `make bench`'s second part (issue 19): outbound events on the local stack, `make dev` as a
+//! newcomer runs it (`tools/dev.sh --headless`: DynamoDB Local, graph-stub, the functions
+//! behind `cargo lambda watch`, the stream pump standing in for the event source mapping).
+//!
+//! 1. **Latency.** One user with an activated phone and a webhook to the bench's receiver. 200
+//!    times, one after another: a signed Meta webhook delivery of a text from the phone; the
+//!    time from the webhook function's 200 to the receiver's 200 for that text's
+//!    `message.received`. Printed: p50 and p99, beside the pump's poll interval, which is its
+//!    floor.
+//! 2. **A hanging endpoint among ten users.** Ten users, each with an activated phone and one
+//!    webhook; nine point at a healthy receiver, one at an endpoint that accepts connections and
+//!    never answers. 1,000 texts, 100 per user. Checked and printed: every healthy delivery
+//!    succeeded on its first attempt, every delivery to the hanging endpoint is scheduled for a
+//!    retry, and the receiver saw each event id exactly once; and how long the healthy ones
+//!    took in all.
+//!
+//! The sweep is set to an hour (`DEV_SWEEP_SECONDS`), so the retries the second part schedules
+//! are seen as scheduled, not made.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::TcpListener as StdListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::StreamExt;
+use http_body_util::{BodyExt, Full};
+use hyper::{Request, Response};
+use sandbox::store::Store;
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+
+/// `tools/dev.sh`'s Meta app secret and sandbox phone number id (local-only values).
+const DEV_APP_SECRET: &str = "dev-app-secret";
+const DEV_PHONE_NUMBER_ID: &str = "109876543210987";
+const DEV_TABLE: &str = "sandbox-dev";
+/// Texts in the latency part.
+const LATENCY_EVENTS: usize = 200;
+/// Users and texts per user in the fan-out part.
+const USERS: usize = 10;
+const PER_USER: usize = 100;
+/// How long any wait may take before the bench gives up.
+const PATIENCE: Duration = Duration::from_secs(600);
+
+// ---------------------------------------------------------------------------------------------
+// Receivers.
+
+/// What a receiver saw: per request, the event id, the text (if any) and when it arrived.
+#[derive(Default)]
+struct Seen {
+    arrivals: Vec<(String, String, Instant)>,
+}
+
+/// A receiver on 127.0.0.1 that answers 200 at once (or never, when `hang`).
+async fn receiver(hang: bool) -> (String, Arc<Mutex<Seen>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}/hook", listener.local_addr().expect("address"));
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let state = Arc::clone(&seen);
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let state = Arc::clone(&state);
+            tokio::spawn(async move {
+                let service =
+                    hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                        let state = Arc::clone(&state);
+                        async move {
+                            let body = req
+                                .into_body()
+                                .collect()
+                                .await
+                                .map(|b| b.to_bytes())
+                                .unwrap_or_default();
+                            let arrived = Instant::now();
+                            let event: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                            let id = event["id"].as_str().unwrap_or_default().to_owned();
+                            let text = event["message"]["text"]
+                                .as_str()
+                                .unwrap_or_default()
+                                .to_owned();
+                            if let Ok(mut seen) = state.lock() {
+                                seen.arrivals.push((id, text, arrived));
+                            }
+                            if hang {
+                                std::future::pending::<()>().await;
+                            }
+                            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
+                        }
+                    });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    (url, seen)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The stack.
+
+struct Stack {
+    child: Child,
+    _stdin: ChildStdin,
+    dir: PathBuf,
+    api: String,
+    dynamodb: String,
+}
+
+impl Stack {
+    fn start() -> Self {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("tests/ is inside the repository")
+            .to_path_buf();
+        let ports: Vec<u16> = {
+            let listeners: Vec<StdListener> = (0..4)
+                .map(|_| StdListener::bind("127.0.0.1:0").expect("a free port"))
+                .collect();
+            listeners
+                .iter()
+                .map(|l| l.local_addr().expect("address").port())
+                .collect()
+        };
+        let dir = std::env::temp_dir().join(format!("bench-events-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("state dir");
+        let log = std::fs::File::create(dir.join("dev.log")).expect("dev.log");
+        let mut child = Command::new("bash")
+            .arg(root.join("tools/dev.sh"))
+            .arg("--headless")
+            .current_dir(&root)
+            .env("DEV_API_PORT", ports[0].to_string())
+            .env("DEV_DYNAMODB_PORT", ports[1].to_string())
+            .env("DEV_GRAPH_PORT", ports[2].to_string())
+            .env("DEV_RECEIVER_PORT", ports[3].to_string())
+            .env("DEV_SWEEP_SECONDS", "3600")
+            .env("DEV_STATE_DIR", &dir)
+            .stdin(Stdio::piped())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("start tools/dev.sh");
+        let stdin = child.stdin.take().expect("stdin");
+        let started = Instant::now();
+        while !dir.join("stack.env").is_file() {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("tools/dev.sh exited ({status}); see {}", dir.display());
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(1_800),
+                "the stack did not start"
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        eprintln!(
+            "bench-events: stack ready in {:.0} s",
+            started.elapsed().as_secs_f64()
+        );
+        Self {
+            child,
+            _stdin: stdin,
+            dir,
+            api: format!("http://127.0.0.1:{}", ports[0]),
+            dynamodb: format!("http://127.0.0.1:{}", ports[1]),
+        }
+    }
+
+    /// The dev table, through the store (the admin tool's credentials and region).
+    fn store(&self) -> Store {
+        let config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+            .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+            .endpoint_url(&self.dynamodb)
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                "local", "local", None, None, "bench",
+            ))
+            .build();
+        Store::new(aws_sdk_dynamodb::Client::from_conf(config), DEV_TABLE)
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-s", "TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                let _ = std::fs::remove_dir_all(&self.dir);
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Driving the API and Meta's webhook.
+
+struct Api {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Api {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: &str,
+        body: Option<Value>,
+    ) -> Value {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("the API answers");
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        assert!(status.is_success(), "{path}: {status} {text}");
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    }
+
+    /// A new user's key, through the admin tool's code.
+    async fn key(store: &Store, user: &str) -> String {
+        let key = sandbox_admin::keys::generate_key().expect("a key");
+        sandbox_admin::keys::create_key(store, &key, user, Some("bench".into()), now())
+            .await
+            .expect("stored");
+        key
+    }
+
+    /// Creates a session for `phone`; graph-stub taps the template about a second later.
+    async fn activate(&self, key: &str, phone: &str) {
+        self.call(
+            reqwest::Method::POST,
+            "/v1/whatsapp/sessions",
+            key,
+            Some(json!({ "phone": phone })),
+        )
+        .await;
+        let started = Instant::now();
+        loop {
+            let list = self
+                .call(reqwest::Method::GET, "/v1/whatsapp/sessions", key, None)
+                .await;
+            if list["sessions"][0]["status"] == "active" {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "never activated: {list}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn webhook(&self, key: &str, url: &str) {
+        let body = json!({ "name": "bench", "url": url, "events": ["message.received"] });
+        self.call(
+            reqwest::Method::POST,
+            "/v1/webhooks/settings",
+            key,
+            Some(body),
+        )
+        .await;
+    }
+
+    /// Meta's delivery of a text from `digits`, signed; returns when the webhook answered 200.
+    async fn text_from(&self, digits: &str, text: &str, id: &str) -> Instant {
+        let body = json!({
+            "object": "whatsapp_business_account",
+            "entry": [{ "id": "0", "changes": [{ "field": "messages", "value": {
+                "messaging_product": "whatsapp",
+                "metadata": { "display_phone_number": "12029087457", "phone_number_id": DEV_PHONE_NUMBER_ID },
+                "contacts": [{ "profile": { "name": "Bench" }, "wa_id": digits }],
+                "messages": [{ "from": digits, "id": id, "timestamp": now().to_string(),
+                               "type": "text", "text": { "body": text } }]
+            }}]}]
+        })
+        .to_string();
+        let signature = sandbox::meta::signature::sign(DEV_APP_SECRET.as_bytes(), body.as_bytes());
+        let response = self
+            .http
+            .post(format!("{}/v1/whatsapp/webhook", self.base))
+            .header("content-type", "application/json")
+            .header("x-hub-signature-256", signature)
+            .body(body)
+            .send()
+            .await
+            .expect("the webhook answers");
+        let answered = Instant::now();
+        assert_eq!(response.status(), 200, "{:?}", response.text().await);
+        answered
+    }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+fn percentile(mut v: Vec<f64>, p: f64) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[((v.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok {
+        "PASS"
+    } else {
+        "FAIL"
+    }
+}
+
+/// Waits until `seen` holds an arrival matching `pred`; its time.
+async fn arrival(seen: &Mutex<Seen>, pred: impl Fn(&(String, String, Instant)) -> bool) -> Instant {
+    let started = Instant::now();
+    loop {
+        if let Some(hit) = seen
+            .lock()
+            .ok()
+            .and_then(|s| s.arrivals.iter().find(|a| pred(a)).map(|a| a.2))
+        {
+            return hit;
+        }
+        assert!(started.elapsed() < PATIENCE, "no delivery arrived");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let stack = Stack::start();
+    let store = stack.store();
+    let api = Api {
+        http: reqwest::Client::new(),
+        base: stack.api.clone(),
+    };
+
+    // --- 1. Latency. ---------------------------------------------------------------------
+    let (url, seen) = receiver(false).await;
+    let key = Api::key(&store, "bench-latency").await;
+    api.activate(&key, "+34 688 900 000").await;
+    api.webhook(&key, &url).await;
+    let mut latencies = Vec::with_capacity(LATENCY_EVENTS);
+    for n in 0..LATENCY_EVENTS {
+        let text = format!("latency {n}");
+        let answered = api
+            .text_from("34688900000", &text, &format!("wamid.BENCHLAT{n:05}"))
+            .await;
+        let arrived = arrival(&seen, |a| a.1 == text).await;
+        latencies.push(arrived.saturating_duration_since(answered).as_secs_f64() * 1000.0);
+    }
+
+    // --- 2. A hanging endpoint among ten users. ---------------------------------------------
+    let (healthy_url, healthy) = receiver(false).await;
+    let (hanging_url, hanging) = receiver(true).await;
+    let mut users = Vec::new();
+    for u in 0..USERS {
+        let user = format!("bench-fan-{u}");
+        let key = Api::key(&store, &user).await;
+        let digits = format!("3468891{u:04}");
+        api.activate(&key, &format!("+{digits}")).await;
+        let url = if u == 0 { &hanging_url } else { &healthy_url };
+        api.webhook(&key, url).await;
+        users.push((user, key, digits));
+    }
+    let started = Instant::now();
+    let mut sends = Vec::new();
+    for n in 0..PER_USER {
+        for (u, (_, _, digits)) in users.iter().enumerate() {
+            sends.push((
+                digits.clone(),
+                format!("fan {u} {n}"),
+                format!("wamid.BENCHFAN{u:02}{n:04}"),
+            ));
+        }
+    }
+    // Eight at a time, as Meta's retries and a busy number would.
+    let http = &api;
+    futures::stream::iter(sends)
+        .for_each_concurrent(8, |(digits, text, id)| async move {
+            http.text_from(&digits, &text, &id).await;
+        })
+        .await;
+    let accepted = started.elapsed();
+    let healthy_expected = (USERS - 1) * PER_USER;
+    let done = loop {
+        let count = healthy.lock().map(|s| s.arrivals.len()).unwrap_or(0);
+        if count >= healthy_expected {
+            break started.elapsed();
+        }
+        assert!(
+            started.elapsed() < PATIENCE,
+            "only {count} of {healthy_expected} healthy deliveries arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    // Settle: late duplicates, and the last batch's deferrals, would show now.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+
+    let ids: Vec<String> = healthy
+        .lock()
+        .map(|s| s.arrivals.iter().map(|a| a.0.clone()).collect())
+        .unwrap_or_default();
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for id in &ids {
+        *counts.entry(id.as_str()).or_default() += 1;
+    }
+    let once = counts.len() == healthy_expected && counts.values().all(|c| *c == 1);
+    let hanging_attempts = hanging.lock().map(|s| s.arrivals.len()).unwrap_or(0);
+
+    // The healthy users' logs: one attempt per event, the first, delivered.
+    let mut first_attempt_ok = 0;
+    let mut healthy_logged = 0;
+    for (user, _, _) in users.iter().skip(1) {
+        for entry in logs_of(&store, user).await {
+            healthy_logged += 1;
+            if entry.attempt_number == 1 && entry.status == sandbox::webhooks::LogStatus::Success {
+                first_attempt_ok += 1;
+            }
+        }
+    }
+    // The hanging user's deliveries: all pending, each due again.
+    let deliveries = deliveries_of(&store, &users[0].0).await;
+    let scheduled = deliveries
+        .iter()
+        .filter(|d| d.state == sandbox::store::DeliveryState::Pending && d.due_at.is_some())
+        .count();
+
+    let machine = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_owned())
+        })
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!();
+    println!("Outbound events on the local stack (tools/dev.sh: debug builds behind cargo lambda watch, the stream pump polling DynamoDB Local every 250 ms); {machine}, {cores} cores");
+    println!(
+        "  Meta webhook 200 -> receiver 200, {LATENCY_EVENTS} events one at a time: p50 {:.0} ms, p99 {:.0} ms (the pump's poll interval, 250 ms, is the floor's order)",
+        percentile(latencies.clone(), 0.5),
+        percentile(latencies, 0.99)
+    );
+    println!(
+        "  {} events for {USERS} users, one endpoint hanging: webhook accepted all in {:.1} s; the {healthy_expected} healthy deliveries all arrived {:.1} s after the first send",
+        USERS * PER_USER,
+        accepted.as_secs_f64(),
+        done.as_secs_f64()
+    );
+    println!(
+        "{} healthy deliveries succeeded on the first attempt: {first_attempt_ok} of {healthy_expected} (logged attempts {healthy_logged})",
+        verdict(first_attempt_ok == healthy_expected && healthy_logged == healthy_expected)
+    );
+    println!(
+        "{} hanging endpoint's deliveries all scheduled for retry: {scheduled} of {PER_USER} (attempts that reached it: {hanging_attempts})",
+        verdict(scheduled == PER_USER && deliveries.len() == PER_USER)
+    );
+    println!(
+        "{} the receiver counted each event id exactly once: {} ids over {} requests",
+        verdict(once),
+        counts.len(),
+        ids.len()
+    );
+    drop(stack);
+}
+
+async fn logs_of(store: &Store, user: &str) -> Vec<sandbox::webhooks::LogEntry> {
+    let user = sandbox::session::UserId::new(user);
+    store
+        .webhook_logs(&user, &sandbox::webhooks::LogFilter::default(), 0, 10_000)
+        .await
+        .map(|p| p.entries)
+        .unwrap_or_default()
+}
+
+async fn deliveries_of(store: &Store, user: &str) -> Vec<sandbox::store::DeliveryItem> {
+    store
+        .deliveries_of(&sandbox::session::UserId::new(user))
+        .await
+        .unwrap_or_default()
+}
