@@ -1,8 +1,10 @@
 //! `make dev`, driven the way a newcomer drives it: `tools/dev.sh --headless` brings up
-//! DynamoDB Local, graph-stub and the six functions behind `cargo lambda watch` on free ports,
-//! and one activation runs over real HTTP: create, the stub's signed reply, list until active,
-//! a sandbox message whose statuses and echo reach the conversation, revoke, list empty, and a
-//! send Meta refuses rolled back. Ctrl-C, SIGTERM (to `make dev` or
+//! DynamoDB Local, graph-stub, webhook-receiver, the functions behind `cargo lambda watch` and
+//! stream-pump on free ports, and one activation runs over real HTTP: webhook-receiver is
+//! registered as the user's webhook, then create, the stub's signed reply, list until active
+//! while the activation and the reply arrive at the receiver with both signatures verified, a
+//! sandbox message whose statuses and echo reach the conversation (and the echo the receiver),
+//! revoke, list empty, and a send Meta refuses rolled back. Ctrl-C, SIGTERM (to `make dev` or
 //! its process group) and `make` killed outright all stop every process the stack started
 //! (README, "Local development"). Every process the stack started is stopped when the test
 //! ends, whether it passes or fails.
@@ -14,12 +16,19 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use e2e::{SANDBOX_NUMBER, SPAIN, SPAIN_DIGITS};
+use graph_stub::meta::BUTTON_TEXT;
 use serde_json::{json, Value};
 
 /// A cold machine compiles the functions first; a warm one is up in seconds.
 const START_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 /// The stub replies about a second after the send; the first webhook call starts its function.
 const ACTIVATION_TIMEOUT: Duration = Duration::from_secs(60);
+/// From a write to the receiver: stream-pump's poll, and the events function's first
+/// invocation waits for cargo lambda watch to start it.
+const DELIVERY_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// The ports of a stack: API, DynamoDB Local, graph-stub, webhook-receiver.
+type Ports = [u16; 4];
 
 /// How the stack is started.
 #[derive(Debug, Clone, Copy)]
@@ -47,7 +56,9 @@ struct Stack {
     dir: PathBuf,
     api: String,
     key: String,
-    ports: [u16; 3],
+    /// webhook-receiver's URL and secret (stack.env).
+    receiver: (String, String),
+    ports: Ports,
 }
 
 impl Stack {
@@ -56,13 +67,13 @@ impl Stack {
         Self::start_on(free_ports())
     }
 
-    /// Starts the stack on `[api, dynamodb, graph]` and waits until it reports ready.
-    fn start_on(ports: [u16; 3]) -> Self {
+    /// Starts the stack on `[api, dynamodb, graph, receiver]` and waits until it reports ready.
+    fn start_on(ports: Ports) -> Self {
         Self::launch(Launch::Headless, ports)
     }
 
     /// Starts the stack the way `launch` says and waits until it reports ready.
-    fn launch(launch: Launch, ports: [u16; 3]) -> Self {
+    fn launch(launch: Launch, ports: Ports) -> Self {
         let mut child = Self::spawn(launch, ports);
         let stdin = child.stdin.take().expect("piped stdin");
         // Built before waiting, so a failed start is cleaned up by `Drop` too.
@@ -72,14 +83,15 @@ impl Stack {
             dir: state_dir(ports),
             api: format!("http://127.0.0.1:{}", ports[0]),
             key: String::new(),
+            receiver: (String::new(), String::new()),
             ports,
         };
-        stack.key = stack.wait_until_ready();
+        stack.wait_until_ready();
         stack
     }
 
     /// Runs the stack on `ports`, output into its state directory's dev.log.
-    fn spawn(launch: Launch, ports: [u16; 3]) -> Child {
+    fn spawn(launch: Launch, ports: Ports) -> Child {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"))
             .parent()
             .expect("tests/ is inside the repository")
@@ -88,7 +100,7 @@ impl Stack {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("create the stack's state directory");
         let log = std::fs::File::create(dir.join("dev.log")).expect("create dev.log");
-        let [api, dynamodb, graph] = ports;
+        let [api, dynamodb, graph, receiver] = ports;
         let mut command = match launch {
             Launch::Headless => {
                 let mut c = Command::new("bash");
@@ -106,6 +118,7 @@ impl Stack {
             .env("DEV_API_PORT", api.to_string())
             .env("DEV_DYNAMODB_PORT", dynamodb.to_string())
             .env("DEV_GRAPH_PORT", graph.to_string())
+            .env("DEV_RECEIVER_PORT", receiver.to_string())
             .env("DEV_STATE_DIR", &dir)
             .stdin(Stdio::piped())
             .stdout(log.try_clone().expect("dev.log handle"))
@@ -143,9 +156,18 @@ impl Stack {
     }
 
     /// Sends `sig` to `target` (the started process is its group's leader). Everything the
-    /// stack started must be gone within 30 s, leaving its ports free.
+    /// stack started must be gone within 30 s: every process group dev.sh recorded (stream-pump
+    /// listens on no port), and every port free.
     fn stop_by(&mut self, sig: &str, target: Target) {
         let what = format!("SIG{sig} to the {target:?}");
+        let groups = self.groups();
+        // DynamoDB Local, graph-stub, webhook-receiver, cargo lambda watch, stream-pump.
+        assert_eq!(
+            groups.len(),
+            5,
+            "dev.sh recorded {groups:?} as the stack's process groups\n{}",
+            self.logs()
+        );
         let pid = self.child.id();
         match target {
             Target::Group => signal(sig, pid),
@@ -165,6 +187,16 @@ impl Stack {
             std::thread::sleep(Duration::from_millis(100));
         }
         // Killed outright, make is gone at once; dev.sh notices and stops what it started.
+        for pgid in groups {
+            while group_alive(pgid) {
+                assert!(
+                    Instant::now() < deadline,
+                    "process group {pgid} still runs 30 s after {what}\n{}",
+                    self.logs()
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
         for port in self.ports {
             while TcpListener::bind(("127.0.0.1", port)).is_err() {
                 assert!(
@@ -177,21 +209,32 @@ impl Stack {
         }
     }
 
-    /// Waits for `stack.env`, which dev.sh writes once everything listens; returns the API key.
-    fn wait_until_ready(&mut self) -> String {
+    /// Waits for `stack.env`, which dev.sh writes once everything listens; takes the API key
+    /// and the receiver's URL and secret from it.
+    fn wait_until_ready(&mut self) {
         let started = Instant::now();
         let ready = self.dir.join("stack.env");
         loop {
             if let Ok(text) = std::fs::read_to_string(&ready) {
                 let vars: HashMap<&str, &str> =
                     text.lines().filter_map(|l| l.split_once('=')).collect();
-                let key = vars.get("DEV_API_KEY").copied().unwrap_or_default();
+                let var = |name: &str| vars.get(name).copied().unwrap_or_default().to_owned();
+                let key = var("DEV_API_KEY");
                 assert!(key.starts_with("wsk_"), "stack.env has no API key:\n{text}");
+                let receiver = (var("DEV_RECEIVER_URL"), var("DEV_RECEIVER_SECRET"));
+                assert_eq!(
+                    receiver.0,
+                    format!("http://127.0.0.1:{}/", self.ports[3]),
+                    "{text}"
+                );
+                assert!(receiver.1.starts_with("whsec_"), "{text}");
                 eprintln!(
                     "dev stack ready in {:.1} s",
                     started.elapsed().as_secs_f64()
                 );
-                return key.to_owned();
+                self.key = key;
+                self.receiver = receiver;
+                return;
             }
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!(
@@ -211,16 +254,55 @@ impl Stack {
 
     /// The tails of the stack's logs, for failure messages.
     fn logs(&self) -> String {
-        ["dev.log", "graph-stub.log", "watch.log", "dynamodb.log"]
-            .iter()
-            .filter_map(|name| {
-                let text = std::fs::read_to_string(self.dir.join(name)).ok()?;
-                let lines: Vec<&str> = text.lines().collect();
-                let tail = lines[lines.len().saturating_sub(40)..].join("\n");
-                Some(format!("--- {name} (last 40 lines) ---\n{tail}"))
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
+        [
+            "dev.log",
+            "graph-stub.log",
+            "webhook-receiver.log",
+            "stream-pump.log",
+            "watch.log",
+            "dynamodb.log",
+        ]
+        .iter()
+        .filter_map(|name| {
+            let text = std::fs::read_to_string(self.dir.join(name)).ok()?;
+            let lines: Vec<&str> = text.lines().collect();
+            let tail = lines[lines.len().saturating_sub(40)..].join("\n");
+            Some(format!("--- {name} (last 40 lines) ---\n{tail}"))
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+    }
+
+    /// The process groups dev.sh recorded (one per process it started).
+    fn groups(&self) -> Vec<u32> {
+        std::fs::read_to_string(self.dir.join("pgids"))
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect()
+    }
+
+    /// Waits until webhook-receiver has printed a line that starts with `start` and contains
+    /// `rest`; answers it.
+    async fn wait_for_receiver(&self, start: &str, rest: &str) -> String {
+        let deadline = Instant::now() + DELIVERY_TIMEOUT;
+        loop {
+            let printed =
+                std::fs::read_to_string(self.dir.join("webhook-receiver.log")).unwrap_or_default();
+            let found = printed
+                .lines()
+                .find(|l| l.starts_with(start) && l.contains(rest));
+            if let Some(line) = found {
+                return line.to_owned();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "webhook-receiver never printed {start:?} … {rest:?} within {} s\n{}",
+                DELIVERY_TIMEOUT.as_secs(),
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
     }
 
     /// Waits (briefly: it prints as it acts) until graph-stub has printed `line`.
@@ -245,7 +327,7 @@ impl Drop for Stack {
     /// SIGTERM lets dev.sh stop what it started (each in its own process group); if it has not
     /// finished within 20 s, every group it recorded is killed outright.
     fn drop(&mut self) {
-        let groups = std::fs::read_to_string(self.dir.join("pgids")).unwrap_or_default();
+        let groups = self.groups();
         signal("TERM", self.child.id());
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
@@ -255,7 +337,7 @@ impl Drop for Stack {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        for pgid in groups.split_whitespace().filter_map(|p| p.parse().ok()) {
+        for pgid in groups {
             signal("KILL", pgid);
         }
         signal("KILL", self.child.id());
@@ -271,8 +353,17 @@ fn signal(signal: &str, pgid: u32) {
         .status();
 }
 
+/// Whether any process of group `pgid` still runs.
+fn group_alive(pgid: u32) -> bool {
+    Command::new("kill")
+        .args(["-0", "--", &format!("-{pgid}")])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 /// Where a stack on `ports` keeps its logs and generated files.
-fn state_dir(ports: [u16; 3]) -> PathBuf {
+fn state_dir(ports: Ports) -> PathBuf {
     std::env::temp_dir().join(format!(
         "dev-stack-test-{}-{}",
         std::process::id(),
@@ -280,13 +371,13 @@ fn state_dir(ports: [u16; 3]) -> PathBuf {
     ))
 }
 
-fn free_ports() -> [u16; 3] {
-    // Bound at the same time, so the three are distinct.
-    let listeners: Vec<TcpListener> = (0..3)
+fn free_ports() -> Ports {
+    // Bound at the same time, so the four are distinct.
+    let listeners: Vec<TcpListener> = (0..4)
         .map(|_| TcpListener::bind("127.0.0.1:0").expect("a free local port"))
         .collect();
     let port = |i: usize| listeners[i].local_addr().expect("local address").port();
-    [port(0), port(1), port(2)]
+    [port(0), port(1), port(2), port(3)]
 }
 
 /// Sends `request` and reads the JSON answer; a transport failure fails the test with the logs.
@@ -309,6 +400,22 @@ async fn make_dev_serves_the_whole_activation_flow_on_localhost() {
         .expect("http client");
     let sessions = format!("{}/v1/whatsapp/sandbox/sessions", stack.api);
     let auth = format!("Bearer {}", stack.key);
+
+    // webhook-receiver becomes the user's webhook, as the printed next steps show.
+    let (receiver_url, receiver_secret) = stack.receiver.clone();
+    let (status, registered) = call(
+        &stack,
+        http.post(format!("{}/v1/webhooks/settings", stack.api))
+            .header("authorization", &auth)
+            .json(&json!({
+                "name": "make dev receiver",
+                "url": receiver_url,
+                "secret": receiver_secret,
+                "events": ["message.received", "whatsapp.sandbox.session.activated"],
+            })),
+    )
+    .await;
+    assert_eq!(status, 200, "{registered}\n{}", stack.logs());
 
     // Create: pending, and the stub got the activation template.
     let (status, created) = call(
@@ -349,6 +456,23 @@ async fn make_dev_serves_the_whole_activation_flow_on_localhost() {
         .await;
     stack.wait_for_stub("webhook answered 200 OK").await;
 
+    // The activation and the phone's reply reach the receiver through the table's stream,
+    // stream-pump and the events function, signed both ways and verified.
+    let verified = "webhook-receiver: verified ";
+    let activated = stack
+        .wait_for_receiver(
+            &format!("{verified}whatsapp.sandbox.session.activated evt_"),
+            &format!("session {id}"),
+        )
+        .await;
+    let reply = stack
+        .wait_for_receiver(
+            &format!("{verified}message.received evt_"),
+            &format!("text {}", json!(BUTTON_TEXT)),
+        )
+        .await;
+    eprintln!("{activated}\n{reply}");
+
     // A sandbox message: the stub prints it, reports it sent, delivered and read, and echoes
     // it; the conversation shows all of it.
     let messages = format!("{}/v1/whatsapp/sandbox/messages", stack.api);
@@ -386,6 +510,19 @@ async fn make_dev_serves_the_whole_activation_flow_on_localhost() {
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+
+    // The echo is a message.received too; nothing was refused, and no status was delivered
+    // (the webhook subscribes to none).
+    stack
+        .wait_for_receiver(
+            &format!("{verified}message.received evt_"),
+            "text \"Echo: hello from make dev\"",
+        )
+        .await;
+    let printed =
+        std::fs::read_to_string(stack.dir.join("webhook-receiver.log")).unwrap_or_default();
+    assert!(!printed.contains("refused"), "{printed}");
+    assert!(!printed.contains("verified message.read"), "{printed}");
 
     // Revoke, then nothing is left.
     let (status, revoked) = call(
@@ -451,13 +588,16 @@ fn make_dev_stops_everything_on_sigterm_as_on_ctrl_c_and_starts_again() {
 fn a_busy_port_is_named_with_the_variable_that_moves_it() {
     let busy = TcpListener::bind("127.0.0.1:0").expect("a local port");
     let port = busy.local_addr().expect("address").port();
-    let [_, dynamodb, graph] = free_ports();
-    let mut child = Stack::spawn(Launch::Headless, [port, dynamodb, graph]);
-    let status = child.wait().expect("dev.sh ran");
-    let log = std::fs::read_to_string(state_dir([port, dynamodb, graph]).join("dev.log"))
-        .unwrap_or_default();
-    assert!(!status.success(), "dev.sh must refuse a busy port\n{log}");
-    assert!(log.contains(&format!("port {port}")), "{log}");
-    assert!(log.contains("already in use"), "{log}");
-    assert!(log.contains("DEV_API_PORT="), "{log}");
+    for (at, variable) in [(0, "DEV_API_PORT="), (3, "DEV_RECEIVER_PORT=")] {
+        let mut ports = free_ports();
+        ports[at] = port;
+        let mut child = Stack::spawn(Launch::Headless, ports);
+        let status = child.wait().expect("dev.sh ran");
+        let log = std::fs::read_to_string(state_dir(ports).join("dev.log")).unwrap_or_default();
+        assert!(!status.success(), "dev.sh must refuse a busy port\n{log}");
+        assert!(log.contains(&format!("port {port}")), "{log}");
+        assert!(log.contains("already in use"), "{log}");
+        assert!(log.contains(variable), "{log}");
+        let _ = std::fs::remove_dir_all(state_dir(ports));
+    }
 }

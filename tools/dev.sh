@@ -2,7 +2,10 @@
 # The whole service on localhost, on its real paths, with no AWS account, Docker or Meta
 # credentials: DynamoDB Local (in memory), tools/graph-stub standing in for Meta's Graph API
 # (it also plays the phone owner and answers each template with a signed webhook delivery),
-# and the functions behind `cargo lambda watch`. Usually run as `make dev`.
+# the functions behind `cargo lambda watch`, tools/stream-pump standing in for the events
+# function's triggers (Lambda's event source mapping on the table's stream, and the schedule of
+# its sweep), and tools/webhook-receiver, an API user's webhook endpoint that checks both
+# signatures of each delivery and prints it. Usually run as `make dev`.
 #
 #   tools/dev.sh             logs on the terminal; runs until Ctrl-C, which stops everything
 #   tools/dev.sh --headless  for tests and scripts: logs to files; runs until its standard
@@ -13,8 +16,10 @@
 # that started it (usually make) is gone: a process manager, a CI timeout or `kill` may signal
 # or kill make alone, and make does not pass every signal on.
 #
-# Environment: DEV_API_PORT (9000), DEV_DYNAMODB_PORT (8000), DEV_GRAPH_PORT (9100) choose the
-# ports; DEV_STATE_DIR (.dev) holds the logs and generated files.
+# Environment: DEV_API_PORT (9000), DEV_DYNAMODB_PORT (8000), DEV_GRAPH_PORT (9100) and
+# DEV_RECEIVER_PORT (9200) choose the ports; DEV_SWEEP_SECONDS (10) the time between two
+# scheduled sweeps of due webhook retries; DEV_STATE_DIR (.dev) holds the logs and generated
+# files. CARGO_TARGET_DIR is honoured.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -33,6 +38,8 @@ done
 API_PORT=${DEV_API_PORT:-9000}
 DYNAMODB_PORT=${DEV_DYNAMODB_PORT:-8000}
 GRAPH_PORT=${DEV_GRAPH_PORT:-9100}
+RECEIVER_PORT=${DEV_RECEIVER_PORT:-9200}
+SWEEP_SECONDS=${DEV_SWEEP_SECONDS:-10}
 STATE_DIR=${DEV_STATE_DIR:-$ROOT/.dev}
 API_URL="http://localhost:$API_PORT"
 
@@ -45,6 +52,9 @@ VERIFY_TOKEN=dev-verify-token
 ACCESS_TOKEN=dev-token
 # The key the sample events under events/ carry (see tests/api/events.rs): published, so local only.
 EVENTS_KEY=wsk_events_local_only_do_not_use_elsewhere_000000000000
+# webhook-receiver's secret (its built-in default): published, so local only.
+RECEIVER_SECRET=whsec_bWFrZS1kZXYtcmVjZWl2ZXItbG9jYWwtb25seS1rZXk=
+RECEIVER_URL="http://127.0.0.1:$RECEIVER_PORT/"
 
 say() { echo "dev: $*" >&2; }
 die() { say "$*"; exit 1; }
@@ -61,7 +71,7 @@ stop_all() {
     trap - EXIT
     trap '' INT TERM HUP
     [ -n "$PGIDS" ] || return 0
-    say "stopping DynamoDB Local, graph-stub and cargo lambda watch ..."
+    say "stopping DynamoDB Local, graph-stub, webhook-receiver, cargo lambda watch and stream-pump ..."
     local pgid alive _
     for pgid in $PGIDS; do kill -TERM -- "-$pgid" 2>/dev/null || true; done
     for _ in $(seq 50); do
@@ -116,11 +126,13 @@ start() {
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-# Waits up to $6 seconds for process $4 ($1, which is $2) to listen on port $3; fails at once
-# if the process dies, showing the end of its log $5 ("-": it printed to the terminal).
-wait_for_port() {
-    local name=$1 what=$2 port=$3 pid=$4 log=$5 deadline=$((SECONDS + $6))
-    until port_in_use "$port"; do
+# Waits up to $5 seconds for process $3 ($1, which is $2) to be ready, which the command after
+# the sixth argument tells ($6 says what it waits for); fails at once if the process dies,
+# showing the end of its log $4 ("-": it printed to the terminal).
+wait_until_ready() {
+    local name=$1 what=$2 pid=$3 log=$4 timeout=$5 awaited=$6 deadline=$((SECONDS + $5))
+    shift 6
+    until "$@"; do
         parent_gone && die "the process that started dev.sh is gone; stopping"
         if ! kill -0 "$pid" 2>/dev/null; then
             if [ "$log" != - ]; then
@@ -129,10 +141,13 @@ wait_for_port() {
             fi
             die "$name ($what) stopped while starting"
         fi
-        [ "$SECONDS" -lt "$deadline" ] || die "$name did not listen on port $port within $6 s"
+        [ "$SECONDS" -lt "$deadline" ] || die "$name did not $awaited within $timeout s"
         sleep 0.2
     done
 }
+
+# Waits up to $6 seconds for process $4 ($1, which is $2) to listen on port $3 (see above).
+wait_for_port() { wait_until_ready "$1" "$2" "$4" "$5" "$6" "listen on port $3" port_in_use "$3"; }
 
 # --- Preflight: tools and ports, before anything starts. --------------------------------------
 
@@ -145,7 +160,8 @@ need make "install GNU make"
 
 for entry in "API_PORT:$API_PORT:the API (cargo lambda watch)" \
     "DYNAMODB_PORT:$DYNAMODB_PORT:DynamoDB Local" \
-    "GRAPH_PORT:$GRAPH_PORT:graph-stub"; do
+    "GRAPH_PORT:$GRAPH_PORT:graph-stub" \
+    "RECEIVER_PORT:$RECEIVER_PORT:webhook-receiver"; do
     var=${entry%%:*} rest=${entry#*:}
     port=${rest%%:*} what=${rest#*:}
     if port_in_use "$port"; then
@@ -153,6 +169,10 @@ for entry in "API_PORT:$API_PORT:the API (cargo lambda watch)" \
      Stop what listens there, or choose another port: DEV_$var=$((port + 1)) make dev"
     fi
 done
+
+case $SWEEP_SECONDS in
+    '' | *[!0-9]*) die "DEV_SWEEP_SECONDS must be whole seconds (0: no sweeps), not '$SWEEP_SECONDS'" ;;
+esac
 
 mkdir -p "$STATE_DIR"
 chmod 700 "$STATE_DIR"
@@ -174,8 +194,12 @@ say "building the functions and tools (debug) ..."
 # Every binary of the workspace, exactly as cargo lambda watch's own `cargo run --bin <name>`
 # resolves features (over the whole workspace), so its first run finds them up to date.
 cargo build --bins
-ADMIN="$ROOT/target/debug/sandbox-admin"
-STUB="$ROOT/target/debug/graph-stub"
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+case $TARGET_DIR in /*) ;; *) TARGET_DIR=$ROOT/$TARGET_DIR ;; esac
+ADMIN="$TARGET_DIR/debug/sandbox-admin"
+STUB="$TARGET_DIR/debug/graph-stub"
+PUMP="$TARGET_DIR/debug/stream-pump"
+RECEIVER="$TARGET_DIR/debug/webhook-receiver"
 
 # --- DynamoDB Local, the table and the keys. ---------------------------------------------------
 
@@ -198,10 +222,13 @@ wait_for_port dynamodb "DynamoDB Local" "$DYNAMODB_PORT" "$STARTED" "$STATE_DIR/
 DEV_KEY=$("$ADMIN" create-key --user dev-user --label "make dev")
 "$ADMIN" create-key --user events-user --label "sample events" --key "$EVENTS_KEY" >/dev/null
 
-# --- graph-stub and the functions. -------------------------------------------------------------
+# --- graph-stub, webhook-receiver, the functions and their stream. ----------------------------
 
-if $HEADLESS; then stub_log=$STATE_DIR/graph-stub.log watch_log=$STATE_DIR/watch.log; else
-    stub_log=- watch_log=-
+if $HEADLESS; then
+    stub_log=$STATE_DIR/graph-stub.log watch_log=$STATE_DIR/watch.log
+    receiver_log=$STATE_DIR/webhook-receiver.log pump_log=$STATE_DIR/stream-pump.log
+else
+    stub_log=- watch_log=- receiver_log=- pump_log=-
 fi
 
 say "starting graph-stub on port $GRAPH_PORT ..."
@@ -209,6 +236,11 @@ start graph-stub "$stub_log" "$STUB" --port "$GRAPH_PORT" --phone-number-id "$PH
     --display-number "$DISPLAY_NUMBER" --access-token "$ACCESS_TOKEN" --app-secret "$APP_SECRET" \
     --webhook-url "http://127.0.0.1:$API_PORT/v1/whatsapp/webhook"
 wait_for_port graph-stub "the Graph API stand-in" "$GRAPH_PORT" "$STARTED" "$stub_log" 30
+
+say "starting webhook-receiver on port $RECEIVER_PORT ..."
+start webhook-receiver "$receiver_log" env DEV_RECEIVER_SECRET="$RECEIVER_SECRET" \
+    "$RECEIVER" --port "$RECEIVER_PORT"
+wait_for_port webhook-receiver "the webhook receiver" "$RECEIVER_PORT" "$STARTED" "$receiver_log" 30
 
 # Everything the functions read (README, "Configuration"); the routes that put them on
 # their real paths are [workspace.metadata.lambda.watch.router] in Cargo.toml. Outbound
@@ -238,6 +270,16 @@ if $HEADLESS; then watch_args+=(--ignore-changes); fi
 start watch "$watch_log" cargo lambda watch "${watch_args[@]}"
 wait_for_port "cargo lambda watch" "the API" "$API_PORT" "$STARTED" "$watch_log" 120
 
+# The events function's triggers: stream batches (from LATEST, as the event source mapping in
+# template.yaml starts) and the sweep's schedule. Ready once it reads every shard from now on,
+# so whatever is written after stack.env appears reaches the function.
+say "starting stream-pump (the events function's stream and schedule) ..."
+rm -f "$STATE_DIR/stream-pump.ready"
+start stream-pump "$pump_log" "$PUMP" --invoke-port "$API_PORT" --sweep-seconds "$SWEEP_SECONDS" \
+    --ready-file "$STATE_DIR/stream-pump.ready"
+wait_until_ready stream-pump "the events function's stream" "$STARTED" "$pump_log" 60 \
+    "read the table's stream" test -f "$STATE_DIR/stream-pump.ready"
+
 # --- Ready. ------------------------------------------------------------------------------------
 
 cat >"$STATE_DIR/stack.env.tmp" <<EOF
@@ -246,6 +288,9 @@ DEV_API_KEY=$DEV_KEY
 DEV_API_PORT=$API_PORT
 DEV_DYNAMODB_PORT=$DYNAMODB_PORT
 DEV_GRAPH_PORT=$GRAPH_PORT
+DEV_RECEIVER_PORT=$RECEIVER_PORT
+DEV_RECEIVER_URL=$RECEIVER_URL
+DEV_RECEIVER_SECRET=$RECEIVER_SECRET
 EOF
 mv "$STATE_DIR/stack.env.tmp" "$STATE_DIR/stack.env"
 if $HEADLESS; then
@@ -259,6 +304,22 @@ else
  API key of user dev-user (shown only now; DynamoDB Local forgets it when this stops):
 
      export KEY=$DEV_KEY
+
+ Register webhook-receiver ($RECEIVER_URL, a local-only secret) as dev-user's webhook
+ first, so the events of what follows reach it:
+
+     curl -s -X POST $API_URL/v1/webhooks/settings -H "Authorization: Bearer \$KEY" \\
+          -H 'Content-Type: application/json' -d '{"name": "make dev receiver",
+            "url": "$RECEIVER_URL", "secret": "$RECEIVER_SECRET",
+            "events": ["message.received", "message.sent", "message.delivered", "message.read",
+                       "message.failed", "whatsapp.sandbox.session.activated",
+                       "whatsapp.sandbox.session.ended"]}'
+
+ It checks X-Zernio-Signature and the Standard Webhooks signature of each delivery and prints
+ a line per event in this terminal ("webhook-receiver: verified message.received evt_...
+ text ..."; otherwise "refused 401" and why). stream-pump hands the table's stream to the
+ events function (a line per batch) and runs its sweep of due retries every $SWEEP_SECONDS s.
+ POST /v1/webhooks/test with {"webhookId": "<the answer's _id>"} sends a webhook.test at once.
 
  Create a session (graph-stub prints the template send, then taps "Activate" a second later):
 

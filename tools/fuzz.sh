@@ -20,10 +20,11 @@ say() { echo "fuzz: $*" >&2; }
 rm -rf "$DIR"
 mkdir -p "$DIR"
 
-# Three distinct free ports (API, DynamoDB Local, graph-stub): other stacks and tests may run.
-read -r API_PORT DYNAMODB_PORT GRAPH_PORT < <(python3 - <<'PY'
+# Four distinct free ports (API, DynamoDB Local, graph-stub, webhook-receiver): other stacks and
+# tests may run.
+read -r API_PORT DYNAMODB_PORT GRAPH_PORT RECEIVER_PORT < <(python3 - <<'PY'
 import socket
-socks = [socket.socket() for _ in range(3)]
+socks = [socket.socket() for _ in range(4)]
 for s in socks:
     s.bind(("127.0.0.1", 0))
 print(*(s.getsockname()[1] for s in socks))
@@ -68,6 +69,7 @@ mkfifo "$DIR/stdin"
 USER_DAILY_SEND_LIMIT=1000000 RECIPIENT_DAILY_SEND_LIMIT=1000000 USER_DAILY_MESSAGE_LIMIT=1000000 \
 WEBHOOK_TIMEOUT_MS=2000 \
 DEV_API_PORT=$API_PORT DEV_DYNAMODB_PORT=$DYNAMODB_PORT DEV_GRAPH_PORT=$GRAPH_PORT \
+DEV_RECEIVER_PORT=$RECEIVER_PORT \
     DEV_STATE_DIR="$DIR/stack" tools/dev.sh --headless <"$DIR/stdin" >"$DIR/dev.log" 2>&1 &
 STACK_PID=$!
 exec 3>"$DIR/stdin"

@@ -26,6 +26,8 @@ mod create_races;
 mod create_when_meta_fails;
 /// Delivery statuses recorded by the webhook and shown on the session.
 mod delivery_statuses;
+/// `make dev`'s stand-in for the events function's event source mapping (`tools/stream-pump`).
+mod dev_pump;
 /// Every operation when DynamoDB cannot be reached.
 mod dynamodb_unavailable;
 /// The events function: stream batches and the sweep become signed deliveries (issue 19).

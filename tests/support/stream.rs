@@ -1,84 +1,58 @@
 //! The test table's DynamoDB stream (`NEW_AND_OLD_IMAGES`), read from DynamoDB Local the way
 //! Lambda's event source mapping hands records over: the same JSON per record.
 //!
-//! The streams API is called with a hand-written HTTP/1.1 request (the SDK for it is not a
-//! dependency): DynamoDB Local checks no signature, but keeps one database per access key and
-//! region, so the request names the test client's (`local`, `us-east-1`).
-
-use std::io::{Read, Write};
-use std::net::TcpStream;
+//! The streams API is called with `make dev`'s stand-in for the mapping (`stream_pump`'s
+//! client: plain HTTP, as the SDK for streams is not a dependency). DynamoDB Local checks no
+//! signature, but keeps one database per access key and region, so the client names the test
+//! client's (`local`, `us-east-1`).
 
 use sandbox::events::{events_of, Event, StreamRecord};
 use serde_json::{json, Value};
+use stream_pump::dynamodb::{DynamoDbLocal, Position};
 
 use crate::TestEnv;
 
 /// The stream of one test's table, and how much of it was read.
 pub struct TableStream {
-    address: String,
+    db: DynamoDbLocal,
     arn: String,
-    /// Records written before [`TableStream::open`]: never shown.
-    before: usize,
-    /// Records (after `before`) already handed out by [`TableStream::new_events`].
+    /// Records already handed out (or written before [`TableStream::open`]).
     seen: usize,
 }
 
 impl TableStream {
-    /// The table's stream (on since `create_table`), from now on: earlier writes are not shown.
+    /// The table's stream (on from the table's creation, as in template.yaml; turned on here
+    /// if it is off), read from now on: the records of earlier writes are passed over.
     pub async fn open(env: &TestEnv) -> Self {
-        let arn = env
-            .app
-            .store
-            .client()
-            .describe_table()
-            .table_name(&env.table)
-            .send()
-            .await
-            .expect("describe the table")
-            .table
-            .and_then(|t| t.latest_stream_arn)
-            .expect("the table has a stream (create_table turns it on)");
-        let endpoint = &super::dynamo::local().endpoint;
-        let mut stream = Self {
-            address: endpoint.trim_start_matches("http://").to_owned(),
-            arn,
-            before: 0,
-            seen: 0,
-        };
-        stream.before = stream.all_records().len();
+        let db = local();
+        let arn = db.ensure_stream(&env.table).expect("the table's stream");
+        let mut stream = Self { db, arn, seen: 0 };
+        stream.seen = stream.records().len();
         stream
     }
 
-    /// Every record since the stream was opened, oldest first, as Lambda's JSON.
-    pub fn records(&self) -> Vec<Value> {
-        let mut records = self.all_records();
-        records.drain(..self.before.min(records.len()));
-        records
+    /// The ARN of the table's stream.
+    pub fn arn(&self) -> &str {
+        &self.arn
     }
 
-    /// Every record the stream holds, oldest first.
-    fn all_records(&self) -> Vec<Value> {
-        let stream = self.call("DescribeStream", json!({ "StreamArn": self.arn }));
+    /// Every record since the stream was turned on, oldest first, as Lambda's JSON.
+    pub fn records(&self) -> Vec<Value> {
         let mut records = Vec::new();
-        let shards = stream["StreamDescription"]["Shards"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
+        let shards = self.db.shards(&self.arn).expect("the stream's shards");
         for shard in shards {
-            let start = self.call(
-                "GetShardIterator",
-                json!({ "StreamArn": self.arn, "ShardId": shard["ShardId"],
-                        "ShardIteratorType": "TRIM_HORIZON" }),
+            let mut iterator = Some(
+                self.db
+                    .iterator(&self.arn, &shard.id, &Position::TrimHorizon)
+                    .expect("a shard iterator"),
             );
-            let mut iterator = start["ShardIterator"].clone();
-            while iterator.is_string() {
-                let out = self.call("GetRecords", json!({ "ShardIterator": iterator }));
-                let batch = out["Records"].as_array().cloned().unwrap_or_default();
-                if batch.is_empty() {
+            while let Some(at) = iterator {
+                let read = self.db.records(&at, 1000).expect("GetRecords");
+                if read.records.is_empty() {
                     break;
                 }
-                records.extend(batch);
-                iterator = out["NextShardIterator"].clone();
+                records.extend(read.records);
+                iterator = read.next;
             }
         }
         records.sort_by_key(|r| {
@@ -108,40 +82,11 @@ impl TableStream {
     pub fn new_batch(&mut self) -> Value {
         json!({ "Records": self.new_records() })
     }
+}
 
-    /// One streams API call; its JSON answer.
-    fn call(&self, action: &str, body: Value) -> Value {
-        let body = body.to_string();
-        let request = format!(
-            "POST / HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-amz-json-1.0\r\n\
-             X-Amz-Target: DynamoDBStreams_20120810.{action}\r\nX-Amz-Date: 20261204T000000Z\r\n\
-             Authorization: AWS4-HMAC-SHA256 \
-             Credential=local/20261204/us-east-1/dynamodb/aws4_request, SignedHeaders=host, \
-             Signature=00\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n{body}",
-            host = self.address,
-            len = body.len(),
-        );
-        let mut socket = TcpStream::connect(&self.address).expect("connect to DynamoDB Local");
-        socket
-            .write_all(request.as_bytes())
-            .expect("send a streams request");
-        let mut answer = Vec::new();
-        socket
-            .read_to_end(&mut answer)
-            .expect("read a streams answer");
-        let answer = String::from_utf8(answer).expect("a UTF-8 answer");
-        let (head, payload) = answer.split_once("\r\n\r\n").expect("an HTTP answer");
-        assert!(head.starts_with("HTTP/1.1 200"), "{action}: {answer}");
-        let payload = if head
-            .to_ascii_lowercase()
-            .contains("transfer-encoding: chunked")
-        {
-            unchunk(payload)
-        } else {
-            payload.to_owned()
-        };
-        serde_json::from_str(&payload).unwrap_or_else(|e| panic!("{action}: {e}: {payload}"))
-    }
+/// The test process's DynamoDB Local, as the test clients see it.
+pub fn local() -> DynamoDbLocal {
+    DynamoDbLocal::new(&super::dynamo::local().endpoint, "local", "us-east-1")
 }
 
 /// The events of these records (Lambda's JSON), in order.
@@ -153,18 +98,4 @@ pub fn events_in(records: &[Value]) -> Vec<Event> {
             events_of(&record).expect("images of our own items decode")
         })
         .collect()
-}
-
-/// The body of a chunked HTTP/1.1 answer.
-fn unchunk(mut rest: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, after)) = rest.split_once("\r\n") {
-        let size = usize::from_str_radix(size.trim(), 16).expect("a chunk size");
-        if size == 0 {
-            break;
-        }
-        out.push_str(&after[..size]);
-        rest = &after[size + 2..];
-    }
-    out
 }
