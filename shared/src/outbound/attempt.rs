@@ -201,7 +201,8 @@ fn headers(delivery: &Delivery<'_>, now: i64) -> Result<HeaderMap, AttemptError>
         HeaderValue::from_str(v).map_err(|_| AttemptError::InvalidHeader(what))
     };
     let zernio = zernio_signature(delivery.secret, delivery.body);
-    let standard = standard_signature(delivery.secret, delivery.event_id, now, delivery.body);
+    let standard = standard_signature(delivery.secret, delivery.event_id, now, delivery.body)
+        .map_err(|_| AttemptError::InvalidHeader("the Standard Webhooks signature"))?;
     let mut headers = HeaderMap::new();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     let ours = [

@@ -36,7 +36,7 @@ fn signed(secret: &str, body: &str, at: i64) -> HeaderMap {
     set("webhook-timestamp", at.to_string());
     set(
         "webhook-signature",
-        standard_signature(&key, "evt_1", at, body.as_bytes()),
+        standard_signature(&key, "evt_1", at, body.as_bytes()).expect("signed"),
     );
     headers
 }
