@@ -48,6 +48,11 @@ pub async fn handle(app: &App, deliverer: &Deliverer, request_id: &str, payload:
         tracing::info!(
             request_id,
             route = "stream",
+            status = if report.failed.is_empty() {
+                "ok"
+            } else {
+                "partial"
+            },
             records = report.records,
             events = report.events,
             claimed = report.claimed,
@@ -76,6 +81,7 @@ pub async fn handle(app: &App, deliverer: &Deliverer, request_id: &str, payload:
         tracing::info!(
             request_id,
             route = "sweep",
+            status = if fields.is_some() { "ok" } else { "failed" },
             due = fields.as_ref().map_or(0, |r| r.due),
             taken = swept,
             delivered = tally.delivered,
@@ -92,6 +98,7 @@ pub async fn handle(app: &App, deliverer: &Deliverer, request_id: &str, payload:
     tracing::warn!(
         request_id,
         route = "unknown",
+        status = "ignored",
         latency_ms = elapsed_ms(started),
         "invocation: neither a stream batch nor the schedule's event"
     );
