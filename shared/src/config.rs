@@ -235,6 +235,15 @@ mod tests {
     ];
 
     #[test]
+    fn the_events_function_needs_only_the_table() {
+        assert!(Config::from_lookup(Role::Events, lookup(&BASE[..1])).is_ok());
+        let err = Config::from_lookup(Role::Events, lookup(&[])).unwrap_err();
+        assert!(err.to_string().contains("TABLE_NAME"), "{err}");
+        // The API functions still need the sandbox number.
+        assert!(Config::from_lookup(Role::List, lookup(&BASE[..1])).is_err());
+    }
+
+    #[test]
     fn missing_required_variable_is_named() {
         let err = Config::from_lookup(Role::List, lookup(&BASE[1..])).unwrap_err();
         assert_eq!(
