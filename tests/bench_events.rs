@@ -5,8 +5,8 @@
 //! 1. **Latency.** One user with an activated phone and a webhook to the bench's receiver. 200
 //!    times, one after another: a signed Meta webhook delivery of a text from the phone; the
 //!    time from the webhook function's 200 to the receiver's 200 for that text's
-//!    `message.received`. Printed: p50 and p99, beside the pump's poll interval, which is its
-//!    floor.
+//!    `message.received`. Printed: p50 and p99; an idle pump sleeps 250 ms between polls, which
+//!    bounds the tail.
 //! 2. **A hanging endpoint among ten users.** Ten users, each with an activated phone and one
 //!    webhook; nine point at a healthy receiver, one at an endpoint that accepts connections and
 //!    never answers. 1,000 texts, 100 per user. Checked and printed: every healthy delivery
@@ -175,6 +175,7 @@ impl Stack {
             .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
             .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
             .endpoint_url(&self.dynamodb)
+            .http_client(sandbox::app::https_client())
             .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
                 "local", "local", None, None, "bench",
             ))
@@ -243,7 +244,7 @@ impl Api {
     async fn activate(&self, key: &str, phone: &str) {
         self.call(
             reqwest::Method::POST,
-            "/v1/whatsapp/sessions",
+            "/v1/whatsapp/sandbox/sessions",
             key,
             Some(json!({ "phone": phone })),
         )
@@ -251,7 +252,12 @@ impl Api {
         let started = Instant::now();
         loop {
             let list = self
-                .call(reqwest::Method::GET, "/v1/whatsapp/sessions", key, None)
+                .call(
+                    reqwest::Method::GET,
+                    "/v1/whatsapp/sandbox/sessions",
+                    key,
+                    None,
+                )
                 .await;
             if list["sessions"][0]["status"] == "active" {
                 return;
@@ -410,30 +416,52 @@ async fn main() {
     // Settle: late duplicates, and the last batch's deferrals, would show now.
     tokio::time::sleep(Duration::from_secs(8)).await;
 
-    let ids: Vec<String> = healthy
+    // Only the 1,000 texts count: the activation taps are `message.received` events too, and a
+    // webhook registered while the pump had not yet handed a tap over gets it.
+    let is_fan = |text: &str| text.starts_with("fan ");
+    let arrivals: Vec<(String, String)> = healthy
         .lock()
-        .map(|s| s.arrivals.iter().map(|a| a.0.clone()).collect())
+        .map(|s| {
+            s.arrivals
+                .iter()
+                .map(|a| (a.0.clone(), a.1.clone()))
+                .collect()
+        })
         .unwrap_or_default();
     let mut counts: HashMap<&str, usize> = HashMap::new();
-    for id in &ids {
+    for (id, _) in &arrivals {
         *counts.entry(id.as_str()).or_default() += 1;
     }
-    let once = counts.len() == healthy_expected && counts.values().all(|c| *c == 1);
+    let fan_ids = arrivals.iter().filter(|(_, text)| is_fan(text)).count();
+    let once = fan_ids == healthy_expected && counts.values().all(|c| *c == 1);
     let hanging_attempts = hanging.lock().map(|s| s.arrivals.len()).unwrap_or(0);
+    let text_of = |payload: &[u8]| -> String {
+        serde_json::from_slice::<Value>(payload)
+            .ok()
+            .and_then(|v| v["message"]["text"].as_str().map(str::to_owned))
+            .unwrap_or_default()
+    };
 
-    // The healthy users' logs: one attempt per event, the first, delivered.
+    // The healthy users' logs: one attempt per text, the first, delivered.
     let mut first_attempt_ok = 0;
     let mut healthy_logged = 0;
     for (user, _, _) in users.iter().skip(1) {
         for entry in logs_of(&store, user).await {
+            if !is_fan(&text_of(&entry.request_payload)) {
+                continue;
+            }
             healthy_logged += 1;
             if entry.attempt_number == 1 && entry.status == sandbox::webhooks::LogStatus::Success {
                 first_attempt_ok += 1;
             }
         }
     }
-    // The hanging user's deliveries: all pending, each due again.
-    let deliveries = deliveries_of(&store, &users[0].0).await;
+    // The hanging user's deliveries of the texts: all pending, each due again.
+    let deliveries: Vec<_> = deliveries_of(&store, &users[0].0)
+        .await
+        .into_iter()
+        .filter(|d| is_fan(&text_of(&d.payload)))
+        .collect();
     let scheduled = deliveries
         .iter()
         .filter(|d| d.state == sandbox::store::DeliveryState::Pending && d.due_at.is_some())
@@ -452,7 +480,7 @@ async fn main() {
     println!();
     println!("Outbound events on the local stack (tools/dev.sh: debug builds behind cargo lambda watch, the stream pump polling DynamoDB Local every 250 ms); {machine}, {cores} cores");
     println!(
-        "  Meta webhook 200 -> receiver 200, {LATENCY_EVENTS} events one at a time: p50 {:.0} ms, p99 {:.0} ms (the pump's poll interval, 250 ms, is the floor's order)",
+        "  Meta webhook 200 -> receiver 200, {LATENCY_EVENTS} events one at a time: p50 {:.0} ms, p99 {:.0} ms (an idle pump sleeps 250 ms between polls, as Lambda's mapping polls about 4 times a second: the p99's order)",
         percentile(latencies.clone(), 0.5),
         percentile(latencies, 0.99)
     );
@@ -471,10 +499,10 @@ async fn main() {
         verdict(scheduled == PER_USER && deliveries.len() == PER_USER)
     );
     println!(
-        "{} the receiver counted each event id exactly once: {} ids over {} requests",
+        "{} the receiver counted each event id exactly once: {fan_ids} of the texts' {healthy_expected}, {} ids over {} requests (with the taps)",
         verdict(once),
         counts.len(),
-        ids.len()
+        arrivals.len()
     );
     drop(stack);
 }

@@ -455,6 +455,22 @@ async fn a_hanging_endpoint_costs_one_attempt_timeout_and_holds_up_no_other_webh
     assert!(due.iter().all(|d| d.webhook_id == hung));
     assert_eq!(due.len(), report.tally.retrying + report.tally.deferred);
     assert!(due.iter().all(|d| d.due_at == Some(now + 10)));
+
+    // The next batch, within the schedule's first wait: the endpoint that did not answer gets
+    // no attempt at all (no second timeout), the healthy one everything.
+    env.deliver_messages(vec![text_at(UK_DIGITS, "u2 again", env.clock.now(), 51)])
+        .await;
+    reply_from_phone(&env, "to u1", 6).await;
+    let report = handle_batch(&env.app, &deliverer, &stream.new_batch()).await;
+    assert_eq!(report.tally.delivered, 1);
+    assert_eq!(report.tally.deferred, 1, "{report:?}");
+    assert_eq!(logs(&env, &second.key).await.len(), 1);
+    assert_eq!(received(&ok).await.len(), 6);
+
+    // After the wait, its deliveries are attempted again (one, which hangs; the rest put off).
+    env.clock.advance(10);
+    sweep(&env.app, &deliverer).await.expect("sweep");
+    assert_eq!(logs(&env, &second.key).await.len(), 2);
 }
 
 #[tokio::test]

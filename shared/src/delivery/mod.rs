@@ -12,7 +12,10 @@
 //! [`DeliverySettings::concurrency`] queues at once. A queue whose attempt got no answer
 //! (timed out, could not connect, refused) defers the rest of its deliveries in this
 //! invocation to the schedule's first wait, unattempted: a hanging endpoint costs its own
-//! queue one attempt timeout, and holds up no other webhook's deliveries. A queue still going
+//! queue one attempt timeout, and holds up no other webhook's deliveries. The container then
+//! attempts none of that webhook's deliveries for the schedule's first wait (they are deferred
+//! at once), so a stream of batches pays that timeout once per wait, not once per batch. A
+//! queue still going
 //! after [`ATTEMPT_BUDGET`] (a receiver that answers, slowly, every time) defers the rest too,
 //! so an invocation ends inside the function's timeout.
 //!
@@ -134,6 +137,10 @@ pub struct Deliverer {
     pub settings: DeliverySettings,
     /// How long an invocation starts attempts ([`ATTEMPT_BUDGET`]).
     pub budget: Duration,
+    /// Webhooks whose last attempt got no answer, and until when (epoch seconds) this
+    /// container attempts none of their deliveries: per container, so a hanging endpoint costs
+    /// one attempt timeout per hold, not one per batch.
+    quiet: std::sync::Mutex<HashMap<String, i64>>,
 }
 
 /// What one logged attempt is to send.
@@ -315,6 +322,37 @@ impl Deliverer {
             egress,
             settings,
             budget: ATTEMPT_BUDGET,
+            quiet: std::sync::Mutex::default(),
+        }
+    }
+
+    /// How long deliveries are put off behind an endpoint that did not answer: the
+    /// schedule's first wait.
+    fn hold(&self) -> Duration {
+        self.settings
+            .schedule
+            .waits()
+            .first()
+            .copied()
+            .unwrap_or(DEFER_WITHOUT_SCHEDULE)
+    }
+
+    /// Whether `webhook_id`'s endpoint did not answer its last attempt, less than a hold ago.
+    fn is_quiet(&self, webhook_id: &str, now: i64) -> bool {
+        self.quiet
+            .lock()
+            .map(|quiet| quiet.get(webhook_id).is_some_and(|until| now < *until))
+            .unwrap_or(false)
+    }
+
+    /// Records how `webhook_id`'s endpoint answered an attempt at `now`.
+    fn note_answer(&self, webhook_id: &str, answered: bool, now: i64) {
+        if let Ok(mut quiet) = self.quiet.lock() {
+            if answered {
+                quiet.remove(webhook_id);
+            } else {
+                quiet.insert(webhook_id.to_owned(), now + seconds(self.hold()));
+            }
         }
     }
 
@@ -345,12 +383,17 @@ impl Deliverer {
             .await
     }
 
-    /// One webhook's jobs, in order. After an attempt that got no answer, or once `deadline`
-    /// passed, the rest are deferred unattempted.
+    /// One webhook's jobs, in order. After an attempt that got no answer (in this queue, or in
+    /// this container less than a hold ago), or once `deadline` passed, the rest are deferred
+    /// unattempted.
     async fn run_queue(&self, app: &App, queue: Vec<Job>, deadline: Instant) -> Tally {
         let mut tally = Tally::default();
         let mut webhook: Option<Option<Webhook>> = None;
-        let mut tripped = false;
+        let webhook_id = queue
+            .first()
+            .map(|job| job.held.webhook_id.clone())
+            .unwrap_or_default();
+        let mut tripped = self.is_quiet(&webhook_id, app.clock.now());
         for job in queue {
             if webhook.is_none() {
                 webhook = match job.webhook.clone() {
@@ -381,6 +424,9 @@ impl Deliverer {
             };
             match result {
                 Ok(effect) => {
+                    if effect.attempted {
+                        self.note_answer(&webhook_id, !effect.unanswered, app.clock.now());
+                    }
                     tripped |= effect.unanswered;
                     if effect.webhook_off {
                         if let Some(Some(hook)) = webhook.as_mut() {
@@ -489,6 +535,7 @@ impl Deliverer {
             webhook_off |= disabled;
         }
         Ok(Effect {
+            attempted: logged.outcome.is_some(),
             unanswered: logged.unanswered,
             webhook_off,
         })
@@ -502,13 +549,7 @@ impl Deliverer {
         tally: &mut Tally,
     ) -> Result<Effect, StoreError> {
         tally.deferred += 1;
-        let wait = self
-            .settings
-            .schedule
-            .waits()
-            .first()
-            .copied()
-            .unwrap_or(DEFER_WITHOUT_SCHEDULE);
+        let wait = self.hold();
         let next = Next::Retry {
             attempt: held.next_attempt,
             at: app.clock.now() + seconds(wait),
@@ -538,6 +579,8 @@ impl Deliverer {
 /// What a job's outcome means for the rest of its queue.
 #[derive(Debug, Default, Clone, Copy)]
 struct Effect {
+    /// An attempt was made (not refused before it started).
+    attempted: bool,
     /// The attempt got no answer: the rest of the queue is deferred.
     unanswered: bool,
     /// The webhook was turned off (410, or too many failures): the rest is cancelled.
