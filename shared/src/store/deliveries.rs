@@ -14,11 +14,14 @@
 //! the `nextAttempt` and `dueAt` its holder saw, so two holders never both act on one item.
 
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::{conditional, n, s, Item, ItemKind, Key, Store, StoreError, Write, TTL_ATTRIBUTE};
+use super::{
+    conditional, n, query_items, s, Item, ItemKind, Key, Store, StoreError, Write, TTL_ATTRIBUTE,
+};
 use super::{DUE_INDEX, DUE_SHARD};
 use crate::session::UserId;
 use crate::webhooks::LOG_RETENTION_SECONDS;
@@ -303,58 +306,48 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<DeliveryItem>, StoreError> {
         const OPERATION: &str = "Query(due deliveries)";
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(DUE_INDEX)
+            .key_condition_expression("dueShard = :shard AND dueAt <= :now")
+            .expression_attribute_values(":shard", s(DUE_SHARD))
+            .expression_attribute_values(":now", n(now))
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX));
         let mut due = Vec::new();
-        let mut start = None;
-        while due.len() < limit {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(DUE_INDEX)
-                .key_condition_expression("dueShard = :shard AND dueAt <= :now")
-                .expression_attribute_values(":shard", s(DUE_SHARD))
-                .expression_attribute_values(":now", n(now))
-                .limit(i32::try_from(limit - due.len()).unwrap_or(i32::MAX))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| StoreError::from_sdk(OPERATION, e))?;
-            for item in out.items.unwrap_or_default() {
-                due.push(DeliveryItem::from_item(OPERATION, &item)?);
-            }
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => break,
-            }
+        if limit == 0 {
+            return Ok(due);
         }
+        query_items(OPERATION, query, |item| {
+            due.push(DeliveryItem::from_item(OPERATION, &item)?);
+            Ok(if due.len() < limit {
+                ControlFlow::Continue(())
+            } else {
+                ControlFlow::Break(())
+            })
+        })
+        .await?;
         Ok(due)
     }
 
     /// Every delivery of `user`'s webhooks, as they stand (tools and benchmarks).
     pub async fn deliveries_of(&self, user: &UserId) -> Result<Vec<DeliveryItem>, StoreError> {
         const OPERATION: &str = "Query(deliveries)";
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(&Key::deliveries(user)))
+            .consistent_read(true);
         let mut found = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(&Key::deliveries(user)))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| StoreError::from_sdk(OPERATION, e))?;
-            for item in out.items.unwrap_or_default() {
-                found.push(DeliveryItem::from_item(OPERATION, &item)?);
-            }
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(found),
-            }
-        }
+        query_items(OPERATION, query, |item| {
+            found.push(DeliveryItem::from_item(OPERATION, &item)?);
+            Ok(ControlFlow::Continue(()))
+        })
+        .await?;
+        Ok(found)
     }
 
     /// The delivery of `event_id` to `user`'s webhook `webhook_id`, as it stands.

@@ -99,11 +99,13 @@ mod timeouts;
 mod webhooks;
 
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason, TransactWriteItem};
@@ -594,6 +596,33 @@ impl ConditionalError for DeleteItemError {
         match self {
             Self::ConditionalCheckFailedException(c) => Ok(c.item),
             other => Err(other),
+        }
+    }
+}
+
+/// Runs `query` page after page and hands each item to `visit`, until `visit` breaks or the
+/// pages end: the one paging loop of the store's multi-page reads.
+async fn query_items(
+    operation: &'static str,
+    query: QueryFluentBuilder,
+    mut visit: impl FnMut(Item) -> Result<ControlFlow<()>, StoreError>,
+) -> Result<(), StoreError> {
+    let mut start = None;
+    loop {
+        let out = query
+            .clone()
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk(operation, e))?;
+        for item in out.items.unwrap_or_default() {
+            if visit(item)?.is_break() {
+                return Ok(());
+            }
+        }
+        match out.last_evaluated_key {
+            Some(key) if !key.is_empty() => start = Some(key),
+            _ => return Ok(()),
         }
     }
 }

@@ -10,6 +10,7 @@
 //! the exact bytes sent, so a redelivery sends them again under the same event id.
 
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 
 use aws_sdk_dynamodb::error::BuildError;
 use aws_sdk_dynamodb::primitives::Blob;
@@ -19,8 +20,8 @@ use aws_sdk_dynamodb::types::{
 use serde::{Deserialize, Serialize};
 
 use super::{
-    conditional, n, s, transact_retrying, Backoff, Item, ItemKind, Key, Reason, Store, StoreError,
-    Transact, Write,
+    conditional, n, query_items, s, transact_retrying, Backoff, Item, ItemKind, Key, Reason, Store,
+    StoreError, Transact, Write,
 };
 use crate::session::UserId;
 use crate::webhooks::{
@@ -296,29 +297,20 @@ impl Store {
     /// `user`'s webhooks, oldest first (strongly consistent: a create is seen at once).
     pub async fn webhooks(&self, user: &UserId) -> Result<Vec<Webhook>, StoreError> {
         const OPERATION: &str = "Query(webhooks)";
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", s(&Key::webhooks(user)))
+            .expression_attribute_values(":prefix", s(ItemKind::Webhook.sort_key()))
+            .consistent_read(true);
         let mut hooks = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":pk", s(&Key::webhooks(user)))
-                .expression_attribute_values(":prefix", s(ItemKind::Webhook.sort_key()))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| StoreError::from_sdk(OPERATION, e))?;
-            for item in out.items.unwrap_or_default() {
-                hooks.push(webhook_from_item(OPERATION, item)?);
-            }
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => break,
-            }
-        }
+        query_items(OPERATION, query, |item| {
+            hooks.push(webhook_from_item(OPERATION, item)?);
+            Ok(ControlFlow::Continue(()))
+        })
+        .await?;
         hooks.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         Ok(hooks)
     }
@@ -547,25 +539,14 @@ impl Store {
         let query = self.logs_query(user, filter);
         let mut entries = Vec::new();
         let mut total = 0;
-        let mut start = None;
-        loop {
-            let out = query
-                .clone()
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| StoreError::from_sdk(OPERATION, e))?;
-            for item in out.items.unwrap_or_default() {
-                if total >= skip && entries.len() < limit {
-                    entries.push(log_from_item(&item)?);
-                }
-                total += 1;
+        query_items(OPERATION, query, |item| {
+            if total >= skip && entries.len() < limit {
+                entries.push(log_from_item(&item)?);
             }
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => break,
-            }
-        }
+            total += 1;
+            Ok(ControlFlow::Continue(()))
+        })
+        .await?;
         Ok(LogPage { entries, total })
     }
 
@@ -602,22 +583,13 @@ impl Store {
             ..LogFilter::default()
         };
         let query = self.logs_query(user, &filter);
-        let mut start = None;
-        loop {
-            let out = query
-                .clone()
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| StoreError::from_sdk(OPERATION, e))?;
-            if let Some(item) = out.items.unwrap_or_default().first() {
-                return log_from_item(item).map(Some);
-            }
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(None),
-            }
-        }
+        let mut latest = None;
+        query_items(OPERATION, query, |item| {
+            latest = Some(log_from_item(&item)?);
+            Ok(ControlFlow::Break(()))
+        })
+        .await?;
+        Ok(latest)
     }
 }
 
