@@ -480,7 +480,14 @@ impl Deliverer {
                 tally.failed += 1;
                 Next::Settle(DeliveryState::Gone)
             }
-            Some(Outcome::Failed { retry_after }) => {
+            // A failure, or an attempt refused by today's rules (`None`): retried like any
+            // failure (the rules change only with configuration, so it fails for good at the
+            // end).
+            failed => {
+                let retry_after = match failed {
+                    Some(Outcome::Failed { retry_after }) => retry_after,
+                    _ => None,
+                };
                 match self
                     .settings
                     .schedule
@@ -499,25 +506,6 @@ impl Deliverer {
                     }
                 }
             }
-            // Refused by today's rules: retried like any failure (the rules may be relaxed
-            // only by configuration, so it fails for good at the end).
-            None => match self
-                .settings
-                .schedule
-                .after_failure(held.next_attempt, None)
-            {
-                NextStep::RetryAfter(wait) => {
-                    tally.retrying += 1;
-                    Next::Retry {
-                        attempt: held.next_attempt.saturating_add(1),
-                        at: now + seconds(wait),
-                    }
-                }
-                NextStep::GiveUp => {
-                    tally.failed += 1;
-                    Next::Settle(DeliveryState::Failed)
-                }
-            },
         };
         let finished = self.finish(app, held, next).await?;
         let mut webhook_off = next == Next::Settle(DeliveryState::Gone);
