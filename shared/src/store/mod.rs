@@ -600,31 +600,21 @@ impl ConditionalError for DeleteItemError {
     }
 }
 
-/// Runs `query` page after page and hands each item to `visit`, until `visit` breaks or the
-/// pages end: the one paging loop of the store's multi-page reads.
+/// Runs `query` page after page (the SDK's paginator) and hands each item to `visit`, until
+/// `visit` breaks or the pages end: how the store's multi-page reads page.
 async fn query_items(
     operation: &'static str,
     query: QueryFluentBuilder,
     mut visit: impl FnMut(Item) -> Result<ControlFlow<()>, StoreError>,
 ) -> Result<(), StoreError> {
-    let mut start = None;
-    loop {
-        let out = query
-            .clone()
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(|e| StoreError::from_sdk(operation, e))?;
-        for item in out.items.unwrap_or_default() {
-            if visit(item)?.is_break() {
-                return Ok(());
-            }
-        }
-        match out.last_evaluated_key {
-            Some(key) if !key.is_empty() => start = Some(key),
-            _ => return Ok(()),
+    let mut items = query.into_paginator().items().send();
+    while let Some(item) = items.next().await {
+        let item = item.map_err(|e| StoreError::from_sdk(operation, e))?;
+        if visit(item)?.is_break() {
+            break;
         }
     }
+    Ok(())
 }
 
 /// The one place a conditional write's result is decoded: the output, a failed condition
