@@ -2,6 +2,9 @@
 
 use std::sync::Arc;
 
+use aws_sdk_dynamodb::config::SharedHttpClient;
+use aws_smithy_http_client::tls::rustls_provider::CryptoMode;
+use aws_smithy_http_client::tls::{Provider, TlsContext, TrustStore};
 use lambda_http::Request;
 
 use crate::auth::{Authenticator, MAX_NEGATIVE_KEYS};
@@ -84,10 +87,10 @@ impl App {
 
 /// The DynamoDB client as Lambda runs it: region and credentials from the variables Lambda
 /// sets (`AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`), the
-/// endpoint from `AWS_ENDPOINT_URL_DYNAMODB` when set (DynamoDB Local), TLS by rustls with
-/// ring (the crypto the Graph client uses too: one stack per binary). Not aws-config's
-/// default chain: its profile files, SSO, STS and instance metadata are never used in Lambda,
-/// yet would be linked into every binary and probed at init.
+/// endpoint from `AWS_ENDPOINT_URL_DYNAMODB` when set (DynamoDB Local), the SDK's own HTTP
+/// client over rustls with ring ([`https_client`]; the crypto the Graph client uses too: one
+/// stack per binary). Not aws-config's default chain: its profile files, SSO, STS and instance
+/// metadata are never used in Lambda, yet would be linked into every binary and probed at init.
 pub fn dynamodb_client() -> aws_sdk_dynamodb::Client {
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
     let region = var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION"));
@@ -107,24 +110,28 @@ pub fn dynamodb_client() -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::from_conf(builder.build())
 }
 
-/// The SDK's HTTPS client ([`crate::https`]): HTTP/1.1 on rustls with ring. Everything in the
-/// workspace that builds an SDK client passes this one (the SDK's `default-https-client`
-/// feature would bring aws-lc and HTTP/2, and Cargo unifies features across the workspace when
-/// `cargo lambda` builds a function).
-#[cfg(not(feature = "bench-sdk-client"))]
-pub fn https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
-    crate::https::sdk_client()
+/// The DynamoDB client's HTTP client: the SDK's own (`aws-smithy-http-client`: hyper, rustls
+/// with ring), trusting the platform's roots plus `EXTRA_CA_CERTS`
+/// ([`crate::https::sdk_trust_store`]). Everything in the workspace that builds an SDK client
+/// passes this one: the SDK's `default-https-client` feature would bring aws-lc, and Cargo
+/// unifies features across the workspace when `cargo lambda` builds a function.
+pub fn https_client() -> SharedHttpClient {
+    https_client_trusting(crate::https::sdk_trust_store())
 }
 
-/// `make bench`'s comparison (feature `bench-sdk-client`): the SDK's own HTTPS client, hyper and
-/// rustls with ring, trusting the platform's roots (rustls-native-certs: `SSL_CERT_FILE`, else
-/// the platform's bundle), as it does when nothing else is configured.
-#[cfg(feature = "bench-sdk-client")]
-pub fn https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
-    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
-    aws_smithy_http_client::Builder::new()
-        .tls_provider(Provider::Rustls(CryptoMode::Ring))
-        .build_https()
+/// [`https_client`] with another trust store (tests trust a test CA alone with it).
+pub fn https_client_trusting(trust: TrustStore) -> SharedHttpClient {
+    let client =
+        aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring));
+    match TlsContext::builder().with_trust_store(trust).build() {
+        Ok(tls) => client.tls_context(tls).build_https(),
+        // Not in the SDK's current code (building a context checks nothing yet): the platform's
+        // roots alone, and a line saying the extra certificates are not trusted.
+        Err(e) => {
+            tracing::warn!(error = %e, "TLS context not built: the SDK's default trust only");
+            client.build_https()
+        }
+    }
 }
 
 /// The extra init of the functions that send to Meta (create, send): the Graph API client,
@@ -193,8 +200,10 @@ impl lambda_http::IntoResponse for Reply {
 /// Init: the configuration, the DynamoDB client, then `prepare` (create and send: the Graph
 /// client). No connection is opened and no request is made: `make bench` measured a warm-up
 /// connection at init (ours, opened without sending a request) against none, and none was as
-/// fast in cold total (README, "Benchmark", "Decisions"). The trust roots load on the first
-/// handshake ([`crate::https::DeferredRoots`]).
+/// fast in cold total (README, "Benchmark", "Decisions"). The DynamoDB client's trust roots
+/// (the platform's) load here: the SDK builds its connector once when the client is built, so
+/// that they load at init rather than in the first request. The Graph client's load on its
+/// first handshake ([`crate::https::DeferredRoots`]).
 fn init<P>(role: Role, prepare: P) -> Result<App, InitError>
 where
     P: FnOnce(&Config) -> Result<Option<GraphClient>, InitError>,

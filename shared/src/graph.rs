@@ -66,7 +66,7 @@ impl GraphClient {
     /// Builds the client with the configured connect and total timeouts. No retries: a timed-out
     /// send is ambiguous, and a retry could deliver the template twice.
     pub fn new(config: &Config, token: Secret) -> Result<Self, reqwest::Error> {
-        // The DynamoDB client's TLS settings (ring, the trust roots loaded once).
+        // The TLS settings the reqwest clients share (ring, the trust roots loaded once).
         Self::with_tls(config, token, crate::https::tls_config())
     }
 

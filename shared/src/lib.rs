@@ -26,7 +26,8 @@ pub mod edge;
 pub mod events;
 /// The Graph API client that sends the activation template and sandbox messages.
 pub mod graph;
-/// The HTTPS connection under the DynamoDB client, and the TLS settings both clients share.
+/// HTTPS trust and TLS settings the maintained clients leave to us: `EXTRA_CA_CERTS` for the
+/// SDK's HTTP client, and the rustls settings the reqwest clients (Graph, webhooks) share.
 pub mod https;
 /// Random identifiers: session ids, write tokens.
 pub mod ids;

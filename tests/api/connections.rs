@@ -1,6 +1,7 @@
-//! The DynamoDB client's connections as the SDK's own client handles them (README "Benchmark",
-//! TLS and HTTP): a retry after a transient error opens a new connection (connection
-//! poisoning), and the connect timeout bounds the TLS handshake as well as TCP.
+//! The DynamoDB client's connections, on the SDK's own HTTP client as the functions build it
+//! (`app::https_client`; README "Benchmark", TLS and HTTP): a retry after a transient error
+//! opens a new connection (connection poisoning), and the connect timeout bounds the TLS
+//! handshake as well as TCP.
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};

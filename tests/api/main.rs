@@ -34,7 +34,8 @@ mod dynamodb_unavailable;
 mod event_deliveries;
 /// The sample events under `events/` drive the real handlers.
 mod events;
-/// The DynamoDB client's HTTPS connection: TLS roots, retries of dropped connections.
+/// HTTPS trust: the DynamoDB client's roots and `EXTRA_CA_CERTS`, retries of dropped
+/// connections, the reqwest clients' roots loaded beside the handshake.
 mod https;
 /// Init: what a function builds before its first request (the warm-up read, the Graph client).
 mod init;
