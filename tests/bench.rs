@@ -47,10 +47,10 @@ const QUIET_IDLE: f64 = 0.9;
 const QUIET_WINDOW: Duration = Duration::from_millis(50);
 const QUIET_LIMIT: Duration = Duration::from_secs(3);
 
-/// The targets of issues 10 and 18: create's (and send's) init within 3x the floor's, every
-/// function binary within 5 MB.
+/// The targets of issues 10, 18 and 27: create's (and send's) init within 3x the floor's, every
+/// function binary within 6 MB (5 MB until issue 27, which let the SDK's own HTTP client in).
 const INIT_RATIO_TARGET: f64 = 3.0;
-const BINARY_MB: f64 = 5.0;
+const BINARY_MB: f64 = 6.0;
 
 /// What a piece of our own must save over the maintained code it replaces to stay (issue 18):
 /// this much cold total (init plus the first invocation), or this much binary.
@@ -70,11 +70,11 @@ const DELIVERERS: [&str; 2] = ["webhooks", "events"];
 /// The functions that send to Meta: libphonenumber's metadata and the Graph client are theirs.
 const SENDERS: [&str; 2] = ["create", "send"];
 
-/// The other builds of create (`tools/bench-variants.sh`): `create+sdk-client`, this tree's
-/// create with the SDK's own HTTP client; `decided/…`, both sides of the decisions whose
-/// piece of our own the maintained code replaced, built from the commit that last had them.
+/// The other builds of create (`tools/bench-variants.sh`), each from the commit that last had
+/// the piece of our own the maintained code replaced: `own-client/create`, with our HTTP client
+/// under the DynamoDB SDK; `decided/…`, both sides of the decisions before it.
 const VARIANTS: [&str; 7] = [
-    "create+sdk-client",
+    "own-client/create",
     "decided/create",
     "decided/create+real-warm-up",
     "decided/create+no-warm-up",
@@ -83,8 +83,9 @@ const VARIANTS: [&str; 7] = [
     "decided/create+no-graph-ahead",
 ];
 
-/// One decision of issue 18: our piece, and the maintained alternatives to it; the one with the
-/// lowest cold total stands for the maintained code.
+/// One decision of issue 18's rule: our piece (a build from before the maintained code replaced
+/// it), and the maintained alternatives to it; the one with the lowest cold total stands for
+/// the maintained code.
 struct Decision {
     what: &'static str,
     ours: &'static str,
@@ -93,9 +94,9 @@ struct Decision {
 
 const DECISIONS: [Decision; 5] = [
     Decision {
-        what: "HTTP client under the SDK: ours (https::sdk_client) vs aws-smithy-http-client",
-        ours: "create",
-        maintained: &["create+sdk-client"],
+        what: "HTTP client under the SDK: ours (https::sdk_client, last at 8f4913e) vs aws-smithy-http-client (this tree)",
+        ours: "own-client/create",
+        maintained: &["create"],
     },
     Decision {
         what: "DynamoDB warm-up at init: the connection opened, the read not sent (ours) vs a real read, or none",
@@ -754,27 +755,31 @@ const PLATFORM_BUNDLES: [&str; 2] = [
     "/etc/ssl/certs/ca-certificates.crt",
 ];
 
-/// A platform trust store, as big as a real one, for the builds that read one
-/// (`SSL_CERT_FILE`): the SDK's own client, and the decided builds before webpki-roots. The
-/// machine's CA bundle (Lambda's `provided.al2023` has about 145 roots) with the test CA
-/// appended, so loading it costs here what it costs there. Returns the file and a description
-/// for the report. Without a platform bundle, the test CA alone (and the report says so).
-fn platform_trust_store(dir: &Path, test_ca: &Path) -> (PathBuf, String) {
-    let test_ca_pem = std::fs::read_to_string(test_ca).expect("the test CA");
-    let platform = PLATFORM_BUNDLES
+/// The machine's CA bundle, the platform trust store the SDK's HTTP client reads (Lambda's
+/// `provided.al2023` has about 145 roots), and a description for the report. It is named in
+/// `SSL_CERT_FILE`, so the client reads that one file, about what it reads on Lambda; without
+/// it, rustls-native-certs would also read every file of `/etc/ssl/certs`, which on Debian
+/// holds each root again. None without a platform bundle (and the report says so).
+fn platform_bundle() -> Option<(PathBuf, String)> {
+    let (path, bundle) = PLATFORM_BUNDLES
         .iter()
-        .find_map(|path| Some((path, std::fs::read_to_string(path).ok()?)));
-    let Some((path, bundle)) = platform else {
-        return (
-            test_ca.to_path_buf(),
-            "the test CA alone (no platform CA bundle here: trust-root loading is not measured)"
-                .into(),
-        );
-    };
+        .find_map(|path| Some((path, std::fs::read_to_string(path).ok()?)))?;
     let roots = bundle.matches("-----BEGIN CERTIFICATE-----").count();
+    Some((PathBuf::from(path), format!("{path} ({roots} roots)")))
+}
+
+/// The trust store of the decided builds, which find the test CA in a platform store, not in
+/// `EXTRA_CA_CERTS` (the webpki-roots one reads `BENCH_EXTRA_CA_FILE`): the platform bundle
+/// with the test CA appended, or the test CA alone without a bundle.
+fn bundle_with_test_ca(dir: &Path, bundle: Option<&Path>, test_ca: &Path) -> PathBuf {
+    let Some(bundle) = bundle else {
+        return test_ca.to_path_buf();
+    };
+    let test_ca_pem = std::fs::read_to_string(test_ca).expect("the test CA");
+    let bundle = std::fs::read_to_string(bundle).expect("the platform bundle");
     let file = dir.join("trust-store.pem");
     std::fs::write(&file, format!("{bundle}\n{test_ca_pem}")).expect("write the trust store");
-    (file, format!("{path} ({roots} roots) + the test CA"))
+    file
 }
 
 /// (idle, total) CPU time of the whole machine so far, in clock ticks (`/proc/stat`).
@@ -845,7 +850,12 @@ async fn main() {
     let dir = std::env::temp_dir().join(format!("sandbox-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("bench folder");
     let tls = make_tls(&dir);
-    let (trust_store, platform_roots) = platform_trust_store(&dir, &tls.ca_file);
+    let bundle = platform_bundle();
+    let decided_trust_store = bundle_with_test_ca(
+        &dir,
+        bundle.as_ref().map(|(p, _)| p.as_path()),
+        &tls.ca_file,
+    );
 
     let env = TestEnv::with(Options {
         auth_cache_seconds: 60,
@@ -858,7 +868,7 @@ async fn main() {
     meta::accept(&env.meta).await;
     let dynamodb = https_proxy(&tls, &dynamo::local().endpoint).await;
     let graph = https_proxy(&tls, &env.meta.uri()).await;
-    let vars: Vec<(&str, String)> = vec![
+    let mut vars: Vec<(&str, String)> = vec![
         ("PATH", std::env::var("PATH").unwrap_or_default()),
         ("AWS_REGION", "us-east-1".into()),
         ("AWS_ACCESS_KEY_ID", "local".into()),
@@ -869,7 +879,8 @@ async fn main() {
         ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
         ("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/bench".into()),
         ("AWS_LAMBDA_LOG_STREAM_NAME", "bench".into()),
-        // Mozilla's roots are compiled in; the test CA is trusted beside them.
+        // The test CA, trusted beside the platform's roots (the SDK's client) and Mozilla's,
+        // compiled in (reqwest; our HTTP client in own-client/create).
         (
             sandbox::https::EXTRA_CA_CERTS,
             tls.ca_file.display().to_string(),
@@ -885,6 +896,9 @@ async fn main() {
         // The events function delivers to the bench's receiver on 127.0.0.1.
         ("WEBHOOK_ALLOW_PRIVATE_TARGETS", "true".into()),
     ];
+    if let Some((path, _)) = &bundle {
+        vars.push(("SSL_CERT_FILE", path.display().to_string()));
+    }
 
     let mut workload = Workload {
         env,
@@ -896,11 +910,15 @@ async fn main() {
     // Interleaved rounds, so a slow moment of the machine does not land on one function only.
     let mut runs: HashMap<&str, Vec<Run>> = HashMap::new();
     let mut busy_starts = 0;
-    // The SDK's own client and the decided builds read a platform trust store; the decided
-    // webpki-roots build read the test CA from BENCH_EXTRA_CA_FILE.
-    let mut platform_vars = vars.clone();
-    platform_vars.push(("SSL_CERT_FILE", trust_store.display().to_string()));
-    platform_vars.push(("BENCH_EXTRA_CA_FILE", tls.ca_file.display().to_string()));
+    // The decided builds find the test CA in their platform trust store; the decided
+    // webpki-roots build read it from BENCH_EXTRA_CA_FILE.
+    let mut decided_vars: Vec<(&str, String)> = vars
+        .iter()
+        .filter(|(k, _)| *k != "SSL_CERT_FILE")
+        .cloned()
+        .collect();
+    decided_vars.push(("SSL_CERT_FILE", decided_trust_store.display().to_string()));
+    decided_vars.push(("BENCH_EXTRA_CA_FILE", tls.ca_file.display().to_string()));
     let everything: Vec<&str> = FUNCTIONS.iter().chain(&VARIANTS).copied().collect();
     for round in 0..RUNS {
         for &function in &everything {
@@ -909,8 +927,8 @@ async fn main() {
             if !quiet_machine().await {
                 busy_starts += 1;
             }
-            let vars = if VARIANTS.contains(&function) {
-                &platform_vars
+            let vars = if function.starts_with("decided/") {
+                &decided_vars
             } else {
                 &vars
             };
@@ -932,8 +950,12 @@ async fn main() {
         "machine: {}; {RUNS} fresh processes per function (medians), {WARM} warm invocations each",
         machine()
     );
+    let platform_roots = bundle.as_ref().map_or(
+        "none (no platform CA bundle here: trust-root loading is not measured)",
+        |(_, described)| described.as_str(),
+    );
     println!(
-        "DynamoDB Local and the Graph API stand-in over HTTPS; the functions trust Mozilla's roots and the test CA (EXTRA_CA_CERTS); the other builds' SSL_CERT_FILE: {platform_roots}"
+        "DynamoDB Local and the Graph API stand-in over HTTPS; the SDK's client trusts the platform's roots (SSL_CERT_FILE: {platform_roots}), reqwest Mozilla's, both the test CA (EXTRA_CA_CERTS); the decided builds' SSL_CERT_FILE: the same + the test CA"
     );
     println!(
         "each cold start waited for the CPUs to be {:.0} % idle over {} ms (at most {} s): {} of {} started busy",
@@ -1000,7 +1022,7 @@ async fn main() {
         let saves_ms = median(paired.clone());
         let (low, high) = (percentile(paired.clone(), 0.25), percentile(paired, 0.75));
         let saves_mb = maintained.size_mb - ours.size_mb;
-        // The maintained code cannot win by breaking a budget: every binary within 5 MB,
+        // The maintained code cannot win by breaking a budget: every binary within 6 MB,
         // create's init within 3x the floor's.
         let over_budget = if maintained.size_mb > BINARY_MB {
             Some(format!(
@@ -1015,10 +1037,12 @@ async fn main() {
         } else {
             None
         };
+        // Every piece of ours here is gone from the tree: a verdict for it reopens its decision.
         let verdict = if saves_ms >= KEEP_MS || saves_mb >= KEEP_MB {
-            "ours stays".to_owned()
+            "ours would stay: it saves what the rule asks, so the decision is to be made again"
+                .to_owned()
         } else if let Some(why) = over_budget {
-            format!("ours stays: it saves less than the rule asks, but the maintained code breaks a budget ({why})")
+            format!("ours would stay: it saves less than the rule asks, but the maintained code breaks a budget ({why}), so the decision is to be made again")
         } else {
             "the maintained code wins".to_owned()
         };
