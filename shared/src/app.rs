@@ -197,8 +197,8 @@ impl lambda_http::IntoResponse for Reply {
     }
 }
 
-/// Init: the configuration, the DynamoDB client, then `prepare` (create and send: the Graph
-/// client). No connection is opened and no request is made: `make bench` measured a warm-up
+/// Init: the configuration, `prepare` (create and send: the Graph client), then the DynamoDB
+/// client. No connection is opened and no request is made: `make bench` measured a warm-up
 /// connection at init (ours, opened without sending a request) against none, and none was as
 /// fast in cold total (README, "Benchmark", "Decisions"). The DynamoDB client's trust roots
 /// (the platform's) load here: the SDK builds its connector once when the client is built, so
