@@ -15,6 +15,7 @@ use crate::auth::AuthError;
 use crate::limits::{self, Scope, Usage};
 use crate::session::rfc3339;
 use crate::store::StoreError;
+use crate::webhooks::WebhookError;
 
 /// Request bodies larger than this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 8 * 1024;
@@ -225,6 +226,25 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         tracing::error!(error = %e, "DynamoDB request failed");
         Self::ServiceUnavailable
+    }
+}
+
+/// The one place a webhook rule's refusal becomes an answer: a field is 400
+/// `invalid_field_value` with its `param`; a secret that could not be generated is logged and
+/// answered 500.
+impl From<WebhookError> for ApiError {
+    fn from(e: WebhookError) -> Self {
+        match e {
+            WebhookError::InvalidField { param, message } => Self::InvalidField {
+                param,
+                message,
+                details: None,
+            },
+            WebhookError::SecretGeneration(e) => {
+                tracing::error!(error = %e, "generating a webhook secret failed");
+                Self::Internal
+            }
+        }
     }
 }
 

@@ -4,12 +4,14 @@
 //! Every rule of the request bodies lives here, so a [`NewWebhook`] or a [`WebhookChanges`]
 //! is valid once parsed; the URL and header rules themselves are [`crate::outbound`]'s. The
 //! secret is kept by the store and shown only in the create answer ([`Webhook::view_with_secret`]).
+//!
+//! No HTTP here: a refusal is a [`WebhookError`], which the edge maps to the error envelope in
+//! one place (`edge::ApiError`'s `From<WebhookError>`), as it does the store's errors.
 
 use serde_json::{json, Map, Value};
 
-use crate::edge::ApiError;
 use crate::ids::{is_base62, random_base62, RandomError};
-use crate::outbound::{CustomHeaders, Targets, WebhookSecret, WebhookUrl};
+use crate::outbound::{CustomHeaders, SecretError, Targets, WebhookSecret, WebhookUrl};
 use crate::session::rfc3339;
 
 /// The events a webhook can subscribe to.
@@ -107,6 +109,22 @@ impl EventId {
     }
 }
 
+/// Why a webhook request is refused: the domain's own error, which knows no HTTP.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    /// A field is missing or breaks its rule; `param` names it.
+    #[error("{message}")]
+    InvalidField {
+        /// The field, as the request spells it.
+        param: &'static str,
+        /// What is wrong, for a human.
+        message: String,
+    },
+    /// The secret could not be generated (the operating system's random source failed).
+    #[error("the webhook secret could not be generated: {0}")]
+    SecretGeneration(#[from] SecretError),
+}
+
 /// A stored webhook.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Webhook {
@@ -197,16 +215,13 @@ pub struct NewWebhook {
 
 impl NewWebhook {
     /// Checks a create body; `targets` decides whether plain `http` and private literals pass.
-    pub fn parse(body: &Map<String, Value>, targets: Targets) -> Result<Self, ApiError> {
+    pub fn parse(body: &Map<String, Value>, targets: Targets) -> Result<Self, WebhookError> {
         let name = name(required(body, "name")?)?;
         let url = url(required(body, "url")?, targets)?;
         let events = events(required(body, "events")?)?;
         let secret = match present(body, "secret") {
             Some(v) => secret(v)?,
-            None => WebhookSecret::generate()
-                .map_err(|_| ApiError::Internal)?
-                .expose()
-                .to_owned(),
+            None => WebhookSecret::generate()?.expose().to_owned(),
         };
         let is_active = match present(body, "isActive") {
             Some(v) => boolean(v, "isActive")?,
@@ -246,7 +261,7 @@ pub struct WebhookChanges {
 
 impl WebhookChanges {
     /// Checks an update body's fields (the id is [`webhook_id_field`]'s).
-    pub fn parse(body: &Map<String, Value>, targets: Targets) -> Result<Self, ApiError> {
+    pub fn parse(body: &Map<String, Value>, targets: Targets) -> Result<Self, WebhookError> {
         Ok(Self {
             name: present(body, "name").map(name).transpose()?,
             url: present(body, "url").map(|v| url(v, targets)).transpose()?,
@@ -267,7 +282,7 @@ impl WebhookChanges {
 pub fn webhook_id_field<'a>(
     primary: Option<&'a Value>,
     legacy: Option<&'a Value>,
-) -> Result<&'a str, ApiError> {
+) -> Result<&'a str, WebhookError> {
     match primary.filter(|v| !v.is_null()).or(legacy) {
         Some(Value::String(s)) => Ok(s),
         Some(_) => Err(field("webhookId", "webhookId must be a string")),
@@ -275,12 +290,11 @@ pub fn webhook_id_field<'a>(
     }
 }
 
-/// A 400 `invalid_field_value` for `param`.
-pub fn field(param: &'static str, message: impl Into<String>) -> ApiError {
-    ApiError::InvalidField {
+/// A refusal of the field `param`.
+pub fn field(param: &'static str, message: impl Into<String>) -> WebhookError {
+    WebhookError::InvalidField {
         param,
         message: message.into(),
-        details: None,
     }
 }
 
@@ -289,11 +303,14 @@ fn present<'a>(body: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
     body.get(key).filter(|v| !v.is_null())
 }
 
-fn required<'a>(body: &'a Map<String, Value>, key: &'static str) -> Result<&'a Value, ApiError> {
+fn required<'a>(
+    body: &'a Map<String, Value>,
+    key: &'static str,
+) -> Result<&'a Value, WebhookError> {
     present(body, key).ok_or_else(|| field(key, format!("{key} is required")))
 }
 
-fn name(v: &Value) -> Result<String, ApiError> {
+fn name(v: &Value) -> Result<String, WebhookError> {
     match v.as_str() {
         Some(s) if (1..=MAX_NAME_CHARS).contains(&s.chars().count()) => Ok(s.to_owned()),
         _ => Err(field(
@@ -303,7 +320,7 @@ fn name(v: &Value) -> Result<String, ApiError> {
     }
 }
 
-fn url(v: &Value, targets: Targets) -> Result<String, ApiError> {
+fn url(v: &Value, targets: Targets) -> Result<String, WebhookError> {
     let s = v
         .as_str()
         .ok_or_else(|| field("url", "url must be a string"))?;
@@ -311,7 +328,7 @@ fn url(v: &Value, targets: Targets) -> Result<String, ApiError> {
     Ok(s.to_owned())
 }
 
-fn secret(v: &Value) -> Result<String, ApiError> {
+fn secret(v: &Value) -> Result<String, WebhookError> {
     let s = v
         .as_str()
         .ok_or_else(|| field("secret", "secret must be a string"))?;
@@ -325,7 +342,7 @@ fn secret(v: &Value) -> Result<String, ApiError> {
     Ok(s.to_owned())
 }
 
-fn events(v: &Value) -> Result<Vec<String>, ApiError> {
+fn events(v: &Value) -> Result<Vec<String>, WebhookError> {
     let list = v
         .as_array()
         .ok_or_else(|| field("events", "events must be an array of event names"))?;
@@ -350,12 +367,12 @@ fn events(v: &Value) -> Result<Vec<String>, ApiError> {
     Ok(out)
 }
 
-fn boolean(v: &Value, param: &'static str) -> Result<bool, ApiError> {
+fn boolean(v: &Value, param: &'static str) -> Result<bool, WebhookError> {
     v.as_bool()
         .ok_or_else(|| field(param, format!("{param} must be true or false")))
 }
 
-fn custom_headers(v: &Value) -> Result<Vec<(String, String)>, ApiError> {
+fn custom_headers(v: &Value) -> Result<Vec<(String, String)>, WebhookError> {
     let map = v.as_object().ok_or_else(|| {
         field(
             "customHeaders",
@@ -509,7 +526,7 @@ mod tests {
 
     fn param_of(v: Value) -> &'static str {
         match NewWebhook::parse(&obj(v), Targets::PublicOnly) {
-            Err(ApiError::InvalidField { param, .. }) => param,
+            Err(WebhookError::InvalidField { param, .. }) => param,
             other => panic!("expected a refusal, got {other:?}"),
         }
     }

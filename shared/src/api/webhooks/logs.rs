@@ -30,7 +30,8 @@ pub(super) async fn logs(
             return Err(field(
                 "event",
                 format!("event must be one of {}", SUPPORTED_EVENTS.join(", ")),
-            ))
+            )
+            .into())
         }
         other => other,
     };
@@ -81,7 +82,8 @@ fn number(
             _ => Err(field(
                 param,
                 format!("{param} must be a whole number from {min} to {max}"),
-            )),
+            )
+            .into()),
         },
     }
 }

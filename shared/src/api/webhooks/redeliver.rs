@@ -22,8 +22,8 @@ pub(super) async fn redeliver(
     let id = webhook_id_field(body.get("webhookId"), None)?;
     let event_id = match body.get("eventId") {
         Some(serde_json::Value::String(s)) => s.as_str(),
-        Some(_) => return Err(field("eventId", "eventId must be a string")),
-        None => return Err(field("eventId", "eventId is required")),
+        Some(_) => return Err(field("eventId", "eventId must be a string").into()),
+        None => return Err(field("eventId", "eventId is required").into()),
     };
     let id = WebhookId::parse(id).ok_or(ApiError::WebhookNotFound)?;
     let webhook = app
