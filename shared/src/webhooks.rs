@@ -11,7 +11,10 @@
 use serde_json::{json, Map, Value};
 
 use crate::ids::{is_base62, random_base62, RandomError};
-use crate::outbound::{CustomHeaders, SecretError, Targets, WebhookSecret, WebhookUrl};
+use crate::outbound::headers::MAX_CUSTOM_HEADERS;
+use crate::outbound::{
+    CustomHeaders, HeaderError, SecretError, Targets, WebhookSecret, WebhookUrl,
+};
 use crate::session::rfc3339;
 
 /// The events a webhook can subscribe to.
@@ -379,6 +382,13 @@ fn custom_headers(v: &Value) -> Result<Vec<(String, String)>, WebhookError> {
             "customHeaders must be an object of header names to string values",
         )
     })?;
+    // Counted before anything else is read: any object is refused in time linear in its size.
+    if map.len() > MAX_CUSTOM_HEADERS {
+        return Err(field(
+            "customHeaders",
+            HeaderError::TooMany(map.len()).to_string(),
+        ));
+    }
     let mut pairs = Vec::with_capacity(map.len());
     for (k, v) in map {
         let value = v.as_str().ok_or_else(|| {

@@ -480,3 +480,95 @@ async fn every_route_needs_a_valid_api_key() {
         }
     }
 }
+
+/// About 29,000 distinct header names (two of them one name in two cases, one with a value that
+/// is no string) in a body under the 256 KiB limit.
+fn a_flood_of_header_names() -> Value {
+    let digits = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let name = |mut i: usize| {
+        let mut n = String::new();
+        loop {
+            n.push(digits[i % 36] as char);
+            i /= 36;
+            if i == 0 {
+                break n;
+            }
+        }
+    };
+    let mut headers: serde_json::Map<String, Value> =
+        (0..28_999).map(|i| (name(i), json!(""))).collect();
+    headers.insert("A".into(), json!(""));
+    // And one value that is no string: only the count is judged.
+    headers.insert("0".into(), json!(0));
+    Value::Object(headers)
+}
+
+#[tokio::test]
+async fn a_flood_of_custom_headers_is_refused_for_its_count_and_an_update_for_no_webhook_is_not_found(
+) {
+    let env = TestEnv::new().await;
+    let key = env.api_key("u1").await;
+    let flood = a_flood_of_header_names();
+    assert_eq!(flood.as_object().unwrap().len(), 29_000);
+
+    let create = with("customHeaders", flood.clone());
+    assert!(create.to_string().len() < sandbox::api::webhooks::MAX_BODY_BYTES);
+    let reply = env.create_webhook(&key, &create).await;
+    let body = assert_error(
+        &reply,
+        StatusCode::BAD_REQUEST,
+        "invalid_request_error",
+        "invalid_field_value",
+    );
+    assert_eq!(body["param"], "customHeaders");
+    // Refused by the count, before any name is compared ("A" repeats "a").
+    assert_eq!(
+        body["error"],
+        "at most 10 custom headers are allowed, got 29000"
+    );
+
+    let hook = env.webhook_to(&key, URL).await;
+    let update = json!({ "webhookId": hook["_id"], "customHeaders": flood });
+    let reply = env
+        .webhooks(Method::PUT, SETTINGS, &key, Some(&update), &[])
+        .await;
+    let body = assert_error(
+        &reply,
+        StatusCode::BAD_REQUEST,
+        "invalid_request_error",
+        "invalid_field_value",
+    );
+    assert_eq!(
+        body["error"],
+        "at most 10 custom headers are allowed, got 29000"
+    );
+
+    // For no webhook of the caller, the update is 404 before its fields are read.
+    let update = json!({ "webhookId": "wh_000000000000000000000A", "customHeaders": flood });
+    let reply = env
+        .webhooks(Method::PUT, SETTINGS, &key, Some(&update), &[])
+        .await;
+    assert_error(
+        &reply,
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "webhook_not_found",
+    );
+    let bad_url = json!({ "webhookId": "wh_000000000000000000000A", "url": "http://10.0.0.1/" });
+    let reply = env
+        .webhooks_with(
+            &public_egress(),
+            Method::PUT,
+            SETTINGS,
+            Some(&key),
+            Some(&bad_url),
+            &[],
+        )
+        .await;
+    assert_error(
+        &reply,
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "webhook_not_found",
+    );
+}

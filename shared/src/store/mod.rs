@@ -62,7 +62,7 @@
 //! | webhook: learn a BSUID (only when new or changed) | from a tagged activation status: `bsuid` in the delivery `UpdateItem` (`UPDATED_OLD` gives the previous one); from a message: `UpdateItem USER#<id>/SESSION SET bsuid` if `sessionId = :id` for each live session lacking it; then `UpdateItem BSUID#<bsuid> SET phone` (`ALL_NEW`: a STOP / START it sent while unknown then applies to the phone) and `DeleteItem` of a replaced `BSUID#` if `phone = :phone` |
 //! | webhooks: create (at most 10 per user, under any concurrency) | `TransactWriteItems`: `Put WEBHOOKS#<id>/WEBHOOK#<wh>` if `attribute_not_exists(pk)` and `Update WEBHOOKS#<id>/COUNT` `ADD count 1` if `attribute_not_exists(count) OR count < :limit` (retried on a transaction conflict) |
 //! | webhooks: list | strongly consistent `Query WEBHOOKS#<id>` with `begins_with(sk, WEBHOOK#)` |
-//! | webhooks: one (test, redeliver) | strongly consistent `GetItem WEBHOOKS#<id>/WEBHOOK#<wh>` |
+//! | webhooks: one (test, redeliver, and update before it reads the body's fields) | strongly consistent `GetItem WEBHOOKS#<id>/WEBHOOK#<wh>` |
 //! | webhooks: update | `UpdateItem` if `attribute_exists(pk)` (`ALL_NEW` answers it) |
 //! | webhooks: delete | `TransactWriteItems`: `Delete` if `attribute_exists(pk)` and `Update …/COUNT` `ADD count -1` |
 //! | webhooks: after an attempt | `UpdateItem` if `attribute_exists(pk)`: a success sets `lastFiredAt`, resets `failureCount`; a 410 sets `isActive = false` |

@@ -3,7 +3,9 @@
 //! Create answers `{success, webhook}` with the secret (given or generated), the only answer
 //! that ever shows it; list answers `{webhooks}`, update `{success, webhook}`, delete
 //! `{success}`. A webhook id that names no webhook of the caller (unknown, malformed, another
-//! user's) is one 404 `webhook_not_found`.
+//! user's) is one 404 `webhook_not_found`. An update's refusals come in this order: no id 400,
+//! no such webhook 404, then the fields 400 (so no field is parsed for a webhook that is not
+//! there).
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -70,8 +72,13 @@ pub(super) async fn update(
 ) -> Result<Response<Body>, ApiError> {
     let body = body(req)?;
     let id = webhook_id_field(body.get("webhookId"), body.get("_id"))?;
-    let changes = WebhookChanges::parse(&body, egress.targets())?;
     let id = WebhookId::parse(id).ok_or(ApiError::WebhookNotFound)?;
+    // The webhook first: a body for no webhook of the caller is 404, whatever its fields hold.
+    if app.store.webhook(user, &id).await?.is_none() {
+        return Err(ApiError::WebhookNotFound);
+    }
+    let changes = WebhookChanges::parse(&body, egress.targets())?;
+    // Conditional on the webhook existing still (a delete meanwhile is 404 too).
     let webhook = app
         .store
         .update_webhook(user, &id, &changes, now)
