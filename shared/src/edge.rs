@@ -128,7 +128,10 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::WindowClosed { .. } => StatusCode::BAD_REQUEST,
             Self::SessionRequired => StatusCode::FORBIDDEN,
-            Self::IdempotencyKeyReused | Self::IdempotencyKeyInProgress => StatusCode::CONFLICT,
+            // The IETF `Idempotency-Key` draft's answers, as Zernio gives them: another body
+            // is unprocessable; the same body while the first is in flight is a conflict.
+            Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::IdempotencyKeyInProgress => StatusCode::CONFLICT,
             Self::Unauthorized | Self::InvalidSignature => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) | Self::RecipientOptedOut(_) => StatusCode::FORBIDDEN,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,

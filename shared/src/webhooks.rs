@@ -32,9 +32,6 @@ pub const SUPPORTED_EVENTS: [&str; 8] = [
 /// The event `POST /v1/webhooks/test` sends.
 pub const TEST_EVENT: &str = "webhook.test";
 
-/// Webhooks one user may have.
-pub const MAX_WEBHOOKS_PER_USER: i64 = 10;
-
 /// A webhook's name is 1 to this many characters.
 pub const MAX_NAME_CHARS: usize = 50;
 

@@ -613,6 +613,25 @@ fn template_never_allows_deliveries_to_private_targets() {
 }
 
 #[test]
+fn the_webhooks_functions_limits_are_parameters_defaulting_to_the_codes_defaults() {
+    let doc = template();
+    let variables = &function(&doc, "webhooks")["Properties"]["Environment"]["Variables"];
+    for (variable, default) in [(
+        "USER_WEBHOOK_LIMIT",
+        sandbox::config::DEFAULT_USER_WEBHOOK_LIMIT,
+    )] {
+        let name = ref_name(&variables[variable]);
+        let parameter = &doc["Parameters"][name.as_str()];
+        assert_eq!(
+            parameter["Default"].as_str(),
+            Some(default.to_string().as_str()),
+            "{variable}"
+        );
+        assert_eq!(parameter["AllowedPattern"].as_str(), Some("^[0-9]+$"));
+    }
+}
+
+#[test]
 fn http_api_is_throttled_and_create_tighter_than_the_rest() {
     let doc = template();
     let api = doc["Resources"]

@@ -31,7 +31,7 @@
 //! | a user's sandbox messages of a UTC day | `COUNT#MSG#USER#<userId>#<YYYY-MM-DD>` | `COUNT` | `count`, `expiresAt` |
 //! | a business-scoped user id (BSUID) | `BSUID#<bsuid>` | `BSUID` | `phone`? (the WhatsApp id it was learned beside), `optedOut`? (BOOL) and `updatedAt`? (a STOP / START it sent while its phone was unknown) |
 //! | an API user's outbound webhook | `WEBHOOKS#<userId>` | `WEBHOOK#<webhookId>` | `webhookId`, `name`, `url` (as given), `secret`, `events` (L), `isActive` (BOOL), `customHeaders` (JSON object text, as given), `failureCount`, `lastFiredAt`?, `createdAt`, `updatedAt` |
-//! | how many webhooks the user has | `WEBHOOKS#<userId>` | `COUNT` | `count` (N, at most 10) |
+//! | how many webhooks the user has | `WEBHOOKS#<userId>` | `COUNT` | `count` (N, at most `USER_WEBHOOK_LIMIT`) |
 //! | one delivery attempt (30 days) | `WHLOG#<userId>` | `LOG#<10-digit time>#<eventId>#<webhookId>#<4-digit attempt>` | `webhookId`, `webhookName`, `eventId`, `event`, `url`, `status` (`success`/`failed`), `statusCode`?, `requestPayload` (B, the exact bytes sent), `responseBody` (first 10 KB), `errorMessage`?, `attemptNumber`, `responseTime` (ms), `createdAt`, `expiresAt` |
 //!
 //! # Access patterns
@@ -60,7 +60,7 @@
 //! | webhook: a sandbox message's status | `UpdateItem CONV#…` if `statusRank < :rank` (found by the tag) |
 //! | webhook: a sender known only by its BSUID (once per BSUID per delivery) | consistent `GetItem BSUID#<bsuid>`, then the phone's lookups |
 //! | webhook: learn a BSUID (only when new or changed) | from a tagged activation status: `bsuid` in the delivery `UpdateItem` (`UPDATED_OLD` gives the previous one); from a message: `UpdateItem USER#<id>/SESSION SET bsuid` if `sessionId = :id` for each live session lacking it; then `UpdateItem BSUID#<bsuid> SET phone` (`ALL_NEW`: a STOP / START it sent while unknown then applies to the phone) and `DeleteItem` of a replaced `BSUID#` if `phone = :phone` |
-//! | webhooks: create (at most 10 per user, under any concurrency) | `TransactWriteItems`: `Put WEBHOOKS#<id>/WEBHOOK#<wh>` if `attribute_not_exists(pk)` and `Update WEBHOOKS#<id>/COUNT` `ADD count 1` if `attribute_not_exists(count) OR count < :limit` (retried on a transaction conflict) |
+//! | webhooks: create (at most `USER_WEBHOOK_LIMIT` per user, under any concurrency) | `TransactWriteItems`: `Put WEBHOOKS#<id>/WEBHOOK#<wh>` if `attribute_not_exists(pk)` and `Update WEBHOOKS#<id>/COUNT` `ADD count 1` if `attribute_not_exists(count) OR count < :limit` (retried on a transaction conflict) |
 //! | webhooks: list | strongly consistent `Query WEBHOOKS#<id>` with `begins_with(sk, WEBHOOK#)` |
 //! | webhooks: one (test, redeliver, and update before it reads the body's fields) | strongly consistent `GetItem WEBHOOKS#<id>/WEBHOOK#<wh>` |
 //! | webhooks: update | `UpdateItem` if `attribute_exists(pk)` (`ALL_NEW` answers it) |

@@ -17,9 +17,7 @@ use crate::edge::{json_response, success, ApiError};
 use crate::outbound::EgressClient;
 use crate::session::UserId;
 use crate::store::{Created, Removed};
-use crate::webhooks::{
-    webhook_id_field, NewWebhook, Webhook, WebhookChanges, WebhookId, MAX_WEBHOOKS_PER_USER,
-};
+use crate::webhooks::{webhook_id_field, NewWebhook, Webhook, WebhookChanges, WebhookId};
 
 pub(super) async fn create(
     app: &App,
@@ -42,18 +40,13 @@ pub(super) async fn create(
         created_at: now,
         updated_at: now,
     };
-    match app
-        .store
-        .create_webhook(user, &webhook, MAX_WEBHOOKS_PER_USER)
-        .await?
-    {
+    let limit = app.config.user_webhook_limit;
+    match app.store.create_webhook(user, &webhook, limit).await? {
         Created::Created => Ok(json_response(
             StatusCode::OK,
             &json!({ "success": true, "webhook": webhook.view_with_secret() }),
         )),
-        Created::LimitReached => Err(ApiError::WebhookLimitReached {
-            limit: MAX_WEBHOOKS_PER_USER,
-        }),
+        Created::LimitReached => Err(ApiError::WebhookLimitReached { limit }),
     }
 }
 
