@@ -313,41 +313,66 @@ pub fn error_response(error: &ApiError) -> Response<Body> {
             .headers_mut()
             .insert("www-authenticate", HeaderValue::from_static("Bearer"));
     }
-    if let ApiError::RateLimited { usage, now, .. } = error {
-        with_rate_limit_headers(&mut response, *usage, *now);
+    if let ApiError::RateLimited { sends, usage, now } = error {
+        with_rate_limit_headers_until(&mut response, *usage, sends.resets_at(*now));
     }
     response
 }
 
-/// Adds `X-RateLimit-Limit`, `-Remaining` and `-Reset` for `usage` at `now`.
+/// Adds `X-RateLimit-Limit`, `-Remaining` and `-Reset` for a daily cap's `usage` at `now`.
 pub fn with_rate_limit_headers(response: &mut Response<Body>, usage: Usage, now: i64) {
-    for (name, value) in limits::rate_limit_headers(usage, now) {
+    with_rate_limit_headers_until(response, usage, limits::next_utc_midnight(now));
+}
+
+/// Adds `X-RateLimit-Limit`, `-Remaining` and `-Reset` for `usage` of a cap that resets at
+/// `reset` (epoch seconds).
+pub fn with_rate_limit_headers_until(response: &mut Response<Body>, usage: Usage, reset: i64) {
+    for (name, value) in limits::rate_limit_headers_until(usage, reset) {
         if let Ok(v) = HeaderValue::from_str(&value) {
             response.headers_mut().insert(name, v);
         }
     }
 }
 
-/// What a daily cap counts.
+/// What a cap counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sends {
-    /// Activation templates (create), per user and per recipient phone.
+    /// Activation templates (create), per user and per recipient phone, per UTC day.
     Activations,
-    /// Sandbox messages (send), per user.
+    /// Sandbox messages (send), per user, per UTC day.
     Messages,
+    /// Attempts a user starts with `POST /v1/webhooks/test` and `/logs/redeliver`, per minute.
+    WebhookAttempts,
+}
+
+impl Sends {
+    /// When the cap's count starts over after `now`: the next UTC midnight, or for the webhook
+    /// attempts the next minute.
+    pub fn resets_at(self, now: i64) -> i64 {
+        match self {
+            Self::Activations | Self::Messages => limits::next_utc_midnight(now),
+            Self::WebhookAttempts => limits::next_minute(now),
+        }
+    }
 }
 
 /// The 429's message: which cap, and when it resets.
 fn limit_message(sends: Sends, usage: &Usage, now: i64) -> String {
-    let what = match (sends, usage.scope) {
-        (Sends::Activations, Scope::User) => "activation messages for this API key's user",
-        (Sends::Activations, Scope::Recipient) => "activation messages to this phone",
-        (Sends::Messages, _) => "sandbox messages for this API key's user",
+    let (period, what) = match (sends, usage.scope) {
+        (Sends::Activations, Scope::User) => {
+            ("daily", "activation messages for this API key's user")
+        }
+        (Sends::Activations, Scope::Recipient) => ("daily", "activation messages to this phone"),
+        (Sends::Messages, _) => ("daily", "sandbox messages for this API key's user"),
+        (Sends::WebhookAttempts, _) => (
+            "per-minute",
+            "webhook tests and redeliveries for this API key's user",
+        ),
     };
     format!(
-        "daily limit of {} {what} reached; try again after {}",
+        "{period} limit of {} {what} reached; try again after {}",
         usage.limit,
-        rfc3339(limits::next_utc_midnight(now))
+        rfc3339(sends.resets_at(now))
     )
 }
 

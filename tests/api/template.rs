@@ -616,10 +616,16 @@ fn template_never_allows_deliveries_to_private_targets() {
 fn the_webhooks_functions_limits_are_parameters_defaulting_to_the_codes_defaults() {
     let doc = template();
     let variables = &function(&doc, "webhooks")["Properties"]["Environment"]["Variables"];
-    for (variable, default) in [(
-        "USER_WEBHOOK_LIMIT",
-        sandbox::config::DEFAULT_USER_WEBHOOK_LIMIT,
-    )] {
+    for (variable, default) in [
+        (
+            "USER_WEBHOOK_LIMIT",
+            sandbox::config::DEFAULT_USER_WEBHOOK_LIMIT,
+        ),
+        (
+            "USER_WEBHOOK_ATTEMPTS_PER_MINUTE",
+            sandbox::config::DEFAULT_USER_WEBHOOK_ATTEMPTS_PER_MINUTE,
+        ),
+    ] {
         let name = ref_name(&variables[variable]);
         let parameter = &doc["Parameters"][name.as_str()];
         assert_eq!(

@@ -32,6 +32,7 @@
 //! | a business-scoped user id (BSUID) | `BSUID#<bsuid>` | `BSUID` | `phone`? (the WhatsApp id it was learned beside), `optedOut`? (BOOL) and `updatedAt`? (a STOP / START it sent while its phone was unknown) |
 //! | an API user's outbound webhook | `WEBHOOKS#<userId>` | `WEBHOOK#<webhookId>` | `webhookId`, `name`, `url` (as given), `secret`, `events` (L), `isActive` (BOOL), `customHeaders` (JSON object text, as given), `failureCount`, `lastFiredAt`?, `createdAt`, `updatedAt` |
 //! | how many webhooks the user has | `WEBHOOKS#<userId>` | `COUNT` | `count` (N, at most `USER_WEBHOOK_LIMIT`) |
+//! | how many test and redeliver attempts the user started in a minute | `WEBHOOKS#<userId>` | `RATE#<epoch minute>` | `count` (N, at most `USER_WEBHOOK_ATTEMPTS_PER_MINUTE`), `expiresAt` (a minute after it ends) |
 //! | one delivery attempt (30 days) | `WHLOG#<userId>` | `LOG#<10-digit time>#<eventId>#<webhookId>#<4-digit attempt>` | `webhookId`, `webhookName`, `eventId`, `event`, `url`, `status` (`success`/`failed`), `statusCode`?, `requestPayload` (B, the exact bytes sent), `responseBody` (first 10 KB), `errorMessage`?, `attemptNumber`, `responseTime` (ms), `createdAt`, `expiresAt` |
 //!
 //! # Access patterns
@@ -65,6 +66,7 @@
 //! | webhooks: one (test, redeliver, and update before it reads the body's fields) | strongly consistent `GetItem WEBHOOKS#<id>/WEBHOOK#<wh>` |
 //! | webhooks: update | `UpdateItem` if `attribute_exists(pk)` (`ALL_NEW` answers it) |
 //! | webhooks: delete | `TransactWriteItems`: `Delete` if `attribute_exists(pk)` and `Update …/COUNT` `ADD count -1` |
+//! | webhooks: test and redeliver, the user's rate | `UpdateItem WEBHOOKS#<id>/RATE#<minute>` `ADD count 1` if `attribute_not_exists(count) OR count < :limit` (`UPDATED_NEW` answers the count) |
 //! | webhooks: after an attempt | `UpdateItem` if `attribute_exists(pk)`: a success sets `lastFiredAt`, resets `failureCount`; a 410 sets `isActive = false` |
 //! | webhooks: log an attempt | `PutItem WHLOG#<id>/LOG#…` |
 //! | webhooks: logs, filtered and paged | `Query WHLOG#<id>` newest first, the filters as a `FilterExpression`, every page read (for `total`); `skip`/`limit` applied in code |
@@ -134,7 +136,7 @@ pub use sessions::{
 };
 pub use table::create_table;
 pub use timeouts::{sdk_retries, sdk_timeouts, MAX_ATTEMPTS, OPERATION_TIMEOUT};
-pub use webhooks::{Created, LogPage, Removed, WebhookOutcome};
+pub use webhooks::{AttemptUnit, Created, LogPage, Removed, WebhookOutcome};
 
 /// A raw DynamoDB item.
 pub type Item = HashMap<String, AttributeValue>;
@@ -189,6 +191,9 @@ pub enum ItemKind {
     /// How many webhooks a user has: `WEBHOOKS#<userId>` / `COUNT`, in the webhooks'
     /// partition, written in the same transaction as each create and delete.
     WebhookCounter,
+    /// How many attempts a user started with test and redeliver in a minute:
+    /// `WEBHOOKS#<userId>` / `RATE#<minute>` ([`Key::webhook_attempts`]).
+    WebhookAttempts,
     /// One delivery attempt of a user's webhooks: `WHLOG#<userId>` /
     /// `LOG#<10-digit time>#<eventId>#<webhookId>#<4-digit attempt>` ([`Key::webhook_log`]).
     WebhookLog,
@@ -212,7 +217,7 @@ impl ItemKind {
             Self::LastSender => "LASTSENT#",
             Self::MessageCounter => "COUNT#MSG#USER#",
             Self::Bsuid => "BSUID#",
-            Self::Webhook | Self::WebhookCounter => "WEBHOOKS#",
+            Self::Webhook | Self::WebhookCounter | Self::WebhookAttempts => "WEBHOOKS#",
             Self::WebhookLog => "WHLOG#",
             Self::Delivery => "WHDLV#",
         }
@@ -236,6 +241,8 @@ impl ItemKind {
             // The prefix of every webhook `sk`.
             Self::Webhook => "WEBHOOK#",
             Self::WebhookCounter => "COUNT",
+            // The prefix of every attempt-rate `sk`.
+            Self::WebhookAttempts => "RATE#",
             // The prefix of every log `sk`.
             Self::WebhookLog => "LOG#",
             // The prefix of every delivery `sk`.
@@ -375,6 +382,19 @@ impl Key {
         Self {
             pk: Self::webhooks(user),
             sk: ItemKind::WebhookCounter.sort_key().to_owned(),
+        }
+    }
+
+    /// How many attempts `user` started with test and redeliver in the minute of
+    /// `epoch_seconds`.
+    pub fn webhook_attempts(user: &UserId, epoch_seconds: i64) -> Self {
+        Self {
+            pk: Self::webhooks(user),
+            sk: format!(
+                "{}{}",
+                ItemKind::WebhookAttempts.sort_key(),
+                limits::minute(epoch_seconds)
+            ),
         }
     }
 
@@ -824,6 +844,10 @@ mod tests {
         assert_eq!(
             key(Key::webhook_counter(&u1)),
             ("WEBHOOKS#u1".to_owned(), "COUNT".to_owned())
+        );
+        assert_eq!(
+            key(Key::webhook_attempts(&u1, 1_795_529_722)),
+            ("WEBHOOKS#u1".to_owned(), "RATE#29925495".to_owned())
         );
         assert_eq!(
             key(Key::webhook_log(&u1, 1_795_529_722, "evt_E", "wh_A", 3)),

@@ -58,6 +58,19 @@ pub enum Removed {
     NotFound,
 }
 
+/// What taking one of a user's test and redeliver attempts of a minute did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum AttemptUnit {
+    /// Taken: `used` attempts of this minute are counted, this one included.
+    Taken {
+        /// The minute's count after this one.
+        used: i64,
+    },
+    /// The user has started the most attempts allowed this minute: nothing was counted.
+    LimitReached,
+}
+
 /// One page of the delivery log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogPage {
@@ -424,6 +437,48 @@ impl Store {
                 Transact::Cancelled(_) => Removed::NotFound,
             },
         )
+    }
+
+    /// Counts one attempt `user` starts now with test or redeliver, unless `limit` were
+    /// started this minute already: one conditional update of the minute's counter, which
+    /// expires a minute after the minute ends.
+    pub async fn take_webhook_attempt(
+        &self,
+        user: &UserId,
+        now: i64,
+        limit: i64,
+    ) -> Result<AttemptUnit, StoreError> {
+        const OPERATION: &str = "UpdateItem(webhook attempt rate)";
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Key::webhook_attempts(user, now).item()))
+            .update_expression("ADD #c :one SET #ttl = :expires")
+            .condition_expression("attribute_not_exists(#c) OR #c < :limit")
+            .expression_attribute_names("#c", "count")
+            .expression_attribute_names("#ttl", super::TTL_ATTRIBUTE)
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":limit", n(limit))
+            .expression_attribute_values(
+                ":expires",
+                n(crate::limits::next_minute(now) + crate::limits::SECONDS_PER_MINUTE),
+            )
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map(|out| out.attributes);
+        Ok(match conditional(OPERATION, result)? {
+            Write::Written(attributes) => AttemptUnit::Taken {
+                used: attributes
+                    .as_ref()
+                    .and_then(|a| a.get("count"))
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(limit),
+            },
+            Write::ConditionFailed { .. } => AttemptUnit::LimitReached,
+        })
     }
 
     /// Records what an attempt means for the webhook: a success sets `lastFiredAt` and resets

@@ -4,7 +4,7 @@
 
 use lambda_http::{Body, Request, Response};
 
-use super::{body, deliver, outcome, Send};
+use super::{body, deliver, Send};
 use crate::app::App;
 use crate::edge::ApiError;
 use crate::outbound::EgressClient;
@@ -43,6 +43,5 @@ pub(super) async fn redeliver(
         body: &logged.request_payload,
         attempt_number: logged.attempt_number.saturating_add(1).min(9_999),
     };
-    let entry = deliver(app, egress, user, &webhook, send).await?;
-    Ok(outcome(&entry))
+    deliver(app, egress, user, &webhook, send).await
 }
