@@ -84,6 +84,8 @@ impl WebhookId {
 }
 
 /// An event's id: `evt_` and 22 base62 characters, the same on every attempt and redelivery.
+/// Ids the events function minted before issue 25 are `evt_` and 22 base64url characters
+/// (`-` and `_` too): they stay in the log for 30 days, and parse, so they can be redelivered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventId(String);
 
@@ -96,10 +98,17 @@ impl EventId {
         )))
     }
 
-    /// An id of the right shape; anything else names no event.
+    /// An id of a shape the service ever minted (base62, or the earlier base64url); anything
+    /// else names no event.
     pub fn parse(s: &str) -> Option<Self> {
+        let base64url = |rest: &str| {
+            rest.len() == ID_CHARS
+                && rest
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        };
         s.strip_prefix(EVENT_ID_PREFIX)
-            .filter(|rest| is_base62(rest, ID_CHARS))
+            .filter(|rest| is_base62(rest, ID_CHARS) || base64url(rest))
             .map(|_| Self(s.to_owned()))
     }
 
@@ -597,6 +606,17 @@ mod tests {
         let evt = EventId::generate().unwrap();
         assert_eq!(EventId::parse(evt.as_str()), Some(evt));
         assert_eq!(EventId::parse("evt_../../x"), None);
+        // The stream's ids before issue 25: base64url, `-` and `_` included.
+        assert!(EventId::parse("evt_Ab-_0123456789abcdefgh").is_some());
+        for bad in [
+            "evt_Ab-_0123456789abcdefg",
+            "evt_Ab-_0123456789abcdefghi",
+            "evt_Ab#_0123456789abcdefgh",
+            "evt_Ab+/0123456789abcdefgh",
+            "wh_Ab-_0123456789abcdefghi",
+        ] {
+            assert_eq!(EventId::parse(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -1,15 +1,19 @@
 //! `getWebhookLogs` and `redeliverWebhookEvent` (`GET /v1/webhooks/logs`,
 //! `POST /v1/webhooks/logs/redeliver`, README "Outbound webhooks"): filters, pages, 30 days,
-//! the same bytes under the same event id, and no secret in any answer or log line.
+//! the same bytes under the same event id (events from the stream too, and ids minted before
+//! issue 25), and no secret in any answer or log line.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use e2e::webhooks::{hook_url, received, receiver, LOGS};
-use e2e::{assert_error, TestEnv, T0};
+use e2e::deliveries::text_at;
+use e2e::stream::TableStream;
+use e2e::webhooks::{deliverer, hook_url, received, receiver, LOGS};
+use e2e::{assert_error, TestEnv, SPAIN_DIGITS, T0};
 use lambda_http::http::{Method, StatusCode};
 use sandbox::session::UserId;
 use sandbox::webhooks::{LogEntry, LogStatus};
+use sandbox::Clock;
 use serde_json::{json, Value};
 
 /// Stores a log entry for `user` directly, as a delivery of `event` would.
@@ -277,6 +281,74 @@ async fn redeliver_sends_the_same_bytes_under_the_same_event_id_as_the_next_atte
         logs["logs"][0]["requestPayload"],
         logs["logs"][1]["requestPayload"]
     );
+}
+
+#[tokio::test]
+async fn every_event_from_the_stream_can_be_redelivered() {
+    let env = TestEnv::accepting().await;
+    let s = env.active("u1", SPAIN_DIGITS).await;
+    let server = receiver(200).await;
+    let body = json!({"name": "h", "url": hook_url(&server), "events": ["message.received"]});
+    let reply = env.create_webhook(&s.key, &body).await;
+    let id = reply.json()["webhook"]["_id"].as_str().unwrap().to_owned();
+    let mut stream = TableStream::open(&env).await;
+    // Twenty texts: with the base64url ids of before, about half held a `-` or `_`, and
+    // redeliver answered those 404.
+    for n in 1..=20 {
+        let text = text_at(SPAIN_DIGITS, &format!("text {n}"), env.clock.now(), n);
+        env.deliver_messages(vec![text]).await;
+    }
+    let batch = stream.new_batch();
+    let deliverer = deliverer("10,100", std::time::Duration::from_secs(5));
+    sandbox::delivery::stream::handle_batch(&env.app, &deliverer, &batch).await;
+    let logged = env.webhook_logs(&s.key, &[]).await;
+    let ids = event_ids(&logged);
+    assert_eq!(ids.len(), 20, "{logged}");
+    for event_id in &ids {
+        let reply = env.redeliver(&s.key, &id, event_id).await;
+        assert_eq!(reply.status, StatusCode::OK, "{event_id}: {}", reply.text);
+        assert_eq!(reply.json()["eventId"], *event_id);
+        assert_eq!(reply.json()["attemptNumber"], 2);
+    }
+    let requests = received(&server).await;
+    assert_eq!(requests.len(), 40);
+    let bodies = |r: &[wiremock::Request]| {
+        let mut b: Vec<Vec<u8>> = r.iter().map(|r| r.body.clone()).collect();
+        b.sort();
+        b
+    };
+    assert_eq!(
+        bodies(&requests[..20]),
+        bodies(&requests[20..]),
+        "the same bytes again"
+    );
+}
+
+#[tokio::test]
+async fn an_event_id_minted_before_issue_25_is_still_redelivered() {
+    let env = TestEnv::new().await;
+    let key = env.api_key("u1").await;
+    let server = receiver(200).await;
+    let hook = env.webhook_to(&key, &hook_url(&server)).await;
+    let id = hook["_id"].as_str().unwrap();
+    // The stream's ids were base64url: `-` and `_` among the 22 characters.
+    let legacy = "evt_Zq-3_xTb9LmN7cVd1KpQeA";
+    logged(
+        &env,
+        "u1",
+        id,
+        "message.received",
+        legacy,
+        LogStatus::Failed,
+        T0,
+    )
+    .await;
+    let reply = env.redeliver(&key, id, legacy).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_eq!(reply.json()["eventId"], legacy);
+    let requests = received(&server).await;
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].headers.get("webhook-id").unwrap(), legacy);
 }
 
 #[tokio::test]
