@@ -11,6 +11,7 @@
 use serde_json::{json, Map, Value};
 
 use crate::ids::{is_base62, random_base62, RandomError};
+use crate::limits::{utc_day, SECONDS_PER_DAY};
 use crate::outbound::headers::MAX_CUSTOM_HEADERS;
 use crate::outbound::{
     CustomHeaders, HeaderError, SecretError, Targets, WebhookSecret, WebhookUrl,
@@ -38,8 +39,23 @@ pub const MAX_NAME_CHARS: usize = 50;
 /// A secret the user sets is at most this many characters.
 pub const MAX_SECRET_CHARS: usize = 256;
 
-/// How long a delivery log entry is kept (30 days).
-pub const LOG_RETENTION_SECONDS: i64 = 30 * 86_400;
+/// How long a delivery log entry is kept: the UTC day of its attempt and this many days after
+/// it, so at least 30 days ([`log_window_start`], [`log_expires_at`]).
+pub const LOG_RETENTION_DAYS: i64 = 30;
+
+/// [`LOG_RETENTION_DAYS`] in seconds: how long a delivery item is kept.
+pub const LOG_RETENTION_SECONDS: i64 = LOG_RETENTION_DAYS * SECONDS_PER_DAY;
+
+/// The first second of the oldest UTC day whose attempts the log still shows at `now`.
+pub fn log_window_start(now: i64) -> i64 {
+    (utc_day(now) - LOG_RETENTION_DAYS) * SECONDS_PER_DAY
+}
+
+/// When the entry of an attempt made at `at` leaves the log (its `expiresAt`): the moment its
+/// day leaves the window, at least 30 days after it.
+pub fn log_expires_at(at: i64) -> i64 {
+    (utc_day(at) + LOG_RETENTION_DAYS + 1) * SECONDS_PER_DAY
+}
 
 /// Deliveries that failed for good in a row (each after its last attempt) that turn a webhook
 /// off (`isActive: false`); any success resets the count.

@@ -300,7 +300,14 @@ fn template_is_least_privilege_keeps_secrets_out_and_protects_the_table() {
     only("messages", &["GetItem", "Query"]);
     only(
         "webhooks",
-        &["GetItem", "Query", "PutItem", "UpdateItem", "DeleteItem"],
+        &[
+            "GetItem",
+            "BatchGetItem",
+            "Query",
+            "PutItem",
+            "UpdateItem",
+            "DeleteItem",
+        ],
     );
     only(
         "send",
@@ -580,7 +587,9 @@ fn webhooks_policy_touches_only_keys_the_users_webhooks_and_their_delivery_log()
             "UpdateItem WEBHOOKS#*",
             "DeleteItem WEBHOOKS#*",
             "PutItem WHLOG#*",
+            "UpdateItem WHLOG#*",
             "Query WHLOG#*",
+            "BatchGetItem WHLOG#*",
         ])
     );
 }

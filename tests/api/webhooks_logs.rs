@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use e2e::deliveries::text_at;
 use e2e::stream::TableStream;
 use e2e::webhooks::{deliverer, hook_url, received, receiver, LOGS};
-use e2e::{assert_error, TestEnv, SPAIN_DIGITS, T0};
+use e2e::{assert_error, TestEnv, DAY, SPAIN_DIGITS, T0};
 use lambda_http::http::{Method, StatusCode};
 use sandbox::session::UserId;
 use sandbox::webhooks::{LogEntry, LogStatus};
@@ -47,7 +47,7 @@ async fn logged(
     };
     env.app
         .store
-        .put_webhook_log(&UserId::new(user), &entry)
+        .log_attempt(&UserId::new(user), &entry)
         .await
         .unwrap();
 }
@@ -202,8 +202,9 @@ async fn bad_log_queries_are_refused_with_their_param() {
 }
 
 #[tokio::test]
-async fn log_entries_are_kept_thirty_days() {
+async fn log_entries_are_kept_through_the_thirtieth_utc_day_after_their_own() {
     let env = TestEnv::new().await;
+    let key = env.api_key("u1").await;
     logged(
         &env,
         "u1",
@@ -214,15 +215,32 @@ async fn log_entries_are_kept_thirty_days() {
         T0,
     )
     .await;
+    // Every item of the entry (the entry, its index items, its counts) leaves when its day
+    // leaves the log: the end of the 30th UTC day after T0's, at least 30 days after it.
+    let gone_at = (T0 / DAY + 31) * DAY;
+    assert!(gone_at >= T0 + 30 * DAY);
     let items = env.snapshot().await;
-    let entry = items
+    let log: Vec<_> = items
         .iter()
-        .find(|i| i["pk"].as_s().unwrap() == "WHLOG#u1")
-        .expect("the log item");
-    assert_eq!(
-        entry["expiresAt"].as_n().unwrap(),
-        &(T0 + 30 * 86_400).to_string()
-    );
+        .filter(|i| i["pk"].as_s().unwrap() == "WHLOG#u1")
+        .collect();
+    assert_eq!(log.len(), 6, "{log:?}");
+    for item in log {
+        assert_eq!(item["expiresAt"].as_n().unwrap(), &gone_at.to_string());
+    }
+    // Shown, and counted, until then (DynamoDB's TTL sweep may lag; the reads do not).
+    for (at, shown) in [(T0 + 30 * DAY, 1), (gone_at - 1, 1), (gone_at, 0)] {
+        env.clock.set(at);
+        for query in [&[][..], &[("webhookId", "wh_A")], &[("eventId", "evt_0")]] {
+            let page = env.webhook_logs(&key, query).await;
+            assert_eq!(
+                page["logs"].as_array().unwrap().len(),
+                shown,
+                "{at} {query:?}"
+            );
+            assert_eq!(page["pagination"]["total"], shown, "{at} {query:?}");
+        }
+    }
 }
 
 #[tokio::test]
@@ -351,18 +369,29 @@ async fn an_event_id_minted_before_issue_25_is_still_redelivered() {
     assert_eq!(requests[0].headers.get("webhook-id").unwrap(), legacy);
 }
 
+/// A webhook of `key`'s user to `server`, and the id of the test event sent to it.
+async fn a_tested_webhook(
+    env: &TestEnv,
+    key: &str,
+    server: &wiremock::MockServer,
+) -> (String, String) {
+    let hook = env.webhook_to(key, &hook_url(server)).await;
+    let id = hook["_id"].as_str().unwrap().to_owned();
+    let event_id = env.test_webhook(key, &id).await.json()["eventId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (id, event_id)
+}
+
 #[tokio::test]
 async fn redeliver_of_an_unknown_event_or_webhook_is_not_found() {
     let env = TestEnv::new().await;
     let key = env.api_key("u1").await;
     let stranger = env.api_key("u2").await;
     let server = receiver(200).await;
-    let hook = env.webhook_to(&key, &hook_url(&server)).await;
-    let id = hook["_id"].as_str().unwrap();
-    let event_id = env.test_webhook(&key, id).await.json()["eventId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (id, event_id) = a_tested_webhook(&env, &key, &server).await;
+    let id = id.as_str();
 
     for unknown in ["evt_0000000000000000000000", "garbage"] {
         let reply = env.redeliver(&key, id, unknown).await;
@@ -469,4 +498,163 @@ async fn no_answer_but_the_create_and_no_log_line_shows_a_secret() {
         }
         assert!(!lines.contains(secret), "{secret} logged:\n{lines}");
     }
+}
+
+#[tokio::test]
+async fn concurrent_redeliveries_each_get_their_own_entry_and_attempt_number() {
+    let env = TestEnv::new().await;
+    let key = env.api_key("u1").await;
+    let server = receiver(200).await;
+    let (id, event_id) = a_tested_webhook(&env, &key, &server).await;
+    let id = id.as_str();
+
+    // Ten at once: each reads attempt 1 as the latest, so each would be attempt 2.
+    let replies =
+        futures::future::join_all((0..10).map(|_| env.redeliver(&key, id, &event_id))).await;
+    let mut numbers: Vec<u64> = replies
+        .iter()
+        .map(|r| {
+            assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+            r.json()["attemptNumber"].as_u64().unwrap()
+        })
+        .collect();
+    numbers.sort_unstable();
+    assert_eq!(numbers, (2..=11).collect::<Vec<_>>());
+
+    assert_eq!(
+        received(&server).await.len(),
+        11,
+        "every attempt reached it"
+    );
+    let logs = env
+        .webhook_logs(&key, &[("eventId", &event_id), ("limit", "100")])
+        .await;
+    assert_eq!(logs["pagination"]["total"], 11);
+    let mut logged: Vec<u64> = logs["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["attemptNumber"].as_u64().unwrap())
+        .collect();
+    logged.sort_unstable();
+    assert_eq!(
+        logged,
+        (1..=11).collect::<Vec<_>>(),
+        "one entry per attempt"
+    );
+}
+
+/// A page of the log, and the DynamoDB requests it cost.
+async fn page_and_requests(
+    env: &TestEnv,
+    key: &str,
+    query: &[(&str, &str)],
+) -> (Value, Vec<String>) {
+    env.counter.reset();
+    let page = env.webhook_logs(key, query).await;
+    (page, env.counter.take())
+}
+
+/// An answer of 10 KB, as the log keeps at most.
+fn ten_kb() -> String {
+    "x".repeat(10 * 1024)
+}
+
+#[tokio::test]
+async fn a_page_of_a_big_log_costs_two_dynamodb_requests_and_redeliver_one_read() {
+    let env = TestEnv::with_auth_cache(60).await;
+    let key = env.api_key("u1").await;
+    let server = receiver(200).await;
+    let mut hooks = Vec::new();
+    for _ in 0..3 {
+        let hook = env.webhook_to(&key, &hook_url(&server)).await;
+        hooks.push(hook["_id"].as_str().unwrap().to_owned());
+    }
+    // 300 attempts with 10 KB answers, 3.3 MB of entries: 270 events spread over the three
+    // webhooks, and one event tried 30 times on the first.
+    let user = UserId::new("u1");
+    let entry = |n: usize, hook: &str, event_id: String, attempt: u32| LogEntry {
+        webhook_id: hook.to_owned(),
+        webhook_name: "hook".into(),
+        event: "message.received".into(),
+        url: hook_url(&server),
+        status: if n.is_multiple_of(3) {
+            LogStatus::Failed
+        } else {
+            LogStatus::Success
+        },
+        status_code: Some(if n.is_multiple_of(3) { 500 } else { 200 }),
+        request_payload: format!(r#"{{"id":"{event_id}","event":"message.received"}}"#)
+            .into_bytes(),
+        event_id,
+        response_body: ten_kb(),
+        error_message: None,
+        attempt_number: attempt,
+        response_time_ms: 9,
+        created_at: T0 - 3_000 + n as i64,
+    };
+    let hot = "evt_0000000000000000000hot".to_owned();
+    for n in 0..300usize {
+        let (hook, event_id, attempt) = if n.is_multiple_of(10) {
+            (hooks[0].as_str(), hot.clone(), (n / 10 + 1) as u32)
+        } else {
+            (hooks[n % 3].as_str(), format!("evt_{n:022}"), 1)
+        };
+        env.app
+            .store
+            .log_attempt(&user, &entry(n, hook, event_id, attempt))
+            .await
+            .unwrap();
+    }
+    env.webhook_logs(&key, &[("limit", "1")]).await; // warms the auth cache
+    env.counter.reset();
+
+    let (all, requests) = page_and_requests(&env, &key, &[]).await;
+    assert_eq!(requests, ["Query", "BatchGetItem"], "the newest page");
+    assert_eq!(all["pagination"]["total"], 300);
+    assert_eq!(all["logs"].as_array().unwrap().len(), 50);
+    assert_eq!(all["logs"][0]["responseBody"], ten_kb());
+    assert_eq!(
+        all["logs"][0]["createdAt"],
+        sandbox::session::rfc3339(T0 - 2_701)
+    );
+
+    let (deep, requests) =
+        page_and_requests(&env, &key, &[("limit", "100"), ("skip", "150")]).await;
+    assert_eq!(requests, ["Query", "BatchGetItem"], "a page further on");
+    assert_eq!(deep["logs"].as_array().unwrap().len(), 100);
+    assert_eq!(
+        deep["logs"][0]["createdAt"],
+        sandbox::session::rfc3339(T0 - 3_000 + 149)
+    );
+    assert_eq!(deep["pagination"]["hasMore"], true);
+
+    let (one_hook, requests) = page_and_requests(&env, &key, &[("webhookId", &hooks[1])]).await;
+    assert_eq!(requests, ["Query", "BatchGetItem"], "one webhook's page");
+    assert_eq!(one_hook["pagination"]["total"], 90);
+    assert!(one_hook["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|l| l["webhookId"] == hooks[1]));
+
+    let (one_event, requests) = page_and_requests(&env, &key, &[("eventId", &hot)]).await;
+    assert_eq!(requests, ["Query", "BatchGetItem"], "one event's page");
+    assert_eq!(one_event["pagination"]["total"], 30);
+    assert_eq!(one_event["logs"][0]["attemptNumber"], 30, "newest first");
+
+    // Redeliver finds the latest attempt of the event with one read of one entry.
+    let reply = env.redeliver(&key, &hooks[0], &hot).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_eq!(reply.json()["attemptNumber"], 31);
+    assert_eq!(
+        env.counter.take(),
+        [
+            "GetItem",            // the webhook
+            "Query",              // its latest attempt of the event
+            "UpdateItem",         // the minute's attempt rate
+            "TransactWriteItems", // the new attempt's log
+            "UpdateItem",         // lastFiredAt
+        ]
+    );
 }

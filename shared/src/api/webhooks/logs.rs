@@ -50,7 +50,10 @@ pub(super) async fn logs(
         status,
         webhook_id: text("webhookId"),
     };
-    let page = app.store.webhook_logs(user, &filter, skip, limit).await?;
+    let page = app
+        .store
+        .webhook_logs(user, &filter, skip, limit, app.clock.now())
+        .await?;
     let logs: Vec<Value> = page.entries.iter().map(LogEntry::view).collect();
     Ok(json_response(
         StatusCode::OK,

@@ -34,7 +34,7 @@ pub(super) async fn redeliver(
     let event_id = EventId::parse(event_id).ok_or(ApiError::WebhookEventNotFound)?;
     let logged = app
         .store
-        .latest_webhook_log(user, &id, event_id.as_str())
+        .latest_webhook_log(user, id.as_str(), event_id.as_str(), app.clock.now())
         .await?
         .ok_or(ApiError::WebhookEventNotFound)?;
     let send = Send {
