@@ -6,6 +6,7 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use e2e::deliveries::text_at;
 use e2e::stream::TableStream;
 use e2e::webhooks::{deliverer, hook_url, received, receiver, LOGS};
@@ -342,8 +343,44 @@ async fn every_event_from_the_stream_can_be_redelivered() {
     );
 }
 
+/// An entry as the log kept it before issue 25: one item, `LOG#<time>#<event>#<webhook>#<attempt>`.
+async fn legacy_entry(env: &TestEnv, user: &str, webhook_id: &str, event_id: &str, at: i64) {
+    let text = |v: &str| AttributeValue::S(v.to_owned());
+    let number = |v: i64| AttributeValue::N(v.to_string());
+    let payload = format!(r#"{{"id":"{event_id}","event":"message.received"}}"#);
+    env.app
+        .store
+        .client()
+        .put_item()
+        .table_name(&env.table)
+        .item("pk", text(&format!("WHLOG#{user}")))
+        .item(
+            "sk",
+            text(&format!("LOG#{at:010}#{event_id}#{webhook_id}#0001")),
+        )
+        .item("webhookId", text(webhook_id))
+        .item("webhookName", text("hook"))
+        .item("eventId", text(event_id))
+        .item("event", text("message.received"))
+        .item("url", text("https://hooks.example.com/"))
+        .item("status", text("failed"))
+        .item("statusCode", number(500))
+        .item(
+            "requestPayload",
+            AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(payload)),
+        )
+        .item("responseBody", text("busy"))
+        .item("attemptNumber", number(1))
+        .item("responseTime", number(12))
+        .item("createdAt", number(at))
+        .item("expiresAt", number(at + 30 * DAY))
+        .send()
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
-async fn an_event_id_minted_before_issue_25_is_still_redelivered() {
+async fn an_event_logged_before_issue_25_is_listed_and_redelivered_once_the_log_is_migrated() {
     let env = TestEnv::new().await;
     let key = env.api_key("u1").await;
     let server = receiver(200).await;
@@ -351,19 +388,34 @@ async fn an_event_id_minted_before_issue_25_is_still_redelivered() {
     let id = hook["_id"].as_str().unwrap();
     // The stream's ids were base64url: `-` and `_` among the 22 characters.
     let legacy = "evt_Zq-3_xTb9LmN7cVd1KpQeA";
-    logged(
-        &env,
-        "u1",
-        id,
-        "message.received",
-        legacy,
-        LogStatus::Failed,
-        T0,
-    )
-    .await;
+    legacy_entry(&env, "u1", id, legacy, T0 - 60).await;
+
+    assert_eq!(
+        env.app.store.migrate_legacy_webhook_logs().await.unwrap(),
+        1
+    );
+    assert_eq!(
+        env.app.store.migrate_legacy_webhook_logs().await.unwrap(),
+        0,
+        "a second run moves nothing"
+    );
+    let items = env.snapshot().await;
+    assert!(
+        !items
+            .iter()
+            .any(|i| i["sk"].as_s().unwrap().starts_with("LOG#")),
+        "the old item is gone"
+    );
+    let logs = env.webhook_logs(&key, &[]).await;
+    assert_eq!(logs["pagination"]["total"], 1);
+    assert_eq!(logs["logs"][0]["eventId"], legacy);
+    assert_eq!(logs["logs"][0]["responseBody"], "busy");
+    assert_eq!(logs["logs"][0]["statusCode"], 500);
+
     let reply = env.redeliver(&key, id, legacy).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
     assert_eq!(reply.json()["eventId"], legacy);
+    assert_eq!(reply.json()["attemptNumber"], 2);
     let requests = received(&server).await;
     assert_eq!(requests.len(), 1);
     assert_eq!(requests[0].headers.get("webhook-id").unwrap(), legacy);

@@ -29,11 +29,11 @@ use std::ops::ControlFlow;
 use aws_sdk_dynamodb::error::BuildError;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 
 use super::{
-    n, query_items, s, transact_retrying, Backoff, Item, Key, Reason, Store, StoreError, Transact,
-    TTL_ATTRIBUTE,
+    n, query_items, s, transact_retrying, Backoff, Item, ItemKind, Key, Reason, Store, StoreError,
+    Transact, TTL_ATTRIBUTE,
 };
 use crate::limits::utc_day;
 use crate::session::UserId;
@@ -43,6 +43,9 @@ use crate::webhooks::{
 
 /// The `sk` prefix of every entry.
 const ATTEMPT: &str = "ATTEMPT#";
+/// The `sk` prefix of an entry of the layout before issue 25, which
+/// [`Store::migrate_legacy_webhook_logs`] moves.
+const LEGACY_ENTRY: &str = "LOG#";
 /// The `sk` prefix of the user's index, newest first.
 const BY_TIME: &str = "BYTIME#";
 /// The `sk` prefix of one webhook's index.
@@ -280,6 +283,22 @@ impl Store {
     /// from `entry.attempt_number` on, with its index items and counts, in one transaction;
     /// answers the number it got.
     pub async fn log_attempt(&self, user: &UserId, entry: &LogEntry) -> Result<u32, StoreError> {
+        self.write_log(user, entry, None).await?.ok_or_else(|| {
+            StoreError::corrupt(
+                "TransactWriteItems(webhook log)",
+                "cancelled for no condition",
+            )
+        })
+    }
+
+    /// [`Self::log_attempt`], with `also` (a conditional write) in the same transaction:
+    /// `None` when its condition failed, and nothing was written.
+    async fn write_log(
+        &self,
+        user: &UserId,
+        entry: &LogEntry,
+        also: Option<TransactWriteItem>,
+    ) -> Result<Option<u32>, StoreError> {
         const OPERATION: &str = "TransactWriteItems(webhook log)";
         if !key_safe(&entry.event_id) || !key_safe(&entry.webhook_id) {
             return Err(StoreError::corrupt(OPERATION, "an id that cannot be a key"));
@@ -294,14 +313,21 @@ impl Store {
                 webhook_id: &entry.webhook_id,
                 attempt,
             };
-            let items = self.log_items(user, entry, &key)?;
+            let mut items = self.log_items(user, entry, &key)?;
+            items.extend(also.clone());
             match transact_retrying(self, OPERATION, items, LOG_BACKOFF).await? {
-                Transact::Done => return Ok(attempt),
+                Transact::Done => return Ok(Some(attempt)),
                 // Another attempt has this number: the next one.
                 Transact::Cancelled(reasons)
                     if matches!(reasons.first(), Some(Reason::ConditionFailed(_))) =>
                 {
                     attempt += 1;
+                }
+                Transact::Cancelled(reasons)
+                    if also.is_some()
+                        && matches!(reasons.last(), Some(Reason::ConditionFailed(_))) =>
+                {
+                    return Ok(None)
                 }
                 Transact::Cancelled(_) => {
                     return Err(StoreError::corrupt(OPERATION, "cancelled for no condition"))
@@ -312,6 +338,52 @@ impl Store {
             OPERATION,
             "no free attempt number for this event and webhook",
         ))
+    }
+
+    /// Moves every log entry of the layout before issue 25 (`WHLOG#<userId>` /
+    /// `LOG#<time>#<eventId>#<webhookId>#<attempt>`, the whole entry in one item, found only by
+    /// reading the user's whole log) to this one: each is logged anew, with its index items and
+    /// counts, and deleted in the same transaction, so a second run (or two at once) moves
+    /// nothing twice. Scans the table: an operator's one-off (`sandbox-admin
+    /// migrate-webhook-logs`), not a request path. Answers how many it moved.
+    pub async fn migrate_legacy_webhook_logs(&self) -> Result<usize, StoreError> {
+        const OPERATION: &str = "Scan(legacy webhook log)";
+        let build = |e: BuildError| StoreError::corrupt(OPERATION, e.to_string());
+        let mut legacy = Vec::new();
+        let mut pages = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression("begins_with(pk, :log) AND begins_with(sk, :legacy)")
+            .expression_attribute_values(":log", s(ItemKind::WebhookLog.prefix()))
+            .expression_attribute_values(":legacy", s(LEGACY_ENTRY))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send();
+        while let Some(item) = pages.next().await {
+            legacy.push(item.map_err(|e| StoreError::from_sdk(OPERATION, e))?);
+        }
+        let mut moved = 0;
+        for item in legacy {
+            let pk = item.get("pk").and_then(|v| v.as_s().ok()).cloned();
+            let Some(user) = pk.as_deref().and_then(|pk| ItemKind::WebhookLog.id_of(pk)) else {
+                continue;
+            };
+            let user = UserId::new(user);
+            let entry = entry_from_item(OPERATION, &item)?;
+            let delete = Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(Key::log(&user, sk_of(&item).to_owned()).item()))
+                .condition_expression("attribute_exists(pk)")
+                .build()
+                .map_err(build)?;
+            let also = TransactWriteItem::builder().delete(delete).build();
+            if self.write_log(&user, &entry, Some(also)).await?.is_some() {
+                moved += 1;
+            }
+        }
+        Ok(moved)
     }
 
     /// The transaction of one attempt's log: the entry (if its number is free), its three
