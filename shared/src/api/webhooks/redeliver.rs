@@ -41,7 +41,7 @@ pub(super) async fn redeliver(
         event: &logged.event,
         event_id: &logged.event_id,
         body: &logged.request_payload,
-        attempt_number: logged.attempt_number.saturating_add(1).min(9_999),
+        attempt_number: logged.attempt_number.saturating_add(1),
     };
     deliver(app, egress, user, &webhook, send).await
 }
