@@ -349,8 +349,8 @@ impl Store {
     pub async fn migrate_legacy_webhook_logs(&self) -> Result<usize, StoreError> {
         const OPERATION: &str = "Scan(legacy webhook log)";
         let build = |e: BuildError| StoreError::corrupt(OPERATION, e.to_string());
-        let mut legacy = Vec::new();
-        let mut pages = self
+        let mut moved = 0;
+        let mut legacy = self
             .client
             .scan()
             .table_name(&self.table)
@@ -361,11 +361,9 @@ impl Store {
             .into_paginator()
             .items()
             .send();
-        while let Some(item) = pages.next().await {
-            legacy.push(item.map_err(|e| StoreError::from_sdk(OPERATION, e))?);
-        }
-        let mut moved = 0;
-        for item in legacy {
+        // Item by item as the scan reads them: a page in memory at a time.
+        while let Some(item) = legacy.next().await {
+            let item = item.map_err(|e| StoreError::from_sdk(OPERATION, e))?;
             let pk = item.get("pk").and_then(|v| v.as_s().ok()).cloned();
             let Some(user) = pk.as_deref().and_then(|pk| ItemKind::WebhookLog.id_of(pk)) else {
                 continue;
