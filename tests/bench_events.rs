@@ -510,7 +510,13 @@ async fn main() {
 async fn logs_of(store: &Store, user: &str) -> Vec<sandbox::webhooks::LogEntry> {
     let user = sandbox::session::UserId::new(user);
     store
-        .webhook_logs(&user, &sandbox::webhooks::LogFilter::default(), 0, 10_000)
+        .webhook_logs(
+            &user,
+            &sandbox::webhooks::LogFilter::default(),
+            0,
+            10_000,
+            now(),
+        )
         .await
         .map(|p| p.entries)
         .unwrap_or_default()

@@ -63,10 +63,12 @@ say "starting the stack (API on port $API_PORT; log: $DIR/dev.log) ..."
 mkfifo "$DIR/stdin"
 # The daily caps are raised for this stack: a thousand generated requests from one key would
 # otherwise spend the run on 429s (schemathesis' `rate_limited` warning) instead of reaching
-# the code behind them. The caps have their own tests (tests/api/limits.rs, messaging_send.rs).
+# the code behind them. The caps have their own tests (tests/api/limits.rs, messaging_send.rs,
+# webhooks_test.rs).
 # Webhook test and redeliver deliver to whatever URL the fuzzer set (private targets are allowed
 # locally): a short attempt limit keeps an unresponsive one from slowing the run.
 USER_DAILY_SEND_LIMIT=1000000 RECIPIENT_DAILY_SEND_LIMIT=1000000 USER_DAILY_MESSAGE_LIMIT=1000000 \
+USER_WEBHOOK_ATTEMPTS_PER_MINUTE=1000000 \
 WEBHOOK_TIMEOUT_MS=2000 \
 DEV_API_PORT=$API_PORT DEV_DYNAMODB_PORT=$DYNAMODB_PORT DEV_GRAPH_PORT=$GRAPH_PORT \
 DEV_RECEIVER_PORT=$RECEIVER_PORT \

@@ -66,6 +66,14 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// Webhooks one user may have when `USER_WEBHOOK_LIMIT` is unset: Zernio's current limit.
+pub const DEFAULT_USER_WEBHOOK_LIMIT: i64 = 50;
+
+/// Test and redeliver attempts one user may start per minute when
+/// `USER_WEBHOOK_ATTEMPTS_PER_MINUTE` is unset: plenty for someone trying their endpoint, too
+/// few to hammer a third party's or map its ports.
+pub const DEFAULT_USER_WEBHOOK_ATTEMPTS_PER_MINUTE: i64 = 30;
+
 /// The Graph API version used when `META_GRAPH_API_VERSION` is unset.
 pub const DEFAULT_GRAPH_API_VERSION: &str = "v26.0";
 
@@ -112,6 +120,11 @@ pub struct Config {
     /// `CUSTOMER_SERVICE_WINDOW_SECONDS`: free-form messages are allowed this long after the
     /// phone's last message.
     pub customer_service_window_seconds: i64,
+    /// `USER_WEBHOOK_LIMIT`: outbound webhooks one user may have (Zernio's limit, 50).
+    pub user_webhook_limit: i64,
+    /// `USER_WEBHOOK_ATTEMPTS_PER_MINUTE`: attempts one user may start with `POST
+    /// /v1/webhooks/test` and `/logs/redeliver` together in a minute.
+    pub user_webhook_attempts_per_minute: i64,
     /// `META_CONNECT_TIMEOUT_MS`.
     pub graph_connect_timeout: Duration,
     /// `META_TIMEOUT_MS`: the whole send, connect included.
@@ -187,6 +200,12 @@ impl Config {
                 &get,
                 "CUSTOMER_SERVICE_WINDOW_SECONDS",
                 86_400,
+            )?,
+            user_webhook_limit: number(&get, "USER_WEBHOOK_LIMIT", DEFAULT_USER_WEBHOOK_LIMIT)?,
+            user_webhook_attempts_per_minute: number(
+                &get,
+                "USER_WEBHOOK_ATTEMPTS_PER_MINUTE",
+                DEFAULT_USER_WEBHOOK_ATTEMPTS_PER_MINUTE,
             )?,
             graph_connect_timeout: Duration::from_millis(number(
                 &get,
@@ -273,6 +292,8 @@ mod tests {
         assert_eq!(c.recipient_daily_send_limit, 3);
         assert_eq!(c.user_daily_message_limit, 50);
         assert_eq!(c.customer_service_window_seconds, 86_400);
+        assert_eq!(c.user_webhook_limit, 50);
+        assert_eq!(c.user_webhook_attempts_per_minute, 30);
         assert_eq!(c.graph_base_url, "https://graph.facebook.com");
     }
 
@@ -286,6 +307,8 @@ mod tests {
                 ("RECIPIENT_DAILY_SEND_LIMIT", " 2 "),
                 ("USER_DAILY_MESSAGE_LIMIT", "40"),
                 ("CUSTOMER_SERVICE_WINDOW_SECONDS", "3600"),
+                ("USER_WEBHOOK_LIMIT", "12"),
+                ("USER_WEBHOOK_ATTEMPTS_PER_MINUTE", "5"),
             ],
         ]
         .concat();
@@ -295,6 +318,8 @@ mod tests {
         assert_eq!(c.recipient_daily_send_limit, 2);
         assert_eq!(c.user_daily_message_limit, 40);
         assert_eq!(c.customer_service_window_seconds, 3600);
+        assert_eq!(c.user_webhook_limit, 12);
+        assert_eq!(c.user_webhook_attempts_per_minute, 5);
 
         let bad = [BASE, &[("RECIPIENT_DAILY_SEND_LIMIT", "-1")]].concat();
         let err = Config::from_lookup(Role::List, lookup(&bad)).unwrap_err();

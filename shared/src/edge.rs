@@ -15,6 +15,7 @@ use crate::auth::AuthError;
 use crate::limits::{self, Scope, Usage};
 use crate::session::rfc3339;
 use crate::store::StoreError;
+use crate::webhooks::WebhookError;
 
 /// Request bodies larger than this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 8 * 1024;
@@ -127,7 +128,10 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::WindowClosed { .. } => StatusCode::BAD_REQUEST,
             Self::SessionRequired => StatusCode::FORBIDDEN,
-            Self::IdempotencyKeyReused | Self::IdempotencyKeyInProgress => StatusCode::CONFLICT,
+            // The IETF `Idempotency-Key` draft's answers, as Zernio gives them: another body
+            // is unprocessable; the same body while the first is in flight is a conflict.
+            Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::IdempotencyKeyInProgress => StatusCode::CONFLICT,
             Self::Unauthorized | Self::InvalidSignature => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) | Self::RecipientOptedOut(_) => StatusCode::FORBIDDEN,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -228,6 +232,25 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// The one place a webhook rule's refusal becomes an answer: a field is 400
+/// `invalid_field_value` with its `param`; a secret that could not be generated is logged and
+/// answered 500.
+impl From<WebhookError> for ApiError {
+    fn from(e: WebhookError) -> Self {
+        match e {
+            WebhookError::InvalidField { param, message } => Self::InvalidField {
+                param,
+                message,
+                details: None,
+            },
+            WebhookError::SecretGeneration(e) => {
+                tracing::error!(error = %e, "generating a webhook secret failed");
+                Self::Internal
+            }
+        }
+    }
+}
+
 /// Every unauthenticated request gets the same 401; a failed key lookup is a storage failure.
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
@@ -290,41 +313,66 @@ pub fn error_response(error: &ApiError) -> Response<Body> {
             .headers_mut()
             .insert("www-authenticate", HeaderValue::from_static("Bearer"));
     }
-    if let ApiError::RateLimited { usage, now, .. } = error {
-        with_rate_limit_headers(&mut response, *usage, *now);
+    if let ApiError::RateLimited { sends, usage, now } = error {
+        with_rate_limit_headers_until(&mut response, *usage, sends.resets_at(*now));
     }
     response
 }
 
-/// Adds `X-RateLimit-Limit`, `-Remaining` and `-Reset` for `usage` at `now`.
+/// Adds `X-RateLimit-Limit`, `-Remaining` and `-Reset` for a daily cap's `usage` at `now`.
 pub fn with_rate_limit_headers(response: &mut Response<Body>, usage: Usage, now: i64) {
-    for (name, value) in limits::rate_limit_headers(usage, now) {
+    with_rate_limit_headers_until(response, usage, limits::next_utc_midnight(now));
+}
+
+/// Adds `X-RateLimit-Limit`, `-Remaining` and `-Reset` for `usage` of a cap that resets at
+/// `reset` (epoch seconds).
+pub fn with_rate_limit_headers_until(response: &mut Response<Body>, usage: Usage, reset: i64) {
+    for (name, value) in limits::rate_limit_headers_until(usage, reset) {
         if let Ok(v) = HeaderValue::from_str(&value) {
             response.headers_mut().insert(name, v);
         }
     }
 }
 
-/// What a daily cap counts.
+/// What a cap counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sends {
-    /// Activation templates (create), per user and per recipient phone.
+    /// Activation templates (create), per user and per recipient phone, per UTC day.
     Activations,
-    /// Sandbox messages (send), per user.
+    /// Sandbox messages (send), per user, per UTC day.
     Messages,
+    /// Attempts a user starts with `POST /v1/webhooks/test` and `/logs/redeliver`, per minute.
+    WebhookAttempts,
+}
+
+impl Sends {
+    /// When the cap's count starts over after `now`: the next UTC midnight, or for the webhook
+    /// attempts the next minute.
+    pub fn resets_at(self, now: i64) -> i64 {
+        match self {
+            Self::Activations | Self::Messages => limits::next_utc_midnight(now),
+            Self::WebhookAttempts => limits::next_minute(now),
+        }
+    }
 }
 
 /// The 429's message: which cap, and when it resets.
 fn limit_message(sends: Sends, usage: &Usage, now: i64) -> String {
-    let what = match (sends, usage.scope) {
-        (Sends::Activations, Scope::User) => "activation messages for this API key's user",
-        (Sends::Activations, Scope::Recipient) => "activation messages to this phone",
-        (Sends::Messages, _) => "sandbox messages for this API key's user",
+    let (period, what) = match (sends, usage.scope) {
+        (Sends::Activations, Scope::User) => {
+            ("daily", "activation messages for this API key's user")
+        }
+        (Sends::Activations, Scope::Recipient) => ("daily", "activation messages to this phone"),
+        (Sends::Messages, _) => ("daily", "sandbox messages for this API key's user"),
+        (Sends::WebhookAttempts, _) => (
+            "per-minute",
+            "webhook tests and redeliveries for this API key's user",
+        ),
     };
     format!(
-        "daily limit of {} {what} reached; try again after {}",
+        "{period} limit of {} {what} reached; try again after {}",
         usage.limit,
-        rfc3339(limits::next_utc_midnight(now))
+        rfc3339(sends.resets_at(now))
     )
 }
 

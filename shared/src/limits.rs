@@ -1,6 +1,7 @@
-//! Daily send caps, the pure part: UTC days, scopes, the `X-RateLimit-*` numbers. No I/O
-//! here; the store reserves the counters, whose keys (`COUNT#USER#<userId>#<YYYY-MM-DD>`,
-//! `COUNT#PHONE#<canonical digits>#<YYYY-MM-DD>`) are built by `store::Key`.
+//! Send caps and rates, the pure part: UTC days and minutes, scopes, the `X-RateLimit-*`
+//! numbers. No I/O here; the store reserves the counters, whose keys
+//! (`COUNT#USER#<userId>#<YYYY-MM-DD>`, `COUNT#PHONE#<canonical digits>#<YYYY-MM-DD>`, a user's
+//! webhook attempts of a minute) are built by `store::Key`.
 
 use crate::phone::PhoneE164;
 
@@ -16,6 +17,19 @@ pub fn utc_day(epoch_seconds: i64) -> i64 {
 /// to the day it starts, so its reset is the following midnight): `X-RateLimit-Reset`.
 pub fn next_utc_midnight(epoch_seconds: i64) -> i64 {
     (utc_day(epoch_seconds) + 1) * SECONDS_PER_DAY
+}
+
+/// Seconds in a minute.
+pub const SECONDS_PER_MINUTE: i64 = 60;
+
+/// The minute an epoch second falls in, as minutes since 1970-01-01.
+pub fn minute(epoch_seconds: i64) -> i64 {
+    epoch_seconds.div_euclid(SECONDS_PER_MINUTE)
+}
+
+/// The epoch seconds the next minute starts at: a per-minute rate's `X-RateLimit-Reset`.
+pub fn next_minute(epoch_seconds: i64) -> i64 {
+    (minute(epoch_seconds) + 1) * SECONDS_PER_MINUTE
 }
 
 /// When a counter of the day of `epoch_seconds` may be swept: a day after the day ends, so an
@@ -101,12 +115,19 @@ pub fn tighter(user: Usage, recipient: Usage) -> Usage {
     }
 }
 
-/// The three `X-RateLimit-*` headers for `usage`, the reset being the next UTC midnight.
+/// The three `X-RateLimit-*` headers for a daily cap's `usage`, the reset being the next UTC
+/// midnight.
 pub fn rate_limit_headers(usage: Usage, now: i64) -> [(&'static str, String); 3] {
+    rate_limit_headers_until(usage, next_utc_midnight(now))
+}
+
+/// The three `X-RateLimit-*` headers for `usage` of a cap that resets at `reset` (epoch
+/// seconds).
+pub fn rate_limit_headers_until(usage: Usage, reset: i64) -> [(&'static str, String); 3] {
     [
         ("X-RateLimit-Limit", usage.limit.to_string()),
         ("X-RateLimit-Remaining", usage.remaining().to_string()),
-        ("X-RateLimit-Reset", next_utc_midnight(now).to_string()),
+        ("X-RateLimit-Reset", reset.to_string()),
     ]
 }
 
@@ -137,6 +158,13 @@ mod tests {
             MIDNIGHT + SECONDS_PER_DAY
         );
         assert_eq!(counter_expires_at(MIDNIGHT), MIDNIGHT + 2 * SECONDS_PER_DAY);
+    }
+
+    #[test]
+    fn a_minutes_reset_is_the_next_minute() {
+        assert_eq!(next_minute(MIDNIGHT), MIDNIGHT + 60);
+        assert_eq!(next_minute(MIDNIGHT + 59), MIDNIGHT + 60);
+        assert_eq!(minute(MIDNIGHT + 60), minute(MIDNIGHT) + 1);
     }
 
     #[test]

@@ -4,12 +4,18 @@
 //! Every rule of the request bodies lives here, so a [`NewWebhook`] or a [`WebhookChanges`]
 //! is valid once parsed; the URL and header rules themselves are [`crate::outbound`]'s. The
 //! secret is kept by the store and shown only in the create answer ([`Webhook::view_with_secret`]).
+//!
+//! No HTTP here: a refusal is a [`WebhookError`], which the edge maps to the error envelope in
+//! one place (`edge::ApiError`'s `From<WebhookError>`), as it does the store's errors.
 
 use serde_json::{json, Map, Value};
 
-use crate::edge::ApiError;
 use crate::ids::{is_base62, random_base62, RandomError};
-use crate::outbound::{CustomHeaders, Targets, WebhookSecret, WebhookUrl};
+use crate::limits::{utc_day, SECONDS_PER_DAY};
+use crate::outbound::headers::MAX_CUSTOM_HEADERS;
+use crate::outbound::{
+    CustomHeaders, HeaderError, SecretError, Targets, WebhookSecret, WebhookUrl,
+};
 use crate::session::rfc3339;
 
 /// The events a webhook can subscribe to.
@@ -27,17 +33,29 @@ pub const SUPPORTED_EVENTS: [&str; 8] = [
 /// The event `POST /v1/webhooks/test` sends.
 pub const TEST_EVENT: &str = "webhook.test";
 
-/// Webhooks one user may have.
-pub const MAX_WEBHOOKS_PER_USER: i64 = 10;
-
 /// A webhook's name is 1 to this many characters.
 pub const MAX_NAME_CHARS: usize = 50;
 
 /// A secret the user sets is at most this many characters.
 pub const MAX_SECRET_CHARS: usize = 256;
 
-/// How long a delivery log entry is kept (30 days).
-pub const LOG_RETENTION_SECONDS: i64 = 30 * 86_400;
+/// How long a delivery log entry is kept: the UTC day of its attempt and this many days after
+/// it, so at least 30 days ([`log_window_start`], [`log_expires_at`]).
+pub const LOG_RETENTION_DAYS: i64 = 30;
+
+/// [`LOG_RETENTION_DAYS`] in seconds: how long a delivery item is kept.
+pub const LOG_RETENTION_SECONDS: i64 = LOG_RETENTION_DAYS * SECONDS_PER_DAY;
+
+/// The first second of the oldest UTC day whose attempts the log still shows at `now`.
+pub fn log_window_start(now: i64) -> i64 {
+    (utc_day(now) - LOG_RETENTION_DAYS) * SECONDS_PER_DAY
+}
+
+/// When the entry of an attempt made at `at` leaves the log (its `expiresAt`): the moment its
+/// day leaves the window, at least 30 days after it.
+pub fn log_expires_at(at: i64) -> i64 {
+    (utc_day(at) + LOG_RETENTION_DAYS + 1) * SECONDS_PER_DAY
+}
 
 /// Deliveries that failed for good in a row (each after its last attempt) that turn a webhook
 /// off (`isActive: false`); any success resets the count.
@@ -82,6 +100,8 @@ impl WebhookId {
 }
 
 /// An event's id: `evt_` and 22 base62 characters, the same on every attempt and redelivery.
+/// Ids the events function minted before issue 25 are `evt_` and 22 base64url characters
+/// (`-` and `_` too): they stay in the log for 30 days, and parse, so they can be redelivered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventId(String);
 
@@ -94,10 +114,17 @@ impl EventId {
         )))
     }
 
-    /// An id of the right shape; anything else names no event.
+    /// An id of a shape the service ever minted (base62, or the earlier base64url); anything
+    /// else names no event.
     pub fn parse(s: &str) -> Option<Self> {
+        let base64url = |rest: &str| {
+            rest.len() == ID_CHARS
+                && rest
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        };
         s.strip_prefix(EVENT_ID_PREFIX)
-            .filter(|rest| is_base62(rest, ID_CHARS))
+            .filter(|rest| is_base62(rest, ID_CHARS) || base64url(rest))
             .map(|_| Self(s.to_owned()))
     }
 
@@ -105,6 +132,22 @@ impl EventId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// Why a webhook request is refused: the domain's own error, which knows no HTTP.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    /// A field is missing or breaks its rule; `param` names it.
+    #[error("{message}")]
+    InvalidField {
+        /// The field, as the request spells it.
+        param: &'static str,
+        /// What is wrong, for a human.
+        message: String,
+    },
+    /// The secret could not be generated (the operating system's random source failed).
+    #[error("the webhook secret could not be generated: {0}")]
+    SecretGeneration(#[from] SecretError),
 }
 
 /// A stored webhook.
@@ -197,16 +240,13 @@ pub struct NewWebhook {
 
 impl NewWebhook {
     /// Checks a create body; `targets` decides whether plain `http` and private literals pass.
-    pub fn parse(body: &Map<String, Value>, targets: Targets) -> Result<Self, ApiError> {
+    pub fn parse(body: &Map<String, Value>, targets: Targets) -> Result<Self, WebhookError> {
         let name = name(required(body, "name")?)?;
         let url = url(required(body, "url")?, targets)?;
         let events = events(required(body, "events")?)?;
         let secret = match present(body, "secret") {
             Some(v) => secret(v)?,
-            None => WebhookSecret::generate()
-                .map_err(|_| ApiError::Internal)?
-                .expose()
-                .to_owned(),
+            None => WebhookSecret::generate()?.expose().to_owned(),
         };
         let is_active = match present(body, "isActive") {
             Some(v) => boolean(v, "isActive")?,
@@ -246,7 +286,7 @@ pub struct WebhookChanges {
 
 impl WebhookChanges {
     /// Checks an update body's fields (the id is [`webhook_id_field`]'s).
-    pub fn parse(body: &Map<String, Value>, targets: Targets) -> Result<Self, ApiError> {
+    pub fn parse(body: &Map<String, Value>, targets: Targets) -> Result<Self, WebhookError> {
         Ok(Self {
             name: present(body, "name").map(name).transpose()?,
             url: present(body, "url").map(|v| url(v, targets)).transpose()?,
@@ -267,7 +307,7 @@ impl WebhookChanges {
 pub fn webhook_id_field<'a>(
     primary: Option<&'a Value>,
     legacy: Option<&'a Value>,
-) -> Result<&'a str, ApiError> {
+) -> Result<&'a str, WebhookError> {
     match primary.filter(|v| !v.is_null()).or(legacy) {
         Some(Value::String(s)) => Ok(s),
         Some(_) => Err(field("webhookId", "webhookId must be a string")),
@@ -275,12 +315,11 @@ pub fn webhook_id_field<'a>(
     }
 }
 
-/// A 400 `invalid_field_value` for `param`.
-pub fn field(param: &'static str, message: impl Into<String>) -> ApiError {
-    ApiError::InvalidField {
+/// A refusal of the field `param`.
+pub fn field(param: &'static str, message: impl Into<String>) -> WebhookError {
+    WebhookError::InvalidField {
         param,
         message: message.into(),
-        details: None,
     }
 }
 
@@ -289,11 +328,14 @@ fn present<'a>(body: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
     body.get(key).filter(|v| !v.is_null())
 }
 
-fn required<'a>(body: &'a Map<String, Value>, key: &'static str) -> Result<&'a Value, ApiError> {
+fn required<'a>(
+    body: &'a Map<String, Value>,
+    key: &'static str,
+) -> Result<&'a Value, WebhookError> {
     present(body, key).ok_or_else(|| field(key, format!("{key} is required")))
 }
 
-fn name(v: &Value) -> Result<String, ApiError> {
+fn name(v: &Value) -> Result<String, WebhookError> {
     match v.as_str() {
         Some(s) if (1..=MAX_NAME_CHARS).contains(&s.chars().count()) => Ok(s.to_owned()),
         _ => Err(field(
@@ -303,7 +345,7 @@ fn name(v: &Value) -> Result<String, ApiError> {
     }
 }
 
-fn url(v: &Value, targets: Targets) -> Result<String, ApiError> {
+fn url(v: &Value, targets: Targets) -> Result<String, WebhookError> {
     let s = v
         .as_str()
         .ok_or_else(|| field("url", "url must be a string"))?;
@@ -311,7 +353,7 @@ fn url(v: &Value, targets: Targets) -> Result<String, ApiError> {
     Ok(s.to_owned())
 }
 
-fn secret(v: &Value) -> Result<String, ApiError> {
+fn secret(v: &Value) -> Result<String, WebhookError> {
     let s = v
         .as_str()
         .ok_or_else(|| field("secret", "secret must be a string"))?;
@@ -325,7 +367,7 @@ fn secret(v: &Value) -> Result<String, ApiError> {
     Ok(s.to_owned())
 }
 
-fn events(v: &Value) -> Result<Vec<String>, ApiError> {
+fn events(v: &Value) -> Result<Vec<String>, WebhookError> {
     let list = v
         .as_array()
         .ok_or_else(|| field("events", "events must be an array of event names"))?;
@@ -350,18 +392,25 @@ fn events(v: &Value) -> Result<Vec<String>, ApiError> {
     Ok(out)
 }
 
-fn boolean(v: &Value, param: &'static str) -> Result<bool, ApiError> {
+fn boolean(v: &Value, param: &'static str) -> Result<bool, WebhookError> {
     v.as_bool()
         .ok_or_else(|| field(param, format!("{param} must be true or false")))
 }
 
-fn custom_headers(v: &Value) -> Result<Vec<(String, String)>, ApiError> {
+fn custom_headers(v: &Value) -> Result<Vec<(String, String)>, WebhookError> {
     let map = v.as_object().ok_or_else(|| {
         field(
             "customHeaders",
             "customHeaders must be an object of header names to string values",
         )
     })?;
+    // Counted before anything else is read: any object is refused in time linear in its size.
+    if map.len() > MAX_CUSTOM_HEADERS {
+        return Err(field(
+            "customHeaders",
+            HeaderError::TooMany(map.len()).to_string(),
+        ));
+    }
     let mut pairs = Vec::with_capacity(map.len());
     for (k, v) in map {
         let value = v.as_str().ok_or_else(|| {
@@ -509,7 +558,7 @@ mod tests {
 
     fn param_of(v: Value) -> &'static str {
         match NewWebhook::parse(&obj(v), Targets::PublicOnly) {
-            Err(ApiError::InvalidField { param, .. }) => param,
+            Err(WebhookError::InvalidField { param, .. }) => param,
             other => panic!("expected a refusal, got {other:?}"),
         }
     }
@@ -573,6 +622,17 @@ mod tests {
         let evt = EventId::generate().unwrap();
         assert_eq!(EventId::parse(evt.as_str()), Some(evt));
         assert_eq!(EventId::parse("evt_../../x"), None);
+        // The stream's ids before issue 25: base64url, `-` and `_` included.
+        assert!(EventId::parse("evt_Ab-_0123456789abcdefgh").is_some());
+        for bad in [
+            "evt_Ab-_0123456789abcdefg",
+            "evt_Ab-_0123456789abcdefghi",
+            "evt_Ab#_0123456789abcdefgh",
+            "evt_Ab+/0123456789abcdefgh",
+            "wh_Ab-_0123456789abcdefghi",
+        ] {
+            assert_eq!(EventId::parse(bad), None, "{bad}");
+        }
     }
 
     #[test]

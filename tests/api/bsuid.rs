@@ -2,15 +2,16 @@
 //! README, "What activates" and "Data model"): a message that carries only the BSUID reaches
 //! the phone the BSUID was learned beside; an unknown BSUID's messages are recorded nowhere,
 //! except a STOP, which blocks the phone once the BSUID is learned; every documented shape is
-//! acknowledged; the conversation shows `sender.businessScopedUserId`.
+//! acknowledged; the conversation shows `sender.businessScopedUserId`; a pair is learned only
+//! where one object ties the phone and the BSUID, never from a contact that names no phone.
 
 use e2e::deliveries::bsuid::{
-    bsuid_in_from, bsuid_only, failed_without_contacts, status_with_bsuid, user_id_update,
-    with_phone_and_username, NEW_SPAIN_BSUID, SPAIN_BSUID, STRANGER_BSUID,
+    beside_a_lone_contact, bsuid_in_from, bsuid_only, failed_without_contacts, status_with_bsuid,
+    user_id_update, with_phone_and_username, NEW_SPAIN_BSUID, SPAIN_BSUID, STRANGER_BSUID,
 };
 use e2e::deliveries::{assert_received, failed_status, status, text_at, Pending};
 use e2e::messaging::inbound_text;
-use e2e::{assert_error, TestEnv, SPAIN, SPAIN_DIGITS, T0};
+use e2e::{assert_error, TestEnv, SPAIN, SPAIN_DIGITS, T0, UK_DIGITS};
 use lambda_http::http::StatusCode;
 use sandbox::meta::identity::Bsuid;
 use serde_json::{json, Value};
@@ -259,4 +260,64 @@ async fn a_phone_whose_bsuid_is_known_costs_no_extra_request() {
         "two lookups of the phone and one activation, got {requests:?}"
     );
     assert_eq!(env.session_of(&pending.key).await["status"], "active");
+}
+
+/// The phone `bsuid` was learned beside, if any.
+async fn phone_of(env: &TestEnv, bsuid: &str) -> Option<String> {
+    let bsuid = Bsuid::parse(bsuid).unwrap();
+    env.app
+        .store
+        .bsuid_record(&bsuid)
+        .await
+        .unwrap()
+        .and_then(|r| r.phone)
+}
+
+#[tokio::test]
+async fn a_statuss_only_contact_without_a_phone_teaches_nothing() {
+    let env = TestEnv::accepting().await;
+    let pending = env.pending("u1", SPAIN_DIGITS).await;
+    // The template's status names the phone, and beside it a contact that names none.
+    let sent = pending.status("sent", SPAIN_DIGITS, T0 + 1);
+    deliver(
+        &env,
+        beside_a_lone_contact(vec![], vec![sent], STRANGER_BSUID),
+    )
+    .await;
+    assert_eq!(
+        env.session_of(&pending.key).await["delivery"]["status"],
+        "sent"
+    );
+    assert_eq!(phone_of(&env, STRANGER_BSUID).await, None);
+    assert!(!env.session_item("u1").await.contains_key("bsuid"));
+    // So that BSUID's tap activates nothing.
+    let tap = pending.button_reply(SPAIN_DIGITS);
+    deliver(&env, bsuid_only(tap, STRANGER_BSUID)).await;
+    assert_eq!(env.session_of(&pending.key).await["status"], "pending");
+}
+
+#[tokio::test]
+async fn messages_of_two_phones_beside_one_contact_without_a_phone_teach_neither() {
+    let env = TestEnv::accepting().await;
+    env.active("u1", SPAIN_DIGITS).await;
+    env.active("u2", UK_DIGITS).await;
+    let spain = inbound_text(SPAIN_DIGITS, "from spain", 40, 1);
+    let uk = inbound_text(UK_DIGITS, "from the uk", 41, 2);
+    deliver(
+        &env,
+        beside_a_lone_contact(vec![spain, uk], vec![], STRANGER_BSUID),
+    )
+    .await;
+    assert_eq!(phone_of(&env, STRANGER_BSUID).await, None);
+    // One phone's message beside its contact: the contact is that sender's.
+    let spain = inbound_text(SPAIN_DIGITS, "again", 50, 3);
+    deliver(
+        &env,
+        beside_a_lone_contact(vec![spain], vec![], SPAIN_BSUID),
+    )
+    .await;
+    assert_eq!(
+        phone_of(&env, SPAIN_BSUID).await.as_deref(),
+        Some(SPAIN_DIGITS)
+    );
 }

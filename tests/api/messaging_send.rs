@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use e2e::messaging::inbound_text;
 use e2e::meta;
-use e2e::{assert_error, TestEnv, DAY, SPAIN, SPAIN_DIGITS, T0, UK_DIGITS};
+use e2e::{assert_error, Options, TestEnv, DAY, SPAIN, SPAIN_DIGITS, T0, UK_DIGITS};
 
 /// A text send to the active phone: 200 with the contract's shape, one Graph API call with
 /// the text, the phone and the message's tag, and the message in the conversation.
@@ -311,7 +311,7 @@ async fn failed_sends_answer_like_create_and_give_their_unit_back() {
 }
 
 /// A retry with the same key and body gets the first answer and sends nothing; another body
-/// with the key is 409; concurrent retries with one key send once.
+/// with the key is 422; concurrent retries with one key send once.
 #[tokio::test]
 async fn idempotent_retries_send_once() {
     let env = TestEnv::accepting().await;
@@ -331,7 +331,7 @@ async fn idempotent_retries_send_once() {
     let reply = env.send_raw(Some(&s.key), &other, Some("order-42")).await;
     assert_error(
         &reply,
-        StatusCode::CONFLICT,
+        StatusCode::UNPROCESSABLE_ENTITY,
         "invalid_request_error",
         "idempotency_key_reused",
     );
@@ -356,6 +356,52 @@ async fn idempotent_retries_send_once() {
         .await;
     let later = env.send_raw(Some(&s.key), &other, Some("order-42")).await;
     assert_eq!(later.status, StatusCode::OK, "{}", later.text);
+}
+
+/// A retry with the same body while the first request with its key is still sending (its
+/// claim has no answer yet) waits for it, then is 409 `idempotency_key_in_progress`; another
+/// body with that key is 422 `idempotency_key_reused` at once. Neither sends.
+#[tokio::test]
+async fn a_key_still_in_flight_is_409_and_reused_with_another_body_422() {
+    let env = TestEnv::with(Options {
+        meta_timeout_ms: 200,
+        ..Options::default()
+    })
+    .await;
+    meta::accept(&env.meta).await;
+    let s = env.active("u1", SPAIN_DIGITS).await;
+    let body = json!({"type": "text", "text": {"body": "slow"}});
+    // The first request's claim, as it stands while its send is in flight.
+    let user = sandbox::session::UserId::new("u1");
+    let id = sandbox::api::send::request::idempotency_id(&user, "order-7");
+    let fingerprint =
+        sandbox::api::send::request::body_fingerprint(body.as_object().expect("an object"));
+    let claimed = env
+        .app
+        .store
+        .reserve_message(&user, T0, 50, Some((&id, &fingerprint, "first")))
+        .await
+        .unwrap();
+    assert_eq!(claimed, sandbox::store::MessageReservation::Reserved);
+
+    let retry = env
+        .send_raw(Some(&s.key), &body.to_string(), Some("order-7"))
+        .await;
+    assert_error(
+        &retry,
+        StatusCode::CONFLICT,
+        "invalid_request_error",
+        "idempotency_key_in_progress",
+    );
+    let other = json!({"type": "text", "text": {"body": "another"}}).to_string();
+    let reused = env.send_raw(Some(&s.key), &other, Some("order-7")).await;
+    assert_error(
+        &reused,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_request_error",
+        "idempotency_key_reused",
+    );
+    assert_eq!(env.sent_messages().await.len(), 0);
 }
 
 /// A common send costs at most three DynamoDB requests (read, reserve, record), with or

@@ -300,7 +300,14 @@ fn template_is_least_privilege_keeps_secrets_out_and_protects_the_table() {
     only("messages", &["GetItem", "Query"]);
     only(
         "webhooks",
-        &["GetItem", "Query", "PutItem", "UpdateItem", "DeleteItem"],
+        &[
+            "GetItem",
+            "BatchGetItem",
+            "Query",
+            "PutItem",
+            "UpdateItem",
+            "DeleteItem",
+        ],
     );
     only(
         "send",
@@ -580,7 +587,9 @@ fn webhooks_policy_touches_only_keys_the_users_webhooks_and_their_delivery_log()
             "UpdateItem WEBHOOKS#*",
             "DeleteItem WEBHOOKS#*",
             "PutItem WHLOG#*",
+            "UpdateItem WHLOG#*",
             "Query WHLOG#*",
+            "BatchGetItem WHLOG#*",
         ])
     );
 }
@@ -609,6 +618,31 @@ fn template_never_allows_deliveries_to_private_targets() {
                 .is_some(),
             "{binary}"
         );
+    }
+}
+
+#[test]
+fn the_webhooks_functions_limits_are_parameters_defaulting_to_the_codes_defaults() {
+    let doc = template();
+    let variables = &function(&doc, "webhooks")["Properties"]["Environment"]["Variables"];
+    for (variable, default) in [
+        (
+            "USER_WEBHOOK_LIMIT",
+            sandbox::config::DEFAULT_USER_WEBHOOK_LIMIT,
+        ),
+        (
+            "USER_WEBHOOK_ATTEMPTS_PER_MINUTE",
+            sandbox::config::DEFAULT_USER_WEBHOOK_ATTEMPTS_PER_MINUTE,
+        ),
+    ] {
+        let name = ref_name(&variables[variable]);
+        let parameter = &doc["Parameters"][name.as_str()];
+        assert_eq!(
+            parameter["Default"].as_str(),
+            Some(default.to_string().as_str()),
+            "{variable}"
+        );
+        assert_eq!(parameter["AllowedPattern"].as_str(), Some("^[0-9]+$"));
     }
 }
 

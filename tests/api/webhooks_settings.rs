@@ -1,11 +1,11 @@
 //! `createWebhookSettings`, `getWebhookSettings`, `updateWebhookSettings`,
 //! `deleteWebhookSettings` (`/v1/webhooks/settings`, README "Outbound webhooks"): validation
-//! with its `param`, the 10-per-user limit under concurrency, the secret shown once, another
-//! user's webhook not found.
+//! with its `param`, the per-user limit (50, `USER_WEBHOOK_LIMIT`) under concurrency, the
+//! secret shown once, another user's webhook not found.
 
 use base64::Engine;
 use e2e::webhooks::{new_webhook, public_egress, SETTINGS};
-use e2e::{assert_error, TestEnv};
+use e2e::{assert_error, Options, TestEnv};
 use lambda_http::http::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -208,27 +208,40 @@ async fn plain_http_and_private_addresses_are_accepted_only_where_private_target
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
 }
 
+/// An environment whose users may have `limit` webhooks (`USER_WEBHOOK_LIMIT`).
+async fn with_webhook_limit(limit: i64) -> TestEnv {
+    TestEnv::with(Options {
+        user_webhook_limit: limit,
+        ..Options::default()
+    })
+    .await
+}
+
 #[tokio::test]
-async fn the_eleventh_webhook_of_a_user_is_refused() {
+async fn the_fifty_first_webhook_of_a_user_is_refused() {
     let env = TestEnv::new().await;
     let key = env.api_key("u1").await;
     let other = env.api_key("u2").await;
-    for i in 0..10 {
+    for i in 0..50 {
         let reply = env
             .create_webhook(&key, &new_webhook(&format!("h{i}"), URL))
             .await;
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
     }
-    let reply = env.create_webhook(&key, &new_webhook("h10", URL)).await;
+    let reply = env.create_webhook(&key, &new_webhook("h50", URL)).await;
     let body = assert_error(
         &reply,
         StatusCode::BAD_REQUEST,
         "invalid_request_error",
         "webhook_limit_reached",
     );
-    assert_eq!(body["details"]["limit"], 10);
-    assert_eq!(env.list_webhooks(&key).await.as_array().unwrap().len(), 10);
-    // Per user: another user still has all ten places.
+    assert_eq!(body["details"]["limit"], 50);
+    assert_eq!(
+        body["error"],
+        "a user may have at most 50 webhooks; delete one first"
+    );
+    assert_eq!(env.list_webhooks(&key).await.as_array().unwrap().len(), 50);
+    // Per user: another user still has all their places.
     let reply = env
         .create_webhook(&other, &new_webhook("theirs", URL))
         .await;
@@ -236,8 +249,25 @@ async fn the_eleventh_webhook_of_a_user_is_refused() {
 }
 
 #[tokio::test]
-async fn fifteen_concurrent_creates_leave_exactly_ten_webhooks() {
-    let env = TestEnv::new().await;
+async fn the_limit_is_configurable() {
+    let env = with_webhook_limit(2).await;
+    let key = env.api_key("u1").await;
+    for i in 0..2 {
+        env.webhook_to(&key, &format!("{URL}/{i}")).await;
+    }
+    let reply = env.create_webhook(&key, &new_webhook("third", URL)).await;
+    let body = assert_error(
+        &reply,
+        StatusCode::BAD_REQUEST,
+        "invalid_request_error",
+        "webhook_limit_reached",
+    );
+    assert_eq!(body["details"]["limit"], 2);
+}
+
+#[tokio::test]
+async fn fifteen_concurrent_creates_leave_exactly_ten_webhooks_under_a_limit_of_ten() {
+    let env = with_webhook_limit(10).await;
     let key = env.api_key("u1").await;
     let bodies: Vec<Value> = (0..15)
         .map(|i| new_webhook(&format!("h{i}"), URL))
@@ -260,7 +290,7 @@ async fn fifteen_concurrent_creates_leave_exactly_ten_webhooks() {
 
 #[tokio::test]
 async fn deleting_a_webhook_answers_success_and_frees_its_place() {
-    let env = TestEnv::new().await;
+    let env = with_webhook_limit(10).await;
     let key = env.api_key("u1").await;
     let mut ids = Vec::new();
     for i in 0..10 {
@@ -479,4 +509,96 @@ async fn every_route_needs_a_valid_api_key() {
             assert_eq!(reply.header("www-authenticate"), Some("Bearer"));
         }
     }
+}
+
+/// About 29,000 distinct header names (two of them one name in two cases, one with a value that
+/// is no string) in a body under the 256 KiB limit.
+fn a_flood_of_header_names() -> Value {
+    let digits = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let name = |mut i: usize| {
+        let mut n = String::new();
+        loop {
+            n.push(digits[i % 36] as char);
+            i /= 36;
+            if i == 0 {
+                break n;
+            }
+        }
+    };
+    let mut headers: serde_json::Map<String, Value> =
+        (0..28_999).map(|i| (name(i), json!(""))).collect();
+    headers.insert("A".into(), json!(""));
+    // And one value that is no string: only the count is judged.
+    headers.insert("0".into(), json!(0));
+    Value::Object(headers)
+}
+
+#[tokio::test]
+async fn a_flood_of_custom_headers_is_refused_for_its_count_and_an_update_for_no_webhook_is_not_found(
+) {
+    let env = TestEnv::new().await;
+    let key = env.api_key("u1").await;
+    let flood = a_flood_of_header_names();
+    assert_eq!(flood.as_object().unwrap().len(), 29_000);
+
+    let create = with("customHeaders", flood.clone());
+    assert!(create.to_string().len() < sandbox::api::webhooks::MAX_BODY_BYTES);
+    let reply = env.create_webhook(&key, &create).await;
+    let body = assert_error(
+        &reply,
+        StatusCode::BAD_REQUEST,
+        "invalid_request_error",
+        "invalid_field_value",
+    );
+    assert_eq!(body["param"], "customHeaders");
+    // Refused by the count, before any name is compared ("A" repeats "a").
+    assert_eq!(
+        body["error"],
+        "at most 10 custom headers are allowed, got 29000"
+    );
+
+    let hook = env.webhook_to(&key, URL).await;
+    let update = json!({ "webhookId": hook["_id"], "customHeaders": flood });
+    let reply = env
+        .webhooks(Method::PUT, SETTINGS, &key, Some(&update), &[])
+        .await;
+    let body = assert_error(
+        &reply,
+        StatusCode::BAD_REQUEST,
+        "invalid_request_error",
+        "invalid_field_value",
+    );
+    assert_eq!(
+        body["error"],
+        "at most 10 custom headers are allowed, got 29000"
+    );
+
+    // For no webhook of the caller, the update is 404 before its fields are read.
+    let update = json!({ "webhookId": "wh_000000000000000000000A", "customHeaders": flood });
+    let reply = env
+        .webhooks(Method::PUT, SETTINGS, &key, Some(&update), &[])
+        .await;
+    assert_error(
+        &reply,
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "webhook_not_found",
+    );
+    let bad_url = json!({ "webhookId": "wh_000000000000000000000A", "url": "http://10.0.0.1/" });
+    let reply = env
+        .webhooks_with(
+            &public_egress(),
+            Method::PUT,
+            SETTINGS,
+            Some(&key),
+            Some(&bad_url),
+            &[],
+        )
+        .await;
+    assert_error(
+        &reply,
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "webhook_not_found",
+    );
 }

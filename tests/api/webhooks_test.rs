@@ -3,7 +3,7 @@
 //! 410 turns the webhook off.
 
 use e2e::webhooks::{hook_url, received, receiver, standard_signature, zernio_signature};
-use e2e::{assert_error, TestEnv};
+use e2e::{assert_error, Options, TestEnv, T0};
 use lambda_http::http::StatusCode;
 use serde_json::{json, Value};
 
@@ -219,4 +219,79 @@ async fn test_without_a_webhook_id_is_refused_with_its_param() {
         "invalid_field_value",
     );
     assert_eq!(body["param"], "webhookId");
+}
+
+/// The `X-RateLimit-*` headers of a reply, as numbers.
+fn rate_headers(reply: &e2e::Reply) -> [i64; 3] {
+    [
+        "x-ratelimit-limit",
+        "x-ratelimit-remaining",
+        "x-ratelimit-reset",
+    ]
+    .map(|name| {
+        reply
+            .header(name)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} in {:?}", reply.headers))
+    })
+}
+
+#[tokio::test]
+async fn test_and_redeliver_together_start_at_most_the_users_rate_of_attempts_a_minute() {
+    let env = TestEnv::with(Options {
+        user_webhook_attempts_per_minute: 3,
+        ..Options::default()
+    })
+    .await;
+    let key = env.api_key("u1").await;
+    let other = env.api_key("u2").await;
+    let server = receiver(200).await;
+    let hook = env.webhook_to(&key, &hook_url(&server)).await;
+    let id = hook["_id"].as_str().unwrap();
+    let next_minute = (T0 / 60 + 1) * 60;
+
+    let first = env.test_webhook(&key, id).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.text);
+    assert_eq!(rate_headers(&first), [3, 2, next_minute]);
+    let event_id = first.json()["eventId"].as_str().unwrap().to_owned();
+    let second = env.redeliver(&key, id, &event_id).await;
+    assert_eq!(rate_headers(&second), [3, 1, next_minute]);
+    let third = env.test_webhook(&key, id).await;
+    assert_eq!(rate_headers(&third), [3, 0, next_minute]);
+
+    for refused in [
+        env.test_webhook(&key, id).await,
+        env.redeliver(&key, id, &event_id).await,
+    ] {
+        let body = assert_error(
+            &refused,
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limit_error",
+            "rate_limit_exceeded",
+        );
+        assert_eq!(body["details"], json!({"scope": "user"}));
+        assert_eq!(rate_headers(&refused), [3, 0, next_minute]);
+    }
+    assert_eq!(
+        received(&server).await.len(),
+        3,
+        "nothing sent past the rate"
+    );
+    assert_eq!(
+        env.webhook_logs(&key, &[]).await["pagination"]["total"],
+        3,
+        "nor logged"
+    );
+
+    // Per user: another user's attempts are their own.
+    let theirs = env.webhook_to(&other, &hook_url(&server)).await;
+    let reply = env
+        .test_webhook(&other, theirs["_id"].as_str().unwrap())
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    // The next minute starts over.
+    env.clock.set(next_minute);
+    let reply = env.test_webhook(&key, id).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_eq!(rate_headers(&reply), [3, 2, next_minute + 60]);
 }

@@ -304,6 +304,16 @@ pub mod bsuid {
         with_contacts(envelope(vec![], vec![status]), Some(json!([contact])))
     }
 
+    /// `statuses` or `messages` beside one contact that names no phone (no `wa_id`), only
+    /// `bsuid`: not a shape Meta documents, and nothing to learn from (no object ties the
+    /// BSUID to any phone).
+    pub fn beside_a_lone_contact(messages: Vec<Value>, statuses: Vec<Value>, bsuid: &str) -> Value {
+        with_contacts(
+            envelope(messages, statuses),
+            Some(json!([{ "profile": { "username": USERNAME }, "user_id": bsuid }])),
+        )
+    }
+
     /// A `failed` status of a message sent to a phone number: no `contacts` and no
     /// `recipient_user_id` (Meta omits both); `recipient_id` is the phone.
     pub fn failed_without_contacts(status: Value) -> Value {

@@ -107,6 +107,10 @@ pub struct Options {
     pub user_daily_send_limit: i64,
     /// `RECIPIENT_DAILY_SEND_LIMIT` (the production default unless a test needs another).
     pub recipient_daily_send_limit: i64,
+    /// `USER_WEBHOOK_LIMIT` (the production default unless a test needs another).
+    pub user_webhook_limit: i64,
+    /// `USER_WEBHOOK_ATTEMPTS_PER_MINUTE` (the production default unless a test needs another).
+    pub user_webhook_attempts_per_minute: i64,
 }
 
 impl Default for Options {
@@ -116,6 +120,9 @@ impl Default for Options {
             meta_timeout_ms: 2_000,
             user_daily_send_limit: 10,
             recipient_daily_send_limit: 3,
+            user_webhook_limit: sandbox::config::DEFAULT_USER_WEBHOOK_LIMIT,
+            user_webhook_attempts_per_minute:
+                sandbox::config::DEFAULT_USER_WEBHOOK_ATTEMPTS_PER_MINUTE,
         }
     }
 }
@@ -180,6 +187,11 @@ impl TestEnv {
             (
                 "RECIPIENT_DAILY_SEND_LIMIT",
                 options.recipient_daily_send_limit.to_string(),
+            ),
+            ("USER_WEBHOOK_LIMIT", options.user_webhook_limit.to_string()),
+            (
+                "USER_WEBHOOK_ATTEMPTS_PER_MINUTE",
+                options.user_webhook_attempts_per_minute.to_string(),
             ),
         ]);
         let config = Config::from_lookup(Role::Create, |k| vars.get(k).cloned())

@@ -18,7 +18,7 @@ use crate::edge::{body_bytes, json_response, serve, ApiError};
 use crate::limits::canonical_digits;
 use crate::message::{ConversationMessage, Direction};
 use crate::meta::callback::{parse_tag, Tag};
-use crate::meta::identity::{bsuid_change, recipient_of_status, sender_of, Bsuid, Identity};
+use crate::meta::identity::{bsuid_change, recipient_of_status, senders_of, Bsuid, Identity};
 use crate::meta::matching::{
     delivery_of, inbound_content, intent, recipient_of, reference_of, session_to_activate, Intent,
     Reference,
@@ -157,8 +157,8 @@ pub async fn process(app: &App, notification: &Notification) -> Result<(), Store
             continue;
         }
         let contacts = &change.value.contacts;
-        for message in &change.value.messages {
-            let mut sender = sender_of(message, contacts);
+        let identities = senders_of(&change.value.messages, contacts);
+        for (message, mut sender) in change.value.messages.iter().zip(identities) {
             // A changed BSUID with no phone: the phone is the one the previous BSUID names.
             if let (None, Some(change)) = (&sender.phone, bsuid_change(message)) {
                 sender.bsuid = change.previous.or(Some(change.current));

@@ -222,17 +222,7 @@ pub async fn logged_attempt(
         Some(Outcome::Delivered) => LogStatus::Success,
         _ => LogStatus::Failed,
     };
-    tracing::info!(
-        webhook_id = webhook.id.as_str(),
-        event = send.event,
-        event_id = send.event_id,
-        attempt = send.attempt_number,
-        status = status.as_str(),
-        status_code,
-        response_time_ms,
-        "webhook delivery attempt"
-    );
-    let entry = LogEntry {
+    let mut entry = LogEntry {
         webhook_id: webhook.id.as_str().to_owned(),
         webhook_name: webhook.name.clone(),
         event_id: send.event_id.to_owned(),
@@ -247,8 +237,21 @@ pub async fn logged_attempt(
         response_time_ms,
         created_at: now,
     };
-    // The log first: an attempt that was made is always on record.
-    app.store.put_webhook_log(user, &entry).await?;
+    // The log first: an attempt that was made is always on record, under its own number (the
+    // next free one, when a concurrent attempt of the event took the one it was sent as).
+    let number = app.store.log_attempt(user, &entry).await;
+    tracing::info!(
+        webhook_id = webhook.id.as_str(),
+        event = send.event,
+        event_id = send.event_id,
+        attempt = number.as_ref().map_or(send.attempt_number, |n| *n),
+        logged = number.is_ok(),
+        status = status.as_str(),
+        status_code,
+        response_time_ms,
+        "webhook delivery attempt"
+    );
+    entry.attempt_number = number?;
     let follow_up = match outcome {
         Some(Outcome::Delivered) => Some(WebhookOutcome::Delivered),
         Some(Outcome::Gone) => Some(WebhookOutcome::Gone),

@@ -37,9 +37,12 @@
 //! `{"dynamodb": {"Keys": {"pk": {"S": [{"prefix": "USER#"}, {"prefix": "CONV#"}]}}}}`.
 //!
 //! # Ids
-//! `evt_` + base64url of the first 16 bytes of SHA-256 over NUL-terminated parts: the event
-//! name and what names the change (the conversation item's key; the session id; the session
-//! id and the template's `wamid`). Statuses only move forward, so (item, status) happens once.
+//! `evt_` + the first 16 bytes of SHA-256 over NUL-terminated parts, as 22 base62 characters
+//! (the shape `openapi.yaml` declares, and the one [`crate::webhooks::EventId`] parses): the
+//! event name and what names the change (the conversation item's key; the session id; the
+//! session id and the template's `wamid`). Statuses only move forward, so (item, status)
+//! happens once. (Until issue 25 the 16 bytes were written as base64url, whose `-` and `_`
+//! redeliver refused; such ids in the log still parse.)
 //!
 //! [`events_of`]: crate::events::events_of
 //! [`StreamRecord`]: crate::events::StreamRecord
@@ -50,8 +53,6 @@
 mod payload;
 mod record;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -372,7 +373,7 @@ fn outbound_status(
     })
 }
 
-/// `evt_` + base64url of the first 16 bytes of SHA-256 over the NUL-terminated parts.
+/// `evt_` + the first 16 bytes of SHA-256 over the NUL-terminated parts, in base62.
 fn event_id(parts: &[&str]) -> String {
     let mut h = Sha256::new();
     for part in parts {
@@ -380,7 +381,12 @@ fn event_id(parts: &[&str]) -> String {
         h.update([0]);
     }
     let digest = h.finalize();
-    format!("{EVENT_ID_PREFIX}{}", URL_SAFE_NO_PAD.encode(&digest[..16]))
+    let mut first = [0u8; 16];
+    first.copy_from_slice(&digest[..16]);
+    format!(
+        "{EVENT_ID_PREFIX}{}",
+        crate::ids::base62_of(u128::from_be_bytes(first))
+    )
 }
 
 /// A `String` attribute of an image.

@@ -512,6 +512,26 @@ fn the_same_record_twice_gives_the_same_event_and_id() {
 }
 
 #[test]
+fn every_event_id_has_the_shape_openapi_declares() {
+    // `^evt_[0-9A-Za-z]{22}$`: about half of base64url ids held a `-` or `_`.
+    for n in 0..2_000 {
+        let at = T + n;
+        let message = ConversationMessage {
+            created_at: at,
+            suffix: format!("iwamid.IN{n}"),
+            ..inbound(None)
+        };
+        let received = one(&insert(inbound_item(&message).unwrap(), at)).id;
+        let test = Event::webhook_test(&user(), &n.to_string(), at).id;
+        for id in [received, test] {
+            let rest = id.strip_prefix("evt_").expect("the prefix");
+            assert!(crate::ids::is_base62(rest, 22), "{id}");
+            assert!(crate::webhooks::EventId::parse(&id).is_some(), "{id}");
+        }
+    }
+}
+
+#[test]
 fn different_changes_never_share_an_id() {
     let activation = one(&modify(
         item(&pending(A)),

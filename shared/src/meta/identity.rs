@@ -52,12 +52,23 @@ impl Identity {
     }
 }
 
+/// Whether a change's only contact stands for an event that no contact names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lone {
+    /// It does: the change's messages all come from one sender, whom `contacts` describes.
+    IsTheirs,
+    /// It does not: a status (its contact must name the recipient), or messages of several
+    /// senders (the contact could be any of them).
+    Unrelated,
+}
+
 /// The contact an event names: the one whose `wa_id` or `user_id` is `id` or whose `user_id`
-/// is `user_id`, else the only one, unless it names someone else.
+/// is `user_id`, else (when `lone` says so) the only one, unless it names someone else.
 fn contact_for<'a>(
     contacts: &'a [Contact],
     id: Option<&str>,
     user_id: Option<&str>,
+    lone: Lone,
 ) -> Option<&'a Contact> {
     let is =
         |field: &Option<String>, value: Option<&str>| value.is_some() && field.as_deref() == value;
@@ -66,7 +77,13 @@ fn contact_for<'a>(
         field.is_none() || value.is_none() || field.as_deref() == value
     };
     contacts.iter().find(named).or(match contacts {
-        [only] if agrees(&only.wa_id, id) && agrees(&only.user_id, user_id) => Some(only),
+        [only]
+            if lone == Lone::IsTheirs
+                && agrees(&only.wa_id, id)
+                && agrees(&only.user_id, user_id) =>
+        {
+            Some(only)
+        }
         _ => None,
     })
 }
@@ -74,10 +91,13 @@ fn contact_for<'a>(
 /// The user an event names by `id` (Meta's `from` or `recipient_id`: a phone, or since 2026
 /// possibly a BSUID) and `user_id` (`from_user_id` or `recipient_user_id`): the phone is `id`
 /// when that is a number, else the contact's `wa_id`; the BSUID is `user_id`, else the
-/// contact's `user_id`, else an `id` that is a BSUID.
-fn identity(id: Option<&str>, user_id: Option<&str>, contacts: &[Contact]) -> Identity {
+/// contact's `user_id`, else an `id` that is a BSUID. So a phone and a BSUID come together
+/// only from one object that ties them: the event (`from` beside `from_user_id`,
+/// `recipient_id` beside `recipient_user_id`) or one contact (`wa_id` beside `user_id`; for a
+/// change's messages from one sender, their contact's `user_id` beside their `from`).
+fn identity(id: Option<&str>, user_id: Option<&str>, contacts: &[Contact], lone: Lone) -> Identity {
     let id = id.filter(|i| !i.is_empty());
-    let contact = contact_for(contacts, id, user_id);
+    let contact = contact_for(contacts, id, user_id, lone);
     let phone = id.and_then(phone_digits).or_else(|| {
         contact
             .and_then(|c| c.wa_id.as_deref())
@@ -93,22 +113,36 @@ fn identity(id: Option<&str>, user_id: Option<&str>, contacts: &[Contact]) -> Id
     }
 }
 
-/// Who sent `message` ([`identity`] of `from` and `from_user_id`).
-pub fn sender_of(message: &InboundMessage, contacts: &[Contact]) -> Identity {
-    identity(
-        message.from.as_deref(),
-        message.from_user_id.as_deref(),
-        contacts,
-    )
+/// Who sent each of one change's `messages` ([`identity`] of `from` and `from_user_id`), in
+/// order. The change's only contact is the sender's when every message is from one sender
+/// (Meta's `contacts` describes the senders); with several senders, only a contact that names
+/// a message's sender is that sender's.
+pub fn senders_of(messages: &[InboundMessage], contacts: &[Contact]) -> Vec<Identity> {
+    let who = |m: &InboundMessage| (m.from.clone(), m.from_user_id.clone());
+    let one_sender = messages
+        .windows(2)
+        .all(|pair| who(&pair[0]) == who(&pair[1]));
+    let lone = if one_sender {
+        Lone::IsTheirs
+    } else {
+        Lone::Unrelated
+    };
+    messages
+        .iter()
+        .map(|m| identity(m.from.as_deref(), m.from_user_id.as_deref(), contacts, lone))
+        .collect()
 }
 
 /// Who a status is about ([`identity`] of `recipient_id` and `recipient_user_id`; a
-/// `recipient_id` is a BSUID when the message was sent to one).
+/// `recipient_id` is a BSUID when the message was sent to one). A contact counts only when it
+/// names the recipient: a lone contact without `wa_id` "agrees" with any phone, and its
+/// `user_id` would be learned as that phone's.
 pub fn recipient_of_status(status: &StatusEvent, contacts: &[Contact]) -> Identity {
     identity(
         status.recipient_id.as_deref(),
         status.recipient_user_id.as_deref(),
         contacts,
+        Lone::Unrelated,
     )
 }
 
@@ -157,6 +191,14 @@ mod tests {
     }
 
     fn contacts(v: serde_json::Value) -> Vec<Contact> {
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn sender_of(message: &InboundMessage, contacts: &[Contact]) -> Identity {
+        senders_of(std::slice::from_ref(message), contacts).remove(0)
+    }
+
+    fn status(v: serde_json::Value) -> StatusEvent {
         serde_json::from_value(v).unwrap()
     }
 
@@ -223,6 +265,50 @@ mod tests {
         )
         .unwrap();
         assert_eq!(recipient_of_status(&failed, &[]).bsuid, None);
+    }
+
+    #[test]
+    fn a_statuss_lone_contact_without_wa_id_ties_its_bsuid_to_no_phone() {
+        let delivered = status(json!({
+            "id": "wamid.X", "status": "delivered", "recipient_id": "34688246216"
+        }));
+        let who = recipient_of_status(&delivered, &contacts(json!([{"user_id": BSUID}])));
+        assert_eq!(who.pair(), None);
+        assert_eq!(who.bsuid, None);
+        // A contact that names the phone ties them.
+        let named = contacts(json!([{"wa_id": "34688246216", "user_id": BSUID}]));
+        assert_eq!(
+            recipient_of_status(&delivered, &named)
+                .pair()
+                .map(|(p, b)| (p, b.as_str())),
+            Some(("34688246216", BSUID))
+        );
+    }
+
+    #[test]
+    fn a_lone_contact_is_the_sender_of_a_changes_messages_only_when_they_have_one_sender() {
+        let lone = contacts(json!([{"user_id": BSUID}]));
+        let from =
+            |phone: &str, n: u32| message(json!({"from": phone, "id": format!("wamid.{n}")}));
+        // One sender: the change's contact is theirs, `from` beside its `user_id`.
+        let one = senders_of(&[from("34688246216", 1), from("34688246216", 2)], &lone);
+        for sender in &one {
+            assert_eq!(
+                sender.pair().map(|(p, b)| (p, b.as_str())),
+                Some(("34688246216", BSUID))
+            );
+        }
+        // Two senders: the contact could be either's, so it is neither's.
+        let two = senders_of(&[from("34688246216", 1), from("447400123456", 2)], &lone);
+        assert!(two.iter().all(|s| s.bsuid.is_none()), "{two:?}");
+        // A contact that names its sender still counts.
+        let named = contacts(json!([{"wa_id": "447400123456", "user_id": BSUID}]));
+        let two = senders_of(&[from("34688246216", 1), from("447400123456", 2)], &named);
+        assert_eq!(two[0].bsuid, None);
+        assert_eq!(
+            two[1].pair().map(|(p, b)| (p, b.as_str())),
+            Some(("447400123456", BSUID))
+        );
     }
 
     #[test]

@@ -42,6 +42,14 @@ pub enum Rule {
     Unspecified,
     /// fc00::/7, IPv6 unique local addresses.
     UniqueLocal,
+    /// 192.0.0.0/24, IETF protocol assignments (DS-Lite, NAT64 discovery, PCP anycast, ...).
+    ProtocolAssignments,
+    /// fec0::/10, IPv6 site-local addresses (deprecated, RFC 3879, yet still routed inside some
+    /// networks like private ones).
+    SiteLocal,
+    /// 64:ff9b:1::/48, the local-use NAT64 prefix (RFC 8215): where the IPv4 address sits in it
+    /// depends on the prefix length the network chose, so it cannot be read out and judged.
+    LocalNat64,
 }
 
 impl Rule {
@@ -60,6 +68,9 @@ impl Rule {
             Rule::Multicast => "multicast",
             Rule::Unspecified => "unspecified",
             Rule::UniqueLocal => "unique local (fc00::/7)",
+            Rule::ProtocolAssignments => "IETF protocol assignments (192.0.0.0/24)",
+            Rule::SiteLocal => "site-local (fec0::/10)",
+            Rule::LocalNat64 => "local-use NAT64 (64:ff9b:1::/48)",
         }
     }
 }
@@ -82,6 +93,7 @@ const V4_RULES: &[(Ipv4Addr, u8, Rule)] = &[
     (Ipv4Addr::new(169, 254, 0, 0), 16, Rule::LinkLocal),
     (Ipv4Addr::new(100, 64, 0, 0), 10, Rule::SharedAddressSpace),
     (Ipv4Addr::new(198, 18, 0, 0), 15, Rule::Benchmarking),
+    (Ipv4Addr::new(192, 0, 0, 0), 24, Rule::ProtocolAssignments),
     (Ipv4Addr::new(192, 0, 2, 0), 24, Rule::Documentation),
     (Ipv4Addr::new(198, 51, 100, 0), 24, Rule::Documentation),
     (Ipv4Addr::new(203, 0, 113, 0), 24, Rule::Documentation),
@@ -89,7 +101,8 @@ const V4_RULES: &[(Ipv4Addr, u8, Rule)] = &[
     (Ipv4Addr::new(240, 0, 0, 0), 4, Rule::Reserved),
 ];
 
-/// The IPv6 rules (IPv4-mapped addresses are unwrapped before these apply).
+/// The IPv6 rules, judged before an embedded IPv4 address is read out (so `::` and `::1` are
+/// themselves, not the IPv4-compatible `0.0.0.0` and `0.0.0.1`).
 const V6_RULES: &[(Ipv6Addr, u8, Rule)] = &[
     (Ipv6Addr::UNSPECIFIED, 128, Rule::Unspecified),
     (Ipv6Addr::LOCALHOST, 128, Rule::Loopback),
@@ -97,6 +110,16 @@ const V6_RULES: &[(Ipv6Addr, u8, Rule)] = &[
         Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0),
         10,
         Rule::LinkLocal,
+    ),
+    (
+        Ipv6Addr::new(0xfec0, 0, 0, 0, 0, 0, 0, 0),
+        10,
+        Rule::SiteLocal,
+    ),
+    (
+        Ipv6Addr::new(0x64, 0xff9b, 1, 0, 0, 0, 0, 0),
+        48,
+        Rule::LocalNat64,
     ),
     (
         Ipv6Addr::new(0xfc00, 0, 0, 0, 0, 0, 0, 0),
@@ -115,27 +138,45 @@ const V6_RULES: &[(Ipv6Addr, u8, Rule)] = &[
     ),
 ];
 
-/// The rule that refuses `ip`, or `None` for a public address. An IPv4-mapped IPv6 address
-/// (`::ffff:a.b.c.d`) or a NAT64 one (`64:ff9b::a.b.c.d`) is judged as the IPv4 address it
-/// carries.
+/// The rule that refuses `ip`, or `None` for a public address. An IPv6 address that carries
+/// an IPv4 address a packet to it reaches is judged as that IPv4 address too ([`embedded_v4`]):
+/// a refused one refuses it.
 pub fn refusal(ip: IpAddr) -> Option<Rule> {
     match ip {
         IpAddr::V4(v4) => refusal_v4(v4),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped().or_else(|| nat64_embedded(v6)) {
-            Some(v4) => refusal_v4(v4),
-            None => V6_RULES
-                .iter()
-                .find(|(net, len, _)| within(v6.to_bits(), net.to_bits(), *len))
-                .map(|(_, _, rule)| *rule),
-        },
+        IpAddr::V6(v6) => V6_RULES
+            .iter()
+            .find(|(net, len, _)| within(v6.to_bits(), net.to_bits(), *len))
+            .map(|(_, _, rule)| *rule)
+            .or_else(|| embedded_v4(v6).into_iter().flatten().find_map(refusal_v4)),
     }
 }
 
-/// The IPv4 address in the NAT64 well-known prefix 64:ff9b::/96 (RFC 6052): in a VPC with
-/// DNS64 and NAT64, the NAT gateway connects to it, private ones included.
-fn nat64_embedded(ip: Ipv6Addr) -> Option<Ipv4Addr> {
+/// The IPv4 addresses an IPv6 address carries, for the forms whose traffic reaches them:
+/// - IPv4-mapped `::ffff:a.b.c.d`: the address itself, to a dual-stack socket;
+/// - IPv4-compatible `::a.b.c.d` (deprecated, RFC 4291), still tunnelled by some stacks;
+/// - NAT64's well-known prefix `64:ff9b::/96` (RFC 6052): in a VPC with DNS64 and NAT64, the
+///   NAT gateway connects to it, private ones included;
+/// - 6to4 `2002:aabb:ccdd::/48` (RFC 3056): relayed to `aa.bb.cc.dd`;
+/// - Teredo `2001:0::/32` (RFC 4380): the server's address, and the client's, stored inverted
+///   in the last 32 bits.
+fn embedded_v4(ip: Ipv6Addr) -> [Option<Ipv4Addr>; 2] {
     const NAT64: Ipv6Addr = Ipv6Addr::new(0x64, 0xff9b, 0, 0, 0, 0, 0, 0);
-    within(ip.to_bits(), NAT64.to_bits(), 96).then(|| Ipv4Addr::from_bits(ip.to_bits() as u32))
+    const SIX_TO_FOUR: Ipv6Addr = Ipv6Addr::new(0x2002, 0, 0, 0, 0, 0, 0, 0);
+    const TEREDO: Ipv6Addr = Ipv6Addr::new(0x2001, 0, 0, 0, 0, 0, 0, 0);
+    let bits = ip.to_bits();
+    let v4_at = |shift: u32| Ipv4Addr::from_bits((bits >> shift) as u32);
+    if let Some(v4) = ip.to_ipv4_mapped() {
+        [Some(v4), None]
+    } else if within(bits, 0, 96) || within(bits, NAT64.to_bits(), 96) {
+        [Some(v4_at(0)), None]
+    } else if within(bits, SIX_TO_FOUR.to_bits(), 16) {
+        [Some(v4_at(80)), None]
+    } else if within(bits, TEREDO.to_bits(), 32) {
+        [Some(v4_at(64)), Some(Ipv4Addr::from_bits(!(bits as u32)))]
+    } else {
+        [None, None]
+    }
 }
 
 fn refusal_v4(ip: Ipv4Addr) -> Option<Rule> {
@@ -375,7 +416,7 @@ mod tests {
     /// (where the neighbour is not itself in another range).
     #[test]
     fn each_refused_range_is_refused_from_its_first_to_its_last_address() {
-        let ranges: [(&str, &str, Rule); 20] = [
+        let ranges: [(&str, &str, Rule); 23] = [
             ("127.0.0.0", "127.255.255.255", Rule::Loopback),
             ("10.0.0.0", "10.255.255.255", Rule::Private),
             ("172.16.0.0", "172.31.255.255", Rule::Private),
@@ -390,6 +431,17 @@ mod tests {
             ("198.51.100.0", "198.51.100.255", Rule::Documentation),
             ("203.0.113.0", "203.0.113.255", Rule::Documentation),
             ("224.0.0.0", "239.255.255.255", Rule::Multicast),
+            ("192.0.0.0", "192.0.0.255", Rule::ProtocolAssignments),
+            (
+                "fec0::",
+                "feff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+                Rule::SiteLocal,
+            ),
+            (
+                "64:ff9b:1::",
+                "64:ff9b:1:ffff:ffff:ffff:ffff:ffff",
+                Rule::LocalNat64,
+            ),
             ("::1", "::1", Rule::Loopback),
             ("::", "::", Rule::Unspecified),
             (
@@ -445,11 +497,11 @@ mod tests {
             "203.0.112.255",
             "203.0.114.0",
             "8.8.8.8",
-            "::2",
+            "191.255.255.255",
+            "192.0.1.0",
+            "::1:0:0",
             "fe7f:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
-            "fec0::",
             "fbff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
-            "feff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
             "2001:db7:ffff:ffff:ffff:ffff:ffff:ffff",
             "2001:db9::",
             "2606:4700:4700::1111",
@@ -476,6 +528,67 @@ mod tests {
         assert_eq!(refusal(ip("64:ff9b::10.0.0.1")), Some(Rule::Private));
         assert_eq!(refusal(ip("64:ff9b::8.8.8.8")), None);
         assert_eq!(refusal(ip("64:ff9b:0:0:0:1::")), None, "outside the /96");
+    }
+
+    #[test]
+    fn ipv4_compatible_addresses_are_judged_as_the_ipv4_they_carry() {
+        assert_eq!(refusal(ip("::127.0.0.1")), Some(Rule::Loopback));
+        assert_eq!(refusal(ip("::169.254.169.254")), Some(Rule::LinkLocal));
+        assert_eq!(refusal(ip("::10.1.2.3")), Some(Rule::Private));
+        assert_eq!(refusal(ip("::0.0.0.2")), Some(Rule::ThisNetwork));
+        assert_eq!(refusal(ip("::8.8.8.8")), None);
+        // `::` and `::1` are the IPv6 unspecified and loopback addresses, named as such.
+        assert_eq!(refusal(ip("::")), Some(Rule::Unspecified));
+        assert_eq!(refusal(ip("::1")), Some(Rule::Loopback));
+    }
+
+    #[test]
+    fn six_to_four_addresses_are_judged_as_the_ipv4_they_carry() {
+        assert_eq!(refusal(ip("2002:7f00:1::1")), Some(Rule::Loopback));
+        assert_eq!(refusal(ip("2002:a9fe:a9fe::")), Some(Rule::LinkLocal));
+        assert_eq!(refusal(ip("2002:c0a8:101:1::")), Some(Rule::Private));
+        assert_eq!(refusal(ip("2002:808:808::1")), None);
+    }
+
+    #[test]
+    fn teredo_addresses_are_judged_as_their_server_and_their_client() {
+        // Server 65.54.227.120; client 127.0.0.1, stored inverted (0x80fffffe).
+        assert_eq!(
+            refusal(ip("2001:0:4136:e378:8000:63bf:80ff:fffe")),
+            Some(Rule::Loopback)
+        );
+        // Client 10.0.0.1 (inverted 0xf5fffffe) behind a public server.
+        assert_eq!(
+            refusal(ip("2001:0:4136:e378:8000:63bf:f5ff:fffe")),
+            Some(Rule::Private)
+        );
+        // Server 169.254.169.254, client 8.8.8.8 (inverted 0xf7f7f7f7).
+        assert_eq!(
+            refusal(ip("2001:0:a9fe:a9fe:8000:63bf:f7f7:f7f7")),
+            Some(Rule::LinkLocal)
+        );
+        assert_eq!(refusal(ip("2001:0:4136:e378:8000:63bf:f7f7:f7f7")), None);
+        assert_eq!(refusal(ip("2001:1::1")), None, "outside 2001::/32");
+    }
+
+    #[test]
+    fn the_local_use_nat64_prefix_is_refused_whatever_it_carries() {
+        assert_eq!(refusal(ip("64:ff9b:1::808:808")), Some(Rule::LocalNat64));
+        assert_eq!(refusal(ip("64:ff9b:1:a00:1::")), Some(Rule::LocalNat64));
+        assert_eq!(refusal(ip("64:ff9b:2::")), None);
+    }
+
+    #[test]
+    fn site_local_addresses_are_refused() {
+        assert_eq!(refusal(ip("fec0::1")), Some(Rule::SiteLocal));
+        assert_eq!(refusal(ip("fed0:1:2::3")), Some(Rule::SiteLocal));
+    }
+
+    #[test]
+    fn ietf_protocol_assignments_are_refused() {
+        for addr in ["192.0.0.8", "192.0.0.9", "192.0.0.170", "::ffff:192.0.0.1"] {
+            assert_eq!(refusal(ip(addr)), Some(Rule::ProtocolAssignments), "{addr}");
+        }
     }
 
     #[test]

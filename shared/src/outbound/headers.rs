@@ -53,14 +53,20 @@ pub enum HeaderError {
 }
 
 impl CustomHeaders {
-    /// Checks `pairs` (name, value), in order; the first problem is the error.
+    /// Checks `pairs` (name, value): first their count, then each in order; the first problem
+    /// is the error. Counting first keeps the refusal of any list linear in its length: the
+    /// duplicate check then compares at most [`MAX_CUSTOM_HEADERS`] names with each other.
     pub fn parse<N, V>(pairs: impl IntoIterator<Item = (N, V)>) -> Result<Self, HeaderError>
     where
         N: AsRef<str>,
         V: AsRef<str>,
     {
-        let mut headers: Vec<(HeaderName, HeaderValue)> = Vec::new();
-        for (name, value) in pairs {
+        let pairs: Vec<(N, V)> = pairs.into_iter().collect();
+        if pairs.len() > MAX_CUSTOM_HEADERS {
+            return Err(HeaderError::TooMany(pairs.len()));
+        }
+        let mut headers: Vec<(HeaderName, HeaderValue)> = Vec::with_capacity(pairs.len());
+        for (name, value) in &pairs {
             let (name, value) = (name.as_ref(), value.as_ref());
             // `HeaderName` accepts exactly the token characters (and lowercases them).
             let parsed = HeaderName::from_bytes(name.as_bytes())
@@ -81,9 +87,6 @@ impl CustomHeaders {
             let value = HeaderValue::from_bytes(value.as_bytes())
                 .map_err(|_| HeaderError::InvalidValue(name.to_owned()))?;
             headers.push((parsed, value));
-        }
-        if headers.len() > MAX_CUSTOM_HEADERS {
-            return Err(HeaderError::TooMany(headers.len()));
         }
         Ok(Self(headers))
     }
@@ -190,5 +193,30 @@ mod tests {
             CustomHeaders::parse([("X-A", "1"), ("x-a", "2")]),
             Err(HeaderError::Duplicate("x-a".into()))
         );
+    }
+
+    /// A header name that counts how often it is read.
+    struct Counted<'a>(String, &'a std::cell::Cell<usize>);
+
+    impl AsRef<str> for Counted<'_> {
+        fn as_ref(&self) -> &str {
+            self.1.set(self.1.get() + 1);
+            &self.0
+        }
+    }
+
+    #[test]
+    fn too_many_headers_are_refused_by_their_count_before_any_name_is_read() {
+        // About as many names as a 256 KiB body holds, the last two the same name: refused for
+        // the count alone, so the refusal costs one pass, never a comparison of each pair.
+        let reads = std::cell::Cell::new(0);
+        let mut names: Vec<String> = (0..28_999).map(|i| format!("x{i}")).collect();
+        names.push("X0".into());
+        let pairs = names.into_iter().map(|n| (Counted(n, &reads), "v"));
+        assert_eq!(
+            CustomHeaders::parse(pairs),
+            Err(HeaderError::TooMany(29_000))
+        );
+        assert_eq!(reads.get(), 0, "no name was read");
     }
 }

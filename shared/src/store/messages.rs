@@ -8,9 +8,7 @@
 //! which a plain conditional `UpdateItem` serializes without conflicts.
 
 use aws_sdk_dynamodb::error::BuildError;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, KeysAndAttributes, Put, ReturnValue, TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -151,30 +149,9 @@ impl Store {
             return Ok((session, None));
         };
         let idem_key = Key::idempotency(id);
-        let mut wanted = KeysAndAttributes::builder()
-            .consistent_read(true)
-            .keys(session_key.item())
-            .keys(idem_key.item())
-            .build()
-            .map_err(|e| StoreError::corrupt(OPERATION, e.to_string()))?;
-        let mut found: Vec<Item> = Vec::new();
-        // Unprocessed keys (throttling) are asked again; each round is one more request.
-        for _ in 0..CONFLICT_ATTEMPTS {
-            let out = self
-                .client
-                .batch_get_item()
-                .request_items(&self.table, wanted.clone())
-                .send()
-                .await
-                .map_err(|e| StoreError::from_sdk(OPERATION, e))?;
-            if let Some(mut items) = out.responses {
-                found.extend(items.remove(&self.table).unwrap_or_default());
-            }
-            match out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
-                Some(rest) if !rest.keys().is_empty() => wanted = rest,
-                _ => break,
-            }
-        }
+        let found = self
+            .batch_get(OPERATION, &[session_key.clone(), idem_key.clone()])
+            .await?;
         let mut session = None;
         let mut record = None;
         for item in found {

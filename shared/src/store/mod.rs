@@ -31,8 +31,14 @@
 //! | a user's sandbox messages of a UTC day | `COUNT#MSG#USER#<userId>#<YYYY-MM-DD>` | `COUNT` | `count`, `expiresAt` |
 //! | a business-scoped user id (BSUID) | `BSUID#<bsuid>` | `BSUID` | `phone`? (the WhatsApp id it was learned beside), `optedOut`? (BOOL) and `updatedAt`? (a STOP / START it sent while its phone was unknown) |
 //! | an API user's outbound webhook | `WEBHOOKS#<userId>` | `WEBHOOK#<webhookId>` | `webhookId`, `name`, `url` (as given), `secret`, `events` (L), `isActive` (BOOL), `customHeaders` (JSON object text, as given), `failureCount`, `lastFiredAt`?, `createdAt`, `updatedAt` |
-//! | how many webhooks the user has | `WEBHOOKS#<userId>` | `COUNT` | `count` (N, at most 10) |
-//! | one delivery attempt (30 days) | `WHLOG#<userId>` | `LOG#<10-digit time>#<eventId>#<webhookId>#<4-digit attempt>` | `webhookId`, `webhookName`, `eventId`, `event`, `url`, `status` (`success`/`failed`), `statusCode`?, `requestPayload` (B, the exact bytes sent), `responseBody` (first 10 KB), `errorMessage`?, `attemptNumber`, `responseTime` (ms), `createdAt`, `expiresAt` |
+//! | how many webhooks the user has | `WEBHOOKS#<userId>` | `COUNT` | `count` (N, at most `USER_WEBHOOK_LIMIT`) |
+//! | how many test and redeliver attempts the user started in a minute | `WEBHOOKS#<userId>` | `RATE#<epoch minute>` | `count` (N, at most `USER_WEBHOOK_ATTEMPTS_PER_MINUTE`), `expiresAt` (a minute after it ends) |
+//! | one delivery attempt, whole (its UTC day and the 30 after it) | `WHLOG#<userId>` | `ATTEMPT#<eventId>#<webhookId>#<6-digit attempt>` | `webhookId`, `webhookName`, `eventId`, `event`, `url`, `status` (`success`/`failed`), `statusCode`?, `requestPayload` (B, the exact bytes sent), `responseBody` (first 10 KB), `errorMessage`?, `attemptNumber`, `responseTime` (ms), `createdAt`, `expiresAt` (the end of its 30th UTC day after) |
+//! | the attempt in the user's log, newest first | `WHLOG#<userId>` | `BYTIME#<10-digit time>#<eventId>#<webhookId>#<attempt>` | `event`, `status`, `createdAt`, `expiresAt` (the entry's) |
+//! | the attempt in its webhook's log | `WHLOG#<userId>` | `BYHOOK#<webhookId>#<10-digit time>#<eventId>#<attempt>` | as above |
+//! | the attempt in its event's log | `WHLOG#<userId>` | `BYEVENT#<eventId>#<webhookId>#<attempt>` | as above |
+//! | a webhook's attempts per UTC day, in the user's log (sorts after its entries) | `WHLOG#<userId>` | `BYTIME#~<webhookId>` | `d<epoch day>` (N) per day, `expiresAt` (its newest day's) |
+//! | a webhook's attempts per UTC day, in its own log | `WHLOG#<userId>` | `BYHOOK#<webhookId>#~` | as above |
 //!
 //! # Access patterns
 //! | operation | request |
@@ -60,15 +66,17 @@
 //! | webhook: a sandbox message's status | `UpdateItem CONV#…` if `statusRank < :rank` (found by the tag) |
 //! | webhook: a sender known only by its BSUID (once per BSUID per delivery) | consistent `GetItem BSUID#<bsuid>`, then the phone's lookups |
 //! | webhook: learn a BSUID (only when new or changed) | from a tagged activation status: `bsuid` in the delivery `UpdateItem` (`UPDATED_OLD` gives the previous one); from a message: `UpdateItem USER#<id>/SESSION SET bsuid` if `sessionId = :id` for each live session lacking it; then `UpdateItem BSUID#<bsuid> SET phone` (`ALL_NEW`: a STOP / START it sent while unknown then applies to the phone) and `DeleteItem` of a replaced `BSUID#` if `phone = :phone` |
-//! | webhooks: create (at most 10 per user, under any concurrency) | `TransactWriteItems`: `Put WEBHOOKS#<id>/WEBHOOK#<wh>` if `attribute_not_exists(pk)` and `Update WEBHOOKS#<id>/COUNT` `ADD count 1` if `attribute_not_exists(count) OR count < :limit` (retried on a transaction conflict) |
+//! | webhooks: create (at most `USER_WEBHOOK_LIMIT` per user, under any concurrency) | `TransactWriteItems`: `Put WEBHOOKS#<id>/WEBHOOK#<wh>` if `attribute_not_exists(pk)` and `Update WEBHOOKS#<id>/COUNT` `ADD count 1` if `attribute_not_exists(count) OR count < :limit` (retried on a transaction conflict) |
 //! | webhooks: list | strongly consistent `Query WEBHOOKS#<id>` with `begins_with(sk, WEBHOOK#)` |
-//! | webhooks: one (test, redeliver) | strongly consistent `GetItem WEBHOOKS#<id>/WEBHOOK#<wh>` |
+//! | webhooks: one (test, redeliver, and update before it reads the body's fields) | strongly consistent `GetItem WEBHOOKS#<id>/WEBHOOK#<wh>` |
 //! | webhooks: update | `UpdateItem` if `attribute_exists(pk)` (`ALL_NEW` answers it) |
 //! | webhooks: delete | `TransactWriteItems`: `Delete` if `attribute_exists(pk)` and `Update …/COUNT` `ADD count -1` |
+//! | webhooks: test and redeliver, the user's rate | `UpdateItem WEBHOOKS#<id>/RATE#<minute>` `ADD count 1` if `attribute_not_exists(count) OR count < :limit` (`UPDATED_NEW` answers the count) |
 //! | webhooks: after an attempt | `UpdateItem` if `attribute_exists(pk)`: a success sets `lastFiredAt`, resets `failureCount`; a 410 sets `isActive = false` |
-//! | webhooks: log an attempt | `PutItem WHLOG#<id>/LOG#…` |
-//! | webhooks: logs, filtered and paged | `Query WHLOG#<id>` newest first, the filters as a `FilterExpression`, every page read (for `total`); `skip`/`limit` applied in code |
-//! | webhooks: redeliver's payload | `Query WHLOG#<id>` newest first with `eventId = :e AND webhookId = :w`, until the first match (the latest attempt) |
+//! | webhooks: log an attempt (webhooks and events) | `TransactWriteItems`: `Put ATTEMPT#…` if `attribute_not_exists(pk)` (taken: the next attempt number), `Put` of its three index items, `Update` of its webhook's two counters `ADD d<today> 1` (and `REMOVE` of days a month old) |
+//! | webhooks: a page of the log or of a webhook's | `Query WHLOG#<id>` `sk BETWEEN BYTIME#<window start> AND BYTIME#~~` (or `BYHOOK#<wh>#…`) newest first, `Limit` skip + limit + 64: the counters (summed for `total`), then the page's index items; `BatchGetItem` of the page's `ATTEMPT#` items. With `event` or `status`: every index item of the window, matched and counted in code |
+//! | webhooks: a page of an event's log | `Query WHLOG#<id>` `begins_with(sk, BYEVENT#<e>#)`: all of the event's index items, counted, sorted newest first in code; `BatchGetItem` of the page's entries |
+//! | webhooks: redeliver's payload | `Query WHLOG#<id>` `begins_with(sk, ATTEMPT#<e>#<w>#)` backward, `Limit 1`: the latest attempt |
 //! | webhook: STOP / START from an unknown BSUID | `UpdateItem BSUID#<bsuid>` if `attribute_not_exists(updatedAt) OR updatedAt <= :messageTime` (`ALL_NEW`: a phone learned meanwhile gets it at once) |
 //!
 //! One item per user makes "one phone per user" structural: every create is a conditional
@@ -83,6 +91,8 @@ mod bsuids;
 mod counters;
 /// Deliveries of events to webhooks: the claim, the lease, the due index the sweep reads.
 mod deliveries;
+/// The delivery log: each attempt's entry, its index items and counts, and pages of it.
+mod delivery_log;
 /// The stored shape of a session and its conversion to and from [`Session`].
 mod item;
 /// Sandbox messages: the conversation, idempotency records, the daily message counter.
@@ -108,7 +118,9 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason, TransactWriteItem};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, CancellationReason, KeysAndAttributes, TransactWriteItem,
+};
 use aws_sdk_dynamodb::Client;
 
 use crate::limits;
@@ -120,6 +132,7 @@ pub use bsuids::BsuidRecord;
 pub use counters::{Caps, Reservation};
 pub use deliveries::{Claim, DeliveryItem, DeliveryState, Next};
 // The item codecs, for the stream's images (`events`): one place per layout.
+pub use delivery_log::LogPage;
 pub(crate) use item::session_from_item;
 #[cfg(test)]
 pub(crate) use item::session_to_item;
@@ -134,7 +147,7 @@ pub use sessions::{
 };
 pub use table::create_table;
 pub use timeouts::{sdk_retries, sdk_timeouts, MAX_ATTEMPTS, OPERATION_TIMEOUT};
-pub use webhooks::{Created, LogPage, Removed, WebhookOutcome};
+pub use webhooks::{AttemptUnit, Created, Removed, WebhookOutcome};
 
 /// A raw DynamoDB item.
 pub type Item = HashMap<String, AttributeValue>;
@@ -189,8 +202,12 @@ pub enum ItemKind {
     /// How many webhooks a user has: `WEBHOOKS#<userId>` / `COUNT`, in the webhooks'
     /// partition, written in the same transaction as each create and delete.
     WebhookCounter,
-    /// One delivery attempt of a user's webhooks: `WHLOG#<userId>` /
-    /// `LOG#<10-digit time>#<eventId>#<webhookId>#<4-digit attempt>` ([`Key::webhook_log`]).
+    /// How many attempts a user started with test and redeliver in a minute:
+    /// `WEBHOOKS#<userId>` / `RATE#<minute>` ([`Key::webhook_attempts`]).
+    WebhookAttempts,
+    /// One delivery attempt of a user's webhooks, its index items and their counts:
+    /// `WHLOG#<userId>` / `ATTEMPT#…`, `BYTIME#…`, `BYHOOK#…`, `BYEVENT#…` ([`Key::log`]; the
+    /// `sk`s are the delivery log's).
     WebhookLog,
     /// The delivery of one event to one webhook: `WHDLV#<userId>` /
     /// `DLV#<eventId>#<webhookId>` ([`Key::delivery`]).
@@ -212,7 +229,7 @@ impl ItemKind {
             Self::LastSender => "LASTSENT#",
             Self::MessageCounter => "COUNT#MSG#USER#",
             Self::Bsuid => "BSUID#",
-            Self::Webhook | Self::WebhookCounter => "WEBHOOKS#",
+            Self::Webhook | Self::WebhookCounter | Self::WebhookAttempts => "WEBHOOKS#",
             Self::WebhookLog => "WHLOG#",
             Self::Delivery => "WHDLV#",
         }
@@ -236,8 +253,10 @@ impl ItemKind {
             // The prefix of every webhook `sk`.
             Self::Webhook => "WEBHOOK#",
             Self::WebhookCounter => "COUNT",
-            // The prefix of every log `sk`.
-            Self::WebhookLog => "LOG#",
+            // The prefix of every attempt-rate `sk`.
+            Self::WebhookAttempts => "RATE#",
+            // The log's `sk`s vary (`delivery_log` builds them): the entry's prefix.
+            Self::WebhookLog => "ATTEMPT#",
             // The prefix of every delivery `sk`.
             Self::Delivery => "DLV#",
         }
@@ -378,21 +397,25 @@ impl Key {
         }
     }
 
-    /// One delivery attempt of `user`'s webhooks: the `sk` sorts by time, so a backward
-    /// `Query` reads the newest first (and, within a second, an event's later attempts first).
-    pub fn webhook_log(
-        user: &UserId,
-        at: i64,
-        event_id: &str,
-        webhook_id: &str,
-        attempt: u32,
-    ) -> Self {
+    /// How many attempts `user` started with test and redeliver in the minute of
+    /// `epoch_seconds`.
+    pub fn webhook_attempts(user: &UserId, epoch_seconds: i64) -> Self {
+        Self {
+            pk: Self::webhooks(user),
+            sk: format!(
+                "{}{}",
+                ItemKind::WebhookAttempts.sort_key(),
+                limits::minute(epoch_seconds)
+            ),
+        }
+    }
+
+    /// An item of `user`'s delivery log (an entry, an index item or a counter), by its `sk`,
+    /// which the delivery log builds.
+    pub fn log(user: &UserId, sk: String) -> Self {
         Self {
             pk: Self::webhook_logs(user),
-            sk: format!(
-                "{}{at:010}#{event_id}#{webhook_id}#{attempt:04}",
-                ItemKind::WebhookLog.sort_key()
-            ),
+            sk,
         }
     }
 
@@ -545,6 +568,46 @@ impl Store {
     /// The SDK client.
     pub fn client(&self) -> &Client {
         &self.client
+    }
+
+    /// The items of `keys` that exist, strongly consistent, in any order: one `BatchGetItem`
+    /// per 100 keys, and one more for what DynamoDB left unprocessed (throttling, or more than
+    /// 16 MB), a few times at most.
+    async fn batch_get(
+        &self,
+        operation: &'static str,
+        keys: &[Key],
+    ) -> Result<Vec<Item>, StoreError> {
+        const KEYS_PER_REQUEST: usize = 100;
+        const ROUNDS: usize = 6;
+        let mut found = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(KEYS_PER_REQUEST) {
+            let mut wanted = KeysAndAttributes::builder()
+                .consistent_read(true)
+                .set_keys(Some(chunk.iter().map(Key::item).collect()))
+                .build()
+                .map_err(|e| StoreError::corrupt(operation, e.to_string()))?;
+            for round in 1..=ROUNDS {
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, wanted.clone())
+                    .send()
+                    .await
+                    .map_err(|e| StoreError::from_sdk(operation, e))?;
+                if let Some(mut items) = out.responses {
+                    found.extend(items.remove(&self.table).unwrap_or_default());
+                }
+                match out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
+                    Some(rest) if !rest.keys().is_empty() && round < ROUNDS => wanted = rest,
+                    Some(rest) if !rest.keys().is_empty() => {
+                        return Err(StoreError::corrupt(operation, "keys left unprocessed"))
+                    }
+                    _ => break,
+                }
+            }
+        }
+        Ok(found)
     }
 
     /// One item by its key; `consistent` for reads that must see the latest write.
@@ -826,10 +889,14 @@ mod tests {
             ("WEBHOOKS#u1".to_owned(), "COUNT".to_owned())
         );
         assert_eq!(
-            key(Key::webhook_log(&u1, 1_795_529_722, "evt_E", "wh_A", 3)),
+            key(Key::webhook_attempts(&u1, 1_795_529_722)),
+            ("WEBHOOKS#u1".to_owned(), "RATE#29925495".to_owned())
+        );
+        assert_eq!(
+            key(Key::log(&u1, "ATTEMPT#evt_E#wh_A#000003".into())),
             (
                 "WHLOG#u1".to_owned(),
-                "LOG#1795529722#evt_E#wh_A#0003".to_owned()
+                "ATTEMPT#evt_E#wh_A#000003".to_owned()
             )
         );
         assert_eq!(

@@ -1,19 +1,17 @@
-//! An API user's outbound webhooks, their per-user counter, and the delivery log.
+//! An API user's outbound webhooks, their per-user counter, and the rate of test and redeliver.
 //!
 //! A user's webhooks share one partition (`WEBHOOKS#<userId>`) with the counter of how many
 //! there are (`COUNT`). A create puts the webhook and adds one to the counter, if it is below
 //! the limit, in one transaction, and a delete takes one off in the delete's transaction: the
 //! limit holds under any concurrency without a read first. Concurrent creates of one user meet
-//! on the counter; a transaction that only conflicted is tried again.
-//!
-//! Each delivery attempt is one log item in `WHLOG#<userId>`, kept 30 days (`expiresAt`), with
-//! the exact bytes sent, so a redelivery sends them again under the same event id.
+//! on the counter; a transaction that only conflicted is tried again. The same partition holds
+//! the count of test and redeliver attempts of each minute. The delivery log is
+//! `delivery_log`'s.
 
 use std::collections::HashMap;
 use std::ops::ControlFlow;
 
 use aws_sdk_dynamodb::error::BuildError;
-use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, Put, ReturnValue, TransactWriteItem, Update,
 };
@@ -24,10 +22,7 @@ use super::{
     StoreError, Transact, Write,
 };
 use crate::session::UserId;
-use crate::webhooks::{
-    LogEntry, LogFilter, LogStatus, Webhook, WebhookChanges, WebhookId, LOG_RETENTION_SECONDS,
-    MAX_CONSECUTIVE_FAILURES,
-};
+use crate::webhooks::{Webhook, WebhookChanges, WebhookId, MAX_CONSECUTIVE_FAILURES};
 
 /// How often a create or delete that only met another transaction on the counter is tried.
 const CONFLICT_ATTEMPTS: u32 = 12;
@@ -58,13 +53,17 @@ pub enum Removed {
     NotFound,
 }
 
-/// One page of the delivery log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogPage {
-    /// The entries of the page, newest first.
-    pub entries: Vec<LogEntry>,
-    /// How many entries match the filters in all.
-    pub total: usize,
+/// What taking one of a user's test and redeliver attempts of a minute did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum AttemptUnit {
+    /// Taken: `used` attempts of this minute are counted, this one included.
+    Taken {
+        /// The minute's count after this one.
+        used: i64,
+    },
+    /// The user has started the most attempts allowed this minute: nothing was counted.
+    LimitReached,
 }
 
 /// The stored shape of a webhook.
@@ -123,114 +122,6 @@ fn webhook_from_item(operation: &'static str, item: Item) -> Result<Webhook, Sto
         created_at: raw.created_at,
         updated_at: raw.updated_at,
     })
-}
-
-fn log_item(user: &UserId, entry: &LogEntry) -> Item {
-    let key = Key::webhook_log(
-        user,
-        entry.created_at,
-        &entry.event_id,
-        &entry.webhook_id,
-        entry.attempt_number,
-    );
-    let mut item = key.item();
-    item.insert("webhookId".into(), s(&entry.webhook_id));
-    item.insert("webhookName".into(), s(&entry.webhook_name));
-    item.insert("eventId".into(), s(&entry.event_id));
-    item.insert("event".into(), s(&entry.event));
-    item.insert("url".into(), s(&entry.url));
-    item.insert("status".into(), s(entry.status.as_str()));
-    if let Some(code) = entry.status_code {
-        item.insert("statusCode".into(), n(i64::from(code)));
-    }
-    item.insert(
-        "requestPayload".into(),
-        AttributeValue::B(Blob::new(entry.request_payload.clone())),
-    );
-    item.insert("responseBody".into(), s(&entry.response_body));
-    if let Some(error) = &entry.error_message {
-        item.insert("errorMessage".into(), s(error));
-    }
-    item.insert("attemptNumber".into(), n(i64::from(entry.attempt_number)));
-    item.insert(
-        "responseTime".into(),
-        n(i64::try_from(entry.response_time_ms).unwrap_or(i64::MAX)),
-    );
-    item.insert("createdAt".into(), n(entry.created_at));
-    item.insert(
-        super::TTL_ATTRIBUTE.into(),
-        n(entry.created_at + LOG_RETENTION_SECONDS),
-    );
-    item
-}
-
-fn log_from_item(item: &Item) -> Result<LogEntry, StoreError> {
-    const OPERATION: &str = "Query(webhook logs)";
-    let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
-    let number = |k: &str| {
-        item.get(k)
-            .and_then(|v| v.as_n().ok())
-            .and_then(|v| v.parse::<i64>().ok())
-    };
-    let status = text("status")
-        .as_deref()
-        .and_then(LogStatus::parse)
-        .ok_or_else(|| StoreError::corrupt(OPERATION, "log item without a status"))?;
-    Ok(LogEntry {
-        webhook_id: text("webhookId").unwrap_or_default(),
-        webhook_name: text("webhookName").unwrap_or_default(),
-        event_id: text("eventId").unwrap_or_default(),
-        event: text("event").unwrap_or_default(),
-        url: text("url").unwrap_or_default(),
-        status,
-        status_code: number("statusCode").and_then(|c| u16::try_from(c).ok()),
-        request_payload: item
-            .get("requestPayload")
-            .and_then(|v| v.as_b().ok())
-            .map(|b| b.clone().into_inner())
-            .unwrap_or_default(),
-        response_body: text("responseBody").unwrap_or_default(),
-        error_message: text("errorMessage"),
-        attempt_number: number("attemptNumber")
-            .and_then(|a| u32::try_from(a).ok())
-            .unwrap_or(1),
-        response_time_ms: number("responseTime")
-            .and_then(|t| u64::try_from(t).ok())
-            .unwrap_or(0),
-        created_at: number("createdAt").unwrap_or(0),
-    })
-}
-
-/// The filters as a `FilterExpression` with its names and values (`None` without filters).
-fn filter_expression(
-    filter: &LogFilter,
-) -> (
-    Option<String>,
-    HashMap<String, String>,
-    HashMap<String, AttributeValue>,
-) {
-    let mut clauses = Vec::new();
-    let mut names = HashMap::new();
-    let mut values = HashMap::new();
-    let mut add = |attr: &str, placeholder: &str, value: &str| {
-        clauses.push(format!("#{placeholder} = :{placeholder}"));
-        names.insert(format!("#{placeholder}"), attr.to_owned());
-        values.insert(format!(":{placeholder}"), s(value));
-    };
-    if let Some(event) = &filter.event {
-        add("event", "ev", event);
-    }
-    if let Some(id) = &filter.event_id {
-        add("eventId", "eid", id);
-    }
-    if let Some(status) = filter.status {
-        add("status", "st", status.as_str());
-    }
-    if let Some(id) = &filter.webhook_id {
-        add("webhookId", "wid", id);
-    }
-    let expression = (!clauses.is_empty()).then(|| clauses.join(" AND "));
-    (expression, names, values)
 }
 
 impl Store {
@@ -426,6 +317,48 @@ impl Store {
         )
     }
 
+    /// Counts one attempt `user` starts now with test or redeliver, unless `limit` were
+    /// started this minute already: one conditional update of the minute's counter, which
+    /// expires a minute after the minute ends.
+    pub async fn take_webhook_attempt(
+        &self,
+        user: &UserId,
+        now: i64,
+        limit: i64,
+    ) -> Result<AttemptUnit, StoreError> {
+        const OPERATION: &str = "UpdateItem(webhook attempt rate)";
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Key::webhook_attempts(user, now).item()))
+            .update_expression("ADD #c :one SET #ttl = :expires")
+            .condition_expression("attribute_not_exists(#c) OR #c < :limit")
+            .expression_attribute_names("#c", "count")
+            .expression_attribute_names("#ttl", super::TTL_ATTRIBUTE)
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":limit", n(limit))
+            .expression_attribute_values(
+                ":expires",
+                n(crate::limits::next_minute(now) + crate::limits::SECONDS_PER_MINUTE),
+            )
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map(|out| out.attributes);
+        Ok(match conditional(OPERATION, result)? {
+            Write::Written(attributes) => AttemptUnit::Taken {
+                used: attributes
+                    .as_ref()
+                    .and_then(|a| a.get("count"))
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(limit),
+            },
+            Write::ConditionFailed { .. } => AttemptUnit::LimitReached,
+        })
+    }
+
     /// Records what an attempt means for the webhook: a success sets `lastFiredAt` and resets
     /// `failureCount`; a 410 turns it off. Nothing if it was deleted meanwhile.
     pub async fn record_webhook_outcome(
@@ -511,85 +444,6 @@ impl Store {
             .send()
             .await;
         Ok(conditional(OFF, result)?.written())
-    }
-
-    /// Logs one attempt of `user`'s webhooks (kept 30 days).
-    pub async fn put_webhook_log(&self, user: &UserId, entry: &LogEntry) -> Result<(), StoreError> {
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(log_item(user, entry)))
-            .send()
-            .await
-            .map_err(|e| StoreError::from_sdk("PutItem(webhook log)", e))?;
-        Ok(())
-    }
-
-    /// The entries of `user`'s log that match `filter`, newest first: those after the first
-    /// `skip`, at most `limit`, and how many match in all. Reads every page of the user's log
-    /// (30 days of it), so `total` is exact.
-    pub async fn webhook_logs(
-        &self,
-        user: &UserId,
-        filter: &LogFilter,
-        skip: usize,
-        limit: usize,
-    ) -> Result<LogPage, StoreError> {
-        const OPERATION: &str = "Query(webhook logs)";
-        let query = self.logs_query(user, filter);
-        let mut entries = Vec::new();
-        let mut total = 0;
-        query_items(OPERATION, query, |item| {
-            if total >= skip && entries.len() < limit {
-                entries.push(log_from_item(&item)?);
-            }
-            total += 1;
-            Ok(ControlFlow::Continue(()))
-        })
-        .await?;
-        Ok(LogPage { entries, total })
-    }
-
-    /// The query of `user`'s delivery log, newest first, with `filter` applied by DynamoDB.
-    fn logs_query(
-        &self,
-        user: &UserId,
-        filter: &LogFilter,
-    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
-        let (expression, mut names, mut values) = filter_expression(filter);
-        names.insert("#pk".into(), "pk".into());
-        values.insert(":pk".into(), s(&Key::webhook_logs(user)));
-        self.client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("#pk = :pk")
-            .set_filter_expression(expression)
-            .set_expression_attribute_names(Some(names))
-            .set_expression_attribute_values(Some(values))
-            .scan_index_forward(false)
-    }
-
-    /// The latest logged attempt of event `event_id` to `user`'s webhook `webhook_id`.
-    pub async fn latest_webhook_log(
-        &self,
-        user: &UserId,
-        webhook_id: &WebhookId,
-        event_id: &str,
-    ) -> Result<Option<LogEntry>, StoreError> {
-        const OPERATION: &str = "Query(webhook log of an event)";
-        let filter = LogFilter {
-            event_id: Some(event_id.to_owned()),
-            webhook_id: Some(webhook_id.as_str().to_owned()),
-            ..LogFilter::default()
-        };
-        let query = self.logs_query(user, &filter);
-        let mut latest = None;
-        query_items(OPERATION, query, |item| {
-            latest = Some(log_from_item(&item)?);
-            Ok(ControlFlow::Break(()))
-        })
-        .await?;
-        Ok(latest)
     }
 }
 

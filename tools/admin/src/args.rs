@@ -1,4 +1,4 @@
-//! The command line, parsed by hand: four subcommands and a handful of `--flag value` options
+//! The command line, parsed by hand: five subcommands and a handful of `--flag value` options
 //! do not need an argument-parsing dependency.
 
 use std::collections::BTreeMap;
@@ -15,6 +15,9 @@ commands:
                                                local-only sample key, instead of a random one)
   list-keys                                    list keys: hash prefix, user, status, created, label
   disable-key --hash HEX                       disable a key by its hash or a unique prefix of it
+  migrate-webhook-logs                         move delivery log entries written before issue 25
+                                               to the paged layout (once, after that deploy;
+                                               running it again moves nothing)
 
 The table is --table NAME, or TABLE_NAME from the environment. DynamoDB is found the AWS SDK's
 usual way (AWS_REGION, AWS_PROFILE or the access-key variables); set AWS_ENDPOINT_URL_DYNAMODB
@@ -41,6 +44,8 @@ pub enum Command {
         /// `--hash`: the key's hash or a unique prefix of it.
         hash: String,
     },
+    /// `migrate-webhook-logs`.
+    MigrateWebhookLogs,
     /// `help`, `--help` or `-h`.
     Help,
 }
@@ -97,6 +102,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Invocation, Strin
             key: options.remove("key"),
         },
         Some("list-keys") => Command::ListKeys,
+        Some("migrate-webhook-logs") => Command::MigrateWebhookLogs,
         Some("disable-key") => Command::DisableKey {
             hash: options
                 .remove("hash")
@@ -136,6 +142,10 @@ mod tests {
             Command::DisableKey { hash: "abc".into() }
         );
         assert_eq!(parse_str("create-key -h").unwrap().command, Command::Help);
+        assert_eq!(
+            parse_str("migrate-webhook-logs").unwrap().command,
+            Command::MigrateWebhookLogs
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! `sandbox-admin`: the operator's tool for the sandbox table, local or on AWS. It creates the
-//! table the way the tests and `make dev` do, and issues, lists and disables API keys, which
-//! the HTTP API deliberately cannot do.
+//! table the way the tests and `make dev` do, issues, lists and disables API keys, which the
+//! HTTP API deliberately cannot do, and moves the delivery log to its paged layout once.
 
 mod args;
 
@@ -76,6 +76,10 @@ async fn run(store: &Store, command: Command) -> Result<(), AdminError> {
             );
         }
         Command::ListKeys => print!("{}", keys::table(&keys::keys_with_prefix(store, "").await?)),
+        Command::MigrateWebhookLogs => {
+            let moved = store.migrate_legacy_webhook_logs().await?;
+            println!("Moved {moved} delivery log entries to the paged layout.");
+        }
         Command::DisableKey { hash } => {
             let record = keys::find_key(store, &hash).await?;
             keys::disable_key(store, &record).await?;

@@ -7,10 +7,11 @@
 //! API call. A failed send gives its unit back and frees its key.
 //!
 //! `Idempotency-Key`: the first request claims the key before it sends. A retry with the same
-//! body gets the first answer (200, `Idempotent-Replayed: true`) and sends nothing; one that
-//! arrives while the first is still sending waits for its answer (at most the Graph API
-//! timeout and a second), then answers 409 `idempotency_key_in_progress`. Only a 200 is
-//! kept: a refused or failed send frees the key, so a retry may succeed later.
+//! body gets the first answer (200, `Idempotent-Replayed: true`) and sends nothing; another
+//! body with the key is 422 `idempotency_key_reused`; a retry that arrives while the first is
+//! still sending waits for its answer (at most the Graph API timeout and a second), then
+//! answers 409 `idempotency_key_in_progress`. Only a 200 is kept: a refused or failed send
+//! frees the key, so a retry may succeed later.
 
 /// The send body's checks and its `Idempotency-Key`, pure.
 pub mod request;
@@ -119,7 +120,8 @@ async fn send(app: &App, req: Request) -> Result<Response<Body>, ApiError> {
     Err(ApiError::IdempotencyKeyInProgress)
 }
 
-/// What an existing record of this key answers: the first answer, 409 for another body, or
+/// What an existing record of this key answers: the first answer, 422 for another body, 409
+/// while the first is still in flight past the wait, or
 /// `None` when the key is free again (expired, or the first request failed and let it go).
 async fn earlier_answer(
     app: &App,

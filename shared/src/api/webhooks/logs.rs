@@ -30,7 +30,8 @@ pub(super) async fn logs(
             return Err(field(
                 "event",
                 format!("event must be one of {}", SUPPORTED_EVENTS.join(", ")),
-            ))
+            )
+            .into())
         }
         other => other,
     };
@@ -49,7 +50,10 @@ pub(super) async fn logs(
         status,
         webhook_id: text("webhookId"),
     };
-    let page = app.store.webhook_logs(user, &filter, skip, limit).await?;
+    let page = app
+        .store
+        .webhook_logs(user, &filter, skip, limit, app.clock.now())
+        .await?;
     let logs: Vec<Value> = page.entries.iter().map(LogEntry::view).collect();
     Ok(json_response(
         StatusCode::OK,
@@ -81,7 +85,8 @@ fn number(
             _ => Err(field(
                 param,
                 format!("{param} must be a whole number from {min} to {max}"),
-            )),
+            )
+            .into()),
         },
     }
 }

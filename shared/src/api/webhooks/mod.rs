@@ -4,7 +4,10 @@
 //! Test and redeliver make one attempt now through the function's [`EgressClient`] (built once
 //! per container, only in this function), log it, and answer with its [`outcome`]:
 //! `{success, message, statusCode, responseTime, error, eventId, attemptNumber}`. A 410 turns the webhook
-//! off; a success sets `lastFiredAt` and resets `failureCount`.
+//! off; a success sets `lastFiredAt` and resets `failureCount`. Together they start at most
+//! `USER_WEBHOOK_ATTEMPTS_PER_MINUTE` attempts per user and minute (429 past it, with the
+//! `X-RateLimit-*` headers on both answers), so neither hammers a third party or maps its
+//! ports.
 
 /// `GET /v1/webhooks/logs`: the delivery log, filtered and paged.
 pub mod logs;
@@ -21,9 +24,13 @@ use serde_json::json;
 
 use crate::app::App;
 use crate::delivery::{logged_attempt, Send};
-use crate::edge::{json_object_within, json_response, serve, ApiError};
+use crate::edge::{
+    json_object_within, json_response, serve, with_rate_limit_headers_until, ApiError, Sends,
+};
+use crate::limits::{Scope, Usage};
 use crate::outbound::EgressClient;
 use crate::session::UserId;
+use crate::store::AttemptUnit;
 use crate::webhooks::{LogEntry, LogStatus, Webhook};
 
 /// The largest body these routes read: ten custom headers of 1,024 characters, a 2,048
@@ -115,17 +122,42 @@ fn body(req: &Request) -> Result<serde_json::Map<String, serde_json::Value>, Api
     json_object_within(req, MAX_BODY_BYTES)
 }
 
-/// Makes one attempt of `send` to `webhook` now and logs it ([`logged_attempt`]).
+/// Takes one of the user's attempts of this minute (429 `rate_limit_exceeded` past
+/// `USER_WEBHOOK_ATTEMPTS_PER_MINUTE`), then makes one attempt of `send` to `webhook` now and
+/// logs it ([`logged_attempt`]); answers with its [`outcome`].
 async fn deliver(
     app: &App,
     egress: &EgressClient,
     user: &UserId,
     webhook: &Webhook,
     send: Send<'_>,
-) -> Result<LogEntry, ApiError> {
-    Ok(logged_attempt(app, egress, user, webhook, send)
-        .await?
-        .entry)
+) -> Result<Response<Body>, ApiError> {
+    let now = app.clock.now();
+    let limit = app.config.user_webhook_attempts_per_minute;
+    let usage = |used| Usage {
+        scope: Scope::User,
+        limit,
+        used,
+    };
+    let used = match app.store.take_webhook_attempt(user, now, limit).await? {
+        AttemptUnit::Taken { used } => used,
+        AttemptUnit::LimitReached => {
+            tracing::info!(limit, "webhook attempt rate reached");
+            return Err(ApiError::RateLimited {
+                sends: Sends::WebhookAttempts,
+                usage: usage(limit),
+                now,
+            });
+        }
+    };
+    let logged = logged_attempt(app, egress, user, webhook, send).await?;
+    let mut response = outcome(&logged.entry);
+    with_rate_limit_headers_until(
+        &mut response,
+        usage(used),
+        Sends::WebhookAttempts.resets_at(now),
+    );
+    Ok(response)
 }
 
 /// The answer of test and redeliver: how the attempt went, and `message` (the one other field

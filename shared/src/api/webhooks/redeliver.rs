@@ -4,7 +4,7 @@
 
 use lambda_http::{Body, Request, Response};
 
-use super::{body, deliver, outcome, Send};
+use super::{body, deliver, Send};
 use crate::app::App;
 use crate::edge::ApiError;
 use crate::outbound::EgressClient;
@@ -22,8 +22,8 @@ pub(super) async fn redeliver(
     let id = webhook_id_field(body.get("webhookId"), None)?;
     let event_id = match body.get("eventId") {
         Some(serde_json::Value::String(s)) => s.as_str(),
-        Some(_) => return Err(field("eventId", "eventId must be a string")),
-        None => return Err(field("eventId", "eventId is required")),
+        Some(_) => return Err(field("eventId", "eventId must be a string").into()),
+        None => return Err(field("eventId", "eventId is required").into()),
     };
     let id = WebhookId::parse(id).ok_or(ApiError::WebhookNotFound)?;
     let webhook = app
@@ -34,15 +34,14 @@ pub(super) async fn redeliver(
     let event_id = EventId::parse(event_id).ok_or(ApiError::WebhookEventNotFound)?;
     let logged = app
         .store
-        .latest_webhook_log(user, &id, event_id.as_str())
+        .latest_webhook_log(user, id.as_str(), event_id.as_str(), app.clock.now())
         .await?
         .ok_or(ApiError::WebhookEventNotFound)?;
     let send = Send {
         event: &logged.event,
         event_id: &logged.event_id,
         body: &logged.request_payload,
-        attempt_number: logged.attempt_number.saturating_add(1).min(9_999),
+        attempt_number: logged.attempt_number.saturating_add(1),
     };
-    let entry = deliver(app, egress, user, &webhook, send).await?;
-    Ok(outcome(&entry))
+    deliver(app, egress, user, &webhook, send).await
 }

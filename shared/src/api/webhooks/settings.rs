@@ -3,7 +3,9 @@
 //! Create answers `{success, webhook}` with the secret (given or generated), the only answer
 //! that ever shows it; list answers `{webhooks}`, update `{success, webhook}`, delete
 //! `{success}`. A webhook id that names no webhook of the caller (unknown, malformed, another
-//! user's) is one 404 `webhook_not_found`.
+//! user's) is one 404 `webhook_not_found`. An update's refusals come in this order: no id 400,
+//! no such webhook 404, then the fields 400 (so no field is parsed for a webhook that is not
+//! there).
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -15,9 +17,7 @@ use crate::edge::{json_response, success, ApiError};
 use crate::outbound::EgressClient;
 use crate::session::UserId;
 use crate::store::{Created, Removed};
-use crate::webhooks::{
-    webhook_id_field, NewWebhook, Webhook, WebhookChanges, WebhookId, MAX_WEBHOOKS_PER_USER,
-};
+use crate::webhooks::{webhook_id_field, NewWebhook, Webhook, WebhookChanges, WebhookId};
 
 pub(super) async fn create(
     app: &App,
@@ -40,18 +40,13 @@ pub(super) async fn create(
         created_at: now,
         updated_at: now,
     };
-    match app
-        .store
-        .create_webhook(user, &webhook, MAX_WEBHOOKS_PER_USER)
-        .await?
-    {
+    let limit = app.config.user_webhook_limit;
+    match app.store.create_webhook(user, &webhook, limit).await? {
         Created::Created => Ok(json_response(
             StatusCode::OK,
             &json!({ "success": true, "webhook": webhook.view_with_secret() }),
         )),
-        Created::LimitReached => Err(ApiError::WebhookLimitReached {
-            limit: MAX_WEBHOOKS_PER_USER,
-        }),
+        Created::LimitReached => Err(ApiError::WebhookLimitReached { limit }),
     }
 }
 
@@ -70,8 +65,13 @@ pub(super) async fn update(
 ) -> Result<Response<Body>, ApiError> {
     let body = body(req)?;
     let id = webhook_id_field(body.get("webhookId"), body.get("_id"))?;
-    let changes = WebhookChanges::parse(&body, egress.targets())?;
     let id = WebhookId::parse(id).ok_or(ApiError::WebhookNotFound)?;
+    // The webhook first: a body for no webhook of the caller is 404, whatever its fields hold.
+    if app.store.webhook(user, &id).await?.is_none() {
+        return Err(ApiError::WebhookNotFound);
+    }
+    let changes = WebhookChanges::parse(&body, egress.targets())?;
+    // Conditional on the webhook existing still (a delete meanwhile is 404 too).
     let webhook = app
         .store
         .update_webhook(user, &id, &changes, now)

@@ -4,7 +4,7 @@
 
 use lambda_http::{Body, Request, Response};
 
-use super::{body, deliver, outcome, Send};
+use super::{body, deliver, Send};
 use crate::app::App;
 use crate::edge::ApiError;
 use crate::outbound::EgressClient;
@@ -34,6 +34,5 @@ pub(super) async fn test(
         body: &payload,
         attempt_number: 1,
     };
-    let entry = deliver(app, egress, user, &webhook, send).await?;
-    Ok(outcome(&entry))
+    deliver(app, egress, user, &webhook, send).await
 }
