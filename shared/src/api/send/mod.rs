@@ -198,13 +198,13 @@ async fn deliver(
     keyed: Option<&Keyed>,
     now: i64,
 ) -> Result<Response<Body>, ApiError> {
-    let graph = app.graph.as_ref().ok_or_else(|| {
+    let meta = app.meta.as_ref().ok_or_else(|| {
         tracing::error!("send runs without a Graph API client");
         ApiError::Internal
     })?;
     let suffix = format!("o{}", ids::random_base62(12).map_err(internal)?);
     let tag = message_tag(user, now, &suffix);
-    let sent = graph
+    let sent = meta
         .send_message(session, &request.message, tag.as_deref())
         .await;
     let accepted = match sent {
