@@ -3,6 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::limits::Quota;
 use crate::phone::{PhoneE164, VirtualLine};
 
 /// Which function is starting: each requires only the variables it uses.
@@ -224,6 +225,22 @@ impl Config {
     /// the range is ordinary numbers).
     pub fn virtual_line(&self, phone: &PhoneE164) -> Option<VirtualLine> {
         self.virtual_phones.then(|| phone.virtual_line()).flatten()
+    }
+
+    /// Whose quota a send to `phone` uses ([`Quota`]).
+    pub fn quota(&self, phone: &PhoneE164) -> Quota {
+        match self.virtual_line(phone) {
+            Some(_) => Quota::Virtual,
+            None => Quota::Person,
+        }
+    }
+
+    /// The daily sandbox-message cap of a user under `quota`.
+    pub fn daily_message_limit(&self, quota: Quota) -> i64 {
+        match quota {
+            Quota::Person => self.user_daily_message_limit,
+            Quota::Virtual => self.virtual_daily_message_limit,
+        }
     }
 }
 

@@ -22,6 +22,7 @@ use crate::config::Config;
 use crate::edge::{json_object, serve, with_rate_limit_headers, ApiError, Sends};
 use crate::graph::{Meta, SendError};
 use crate::ids;
+use crate::limits::Quota;
 use crate::phone::PhoneE164;
 use crate::session::{Session, SessionId, SessionStatus};
 use crate::store::{Caps, Item, Reservation, Reserve, StoreError, Write, OPERATION_TIMEOUT};
@@ -78,10 +79,7 @@ async fn create(app: &App, req: Request) -> Result<Response<Body>, ApiError> {
         tracing::error!("create runs without a Graph API client");
         ApiError::Internal
     })?;
-    let caps = Caps {
-        user: app.config.user_daily_send_limit,
-        recipient: app.config.recipient_daily_send_limit,
-    };
+    let caps = caps_for(&app.config, &phone);
 
     for _ in 0..MAX_ATTEMPTS {
         let id = SessionId::generate().map_err(internal)?;
@@ -138,6 +136,21 @@ async fn create(app: &App, req: Request) -> Result<Response<Body>, ApiError> {
     }
     tracing::warn!("create kept losing races with concurrent changes");
     Err(ApiError::ServiceUnavailable)
+}
+
+/// The caps and opt-outs a template to `phone` passes: a person's phone counts against the
+/// user's and the recipient's daily caps; a virtual phone against the user's own virtual cap
+/// only, and only this user's opt-out of it counts (`limits::Quota`).
+fn caps_for(config: &Config, phone: &PhoneE164) -> Caps {
+    match config.quota(phone) {
+        Quota::Person => Caps::Person {
+            user: config.user_daily_send_limit,
+            recipient: config.recipient_daily_send_limit,
+        },
+        Quota::Virtual => Caps::Virtual {
+            user: config.virtual_daily_send_limit,
+        },
+    }
 }
 
 /// `phone` from the body, normalized, or the contract's 400.
