@@ -227,6 +227,11 @@ impl Config {
         self.virtual_phones.then(|| phone.virtual_line()).flatten()
     }
 
+    /// The sandbox display number's digits, without the `+` (Meta's `display_phone_number`).
+    pub fn display_digits(&self) -> &str {
+        self.sandbox_display_number.trim_start_matches('+')
+    }
+
     /// Whose quota a send to `phone` uses ([`Quota`]).
     pub fn quota(&self, phone: &PhoneE164) -> Quota {
         match self.virtual_line(phone) {

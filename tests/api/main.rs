@@ -66,6 +66,8 @@ mod template;
 mod tls;
 /// Every kind of bad server certificate refused by both clients, over TLS 1.2 and 1.3.
 mod tls_refusals;
+/// Virtual phones (`+1 NXX 555 01XX`): each row of the behaviour table, played from the stream.
+mod virtual_phones;
 /// The webhook handshake, signatures, and the replies that activate a session.
 mod webhook_activation;
 /// `GET /v1/webhooks/logs` and `POST /v1/webhooks/logs/redeliver`.

@@ -10,6 +10,9 @@ pub mod dynamo;
 pub mod messaging;
 /// The Graph API stub (`wiremock`) answering template sends like Meta.
 pub mod meta;
+/// The virtual phones: the phone function's stream handler fed from the table's stream, and
+/// `/reply`.
+pub mod phones;
 /// The test table's DynamoDB stream, read as Lambda hands it over.
 pub mod stream;
 /// The API user's outbound webhooks: calls to `/v1/webhooks/*`, local receivers.
@@ -107,6 +110,10 @@ pub struct Options {
     pub user_daily_send_limit: i64,
     /// `RECIPIENT_DAILY_SEND_LIMIT` (the production default unless a test needs another).
     pub recipient_daily_send_limit: i64,
+    /// `VIRTUAL_PHONES` (on, the production default, unless a test needs the range as
+    /// ordinary numbers; the other limits are the production defaults, which a test may change
+    /// in `app.config`).
+    pub virtual_phones: bool,
 }
 
 impl Default for Options {
@@ -116,6 +123,7 @@ impl Default for Options {
             meta_timeout_ms: 2_000,
             user_daily_send_limit: 10,
             recipient_daily_send_limit: 3,
+            virtual_phones: true,
         }
     }
 }
@@ -181,6 +189,7 @@ impl TestEnv {
                 "RECIPIENT_DAILY_SEND_LIMIT",
                 options.recipient_daily_send_limit.to_string(),
             ),
+            ("VIRTUAL_PHONES", options.virtual_phones.to_string()),
         ]);
         let config = Config::from_lookup(Role::Create, |k| vars.get(k).cloned())
             .expect("test configuration is complete");
