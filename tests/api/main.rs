@@ -66,6 +66,8 @@ mod template;
 mod tls;
 /// Every kind of bad server certificate refused by both clients, over TLS 1.2 and 1.3.
 mod tls_refusals;
+/// Virtual phones: a STOP per user that lifts after 60 s, no per-recipient cap, their own caps.
+mod virtual_limits;
 /// Virtual phones (`+1 NXX 555 01XX`): each row of the behaviour table, played from the stream.
 mod virtual_phones;
 /// The webhook handshake, signatures, and the replies that activate a session.
