@@ -53,6 +53,8 @@ mod opt_out;
 /// The table's stream as the outbox: real writes' stream records become exactly their events
 /// (`sandbox::events`), a STOP told apart from a revoke.
 mod outbox;
+/// `replyFromVirtualPhone`: a virtual phone writes when told; its answers and refusals.
+mod reply;
 /// The `X-Request-Id` header.
 mod request_ids;
 /// `revokeWhatsAppSandboxSession`.

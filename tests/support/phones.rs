@@ -2,12 +2,15 @@
 //! stream, as Lambda's event source mapping hands records over, and what a user of a virtual
 //! phone sees.
 
-use lambda_http::http::StatusCode;
+use std::collections::HashMap;
+
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::{Body, RequestExt};
 use sandbox::virtual_phones::{handle_batch, PlayReport};
 use serde_json::Value;
 
 use super::stream::TableStream;
-use super::TestEnv;
+use super::{finish, request, Reply, TestEnv};
 
 /// A virtual phone that taps Activate on delivery (line 50), as the README's first screen uses.
 pub const TAPS: &str = "+1 201 555 0150";
@@ -53,6 +56,26 @@ impl TestEnv {
         let key = self.api_key(user).await;
         let id = self.create_id(&key, phone).await;
         (key, id)
+    }
+
+    /// `POST /v1/whatsapp/sandbox/sessions/{session}/reply` with a raw body.
+    pub async fn reply_raw(&self, key: Option<&str>, session: &str, body: Body) -> Reply {
+        let path = format!("/v1/whatsapp/sandbox/sessions/{session}/reply");
+        let req = request(Method::POST, &path, key, body).with_path_parameters(HashMap::from([(
+            "sessionId".to_owned(),
+            session.to_owned(),
+        )]));
+        finish(
+            "POST",
+            &path,
+            sandbox::api::reply::handle(&self.app, req).await,
+        )
+    }
+
+    /// `POST /v1/whatsapp/sandbox/sessions/{session}/reply` with `body`.
+    pub async fn reply(&self, key: &str, session: &str, body: &Value) -> Reply {
+        self.reply_raw(Some(key), session, Body::Text(body.to_string()))
+            .await
     }
 
     /// Asserts that the Graph API stand-in received nothing at all.

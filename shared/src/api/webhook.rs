@@ -384,7 +384,7 @@ async fn on_phone(
 /// The conversation item of an inbound message for `user` from `from` (whose BSUID is
 /// `bsuid`, when known); `None` for system notices and messages without an id (nothing to
 /// show, and no key that stays the same on redelivery).
-fn conversation_entry(
+pub(crate) fn conversation_entry(
     user: &UserId,
     from: &str,
     bsuid: Option<&Bsuid>,

@@ -32,7 +32,7 @@ use crate::message::Direction;
 use crate::meta::callback::{activation_payload, activation_tag, message_tag};
 use crate::meta::wire::{self, Business, Content, GraphError, Report, Status, User};
 use crate::phone::{Behaviour, PhoneE164, VirtualLine};
-use crate::session::SessionId;
+use crate::session::{Session, SessionId};
 use crate::store::{message_from_item, session_from_item, ItemKind, StoreError};
 
 /// Meta's answer to a send to a virtual phone on `line`: accepted with a fresh `wamid` (and
@@ -133,7 +133,7 @@ fn session_cue(
     const OPERATION: &str = "stream(session)";
     let session = session_from_item(OPERATION, new.clone())?;
     let (Some(message_id), Some(line)) = (
-        session.activation_message_id.clone(),
+        session.activation_message_id.as_deref(),
         config.virtual_line(&session.phone),
     ) else {
         return Ok(None);
@@ -146,20 +146,26 @@ fn session_cue(
             .and_then(|old| old.activation_message_id),
         None => None,
     };
-    if before.as_deref() == Some(message_id.as_str()) {
+    if before.as_deref() == Some(message_id) {
         return Ok(None);
     }
-    Ok(Some(Cue {
+    Ok(template_cue(&session, line, before.is_none()))
+}
+
+/// The cue of `session`'s latest activation template on `line` (`first`: whether it is the
+/// session's first); `None` while no template of it was recorded.
+pub fn template_cue(session: &Session, line: VirtualLine, first: bool) -> Option<Cue> {
+    Some(Cue {
+        message_id: session.activation_message_id.clone()?,
         tag: activation_tag(&session.id, &session.user_id),
         sent_at: session.template_sent_at.unwrap_or(session.created_at),
         sent: Sent::Template {
-            session: session.id,
-            first: before.is_none(),
+            session: session.id.clone(),
+            first,
         },
-        phone: session.phone,
+        phone: session.phone.clone(),
         line,
-        message_id,
-    }))
+    })
 }
 
 /// An outbound conversation item whose `messageId` is new: a sandbox message went out.
@@ -214,20 +220,25 @@ fn profile_name(phone: &PhoneE164) -> String {
     format!("Virtual phone {}", phone.with_plus())
 }
 
+/// A status of `cue`'s message, as Meta posts it: for a username user (lines 90-99) one
+/// contact ties the phone and its BSUID together, which is how the webhook learns the BSUID.
+pub fn status(cue: &Cue, business: Business<'_>, report: Report) -> Value {
+    let (bsuid, username) = (bsuid_of(&cue.phone), username_of(&cue.phone));
+    business.status(&Status {
+        message_id: &cue.message_id,
+        status: report,
+        timestamp: cue.sent_at,
+        recipient: user_of(cue.line, cue.phone.digits(), &bsuid, &username),
+        tag: cue.tag.as_deref(),
+    })
+}
+
 /// Everything the phone writes back for `cue`, in order, each a delivery as Meta posts it (to
 /// be signed with the app secret and handed to the webhook one after the other).
 pub fn deliveries(cue: &Cue, business: Business<'_>) -> Vec<Value> {
     let (bsuid, username) = (bsuid_of(&cue.phone), username_of(&cue.phone));
     let user = user_of(cue.line, cue.phone.digits(), &bsuid, &username);
-    let status = |report: Report| {
-        business.status(&Status {
-            message_id: &cue.message_id,
-            status: report,
-            timestamp: cue.sent_at,
-            recipient: user,
-            tag: cue.tag.as_deref(),
-        })
-    };
+    let status = |report: Report| status(cue, business, report);
     let behaviour = cue.line.behaviour();
     if behaviour == Behaviour::Unreachable {
         return vec![status(Report::Failed(wire::undeliverable()))];

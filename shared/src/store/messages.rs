@@ -479,6 +479,20 @@ impl Store {
         Ok((messages, next))
     }
 
+    /// One message of `user`'s conversation, by its time and suffix (strongly consistent).
+    pub async fn conversation_message(
+        &self,
+        user: &UserId,
+        created_at: i64,
+        suffix: &str,
+    ) -> Result<Option<ConversationMessage>, StoreError> {
+        let key = Key::message(user, created_at, suffix);
+        match self.get("GetItem(conversation)", &key, true).await? {
+            Some(item) => message_from_item(item),
+            None => Ok(None),
+        }
+    }
+
     /// The user who sent the sandbox message Meta calls `message_id`, if it was one.
     pub async fn outbound_owner(&self, message_id: &str) -> Result<Option<UserId>, StoreError> {
         let item = self
