@@ -340,6 +340,123 @@ mod tests {
         assert!(Bsuid::parse(&bsuid).is_some(), "{bsuid}");
     }
 
+    const SANDBOX: Business<'static> = Business {
+        phone_number_id: "109876543210987",
+        display_number: "12029087457",
+    };
+
+    fn cue(typed: &str, sent: Sent) -> Cue {
+        let p = phone(typed);
+        Cue {
+            line: p.virtual_line().unwrap(),
+            phone: p,
+            message_id: "wamid.SENT".into(),
+            tag: Some("act:wss_3kTMd9Xr7QeZp1bN8vYc2a:u1".into()),
+            sent_at: 1_795_529_722,
+            sent,
+        }
+    }
+
+    fn template(first: bool) -> Sent {
+        Sent::Template {
+            session: SessionId::parse("wss_3kTMd9Xr7QeZp1bN8vYc2a").unwrap(),
+            first,
+        }
+    }
+
+    /// What each delivery is: a status's `status`, or a message's type and text/payload.
+    fn shape(deliveries: &[Value]) -> Vec<String> {
+        deliveries
+            .iter()
+            .map(|d| {
+                let value = &d["entry"][0]["changes"][0]["value"];
+                match value["statuses"].get(0) {
+                    Some(status) => status["status"].as_str().unwrap().to_owned(),
+                    None => {
+                        let m = &value["messages"][0];
+                        assert_eq!(m["context"]["id"], "wamid.SENT", "{m}");
+                        assert_eq!(m["timestamp"], "1795529722");
+                        let said = m["text"]["body"]
+                            .as_str()
+                            .or(m["button"]["payload"].as_str());
+                        format!("{} {}", m["type"].as_str().unwrap(), said.unwrap())
+                    }
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn each_line_answers_a_send_as_the_behaviour_table_says() {
+        let plays = |typed: &str, sent: Sent| shape(&deliveries(&cue(typed, sent), SANDBOX));
+        let statuses = ["sent", "delivered", "read"];
+        assert_eq!(plays("+1 201 555 0100", template(true)), statuses);
+        assert_eq!(plays("+1 201 555 0149", Sent::Message), statuses);
+        let tap = [
+            "sent",
+            "delivered",
+            "read",
+            "button activate:wss_3kTMd9Xr7QeZp1bN8vYc2a",
+        ];
+        assert_eq!(plays("+1 201 555 0150", template(true)), tap);
+        assert_eq!(
+            plays("+1 201 555 0159", template(false)),
+            tap,
+            "a refresh too"
+        );
+        assert_eq!(plays("+1 201 555 0150", Sent::Message), statuses);
+        assert_eq!(plays("+1 201 555 0160", template(true)), ["failed"]);
+        assert_eq!(plays("+1 201 555 0169", Sent::Message), ["failed"]);
+        let stop = ["sent", "delivered", "read", "text STOP"];
+        assert_eq!(plays("+1 201 555 0180", template(true)), stop);
+        assert_eq!(
+            plays("+1 201 555 0189", template(false)),
+            statuses,
+            "its first only"
+        );
+        assert_eq!(plays("+1 201 555 0180", Sent::Message), statuses);
+        assert_eq!(plays("+1 201 555 0190", template(true)), statuses);
+    }
+
+    #[test]
+    fn a_username_users_statuses_name_phone_and_bsuid_together_and_its_messages_only_the_bsuid() {
+        let c = cue("+1 201 555 0190", template(true));
+        let bsuid = bsuid_of(&c.phone);
+        for delivery in deliveries(&c, SANDBOX) {
+            let value = &delivery["entry"][0]["changes"][0]["value"];
+            assert_eq!(value["contacts"][0]["wa_id"], "12015550190", "{value}");
+            assert_eq!(value["contacts"][0]["user_id"], bsuid.as_str(), "{value}");
+            assert_eq!(value["statuses"][0]["recipient_user_id"], bsuid.as_str());
+        }
+        let written = reply(
+            SANDBOX,
+            &c.phone,
+            c.line,
+            "wamid.R",
+            5,
+            None,
+            Content::Text("hi".into()),
+        );
+        let value = &written["entry"][0]["changes"][0]["value"];
+        assert!(value["messages"][0].get("from").is_none(), "{value}");
+        assert!(value["contacts"][0].get("wa_id").is_none(), "{value}");
+        assert_eq!(value["messages"][0]["from_user_id"], bsuid.as_str());
+        // Any other line writes as its phone.
+        let p = phone("+1 201 555 0189");
+        let written = reply(
+            SANDBOX,
+            &p,
+            p.virtual_line().unwrap(),
+            "wamid.R",
+            5,
+            None,
+            Content::Text("hi".into()),
+        );
+        let value = &written["entry"][0]["changes"][0]["value"];
+        assert_eq!(value["messages"][0]["from"], "12015550189");
+        assert!(value.get("statuses").is_none());
+    }
+
     #[test]
     fn the_phones_own_message_ids_depend_only_on_what_they_answer() {
         assert_eq!(
