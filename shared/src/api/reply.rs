@@ -45,7 +45,7 @@ const MAX_REPLY_BODY_BYTES: usize = 64 * 1024;
 const MAX_CHOICE_ID_CHARS: usize = 256;
 /// How many pages of the conversation (of up to 100 messages) a reply reads to find the
 /// message it quotes.
-const CONVERSATION_PAGES: usize = 20;
+const CONVERSATION_PAGES: usize = 3;
 
 /// Makes the caller's session's virtual phone write.
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
