@@ -10,6 +10,8 @@ pub mod dynamo;
 pub mod messaging;
 /// The Graph API stub (`wiremock`) answering template sends like Meta.
 pub mod meta;
+/// Node.js scripts: `@zernio/node` driven unchanged, the CI example.
+pub mod node;
 /// The virtual phones: the phone function's stream handler fed from the table's stream, and
 /// `/reply`.
 pub mod phones;

@@ -30,11 +30,13 @@
    fuzzing phases generate, so they are drawn, varied by the stateful phase's order, and
    signed like any other, not only sent once by the examples phase.
 
-4. The stack's own ids. `webhook-ids` and `event-ids` in schemathesis.toml hold
-   `${FUZZ_WEBHOOK_ID}` and `${FUZZ_EVENT_ID}` (a webhook and a logged event that tools/fuzz.sh
-   creates); a generated body field holding one gets the value before the request is sent. The
-   fuzzer reuses ids it saw in answers, so a DELETE naming the fixture webhook is sent with an
-   id that names none instead (the fixture lives for the whole run).
+4. The stack's own ids. `webhook-ids`, `event-ids` and `session-ids` in schemathesis.toml hold
+   `${FUZZ_WEBHOOK_ID}`, `${FUZZ_EVENT_ID}` and `${FUZZ_SESSION_ID}` (a webhook, a logged event
+   and the dev user's active session, which tools/fuzz.sh creates); a generated body field or
+   path parameter holding one gets the value before the request is sent. The fuzzer reuses ids
+   it saw in answers, so a DELETE naming the fixture webhook is sent with an id that names none
+   instead (the fixture lives for the whole run), and a revoke never gets the session's id from
+   the dictionary.
 
 5. The local stand-in for API Gateway. `cargo lambda watch` cannot forward a body that is not
    UTF-8 (API Gateway would base64-encode it for the function), nor a header value that is not
@@ -142,7 +144,9 @@ def before_generate_body(context: Any, strategy: Any) -> Any:
 # Dictionary values known only once the stack runs (tools/fuzz.sh exports them): schemathesis
 # expands `${VAR}` in some configuration fields but not in dictionaries, so a generated body
 # carries the placeholder and it is replaced here, before the request is sent.
-PLACEHOLDERS = {f"${{{name}}}": name for name in ("FUZZ_WEBHOOK_ID", "FUZZ_EVENT_ID")}
+PLACEHOLDERS = {
+    f"${{{name}}}": name for name in ("FUZZ_WEBHOOK_ID", "FUZZ_EVENT_ID", "FUZZ_SESSION_ID")
+}
 
 
 def _fill_placeholders(body: Any) -> None:
@@ -155,6 +159,22 @@ def _fill_placeholders(body: Any) -> None:
 
 # An id of the right shape that names no webhook: what a DELETE of the fixture is sent with.
 NOBODYS_WEBHOOK = "wh_" + "0" * 22
+# An id of the right shape that names no session: what a revoke gets instead of the fixture's.
+NOBODYS_SESSION = "wss_" + "0" * 22
+
+
+@schemathesis.hook
+def map_path_parameters(context: Any, path_parameters: dict[str, Any]) -> dict[str, Any]:
+    """Fills the stack's ids into generated path parameters; a revoke (DELETE) never names the
+    fixture session, which lives for the whole run."""
+    operation = context.operation
+    revoke = operation is not None and operation.method.upper() == "DELETE"
+    for key, value in list(path_parameters.items()):
+        if value == "${FUZZ_SESSION_ID}" and revoke:
+            path_parameters[key] = NOBODYS_SESSION
+        elif isinstance(value, str) and value in PLACEHOLDERS:
+            path_parameters[key] = os.environ.get(PLACEHOLDERS[value], value)
+    return path_parameters
 
 
 def _keep_the_fixture(case: Any, kwargs: dict[str, Any]) -> None:
