@@ -72,6 +72,11 @@
 //! | webhooks: log an attempt | `PutItem WHLOG#<id>/LOG#…` |
 //! | webhooks: logs, filtered and paged | `Query WHLOG#<id>` newest first, the filters as a `FilterExpression`, every page read (for `total`); `skip`/`limit` applied in code |
 //! | webhooks: redeliver's payload | `Query WHLOG#<id>` newest first with `eventId = :e AND webhookId = :w`, until the first match (the latest attempt) |
+//! | create, a virtual phone (`limits::Quota::Virtual`) | the same transaction with only the user's virtual counter (`COUNT#VIRTUAL#USER#…`) and `ConditionCheck OPTOUT#<digits>#<userId>` if `attribute_not_exists(pk) OR optedOut = false OR updatedAt <= :now - 60` |
+//! | send, a virtual phone | the unit from `COUNT#MSG#VIRTUAL#USER#…` instead |
+//! | webhook: a virtual phone's STOP / START (its addressee's only) | `UpdateItem OPTOUT#<digits>#<userId>` if `attribute_not_exists(pk) OR updatedAt <= :messageTime` (`expiresAt` 60 s after it), then that user's session marked and deleted as for any STOP |
+//! | reply (`/reply`) | `GetItem USER#<id>/SESSION` (consistent); for a text or a choice `Query CONV#<id>` newest first (at most three pages) for the message it quotes; the webhook's processing of the phone's message; consistent `GetItem CONV#<id>/MSG#…` of it |
+//! | phone (the stream of accepted sends to virtual phones) | nothing of its own: the webhook's processing of each status and message it plays |
 //! | webhook: STOP / START from an unknown BSUID | `UpdateItem BSUID#<bsuid>` if `attribute_not_exists(updatedAt) OR updatedAt <= :messageTime` (`ALL_NEW`: a phone learned meanwhile gets it at once) |
 //!
 //! One item per user makes "one phone per user" structural: every create is a conditional
