@@ -480,11 +480,17 @@ impl Workload {
     async fn events(&mut self, function: &str, count: usize) -> Vec<Value> {
         let mut events = Vec::with_capacity(count);
         match function {
-            // Every create is a new user's first session: auth read, claim, send, record.
-            "create" => {
+            // Every create is a new user's first session: auth read, claim, send, record; to a
+            // virtual phone, the send answered in process (no Graph call).
+            "create" | "create@virtual" => {
                 for _ in 0..count {
                     let key = self.key().await;
-                    let body = json!({ "phone": self.phone() }).to_string();
+                    let phone = if function == "create" {
+                        self.phone()
+                    } else {
+                        self.virtual_phone()
+                    };
+                    let body = json!({ "phone": phone }).to_string();
                     events.push(api_event(
                         "POST",
                         SESSIONS,
@@ -547,44 +553,19 @@ impl Workload {
                     events.push(api_event("POST", path, path, headers, Some(body), None));
                 }
             }
-            // A text to the user's activated phone: auth, window and cap checks, the Graph send,
-            // the record. A new user each time, so no daily cap is reached.
-            "send" => {
+            // A text to the user's activated phone: auth, window and cap checks, the Graph send
+            // (to a virtual phone, answered in process), the record. A new user each time, so no
+            // daily cap is reached.
+            "send" | "send@virtual" => {
                 for _ in 0..count {
-                    let key = self.active().await;
-                    let body = json!({ "type": "text", "text": { "body": "bench" } }).to_string();
-                    events.push(api_event(
-                        "POST",
-                        MESSAGES,
-                        MESSAGES,
-                        authorized(&key),
-                        Some(body),
-                        None,
-                    ));
-                }
-            }
-            // A new user's first session, on a virtual phone: auth read, claim, the virtual
-            // phone's answer (no network), record.
-            "create@virtual" => {
-                for _ in 0..count {
-                    let key = self.key().await;
-                    let body = json!({ "phone": self.virtual_phone() }).to_string();
-                    events.push(api_event(
-                        "POST",
-                        SESSIONS,
-                        SESSIONS,
-                        authorized(&key),
-                        Some(body),
-                        None,
-                    ));
-                }
-            }
-            // A text to a new user's activated virtual phone: as send, the phone answering.
-            "send@virtual" => {
-                for _ in 0..count {
-                    let (key, _) = self.virtual_session().await;
-                    let user = format!("bench-{}", self.next_user);
-                    self.env.activate(&user, now_secs()).await;
+                    let key = if function == "send" {
+                        self.active().await
+                    } else {
+                        let (key, _) = self.virtual_session().await;
+                        let user = format!("bench-{}", self.next_user);
+                        self.env.activate(&user, now_secs()).await;
+                        key
+                    };
                     let body = json!({ "type": "text", "text": { "body": "bench" } }).to_string();
                     events.push(api_event(
                         "POST",

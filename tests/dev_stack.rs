@@ -308,6 +308,51 @@ impl Stack {
         }
     }
 
+    /// Registers webhook-receiver as the user's webhook for the activation and received
+    /// messages, as the printed next steps show.
+    async fn register_receiver(&self, http: &reqwest::Client) {
+        let (url, secret) = self.receiver.clone();
+        let (status, registered) = call(
+            self,
+            http.post(format!("{}/v1/webhooks/settings", self.api))
+                .header("authorization", format!("Bearer {}", self.key))
+                .json(&json!({
+                    "name": "make dev receiver",
+                    "url": url,
+                    "secret": secret,
+                    "events": ["message.received", "whatsapp.sandbox.session.activated"],
+                })),
+        )
+        .await;
+        assert_eq!(status, 200, "{registered}\n{}", self.logs());
+    }
+
+    /// Lists the user's sessions until the first is active (at most [`ACTIVATION_TIMEOUT`]):
+    /// that list.
+    async fn until_active(&self, http: &reqwest::Client) -> Value {
+        let sessions = format!("{}/v1/whatsapp/sandbox/sessions", self.api);
+        let started = Instant::now();
+        loop {
+            let (status, listed) = call(
+                self,
+                http.get(&sessions)
+                    .header("authorization", format!("Bearer {}", self.key)),
+            )
+            .await;
+            assert_eq!(status, 200, "{listed}");
+            if listed["sessions"][0]["status"] == "active" {
+                return listed;
+            }
+            assert!(
+                started.elapsed() < ACTIVATION_TIMEOUT,
+                "the session is still not active after {} s: {listed}\n{}",
+                ACTIVATION_TIMEOUT.as_secs(),
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
     /// Waits (briefly: it prints as it acts) until graph-stub has printed `line`.
     async fn wait_for_stub(&self, line: &str) {
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -405,20 +450,7 @@ async fn make_dev_serves_the_whole_activation_flow_on_localhost() {
     let auth = format!("Bearer {}", stack.key);
 
     // webhook-receiver becomes the user's webhook, as the printed next steps show.
-    let (receiver_url, receiver_secret) = stack.receiver.clone();
-    let (status, registered) = call(
-        &stack,
-        http.post(format!("{}/v1/webhooks/settings", stack.api))
-            .header("authorization", &auth)
-            .json(&json!({
-                "name": "make dev receiver",
-                "url": receiver_url,
-                "secret": receiver_secret,
-                "events": ["message.received", "whatsapp.sandbox.session.activated"],
-            })),
-    )
-    .await;
-    assert_eq!(status, 200, "{registered}\n{}", stack.logs());
+    stack.register_receiver(&http).await;
 
     // Create: pending, and the stub got the activation template.
     let (status, created) = call(
@@ -436,22 +468,7 @@ async fn make_dev_serves_the_whole_activation_flow_on_localhost() {
     assert_eq!(created["sandboxNumber"], SANDBOX_NUMBER);
 
     // The stub plays the phone owner: its signed reply reaches the webhook and activates.
-    let started = Instant::now();
-    let listed = loop {
-        let (status, listed) =
-            call(&stack, http.get(&sessions).header("authorization", &auth)).await;
-        assert_eq!(status, 200, "{listed}");
-        if listed["sessions"][0]["status"] == "active" {
-            break listed;
-        }
-        assert!(
-            started.elapsed() < ACTIVATION_TIMEOUT,
-            "the session is still not active after {} s: {listed}\n{}",
-            ACTIVATION_TIMEOUT.as_secs(),
-            stack.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
+    let listed = stack.until_active(&http).await;
     assert_eq!(listed["sessions"][0]["id"], id.as_str());
     assert!(listed["sessions"][0]["activatedAt"].is_string(), "{listed}");
     stack
@@ -584,20 +601,7 @@ async fn make_dev_plays_a_virtual_phone_that_activates_by_itself_and_the_ci_exam
         .expect("http client");
     let sessions = format!("{}/v1/whatsapp/sandbox/sessions", stack.api);
     let auth = format!("Bearer {}", stack.key);
-    let (receiver_url, receiver_secret) = stack.receiver.clone();
-    let (status, registered) = call(
-        &stack,
-        http.post(format!("{}/v1/webhooks/settings", stack.api))
-            .header("authorization", &auth)
-            .json(&json!({
-                "name": "make dev receiver",
-                "url": receiver_url,
-                "secret": receiver_secret,
-                "events": ["message.received", "whatsapp.sandbox.session.activated"],
-            })),
-    )
-    .await;
-    assert_eq!(status, 200, "{registered}\n{}", stack.logs());
+    stack.register_receiver(&http).await;
 
     // The README's first screen: a session for +1 201 555 0150, which taps Activate as soon
     // as its template is delivered; the phone function plays it from the stream.
@@ -613,20 +617,7 @@ async fn make_dev_plays_a_virtual_phone_that_activates_by_itself_and_the_ci_exam
         .as_str()
         .expect("session id")
         .to_owned();
-    let started = Instant::now();
-    loop {
-        let (_, listed) = call(&stack, http.get(&sessions).header("authorization", &auth)).await;
-        if listed["sessions"][0]["status"] == "active" {
-            break;
-        }
-        assert!(
-            started.elapsed() < ACTIVATION_TIMEOUT,
-            "the virtual phone's session is still not active after {} s: {listed}\n{}",
-            ACTIVATION_TIMEOUT.as_secs(),
-            stack.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    stack.until_active(&http).await;
     let verified = "webhook-receiver: verified ";
     stack
         .wait_for_receiver(

@@ -24,7 +24,7 @@ use serde_json::{json, Value};
 
 use crate::app::App;
 use crate::edge::ApiError;
-use crate::events::StreamRecord;
+use crate::events::{batch_item_failures, StreamRecord};
 use crate::graph::virtual_phone::{cue_of, deliveries};
 use crate::meta::signature::sign;
 use crate::meta::wire::Business;
@@ -45,12 +45,7 @@ pub struct PlayReport {
 impl PlayReport {
     /// Lambda's partial batch response: `{"batchItemFailures": [{"itemIdentifier": …}]}`.
     pub fn response(&self) -> Value {
-        let failures: Vec<Value> = self
-            .failed
-            .iter()
-            .map(|seq| json!({ "itemIdentifier": seq }))
-            .collect();
-        json!({ "batchItemFailures": failures })
+        batch_item_failures(&self.failed)
     }
 }
 

@@ -750,15 +750,17 @@ fn events_policy_touches_only_webhooks_their_log_and_deliveries_reads_its_stream
     }
 }
 
-#[test]
-fn the_stream_reaches_events_filtered_reporting_item_failures_bisected_bounded_and_dead_lettered() {
-    let doc = template();
-    let mapping = mapping_of(&doc, "events");
+/// What every stream mapping must be, for the function built from `binary`: this table's stream
+/// from `LATEST` into that function; only the records the function reports failed retried,
+/// bisected, at most 10 times and while at most a day old; what is given up on kept 14 days in
+/// an encrypted dead-letter queue. Answers the queue's logical id.
+fn assert_reports_failures_bounded_and_dead_lettered<'a>(doc: &'a Value, binary: &str) -> &'a str {
+    let mapping = mapping_of(doc, binary);
     let m = &mapping["Properties"];
     let (tag, target) = intrinsic(&m["FunctionName"]);
     assert_eq!(
         (tag.as_str(), target.as_str()),
-        ("Ref", Some(function_id(&doc, "events")))
+        ("Ref", Some(function_id(doc, binary)))
     );
     let (tag, source) = intrinsic(&m["EventSourceArn"]);
     assert_eq!(
@@ -766,7 +768,6 @@ fn the_stream_reaches_events_filtered_reporting_item_failures_bisected_bounded_a
         ("GetAtt", Some("Table.StreamArn"))
     );
     assert_eq!(m["StartingPosition"].as_str(), Some("LATEST"));
-    assert_eq!(m["BatchSize"].as_i64(), Some(100));
 
     // Only an infrastructure failure fails a record, and only that record is retried.
     let responses: Vec<&str> = m["FunctionResponseTypes"]
@@ -788,10 +789,20 @@ fn the_stream_reaches_events_filtered_reporting_item_failures_bisected_bounded_a
     assert!((60..=86_400).contains(&age), "{age}");
 
     // What is given up on goes to the dead-letter queue, kept 14 days, encrypted.
-    let (queue, dlq) = dead_letters_of(&doc, mapping);
+    let (queue, dlq) = dead_letters_of(doc, mapping);
     let q = &dlq["Properties"];
     assert_eq!(q["MessageRetentionPeriod"].as_i64(), Some(14 * 86_400));
     assert_eq!(q["SqsManagedSseEnabled"].as_bool(), Some(true));
+    queue
+}
+
+#[test]
+fn the_stream_reaches_events_filtered_reporting_item_failures_bisected_bounded_and_dead_lettered() {
+    let doc = template();
+    let mapping = mapping_of(&doc, "events");
+    let m = &mapping["Properties"];
+    let queue = assert_reports_failures_bounded_and_dead_lettered(&doc, "events");
+    assert_eq!(m["BatchSize"].as_i64(), Some(100));
     let output = &doc["Outputs"]["EventsDeadLetterQueueUrl"]["Value"];
     let (tag, named) = intrinsic(output);
     assert_eq!((tag.as_str(), named.as_str()), ("Ref", Some(queue)));
@@ -982,39 +993,10 @@ fn phone_policy_is_the_webhooks_reads_its_stream_and_dead_letters() {
 #[test]
 fn the_stream_reaches_the_phone_filtered_as_make_devs_pump_does_bounded_and_dead_lettered() {
     let doc = template();
-    let mapping = mapping_of(&doc, "phone");
-    let m = &mapping["Properties"];
-    let (tag, source) = intrinsic(&m["EventSourceArn"]);
-    assert_eq!(
-        (tag.as_str(), source.as_str()),
-        ("GetAtt", Some("Table.StreamArn"))
-    );
-    assert_eq!(m["StartingPosition"].as_str(), Some("LATEST"));
-    let responses: Vec<&str> = m["FunctionResponseTypes"]
-        .as_sequence()
-        .expect("FunctionResponseTypes")
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
-    assert_eq!(responses, ["ReportBatchItemFailures"]);
-    assert_eq!(m["BisectBatchOnFunctionError"].as_bool(), Some(true));
-    let retries = m["MaximumRetryAttempts"].as_i64().expect("bounded retries");
-    assert!((0..=10).contains(&retries), "{retries}");
-    let age = m["MaximumRecordAgeInSeconds"]
-        .as_i64()
-        .expect("bounded age");
-    assert!((60..=86_400).contains(&age), "{age}");
-    let (queue, dlq) = dead_letters_of(&doc, mapping);
-    let (events_queue, _) = dead_letters_of(&doc, mapping_of(&doc, "events"));
+    let m = &mapping_of(&doc, "phone")["Properties"];
+    let queue = assert_reports_failures_bounded_and_dead_lettered(&doc, "phone");
+    let events_queue = assert_reports_failures_bounded_and_dead_lettered(&doc, "events");
     assert_ne!(queue, events_queue, "a dead-letter queue of its own");
-    assert_eq!(
-        dlq["Properties"]["MessageRetentionPeriod"].as_i64(),
-        Some(14 * 86_400)
-    );
-    assert_eq!(
-        dlq["Properties"]["SqsManagedSseEnabled"].as_bool(),
-        Some(true)
-    );
 
     // The patterns make dev's stream-pump applies, each valid JSON.
     let patterns: Vec<&str> = m["FilterCriteria"]["Filters"]
