@@ -77,6 +77,7 @@ async fn a_text_on_a_pending_session_quotes_the_template_and_activates_it() {
     assert_eq!(message["text"]["body"], "yes, that's me");
     assert_eq!(message["context"]["id"], template.as_str());
     assert_eq!(env.session_of(&key).await["status"], "active");
+    env.assert_graph_untouched().await;
 }
 
 #[tokio::test]
@@ -101,6 +102,7 @@ async fn a_text_on_an_active_session_quotes_the_latest_message_sent_to_the_phone
         .as_str()
         .expect("the window is open");
     assert_eq!(window, sandbox::session::rfc3339(T0 + 10 + DAY));
+    env.assert_graph_untouched().await;
 }
 
 #[tokio::test]
@@ -175,6 +177,7 @@ async fn an_interactive_id_without_an_interactive_message_is_invalid_and_nothing
     );
     assert_eq!(body["param"], "id");
     assert_eq!(env.snapshot().await, before);
+    env.assert_graph_untouched().await;
 }
 
 #[tokio::test]
@@ -202,6 +205,7 @@ async fn a_foreign_unknown_malformed_expired_or_revoked_session_is_revokes_not_f
         assert_eq!(reply.text, NOT_FOUND);
     }
     assert_eq!(env.conversation_messages(&other).await, Vec::<Value>::new());
+    env.assert_graph_untouched().await;
 }
 
 #[tokio::test]
@@ -295,6 +299,7 @@ async fn every_malformed_body_is_refused_with_its_param_and_nothing_is_written()
         "unauthorized",
     );
     assert_eq!(env.snapshot().await, before);
+    env.assert_graph_untouched().await;
 }
 
 #[tokio::test]
@@ -351,6 +356,7 @@ async fn a_username_phone_writes_with_only_its_bsuid_which_its_statuses_tied_to_
         "{message}"
     );
     assert_eq!(env.session_of(&key).await["status"], "active");
+    env.assert_graph_untouched().await;
 }
 
 #[tokio::test]
@@ -364,4 +370,5 @@ async fn a_username_phones_reply_before_its_statuses_were_played_still_arrives()
     let message = replied(&env, &key, &reply).await;
     assert_eq!(message["type"], "button");
     assert_eq!(env.session_of(&key).await["status"], "active");
+    env.assert_graph_untouched().await;
 }

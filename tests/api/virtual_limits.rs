@@ -85,6 +85,7 @@ async fn a_virtual_phones_stop_lifts_by_itself_60_seconds_after_it() {
     let lifted = env.create(&key, STOPS).await;
     assert_eq!(lifted.status, StatusCode::OK, "{}", lifted.text);
     assert_eq!(lifted.json()["session"]["status"], "pending");
+    env.assert_graph_untouched().await;
 }
 
 #[tokio::test]
@@ -114,6 +115,7 @@ async fn a_real_phones_opt_out_item_is_untouched_by_a_virtual_phones_stop() {
         &(T0 + VIRTUAL_OPT_OUT_SECONDS).to_string(),
         "the TTL cleans up once it lifted"
     );
+    env.assert_graph_untouched().await;
 }
 
 #[tokio::test]
@@ -127,6 +129,7 @@ async fn a_virtual_phone_has_no_per_recipient_cap() {
         assert_eq!(reply.header("x-ratelimit-limit"), Some("1000"));
         assert_eq!(reply.header("x-ratelimit-remaining"), Some("999"));
     }
+    env.assert_graph_untouched().await;
 }
 
 #[tokio::test]
@@ -165,6 +168,7 @@ async fn lowering_the_virtual_send_limit_gives_the_usual_429_for_the_user() {
 
     assert_user_limited(&second, 1);
     assert_eq!(env.snapshot().await, before, "nothing written");
+    env.assert_graph_untouched().await;
 }
 
 #[tokio::test]

@@ -273,6 +273,7 @@ async fn the_phones_statuses_carry_the_tag_the_send_built_so_they_find_their_ite
     assert_eq!(env.session_of(&key).await["delivery"]["status"], "read");
     let outbound = env.conversation_messages(&key).await;
     assert_eq!(outbound[0]["status"], "read", "{outbound:?}");
+    env.assert_graph_untouched().await;
 }
 
 #[tokio::test]
@@ -298,6 +299,7 @@ async fn a_stream_record_handed_over_again_changes_nothing() {
         after,
         "the same deliveries changed nothing"
     );
+    env.assert_graph_untouched().await;
 }
 
 #[tokio::test]
