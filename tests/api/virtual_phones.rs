@@ -342,3 +342,46 @@ async fn two_users_of_one_tapping_phone_each_get_their_own_session_activated() {
     }
     env.assert_graph_untouched().await;
 }
+
+#[tokio::test]
+async fn a_storage_failure_reports_the_record_and_the_ones_after_it_and_the_retry_plays_them() {
+    let env = TestEnv::new().await;
+    let mut phones = Phones::open(&env).await;
+    let (k1, _) = env.virtual_session("u1", TAPS).await;
+    let (k2, _) = env.virtual_session("u2", "+1 201 555 0151").await;
+    let batch = phones.next_batch();
+    let sequence = |r: &Value| r["dynamodb"]["SequenceNumber"].as_str().map(str::to_owned);
+    let records = batch["Records"].as_array().cloned().unwrap_or_default();
+    // The first record that cues the phone: u1's template (the claim's put before it cues
+    // nothing).
+    let first_cue = records
+        .iter()
+        .position(|r| {
+            let record = StreamRecord::from_lambda_json(r).unwrap();
+            cue_of(&record, &env.app.config).unwrap().is_some()
+        })
+        .expect("a cue");
+
+    let down = env.app_with_unreachable_dynamodb();
+    let failed = sandbox::virtual_phones::handle_batch(&down, &batch).await;
+
+    let expected: Vec<String> = records[first_cue..].iter().filter_map(sequence).collect();
+    assert_eq!(failed.failed, expected);
+    assert_eq!(
+        failed.response(),
+        json!({ "batchItemFailures": expected
+            .iter()
+            .map(|s| json!({ "itemIdentifier": s }))
+            .collect::<Vec<_>>() })
+    );
+    assert_eq!(env.session_of(&k1).await["status"], "pending");
+
+    // Lambda hands the batch over again from the first failed record: it plays in full.
+    let retry = json!({ "Records": records[first_cue..] });
+    let played = sandbox::virtual_phones::handle_batch(&env.app, &retry).await;
+    assert!(played.failed.is_empty(), "{played:?}");
+    for key in [&k1, &k2] {
+        assert_eq!(env.session_of(key).await["status"], "active");
+    }
+    env.assert_graph_untouched().await;
+}
