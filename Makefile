@@ -45,7 +45,7 @@ test: deps lint ## everything CI checks: lint, all tests (DynamoDB Local is star
 fuzz: deps ## contract fuzzing alone: the service as `make dev` runs it, schemathesis against openapi.yaml
 	tools/fuzz.sh
 
-build: deps ## sam build for this machine's CPU (x86_64): the four Lambda zips, as a deploy builds them
+build: deps ## sam build for this machine's CPU (x86_64): the Lambda zips, as a deploy builds them
 	SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} sam build --parameter-overrides Architecture=x86_64
 
 deploy: build ## sam deploy of the default (dev) environment; `sam deploy --config-env prod` for prod
@@ -53,7 +53,7 @@ deploy: build ## sam deploy of the default (dev) environment; `sam deploy --conf
 
 bench: deps ## cold starts, warm latency, peak RSS and binary size of the release binaries vs a hello-world floor, and each of our pieces vs the maintained code
 	tools/bench-variants.sh
-	cargo build --release -p create -p list -p revoke -p webhook -p send -p messages -p webhooks -p events -p floor
+	cargo build --release -p create -p list -p revoke -p webhook -p send -p messages -p webhooks -p events -p phone -p reply -p floor
 	cargo run --release -p e2e --example bench
 	cargo run --release -p e2e --example bench-events
 

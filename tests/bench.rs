@@ -57,9 +57,15 @@ const BINARY_MB: f64 = 6.0;
 const KEEP_MS: f64 = 2.0;
 const KEEP_MB: f64 = 1.0;
 
-const FUNCTIONS: [&str; 9] = [
+const FUNCTIONS: [&str; 11] = [
     "floor", "create", "list", "revoke", "webhook", "send", "messages", "webhooks", "events",
+    "phone", "reply",
 ];
+
+/// Create and send again, to a virtual phone (`+1 NXX 555 01XX`, issue 24): the same binaries,
+/// whose sends the service answers itself, beside the rows above, whose sends go to the Graph
+/// API stand-in over HTTPS.
+const VIRTUAL: [&str; 2] = ["create@virtual", "send@virtual"];
 
 /// The functions held to the init target beside the senders: the events function (issue 19).
 const INIT_HELD: [&str; 3] = ["create", "send", "events"];
@@ -405,6 +411,47 @@ impl Workload {
         format!("+34 688 {:06}", 100_000 + self.next_user)
     }
 
+    /// A reachable virtual phone (lines 00-49) for the current user: an area code per fifty
+    /// users, so no two bench users share a phone.
+    fn virtual_phone(&self) -> String {
+        let n = self.next_user;
+        format!("+1 {} 555 01{:02}", 201 + (n / 50) % 700, n % 50)
+    }
+
+    /// A new user with a pending session on a virtual phone: its key and session id.
+    async fn virtual_session(&mut self) -> (String, String) {
+        let key = self.key().await;
+        let id = self.env.create_id(&key, &self.virtual_phone()).await;
+        (key, id)
+    }
+
+    /// Starts a batch: what is written to the table from now on is in the next
+    /// [`Workload::stream_batch`].
+    async fn stream_mark(&mut self) {
+        match self.stream.as_mut() {
+            Some(stream) => {
+                let _ = stream.new_records();
+            }
+            None => self.stream = Some(TableStream::open(&self.env).await),
+        }
+    }
+
+    /// The records written since [`Workload::stream_mark`], as the event source mapping that
+    /// feeds `function` hands them over (its filter, template.yaml's, applied).
+    fn stream_batch(&mut self, function: &str) -> Value {
+        let filter = stream_pump::filter::Filter::for_function(function)
+            .unwrap_or_else(|| panic!("no mapping feeds {function}"));
+        let records: Vec<Value> = self
+            .stream
+            .as_mut()
+            .map(TableStream::new_records)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|r| filter.passes(r))
+            .collect();
+        json!({ "Records": records })
+    }
+
     /// A new user whose session the phone has activated (its customer-service window open):
     /// what send and messages act on. Returns the user's API key.
     async fn active(&mut self) -> String {
@@ -434,11 +481,17 @@ impl Workload {
     async fn events(&mut self, function: &str, count: usize) -> Vec<Value> {
         let mut events = Vec::with_capacity(count);
         match function {
-            // Every create is a new user's first session: auth read, claim, send, record.
-            "create" => {
+            // Every create is a new user's first session: auth read, claim, send, record; to a
+            // virtual phone, the send answered in process (no Graph call).
+            "create" | "create@virtual" => {
                 for _ in 0..count {
                     let key = self.key().await;
-                    let body = json!({ "phone": self.phone() }).to_string();
+                    let phone = if function == "create" {
+                        self.phone()
+                    } else {
+                        self.virtual_phone()
+                    };
+                    let body = json!({ "phone": phone }).to_string();
                     events.push(api_event(
                         "POST",
                         SESSIONS,
@@ -501,11 +554,19 @@ impl Workload {
                     events.push(api_event("POST", path, path, headers, Some(body), None));
                 }
             }
-            // A text to the user's activated phone: auth, window and cap checks, the Graph send,
-            // the record. A new user each time, so no daily cap is reached.
-            "send" => {
+            // A text to the user's activated phone: auth, window and cap checks, the Graph send
+            // (to a virtual phone, answered in process), the record. A new user each time, so no
+            // daily cap is reached.
+            "send" | "send@virtual" => {
                 for _ in 0..count {
-                    let key = self.active().await;
+                    let key = if function == "send" {
+                        self.active().await
+                    } else {
+                        let (key, _) = self.virtual_session().await;
+                        let user = format!("bench-{}", self.next_user);
+                        self.env.activate(&user, now_secs()).await;
+                        key
+                    };
                     let body = json!({ "type": "text", "text": { "body": "bench" } }).to_string();
                     events.push(api_event(
                         "POST",
@@ -514,6 +575,34 @@ impl Workload {
                         authorized(&key),
                         Some(body),
                         None,
+                    ));
+                }
+            }
+            // A stream batch as the phone's mapping hands it over: a new user's template to a
+            // virtual phone, which reports it sent, delivered and read, each through the
+            // webhook's processing.
+            "phone" => {
+                for _ in 0..count {
+                    let key = self.key().await;
+                    self.stream_mark().await;
+                    self.env.create_id(&key, &self.virtual_phone()).await;
+                    events.push(self.stream_batch("phone"));
+                }
+            }
+            // The phone of a new user's pending virtual session taps Activate when told: the
+            // session, the message handed to the webhook's processing, the read back.
+            "reply" => {
+                for _ in 0..count {
+                    let (key, id) = self.virtual_session().await;
+                    let path = format!("{SESSIONS}/{id}/reply");
+                    let body = json!({ "type": "activate" }).to_string();
+                    events.push(api_event(
+                        "POST",
+                        &path,
+                        &format!("{SESSIONS}/{{sessionId}}/reply"),
+                        authorized(&key),
+                        Some(body),
+                        Some(json!({ "sessionId": id })),
                     ));
                 }
             }
@@ -564,22 +653,10 @@ impl Workload {
                     self.env.webhook_to(&key, &url).await;
                     let n = self.next_user;
                     let digits = format!("34688{:06}", 100_000 + self.next_user);
-                    let stream = match self.stream.as_mut() {
-                        Some(stream) => stream,
-                        None => self.stream.insert(TableStream::open(&self.env).await),
-                    };
-                    let _ = stream.new_records();
+                    self.stream_mark().await;
                     let text = e2e::deliveries::text_at(&digits, "bench", now_secs(), n as u32);
                     self.env.deliver_messages(vec![text]).await;
-                    let records: Vec<Value> = stream
-                        .new_records()
-                        .into_iter()
-                        .filter(|r| {
-                            let pk = r["dynamodb"]["Keys"]["pk"]["S"].as_str().unwrap_or("");
-                            pk.starts_with("USER#") || pk.starts_with("CONV#")
-                        })
-                        .collect();
-                    events.push(json!({ "Records": records }));
+                    events.push(self.stream_batch("events"));
                 }
             }
             other => panic!("no workload for {other}"),
@@ -600,6 +677,8 @@ struct Run {
 
 fn binary(function: &str) -> PathBuf {
     let target = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target");
+    // A workload of its own (`create@virtual`) runs the function's own binary.
+    let function = function.split('@').next().unwrap_or(function);
     if function.contains('+') || function.contains('/') {
         target.join("bench").join(function)
     } else {
@@ -919,7 +998,12 @@ async fn main() {
         .collect();
     decided_vars.push(("SSL_CERT_FILE", decided_trust_store.display().to_string()));
     decided_vars.push(("BENCH_EXTRA_CA_FILE", tls.ca_file.display().to_string()));
-    let everything: Vec<&str> = FUNCTIONS.iter().chain(&VARIANTS).copied().collect();
+    let everything: Vec<&str> = FUNCTIONS
+        .iter()
+        .chain(&VIRTUAL)
+        .chain(&VARIANTS)
+        .copied()
+        .collect();
     for round in 0..RUNS {
         for &function in &everything {
             let events = workload.events(workload_of(function), WARM + 1).await;
@@ -1106,6 +1190,17 @@ async fn main() {
             verdict(r.init <= INIT_RATIO_TARGET * floor.init),
             r.init,
             INIT_RATIO_TARGET * floor.init
+        );
+    }
+    // Create and send to a virtual phone beside a real one: the same binary, no Graph call.
+    for (virtual_row, real) in VIRTUAL
+        .iter()
+        .map(|v| (*v, v.split('@').next().unwrap_or(v)))
+    {
+        let (v, r) = (row(virtual_row), row(real));
+        println!(
+            "info {virtual_row:<14} cold {:.1} ms, warm p50 {:.2} ms / p99 {:.2} ms vs {real} (the Graph API over HTTPS) cold {:.1} ms, warm p50 {:.2} ms / p99 {:.2} ms",
+            v.cold, v.p50, v.p99, r.cold, r.p50, r.p99
         );
     }
     // A first request that pays nothing one-time costs what a warm one costs, plus the

@@ -7,14 +7,18 @@
 //!    time from the webhook function's 200 to the receiver's 200 for that text's
 //!    `message.received`. Printed: p50 and p99; an idle pump sleeps 250 ms between polls, which
 //!    bounds the tail.
-//! 2. **A hanging endpoint among ten users.** Ten users, each with an activated phone and one
+//! 2. **A virtual phone's statuses (issue 24).** Twenty users, each with a session for its own
+//!    virtual phone: the time from create's 200 until the session shows the template's first
+//!    status, and (activated by a `/reply`) from a text's 200 until the conversation shows its
+//!    first status. Printed: p50, p99 and max, with a PASS/FAIL line against the issue's 2 s.
+//! 3. **A hanging endpoint among ten users.** Ten users, each with an activated phone and one
 //!    webhook; nine point at a healthy receiver, one at an endpoint that accepts connections and
 //!    never answers. 1,000 texts, 100 per user. Checked and printed: every healthy delivery
 //!    succeeded on its first attempt, every delivery to the hanging endpoint is scheduled for a
 //!    retry, and the receiver saw each event id exactly once; and how long the healthy ones
 //!    took in all.
 //!
-//! The sweep is set to an hour (`DEV_SWEEP_SECONDS`), so the retries the second part schedules
+//! The sweep is set to an hour (`DEV_SWEEP_SECONDS`), so the retries the third part schedules
 //! are seen as scheduled, not made.
 
 use std::collections::HashMap;
@@ -44,6 +48,10 @@ const USERS: usize = 10;
 const PER_USER: usize = 100;
 /// How long any wait may take before the bench gives up.
 const PATIENCE: Duration = Duration::from_secs(600);
+/// Sessions of virtual phones measured, one user and one phone each (issue 24).
+const VIRTUAL_SESSIONS: usize = 20;
+/// The issue's target: a virtual phone's status within this long of the send's 200.
+const VIRTUAL_STATUS_TARGET_MS: f64 = 2_000.0;
 
 // ---------------------------------------------------------------------------------------------
 // Receivers.
@@ -270,6 +278,22 @@ impl Api {
         }
     }
 
+    /// Polls `path` with `key` until its answer satisfies `done` (every 10 ms, at most a minute).
+    async fn until(&self, key: &str, path: &str, done: impl Fn(&Value) -> bool) {
+        let started = Instant::now();
+        loop {
+            let answer = self.call(reqwest::Method::GET, path, key, None).await;
+            if done(&answer) {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "{path} never got there: {answer}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     async fn webhook(&self, key: &str, url: &str) {
         let body = json!({ "name": "bench", "url": url, "events": ["message.received"] });
         self.call(
@@ -369,7 +393,61 @@ async fn main() {
         latencies.push(arrived.saturating_duration_since(answered).as_secs_f64() * 1000.0);
     }
 
-    // --- 2. A hanging endpoint among ten users. ---------------------------------------------
+    // --- 2. A virtual phone's statuses after the send's 200 (issue 24). -----------------------
+    // For each user: create's 200 until the session shows the template's first status, then
+    // (activated by a /reply) a text's 200 until the conversation shows its first status. The
+    // phone plays from the stream: the second stream-pump, the phone function, the webhook's
+    // processing, all on debug builds.
+    let mut template_ms = Vec::with_capacity(VIRTUAL_SESSIONS);
+    let mut message_ms = Vec::with_capacity(VIRTUAL_SESSIONS);
+    for u in 0..VIRTUAL_SESSIONS {
+        let key = Api::key(&store, &format!("bench-virtual-{u}")).await;
+        let created = api
+            .call(
+                reqwest::Method::POST,
+                "/v1/whatsapp/sandbox/sessions",
+                &key,
+                Some(json!({ "phone": format!("+1 201 555 01{u:02}") })),
+            )
+            .await;
+        let answered = Instant::now();
+        let id = created["session"]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        api.until(&key, "/v1/whatsapp/sandbox/sessions", |v| {
+            v["sessions"][0]["delivery"]["status"].is_string()
+        })
+        .await;
+        template_ms.push(answered.elapsed().as_secs_f64() * 1000.0);
+        api.call(
+            reqwest::Method::POST,
+            &format!("/v1/whatsapp/sandbox/sessions/{id}/reply"),
+            &key,
+            Some(json!({ "type": "activate" })),
+        )
+        .await;
+        let sent = api
+            .call(
+                reqwest::Method::POST,
+                "/v1/whatsapp/sandbox/messages",
+                &key,
+                Some(json!({ "type": "text", "text": { "body": "bench" } })),
+            )
+            .await;
+        let answered = Instant::now();
+        let message = sent["message"]["id"].clone();
+        api.until(&key, "/v1/whatsapp/sandbox/messages", |v| {
+            v["messages"].as_array().is_some_and(|all| {
+                all.iter()
+                    .any(|m| m["id"] == message && m["status"] != "accepted")
+            })
+        })
+        .await;
+        message_ms.push(answered.elapsed().as_secs_f64() * 1000.0);
+    }
+
+    // --- 3. A hanging endpoint among ten users. ---------------------------------------------
     let (healthy_url, healthy) = receiver(false).await;
     let (hanging_url, hanging) = receiver(true).await;
     let mut users = Vec::new();
@@ -504,6 +582,26 @@ async fn main() {
         counts.len(),
         arrivals.len()
     );
+    println!();
+    println!("Virtual phones on the local stack (the second stream-pump and the phone function, debug builds), {VIRTUAL_SESSIONS} users, one phone each");
+    for (what, times) in [
+        (
+            "a template (create's 200 -> the session shows its status)",
+            template_ms,
+        ),
+        (
+            "a text (send's 200 -> the conversation shows its status)",
+            message_ms,
+        ),
+    ] {
+        let worst = times.iter().copied().fold(0.0, f64::max);
+        println!(
+            "{} a virtual phone's first status of {what}: p50 {:.0} ms, p99 {:.0} ms, max {worst:.0} ms <= {VIRTUAL_STATUS_TARGET_MS:.0} ms",
+            verdict(worst <= VIRTUAL_STATUS_TARGET_MS),
+            percentile(times.clone(), 0.5),
+            percentile(times, 0.99),
+        );
+    }
     drop(stack);
 }
 

@@ -4,10 +4,12 @@
 //! registered as the user's webhook, then create, the stub's signed reply, list until active
 //! while the activation and the reply arrive at the receiver with both signatures verified, a
 //! sandbox message whose statuses and echo reach the conversation (and the echo the receiver),
-//! revoke, list empty, and a send Meta refuses rolled back. Ctrl-C, SIGTERM (to `make dev` or
-//! its process group) and `make` killed outright all stop every process the stack started
-//! (README, "Local development"). Every process the stack started is stopped when the test
-//! ends, whether it passes or fails.
+//! revoke, list empty, and a send Meta refuses rolled back. A virtual phone (`+1 201 555
+//! 0150`) activates by itself and answers a `/reply`, the receiver printing the signed events,
+//! and the CI example (`examples/ci/`, `node --test`) passes against the stack. Ctrl-C, SIGTERM
+//! (to `make dev` or its process group) and `make` killed outright all stop every process the
+//! stack started (README, "Local development"). Every process the stack started is stopped when
+//! the test ends, whether it passes or fails.
 
 use std::collections::HashMap;
 use std::net::TcpListener;
@@ -161,10 +163,10 @@ impl Stack {
     fn stop_by(&mut self, sig: &str, target: Target) {
         let what = format!("SIG{sig} to the {target:?}");
         let groups = self.groups();
-        // DynamoDB Local, graph-stub, webhook-receiver, cargo lambda watch, stream-pump.
+        // DynamoDB Local, graph-stub, webhook-receiver, cargo lambda watch, two stream-pumps.
         assert_eq!(
             groups.len(),
-            5,
+            6,
             "dev.sh recorded {groups:?} as the stack's process groups\n{}",
             self.logs()
         );
@@ -259,6 +261,7 @@ impl Stack {
             "graph-stub.log",
             "webhook-receiver.log",
             "stream-pump.log",
+            "phone-pump.log",
             "watch.log",
             "dynamodb.log",
         ]
@@ -299,6 +302,51 @@ impl Stack {
                 Instant::now() < deadline,
                 "webhook-receiver never printed {start:?} … {rest:?} within {} s\n{}",
                 DELIVERY_TIMEOUT.as_secs(),
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// Registers webhook-receiver as the user's webhook for the activation and received
+    /// messages, as the printed next steps show.
+    async fn register_receiver(&self, http: &reqwest::Client) {
+        let (url, secret) = self.receiver.clone();
+        let (status, registered) = call(
+            self,
+            http.post(format!("{}/v1/webhooks/settings", self.api))
+                .header("authorization", format!("Bearer {}", self.key))
+                .json(&json!({
+                    "name": "make dev receiver",
+                    "url": url,
+                    "secret": secret,
+                    "events": ["message.received", "whatsapp.sandbox.session.activated"],
+                })),
+        )
+        .await;
+        assert_eq!(status, 200, "{registered}\n{}", self.logs());
+    }
+
+    /// Lists the user's sessions until the first is active (at most [`ACTIVATION_TIMEOUT`]):
+    /// that list.
+    async fn until_active(&self, http: &reqwest::Client) -> Value {
+        let sessions = format!("{}/v1/whatsapp/sandbox/sessions", self.api);
+        let started = Instant::now();
+        loop {
+            let (status, listed) = call(
+                self,
+                http.get(&sessions)
+                    .header("authorization", format!("Bearer {}", self.key)),
+            )
+            .await;
+            assert_eq!(status, 200, "{listed}");
+            if listed["sessions"][0]["status"] == "active" {
+                return listed;
+            }
+            assert!(
+                started.elapsed() < ACTIVATION_TIMEOUT,
+                "the session is still not active after {} s: {listed}\n{}",
+                ACTIVATION_TIMEOUT.as_secs(),
                 self.logs()
             );
             tokio::time::sleep(Duration::from_millis(250)).await;
@@ -402,20 +450,7 @@ async fn make_dev_serves_the_whole_activation_flow_on_localhost() {
     let auth = format!("Bearer {}", stack.key);
 
     // webhook-receiver becomes the user's webhook, as the printed next steps show.
-    let (receiver_url, receiver_secret) = stack.receiver.clone();
-    let (status, registered) = call(
-        &stack,
-        http.post(format!("{}/v1/webhooks/settings", stack.api))
-            .header("authorization", &auth)
-            .json(&json!({
-                "name": "make dev receiver",
-                "url": receiver_url,
-                "secret": receiver_secret,
-                "events": ["message.received", "whatsapp.sandbox.session.activated"],
-            })),
-    )
-    .await;
-    assert_eq!(status, 200, "{registered}\n{}", stack.logs());
+    stack.register_receiver(&http).await;
 
     // Create: pending, and the stub got the activation template.
     let (status, created) = call(
@@ -433,22 +468,7 @@ async fn make_dev_serves_the_whole_activation_flow_on_localhost() {
     assert_eq!(created["sandboxNumber"], SANDBOX_NUMBER);
 
     // The stub plays the phone owner: its signed reply reaches the webhook and activates.
-    let started = Instant::now();
-    let listed = loop {
-        let (status, listed) =
-            call(&stack, http.get(&sessions).header("authorization", &auth)).await;
-        assert_eq!(status, 200, "{listed}");
-        if listed["sessions"][0]["status"] == "active" {
-            break listed;
-        }
-        assert!(
-            started.elapsed() < ACTIVATION_TIMEOUT,
-            "the session is still not active after {} s: {listed}\n{}",
-            ACTIVATION_TIMEOUT.as_secs(),
-            stack.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
+    let listed = stack.until_active(&http).await;
     assert_eq!(listed["sessions"][0]["id"], id.as_str());
     assert!(listed["sessions"][0]["activatedAt"].is_string(), "{listed}");
     stack
@@ -566,6 +586,98 @@ async fn make_dev_serves_the_whole_activation_flow_on_localhost() {
         (200, json!([])),
         "{}",
         again.logs()
+    );
+}
+
+/// How long `node --test examples/ci/` may take (it waits for events up to a minute each).
+const CI_EXAMPLE_LIMIT: Duration = Duration::from_secs(300);
+
+#[tokio::test]
+async fn make_dev_plays_a_virtual_phone_that_activates_by_itself_and_the_ci_example_passes() {
+    let stack = Stack::start();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .build()
+        .expect("http client");
+    let sessions = format!("{}/v1/whatsapp/sandbox/sessions", stack.api);
+    let auth = format!("Bearer {}", stack.key);
+    stack.register_receiver(&http).await;
+
+    // The README's first screen: a session for +1 201 555 0150, which taps Activate as soon
+    // as its template is delivered; the phone function plays it from the stream.
+    let (status, created) = call(
+        &stack,
+        http.post(&sessions)
+            .header("authorization", &auth)
+            .json(&json!({ "phone": "+1 201 555 0150" })),
+    )
+    .await;
+    assert_eq!(status, 200, "{created}\n{}", stack.logs());
+    let id = created["session"]["id"]
+        .as_str()
+        .expect("session id")
+        .to_owned();
+    stack.until_active(&http).await;
+    let verified = "webhook-receiver: verified ";
+    stack
+        .wait_for_receiver(
+            &format!("{verified}whatsapp.sandbox.session.activated evt_"),
+            &format!("session {id}"),
+        )
+        .await;
+    stack
+        .wait_for_receiver(
+            &format!("{verified}message.received evt_"),
+            &format!("text {}", json!(BUTTON_TEXT)),
+        )
+        .await;
+
+    // The phone answers when told, and the answer reaches the receiver too.
+    let (status, replied) = call(
+        &stack,
+        http.post(format!("{sessions}/{id}/reply"))
+            .header("authorization", &auth)
+            .json(&json!({ "type": "text", "text": "hello from the virtual phone" })),
+    )
+    .await;
+    assert_eq!(status, 200, "{replied}\n{}", stack.logs());
+    assert_eq!(
+        replied["message"]["text"]["body"],
+        "hello from the virtual phone"
+    );
+    stack
+        .wait_for_receiver(
+            &format!("{verified}message.received evt_"),
+            "hello from the virtual phone",
+        )
+        .await;
+    // Nothing about it ever reached the Graph API stand-in.
+    let stub = std::fs::read_to_string(stack.dir.join("graph-stub.log")).unwrap_or_default();
+    assert!(!stub.contains("12015550150"), "{stub}");
+    let (status, _) = call(
+        &stack,
+        http.delete(format!("{sessions}/{id}"))
+            .header("authorization", &auth),
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    // examples/ci, as a user's CI runs it: node:test, @zernio/node and fetch, against the stack.
+    let (api, key) = (stack.api.clone(), stack.key.clone());
+    let (passed, output) = tokio::task::spawn_blocking(move || {
+        let vars = [
+            ("SANDBOX_API_URL", api.as_str()),
+            ("SANDBOX_API_KEY", key.as_str()),
+        ];
+        e2e::node::run(&["--test", "examples/ci/"], &vars, CI_EXAMPLE_LIMIT)
+    })
+    .await
+    .expect("the example ran");
+    eprintln!("{output}");
+    assert!(
+        passed,
+        "node --test examples/ci/ failed:\n{output}\n{}",
+        stack.logs()
     );
 }
 

@@ -2,10 +2,11 @@
 # The whole service on localhost, on its real paths, with no AWS account, Docker or Meta
 # credentials: DynamoDB Local (in memory), tools/graph-stub standing in for Meta's Graph API
 # (it also plays the phone owner and answers each template with a signed webhook delivery),
-# the functions behind `cargo lambda watch`, tools/stream-pump standing in for the events
-# function's triggers (Lambda's event source mapping on the table's stream, and the schedule of
-# its sweep), and tools/webhook-receiver, an API user's webhook endpoint that checks both
-# signatures of each delivery and prints it. Usually run as `make dev`.
+# the functions behind `cargo lambda watch`, tools/stream-pump standing in for the stream
+# triggers (Lambda's event source mappings on the table's stream: one pump for the events
+# function, with the schedule of its sweep, one for the phone function, which plays the
+# virtual phones +1 NXX 555 01XX), and tools/webhook-receiver, an API user's webhook endpoint
+# that checks both signatures of each delivery and prints it. Usually run as `make dev`.
 #
 #   tools/dev.sh             logs on the terminal; runs until Ctrl-C, which stops everything
 #   tools/dev.sh --headless  for tests and scripts: logs to files; runs until its standard
@@ -71,7 +72,7 @@ stop_all() {
     trap - EXIT
     trap '' INT TERM HUP
     [ -n "$PGIDS" ] || return 0
-    say "stopping DynamoDB Local, graph-stub, webhook-receiver, cargo lambda watch and stream-pump ..."
+    say "stopping DynamoDB Local, graph-stub, webhook-receiver, cargo lambda watch and the stream pumps ..."
     local pgid alive _
     for pgid in $PGIDS; do kill -TERM -- "-$pgid" 2>/dev/null || true; done
     for _ in $(seq 50); do
@@ -227,8 +228,9 @@ DEV_KEY=$("$ADMIN" create-key --user dev-user --label "make dev")
 if $HEADLESS; then
     stub_log=$STATE_DIR/graph-stub.log watch_log=$STATE_DIR/watch.log
     receiver_log=$STATE_DIR/webhook-receiver.log pump_log=$STATE_DIR/stream-pump.log
+    phone_pump_log=$STATE_DIR/phone-pump.log
 else
-    stub_log=- watch_log=- receiver_log=- pump_log=-
+    stub_log=- watch_log=- receiver_log=- pump_log=- phone_pump_log=-
 fi
 
 say "starting graph-stub on port $GRAPH_PORT ..."
@@ -280,6 +282,15 @@ start stream-pump "$pump_log" "$PUMP" --invoke-port "$API_PORT" --sweep-seconds 
 wait_until_ready stream-pump "the events function's stream" "$STARTED" "$pump_log" 60 \
     "read the table's stream" test -f "$STATE_DIR/stream-pump.ready"
 
+# The phone function's trigger: its own mapping on the same stream (template.yaml's filter:
+# sends to +1 numbers), so the virtual phones answer what is sent to them.
+say "starting a second stream-pump (the phone function's stream: the virtual phones) ..."
+rm -f "$STATE_DIR/phone-pump.ready"
+start phone-pump "$phone_pump_log" "$PUMP" --function phone --invoke-port "$API_PORT" \
+    --ready-file "$STATE_DIR/phone-pump.ready"
+wait_until_ready phone-pump "the phone function's stream" "$STARTED" "$phone_pump_log" 60 \
+    "read the table's stream" test -f "$STATE_DIR/phone-pump.ready"
+
 # --- Ready. ------------------------------------------------------------------------------------
 
 cat >"$STATE_DIR/stack.env.tmp" <<EOF
@@ -321,22 +332,29 @@ else
  events function (a line per batch) and runs its sweep of due retries every $SWEEP_SECONDS s.
  POST /v1/webhooks/test with {"webhookId": "<the answer's _id>"} sends a webhook.test at once.
 
- Create a session (graph-stub prints the template send, then taps "Activate" a second later):
+ Create a session for a virtual phone (+1 NXX 555 0100-0199: the service plays it; 0150
+ taps "Activate" as soon as its template is delivered):
 
      curl -s -X POST $API_URL/v1/whatsapp/sandbox/sessions -H "Authorization: Bearer \$KEY" \\
-          -H 'Content-Type: application/json' -d '{"phone": "+34 688 246 216"}'
+          -H 'Content-Type: application/json' -d '{"phone": "+1 201 555 0150"}'
 
- List sessions (pending, then active once the stub's signed reply reached the webhook):
+ List sessions (pending, then active a moment later), and make the phone answer:
 
      curl -s $API_URL/v1/whatsapp/sandbox/sessions -H "Authorization: Bearer \$KEY"
+     curl -s -X POST $API_URL/v1/whatsapp/sandbox/sessions/<session id>/reply \\
+          -H "Authorization: Bearer \$KEY" -H 'Content-Type: application/json' \\
+          -d '{"type": "text", "text": "Hi from the virtual phone"}'
 
- Message the phone once the session is active (graph-stub prints the send, reports it sent,
- delivered and read, and echoes it a second later):
+ Any other number goes to graph-stub, which prints the template send and taps "Activate" a
+ second later (for example +34 688 246 216).
+
+ Message the phone once the session is active (the virtual phone reports it sent, delivered
+ and read; graph-stub prints a real number's send, reports it and echoes it a second later):
 
      curl -s -X POST $API_URL/v1/whatsapp/sandbox/messages -H "Authorization: Bearer \$KEY" \\
           -H 'Content-Type: application/json' -d '{"type": "text", "text": {"body": "Hello!"}}'
 
- Read the conversation (your message with its status, the echo, windowExpiresAt):
+ Read the conversation (your message with its status, the phone's replies, windowExpiresAt):
 
      curl -s $API_URL/v1/whatsapp/sandbox/messages -H "Authorization: Bearer \$KEY"
 

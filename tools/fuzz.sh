@@ -69,7 +69,7 @@ mkfifo "$DIR/stdin"
 # locally): a short attempt limit keeps an unresponsive one from slowing the run.
 USER_DAILY_SEND_LIMIT=1000000 RECIPIENT_DAILY_SEND_LIMIT=1000000 USER_DAILY_MESSAGE_LIMIT=1000000 \
 USER_WEBHOOK_ATTEMPTS_PER_MINUTE=1000000 \
-WEBHOOK_TIMEOUT_MS=2000 \
+VIRTUAL_DAILY_SEND_LIMIT=1000000 VIRTUAL_DAILY_MESSAGE_LIMIT=1000000 WEBHOOK_TIMEOUT_MS=2000 \
 DEV_API_PORT=$API_PORT DEV_DYNAMODB_PORT=$DYNAMODB_PORT DEV_GRAPH_PORT=$GRAPH_PORT \
 DEV_RECEIVER_PORT=$RECEIVER_PORT \
     DEV_STATE_DIR="$DIR/stack" tools/dev.sh --headless <"$DIR/stdin" >"$DIR/dev.log" 2>&1 &
@@ -101,12 +101,14 @@ export FUZZ_APP_SECRET=dev-app-secret
 # Hypothesis' own files stay with the run's other outputs, not in the working tree.
 export HYPOTHESIS_STORAGE_DIRECTORY=$DIR/hypothesis
 
-# The dev user gets an active session the way a phone owner gives one (graph-stub plays the
-# phone and taps the template's button), so the messaging operations reach the code behind
-# their 403 `sandbox_session_required` instead of answering it to every generated request. Its
-# phone is in no example or dictionary, so no generated STOP ends it early.
+# The dev user gets an active session the way a virtual phone gives one (+1 202 555 0158 taps
+# Activate once its template is delivered; the phone function plays it from the stream), so
+# the messaging operations reach the code behind their 403 `sandbox_session_required` instead
+# of answering it to every generated request, and /reply, given its id (`session-ids`), the
+# code behind its 400 `session_not_found`. Its phone is in no example or webhook dictionary,
+# so no generated STOP ends it early.
 say "activating the dev user's session ..."
-python3 - "$DEV_API_URL" "$DEV_API_KEY" <<'PY'
+FUZZ_SESSION_ID=$(python3 - "$DEV_API_URL" "$DEV_API_KEY" <<'PY'
 import json, sys, time, urllib.request
 url, key = sys.argv[1], sys.argv[2]
 def call(method, path, body=None):
@@ -115,15 +117,18 @@ def call(method, path, body=None):
         "Authorization": "Bearer " + key, "Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=60) as response:
         return json.load(response)
-call("POST", "/v1/whatsapp/sandbox/sessions", {"phone": "+1 202 555 0188"})
+call("POST", "/v1/whatsapp/sandbox/sessions", {"phone": "+1 202 555 0158"})
 deadline = time.time() + 60
 while time.time() < deadline:
     sessions = call("GET", "/v1/whatsapp/sandbox/sessions")["sessions"]
     if sessions and sessions[0]["status"] == "active":
+        print(sessions[0]["id"])
         sys.exit(0)
     time.sleep(0.5)
 sys.exit("fuzz: the dev user's session did not turn active within 60 s")
 PY
+)
+export FUZZ_SESSION_ID
 # A webhook of the dev user with one logged delivery, so test and redeliver reach the code
 # behind their 404s: its id and the event id are mixed into generated bodies
 # (schemathesis.toml, `webhook-ids` and `event-ids`). It points at graph-stub, which answers at

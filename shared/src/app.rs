@@ -11,18 +11,19 @@ use crate::auth::{Authenticator, MAX_NEGATIVE_KEYS};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ConfigError, Role};
 use crate::edge::ApiError;
-use crate::graph::GraphClient;
+use crate::graph::{GraphClient, Meta};
 use crate::session::UserId;
 use crate::store::Store;
 
-/// Store, Graph client, clock, config and the auth cache: everything a handler needs.
+/// Store, Meta, clock, config and the auth cache: everything a handler needs.
 pub struct App {
     /// Configuration read at init.
     pub config: Config,
     /// The DynamoDB store.
     pub store: Store,
-    /// The Graph API client (only the create and send functions have one).
-    pub graph: Option<GraphClient>,
+    /// Where sends go: the Graph API client, and the virtual phones when `VIRTUAL_PHONES` is
+    /// on (only the create and send functions have one).
+    pub meta: Option<Meta>,
     /// Where "now" comes from.
     pub clock: Arc<dyn Clock>,
     /// API-key lookups and their per-container cache.
@@ -42,7 +43,8 @@ pub enum InitError {
 }
 
 impl App {
-    /// Assembles an app from parts (tests pass their own store, Graph URL and clock).
+    /// Assembles an app from parts (tests pass their own store, Graph URL and clock); the
+    /// Graph client becomes the app's [`Meta`] with the configuration's `VIRTUAL_PHONES`.
     pub fn new(
         config: Config,
         store: Store,
@@ -51,13 +53,19 @@ impl App {
     ) -> Self {
         let auth = Authenticator::new(config.auth_cache_seconds)
             .with_negative_cache(config.auth_negative_cache_seconds, MAX_NEGATIVE_KEYS);
+        let meta = graph.map(|client| Meta::new(client, config.virtual_phones));
         Self {
             config,
             store,
-            graph,
+            meta,
             clock,
             auth,
         }
+    }
+
+    /// The Graph API client, for apps built from this one (tests).
+    pub fn graph_client(&self) -> Option<GraphClient> {
+        self.meta.as_ref().map(|m| m.client().clone())
     }
 
     /// What every function needs besides its configuration: one DynamoDB client. Create and
@@ -71,7 +79,8 @@ impl App {
     /// The extra init of the functions that send to Meta (create, send), on an app built
     /// without it: see [`graph_init`].
     pub fn with_graph(mut self) -> Result<Self, InitError> {
-        self.graph = graph_init(&self.config)?;
+        let graph = graph_init(&self.config)?;
+        self.meta = graph.map(|client| Meta::new(client, self.config.virtual_phones));
         Ok(self)
     }
 
@@ -210,8 +219,9 @@ where
 {
     let config = Config::from_env(role)?;
     let graph = prepare(&config)?;
+    let virtual_phones = config.virtual_phones;
     let mut app = App::from_config(config);
-    app.graph = graph;
+    app.meta = graph.map(|client| Meta::new(client, virtual_phones));
     Ok(app)
 }
 

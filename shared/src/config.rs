@@ -3,6 +3,9 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::limits::Quota;
+use crate::phone::{PhoneE164, VirtualLine};
+
 /// Which function is starting: each requires only the variables it uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -24,6 +27,12 @@ pub enum Role {
     /// The events function: the table's stream and the retry sweep become deliveries; its
     /// delivery settings are `outbound::DeliverySettings`. Nothing beyond the table.
     Events,
+    /// The phone function: the table's stream records of accepted sends to virtual phones
+    /// become the phones' signed deliveries (needs the app secret that signs them).
+    Phone,
+    /// The reply function (`POST /v1/whatsapp/sandbox/sessions/{sessionId}/reply`): a
+    /// virtual phone writes to the sandbox number (needs the app secret that signs it).
+    Reply,
     /// Tools (admin, dev stack): nothing beyond the table.
     Tool,
 }
@@ -129,6 +138,14 @@ pub struct Config {
     pub graph_connect_timeout: Duration,
     /// `META_TIMEOUT_MS`: the whole send, connect included.
     pub graph_timeout: Duration,
+    /// `VIRTUAL_PHONES`: whether the service plays the virtual phones (`+1 NXX 555 01XX`)
+    /// instead of sending to them through Meta.
+    pub virtual_phones: bool,
+    /// `VIRTUAL_DAILY_SEND_LIMIT`: activation templates per user per UTC day to virtual phones
+    /// (their own counter: virtual use never takes from `USER_DAILY_SEND_LIMIT`).
+    pub virtual_daily_send_limit: i64,
+    /// `VIRTUAL_DAILY_MESSAGE_LIMIT`: sandbox messages per user per UTC day to virtual phones.
+    pub virtual_daily_message_limit: i64,
 }
 
 impl Config {
@@ -187,7 +204,10 @@ impl Config {
                 "META_ACCESS_TOKEN",
                 matches!(role, Role::Create | Role::Send),
             )?,
-            app_secret: secret_for("META_APP_SECRET", role == Role::Webhook)?,
+            app_secret: secret_for(
+                "META_APP_SECRET",
+                matches!(role, Role::Webhook | Role::Phone | Role::Reply),
+            )?,
             verify_token: secret_for("META_WEBHOOK_VERIFY_TOKEN", role == Role::Webhook)?,
             pending_ttl_seconds: number(&get, "PENDING_TTL_SECONDS", 86_400)?,
             active_ttl_seconds: number(&get, "ACTIVE_TTL_SECONDS", 604_800)?,
@@ -213,7 +233,56 @@ impl Config {
                 2_000,
             )? as u64),
             graph_timeout: Duration::from_millis(number(&get, "META_TIMEOUT_MS", 5_000)? as u64),
+            virtual_phones: flag(&get, "VIRTUAL_PHONES", true)?,
+            virtual_daily_send_limit: number(&get, "VIRTUAL_DAILY_SEND_LIMIT", 1_000)?,
+            virtual_daily_message_limit: number(&get, "VIRTUAL_DAILY_MESSAGE_LIMIT", 1_000)?,
         })
+    }
+
+    /// The line of `phone` if it is a virtual phone the service plays: in the virtual range
+    /// and `VIRTUAL_PHONES` on. `None` for every other number (with `VIRTUAL_PHONES=false`,
+    /// the range is ordinary numbers).
+    pub fn virtual_line(&self, phone: &PhoneE164) -> Option<VirtualLine> {
+        self.virtual_phones.then(|| phone.virtual_line()).flatten()
+    }
+
+    /// The sandbox display number's digits, without the `+` (Meta's `display_phone_number`).
+    pub fn display_digits(&self) -> &str {
+        self.sandbox_display_number.trim_start_matches('+')
+    }
+
+    /// Whose quota a send to `phone` uses ([`Quota`]).
+    pub fn quota(&self, phone: &PhoneE164) -> Quota {
+        match self.virtual_line(phone) {
+            Some(_) => Quota::Virtual,
+            None => Quota::Person,
+        }
+    }
+
+    /// The daily sandbox-message cap of a user under `quota`.
+    pub fn daily_message_limit(&self, quota: Quota) -> i64 {
+        match quota {
+            Quota::Person => self.user_daily_message_limit,
+            Quota::Virtual => self.virtual_daily_message_limit,
+        }
+    }
+}
+
+fn flag(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: bool,
+) -> Result<bool, ConfigError> {
+    match get(name) {
+        None => Ok(default),
+        Some(v) => match v.trim().to_ascii_lowercase().as_str() {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err(ConfigError::Invalid {
+                name,
+                reason: format!("expected true or false, got {v:?}"),
+            }),
+        },
     }
 }
 
@@ -276,6 +345,16 @@ mod tests {
         assert!(Config::from_lookup(Role::Messages, lookup(BASE)).is_ok());
         let err = Config::from_lookup(Role::Webhook, lookup(BASE)).unwrap_err();
         assert!(err.to_string().contains("META_APP_SECRET"));
+        // The phone and reply functions sign the virtual phones' deliveries.
+        for role in [Role::Phone, Role::Reply] {
+            let err = Config::from_lookup(role, lookup(BASE)).unwrap_err();
+            assert!(err.to_string().contains("META_APP_SECRET"), "{role:?}");
+            let signed = [BASE, &[("META_APP_SECRET", "s")]].concat();
+            assert!(
+                Config::from_lookup(role, lookup(&signed)).is_ok(),
+                "{role:?}"
+            );
+        }
     }
 
     #[test]
@@ -295,6 +374,46 @@ mod tests {
         assert_eq!(c.user_webhook_limit, 50);
         assert_eq!(c.user_webhook_attempts_per_minute, 30);
         assert_eq!(c.graph_base_url, "https://graph.facebook.com");
+        assert!(c.virtual_phones);
+        assert_eq!(c.virtual_daily_send_limit, 1_000);
+        assert_eq!(c.virtual_daily_message_limit, 1_000);
+    }
+
+    #[test]
+    fn virtual_phones_are_on_by_default_and_their_limits_are_read_and_checked() {
+        let virtual_phone = PhoneE164::parse("+1 201 555 0150").unwrap();
+        let person = PhoneE164::parse("+34 688 246 216").unwrap();
+        let on = Config::from_lookup(Role::List, lookup(BASE)).unwrap();
+        assert_eq!(
+            on.virtual_line(&virtual_phone).map(VirtualLine::number),
+            Some(50)
+        );
+        assert_eq!(on.virtual_line(&person), None);
+
+        let vars = [
+            BASE,
+            &[
+                ("VIRTUAL_PHONES", " FALSE "),
+                ("VIRTUAL_DAILY_SEND_LIMIT", "7"),
+                ("VIRTUAL_DAILY_MESSAGE_LIMIT", "9"),
+            ],
+        ]
+        .concat();
+        let off = Config::from_lookup(Role::List, lookup(&vars)).unwrap();
+        assert!(!off.virtual_phones);
+        assert_eq!(off.virtual_line(&virtual_phone), None, "ordinary numbers");
+        assert_eq!(off.virtual_daily_send_limit, 7);
+        assert_eq!(off.virtual_daily_message_limit, 9);
+
+        for (name, bad) in [
+            ("VIRTUAL_PHONES", "yes"),
+            ("VIRTUAL_DAILY_SEND_LIMIT", "-1"),
+            ("VIRTUAL_DAILY_MESSAGE_LIMIT", "many"),
+        ] {
+            let vars = [BASE, &[(name, bad)]].concat();
+            let err = Config::from_lookup(Role::List, lookup(&vars)).unwrap_err();
+            assert!(err.to_string().contains(name), "{err}");
+        }
     }
 
     #[test]

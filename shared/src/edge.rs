@@ -67,6 +67,9 @@ pub enum ApiError {
     /// Unknown, malformed, expired or foreign session id: one answer for all.
     #[error("Session not found")]
     SessionNotFound,
+    /// `/reply` to a session whose phone is not a virtual phone the service plays.
+    #[error("this session's phone is not a virtual phone: only +1 NXX 555 0100 to +1 NXX 555 0199 (with VIRTUAL_PHONES on) can be told to reply")]
+    NotAVirtualPhone,
     /// Meta rejected the send: its message verbatim and its error object.
     #[error("{message}")]
     Platform {
@@ -124,6 +127,7 @@ impl ApiError {
             Self::InvalidJson(_)
             | Self::InvalidField { .. }
             | Self::SessionNotFound
+            | Self::NotAVirtualPhone
             | Self::Platform { .. } => StatusCode::BAD_REQUEST,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::WindowClosed { .. } => StatusCode::BAD_REQUEST,
@@ -165,6 +169,7 @@ impl ApiError {
             Self::RecipientOptedOut(_) => ("permission_error", "recipient_opted_out"),
             Self::RateLimited { .. } => ("rate_limit_error", "rate_limit_exceeded"),
             Self::SessionNotFound => ("invalid_request_error", "session_not_found"),
+            Self::NotAVirtualPhone => ("invalid_request_error", "not_a_virtual_phone"),
             Self::Platform { .. } => ("platform_error", "whatsapp_send_failed"),
             Self::UpstreamUnavailable => ("api_error", "upstream_unavailable"),
             Self::ServiceUnavailable => ("api_error", "service_unavailable"),
@@ -185,7 +190,7 @@ impl ApiError {
                     body.insert("details".into(), d.clone());
                 }
             }
-            Self::SessionNotFound => {
+            Self::SessionNotFound | Self::NotAVirtualPhone => {
                 body.insert("param".into(), "sessionId".into());
             }
             Self::WebhookNotFound => {

@@ -1,9 +1,10 @@
 //! The library every sandbox function stands on.
 //!
 //! Pure rules (`phone`, `session`, `message`, `config`, `limits`, `meta`, `events`) never touch
-//! the network; `store` (DynamoDB), `graph` (Meta's Graph API), `outbound`'s egress and
-//! attempt (users' webhook URLs) and `delivery` (which runs them for the events function) are
-//! the only modules that do I/O. `edge` is the HTTP edge: the
+//! the network; `store` (DynamoDB), `graph` (Meta's Graph API; its virtual phones answer with
+//! no network at all), `outbound`'s egress and attempt (users' webhook URLs), `delivery`
+//! (which runs them for the events function) and `virtual_phones` (which hands the virtual
+//! phones' deliveries to the webhook) are the only modules that do I/O. `edge` is the HTTP edge: the
 //! error envelope, request ids, JSON bodies and the one log line per request. `api` holds the
 //! request handlers the Lambda binaries run, and the parsing of their requests.
 
@@ -24,7 +25,7 @@ pub mod edge;
 /// Outbound events from the table's stream records (pure): which change is which event, its
 /// stable id and Zernio's JSON envelope.
 pub mod events;
-/// The Graph API client that sends the activation template and sandbox messages.
+/// Where sends go: the Graph API client, and the virtual phones the service plays.
 pub mod graph;
 /// HTTPS trust and TLS settings the maintained clients leave to us: `EXTRA_CA_CERTS` for the
 /// SDK's HTTP client, and the rustls settings the reqwest clients (Graph, webhooks) share.
@@ -48,6 +49,9 @@ pub mod session;
 pub mod store;
 /// JSON logs, set up once per container.
 pub mod telemetry;
+/// The phone function: stream records of accepted sends to virtual phones become the phones'
+/// signed deliveries, handed to the webhook in process.
+pub mod virtual_phones;
 /// An API user's outbound webhooks (pure): settings and their rules, log entries, test event.
 pub mod webhooks;
 

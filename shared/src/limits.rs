@@ -1,7 +1,8 @@
-//! Send caps and rates, the pure part: UTC days and minutes, scopes, the `X-RateLimit-*`
-//! numbers. No I/O here; the store reserves the counters, whose keys
-//! (`COUNT#USER#<userId>#<YYYY-MM-DD>`, `COUNT#PHONE#<canonical digits>#<YYYY-MM-DD>`, a user's
-//! webhook attempts of a minute) are built by `store::Key`.
+//! Send caps, rates and opt-outs, the pure part: UTC days and minutes, scopes, the
+//! `X-RateLimit-*` numbers, and whose quota a send uses. No I/O here; the store reserves the
+//! counters, whose keys (`COUNT#USER#<userId>#<YYYY-MM-DD>`, `COUNT#PHONE#<canonical
+//! digits>#<YYYY-MM-DD>`, the virtual phones' `COUNT#VIRTUAL#USER#…` and
+//! `COUNT#MSG#VIRTUAL#USER#…`, a user's webhook attempts of a minute) are built by `store::Key`.
 
 use crate::phone::PhoneE164;
 
@@ -62,6 +63,28 @@ pub fn canonical_digits(phone: &PhoneE164) -> String {
         .unwrap_or_else(|| phone.digits().to_owned())
 }
 
+/// Whose quota a send to a phone uses, and whose opt-out blocks it.
+///
+/// A person's phone counts against the user's daily caps and the phone's own (the
+/// per-recipient cap protects a person), and any opt-out of any of its WhatsApp forms blocks
+/// it. A virtual phone (`+1 NXX 555 01XX`, played by the service) is shared by every user of a
+/// deployment and no person stands behind it: a send counts only against the user's own
+/// virtual caps (`VIRTUAL_DAILY_SEND_LIMIT`, `VIRTUAL_DAILY_MESSAGE_LIMIT`), so virtual use
+/// never takes from the real quota; and its `STOP` blocks only the user whose session it
+/// answered, for [`VIRTUAL_OPT_OUT_SECONDS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quota {
+    /// A phone a person holds.
+    Person,
+    /// A virtual phone the service plays.
+    Virtual,
+}
+
+/// How long a virtual phone's `STOP` blocks the user whose session it answered: then it lifts
+/// by itself, as if the phone had written `START`, so a CI run starts clean. Enforced when a
+/// create checks the opt-out (the item's TTL only cleans up).
+pub const VIRTUAL_OPT_OUT_SECONDS: i64 = 60;
+
 /// Which cap a number belongs to (`details.scope` of a 429).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
@@ -113,6 +136,11 @@ pub fn tighter(user: Usage, recipient: Usage) -> Usage {
     } else {
         user
     }
+}
+
+/// The tightest of `usages` ([`tighter`] pairwise); `None` for none.
+pub fn tightest(usages: impl IntoIterator<Item = Usage>) -> Option<Usage> {
+    usages.into_iter().reduce(tighter)
 }
 
 /// The three `X-RateLimit-*` headers for a daily cap's `usage`, the reset being the next UTC

@@ -126,6 +126,63 @@ impl PhoneE164 {
     }
 }
 
+impl PhoneE164 {
+    /// The line of a virtual phone (`+1 NXX 555 01XX`), if this number is one: a North
+    /// American number whose exchange is 555 and whose line is 0100-0199. NANPA reserves
+    /// those lines for fiction, so no subscriber holds one; the service plays them
+    /// (`VIRTUAL_PHONES`, README "Virtual phones"). Whether the service does is configuration;
+    /// this only says what the number is.
+    pub fn virtual_line(&self) -> Option<VirtualLine> {
+        let d = self.0.as_bytes();
+        let shaped =
+            d.len() == 11 && d[0] == b'1' && matches!(d[1], b'2'..=b'9') && &d[4..9] == b"55501";
+        shaped.then(|| VirtualLine((d[9] - b'0') * 10 + (d[10] - b'0')))
+    }
+}
+
+/// A virtual phone's line: the last two digits of `+1 NXX 555 01XX` (0-99), which choose
+/// what the phone does ([`VirtualLine::behaviour`]). Only [`PhoneE164::virtual_line`] makes
+/// one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct VirtualLine(u8);
+
+/// What a virtual phone does, by its line (the table, README "Virtual phones").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Behaviour {
+    /// 00-49: each message is reported `sent`, `delivered`, `read`; it answers only when told.
+    Reachable,
+    /// 50-59: as [`Behaviour::Reachable`], and it taps Activate once its template is delivered.
+    TapsActivate,
+    /// 60-69: Meta accepts each send, then reports it `failed` (131026, undeliverable).
+    Unreachable,
+    /// 70-79: Meta refuses each send at once (131030, not in the allowed list).
+    Refused,
+    /// 80-89: as [`Behaviour::Reachable`], and it answers its first template with `STOP`.
+    AnswersStop,
+    /// 90-99: a WhatsApp-username user: its statuses carry its business-scoped user id beside
+    /// the phone, its messages only that id.
+    Username,
+}
+
+impl VirtualLine {
+    /// The last two digits.
+    pub fn number(self) -> u8 {
+        self.0
+    }
+
+    /// What the phone on this line does.
+    pub fn behaviour(self) -> Behaviour {
+        match self.0 {
+            0..=49 => Behaviour::Reachable,
+            50..=59 => Behaviour::TapsActivate,
+            60..=69 => Behaviour::Unreachable,
+            70..=79 => Behaviour::Refused,
+            80..=89 => Behaviour::AnswersStop,
+            _ => Behaviour::Username,
+        }
+    }
+}
+
 /// `+digits` as libphonenumber parses, validates and formats it with `util`'s metadata: E.164
 /// digits, no `+`.
 fn libphonenumber_e164(util: &PhoneNumberUtil, digits: &str) -> Result<String, PhoneError> {
@@ -422,6 +479,43 @@ mod tests {
                 "{digits}"
             );
             assert_eq!(parse_with_whole_metadata(digits), Err(PhoneError::Invalid));
+        }
+    }
+
+    #[test]
+    fn the_virtual_range_is_plus_one_nxx_555_0100_to_0199_and_valid_for_libphonenumber() {
+        use Behaviour::*;
+        let expected = |line: u8| match line {
+            0..=49 => Reachable,
+            50..=59 => TapsActivate,
+            60..=69 => Unreachable,
+            70..=79 => Refused,
+            80..=89 => AnswersStop,
+            _ => Username,
+        };
+        for area in ["201", "212", "415", "617", "907"] {
+            for line in 0..100u8 {
+                let typed = format!("+1 {area} 555 01{line:02}");
+                let phone = PhoneE164::parse(&typed).unwrap_or_else(|e| panic!("{typed}: {e}"));
+                let virtual_line = phone.virtual_line().unwrap_or_else(|| panic!("{typed}"));
+                assert_eq!(virtual_line.number(), line, "{typed}");
+                assert_eq!(virtual_line.behaviour(), expected(line), "{typed}");
+            }
+        }
+        // Around the range: other lines and exchanges, another country, not NANP-shaped.
+        for digits in [
+            "12015550099",
+            "12015550200",
+            "12015560150",
+            "12015450150",
+            "11015550150",
+            "10015550150",
+            "442015550150",
+            "34688246216",
+            "120155501501",
+        ] {
+            let phone = PhoneE164::from_stored(digits).unwrap();
+            assert_eq!(phone.virtual_line(), None, "{digits}");
         }
     }
 

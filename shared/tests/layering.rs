@@ -23,6 +23,9 @@ const RULES: &[(&str, &[&str])] = &[
     ("webhooks.rs", NOT_IN_DOMAIN),
     // The store answers `StoreError`; the edge turns that into an answer, never the reverse.
     ("store/", &["edge", "api"]),
+    // Meta, real or virtual, answers `SendError`s and deliveries; the handlers decide what
+    // they mean for a request, and hand deliveries to the webhook (`virtual_phones`).
+    ("graph/", &["edge", "api", "virtual_phones"]),
 ];
 
 #[test]

@@ -143,7 +143,7 @@ async fn a_failure_to_store_the_message_id_is_retried_within_the_time_left() {
     let app = App::new(
         env.app.config.clone(),
         Store::new(client, &env.table),
-        env.app.graph.clone(),
+        env.app.graph_client(),
         env.clock.clone(),
     );
     let reply = env.create_on(&app, &key, SPAIN).await;

@@ -7,7 +7,8 @@ use e2e::stream::{events_in, local, TableStream};
 use e2e::{TestEnv, SPAIN_DIGITS};
 use sandbox::events::StreamRecord;
 use serde_json::{json, Value};
-use stream_pump::pump::{passes_filter, sequence, Backoff, Pump, MAX_RETRIES};
+use stream_pump::filter::Filter;
+use stream_pump::pump::{sequence, Backoff, Pump, MAX_RETRIES};
 
 /// No waits between retries: the tests count them.
 const NO_WAIT: Backoff = Backoff {
@@ -32,6 +33,19 @@ fn drain(
         idle = if moved == 0 { idle + 1 } else { 0 };
     }
     batches
+}
+
+/// The events function and its mapping's filter.
+fn events() -> (&'static str, Filter) {
+    (
+        "events",
+        Filter::for_function("events").expect("the events mapping's filter"),
+    )
+}
+
+/// Whether the events mapping hands `record` over.
+fn passes_filter(record: &Value) -> bool {
+    events().1.passes(record)
 }
 
 fn ok(_: &[Value]) -> Result<Value, String> {
@@ -65,7 +79,7 @@ async fn the_pump_hands_over_what_the_filter_passes_from_latest_as_lambdas_json(
     let stream = TableStream::open(&env).await;
     put(&env, "USER#before", "SESSION").await;
     let before = stream.records().len();
-    let mut pump = Pump::start(local(), stream.arn(), NO_WAIT).expect("start the pump");
+    let mut pump = Pump::start(local(), stream.arn(), NO_WAIT, events()).expect("start the pump");
 
     // A session's activation writes session, conversation and bookkeeping items.
     let s = env.pending("u1", SPAIN_DIGITS).await;
@@ -108,7 +122,7 @@ async fn the_pump_hands_over_what_the_filter_passes_from_latest_as_lambdas_json(
 async fn a_partial_failure_resumes_at_the_lowest_failed_record() {
     let env = TestEnv::new().await;
     let stream = TableStream::open(&env).await;
-    let mut pump = Pump::start(local(), stream.arn(), NO_WAIT).expect("start the pump");
+    let mut pump = Pump::start(local(), stream.arn(), NO_WAIT, events()).expect("start the pump");
     for n in 0..5 {
         put(&env, "CONV#u1", &format!("MSG#{n}")).await;
     }
@@ -132,7 +146,7 @@ async fn a_partial_failure_resumes_at_the_lowest_failed_record() {
 async fn a_failed_invocation_is_bisected_then_retried_up_to_the_limit() {
     let env = TestEnv::new().await;
     let stream = TableStream::open(&env).await;
-    let mut pump = Pump::start(local(), stream.arn(), NO_WAIT).expect("start the pump");
+    let mut pump = Pump::start(local(), stream.arn(), NO_WAIT, events()).expect("start the pump");
     for n in 0..4 {
         put(&env, "USER#u1", &format!("ITEM#{n}")).await;
     }
@@ -161,4 +175,30 @@ async fn a_failed_invocation_is_bisected_then_retried_up_to_the_limit() {
         .filter_map(|r| r["dynamodb"]["Keys"]["sk"]["S"].as_str())
         .collect();
     assert_eq!(keys, ["ITEM#1", "ITEM#2", "ITEM#3"]);
+}
+
+#[tokio::test]
+async fn the_phone_pump_hands_over_only_sends_to_plus_one_numbers_and_the_phone_plays_them() {
+    let env = TestEnv::accepting().await;
+    let stream = TableStream::open(&env).await;
+    let phone = (
+        "phone",
+        Filter::for_function("phone").expect("the phone mapping's filter"),
+    );
+    let mut pump = Pump::start(local(), stream.arn(), NO_WAIT, phone).expect("start the pump");
+
+    env.pending("u1", SPAIN_DIGITS).await;
+    let (key, _) = env.virtual_session("u2", e2e::phones::TAPS).await;
+    let handed: Vec<Value> = drain(&mut pump, &mut ok).concat();
+
+    // The virtual session's record of its template's id, nothing of the Spanish session, none
+    // of the claim's put (no template id yet).
+    assert_eq!(handed.len(), 1, "{handed:?}");
+    let image = &handed[0]["dynamodb"]["NewImage"];
+    assert_eq!(image["phoneE164"]["S"], e2e::phones::TAPS_DIGITS);
+    assert!(image["activationMessageId"]["S"].is_string());
+    let played =
+        sandbox::virtual_phones::handle_batch(&env.app, &json!({ "Records": handed })).await;
+    assert_eq!(played.cues, 1);
+    assert_eq!(env.session_of(&key).await["status"], "active");
 }

@@ -95,7 +95,7 @@ async fn a_dynamodb_that_accepts_connections_and_never_answers_gives_503_within_
     let app = App::new(
         env.app.config.clone(),
         Store::new(e2e::dynamo::client(&endpoint, None), &env.table),
-        env.app.graph.clone(),
+        env.app.graph_client(),
         env.clock.clone(),
     );
     // The first request (the key lookup) hangs: one operation's time, never the Lambda's.

@@ -58,6 +58,21 @@ async fn sample_session_events_drive_create_list_and_revoke() {
 }
 
 #[tokio::test]
+async fn the_sample_reply_event_drives_the_reply_function() {
+    let env = dev_env().await;
+    // The sample names a fixed session: the uniform not-found answer, which proves the route's
+    // path parameter, the body and auth reach the handler.
+    let reply = e2e::finish(
+        "POST",
+        "/v1/whatsapp/sandbox/sessions/wss_3kTMd9Xr7QeZp1bN8vYc2a/reply",
+        sandbox::api::reply::handle(&env.app, sample("reply.json")).await,
+    );
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.text);
+    assert_eq!(reply.text, e2e::NOT_FOUND);
+    assert_eq!(reply.header("x-request-id"), Some("sample-post-reply"));
+}
+
+#[tokio::test]
 async fn sample_messaging_events_drive_send_and_messages() {
     let env = dev_env().await;
     let reply = e2e::finish(

@@ -16,10 +16,10 @@ async fn only_create_gets_a_graph_client() {
     let create = bare(env.app.config.clone())
         .with_graph()
         .expect("create's init");
-    assert!(create.graph.is_some());
+    assert!(create.meta.is_some());
     // The shared init (App::from_config) leaves the Graph client out: list, revoke and the
     // webhook never build it.
-    assert!(bare(env.app.config.clone()).graph.is_none());
+    assert!(bare(env.app.config.clone()).meta.is_none());
 
     let vars: HashMap<&str, &str> = HashMap::from([
         ("TABLE_NAME", "t"),
@@ -39,11 +39,7 @@ async fn only_create_gets_a_graph_client() {
         _ => vars.get(k).map(|v| v.to_string()),
     };
     let send = Config::from_lookup(Role::Send, send_vars).expect("send's configuration");
-    assert!(bare(send)
-        .with_graph()
-        .expect("send's init")
-        .graph
-        .is_some());
+    assert!(bare(send).with_graph().expect("send's init").meta.is_some());
 }
 
 #[test]

@@ -54,6 +54,8 @@ mod opt_out;
 /// The table's stream as the outbox: real writes' stream records become exactly their events
 /// (`sandbox::events`), a STOP told apart from a revoke.
 mod outbox;
+/// `replyFromVirtualPhone`: a virtual phone writes when told; its answers and refusals.
+mod reply;
 /// The `X-Request-Id` header.
 mod request_ids;
 /// `revokeWhatsAppSandboxSession`.
@@ -67,6 +69,10 @@ mod template;
 mod tls;
 /// Every kind of bad server certificate refused by both clients, over TLS 1.2 and 1.3.
 mod tls_refusals;
+/// Virtual phones: a STOP per user that lifts after 60 s, no per-recipient cap, their own caps.
+mod virtual_limits;
+/// Virtual phones (`+1 NXX 555 01XX`): each row of the behaviour table, played from the stream.
+mod virtual_phones;
 /// The webhook handshake, signatures, and the replies that activate a session.
 mod webhook_activation;
 /// `GET /v1/webhooks/logs` and `POST /v1/webhooks/logs/redeliver`.

@@ -379,7 +379,12 @@ async fn a_key_still_in_flight_is_409_and_reused_with_another_body_422() {
     let claimed = env
         .app
         .store
-        .reserve_message(&user, T0, 50, Some((&id, &fingerprint, "first")))
+        .reserve_message(
+            &user,
+            T0,
+            (sandbox::limits::Quota::Person, 50),
+            Some((&id, &fingerprint, "first")),
+        )
         .await
         .unwrap();
     assert_eq!(claimed, sandbox::store::MessageReservation::Reserved);

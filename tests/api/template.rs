@@ -190,10 +190,11 @@ fn template_routes_match_the_local_router() {
             continue;
         }
         let binary = text(&resource["Metadata"]["BuildProperties"], "Binary");
+        // A function invoked only by a stream (phone) has no events.
         for event in resource["Properties"]["Events"]
             .as_mapping()
-            .unwrap()
-            .values()
+            .into_iter()
+            .flat_map(|events| events.values())
             .filter(|e| e["Type"].as_str() == Some("HttpApi"))
         {
             let p = &event["Properties"];
@@ -223,7 +224,7 @@ fn template_routes_match_the_local_router() {
             from_router.insert((field("method"), path.clone(), field("function")));
         }
     }
-    assert_eq!(from_template.len(), 14, "{from_template:?}");
+    assert_eq!(from_template.len(), 15, "{from_template:?}");
     assert_eq!(from_template, from_router);
 }
 
@@ -689,17 +690,35 @@ fn webhook_has_reserved_concurrency_so_a_flood_cannot_starve_meta() {
 
 // ---------- The events function (issue 19): its stream, its sweep, its dead letters ----------
 
-/// The one resource of this type.
-fn the_one<'a>(doc: &'a Value, kind: &str) -> (&'a str, &'a Value) {
-    let found: Vec<(&str, &Value)> = doc["Resources"]
+/// The event source mapping that feeds the function built from `binary`.
+fn mapping_of<'a>(doc: &'a Value, binary: &str) -> &'a Value {
+    let id = function_id(doc, binary);
+    let found: Vec<&Value> = doc["Resources"]
+        .as_mapping()
+        .unwrap()
+        .values()
+        .filter(|r| r["Type"].as_str() == Some("AWS::Lambda::EventSourceMapping"))
+        .filter(|r| intrinsic(&r["Properties"]["FunctionName"]).1.as_str() == Some(id))
+        .collect();
+    assert_eq!(found.len(), 1, "exactly one mapping feeds {binary}");
+    found[0]
+}
+
+/// The dead-letter queue a mapping's on-failure destination names: its logical id and it.
+fn dead_letters_of<'a>(doc: &'a Value, mapping: &Value) -> (&'a str, &'a Value) {
+    let (tag, destination) =
+        intrinsic(&mapping["Properties"]["DestinationConfig"]["OnFailure"]["Destination"]);
+    assert_eq!(tag, "GetAtt");
+    let arn = destination.as_str().expect("Queue.Arn");
+    let queue = arn.strip_suffix(".Arn").expect("a queue's Arn");
+    let (name, resource) = doc["Resources"]
         .as_mapping()
         .unwrap()
         .iter()
-        .filter(|(_, r)| r["Type"].as_str() == Some(kind))
-        .map(|(name, r)| (name.as_str().unwrap(), r))
-        .collect();
-    assert_eq!(found.len(), 1, "exactly one {kind}");
-    found[0]
+        .find(|(name, _)| name.as_str() == Some(queue))
+        .expect("the queue the destination names");
+    assert_eq!(resource["Type"].as_str(), Some("AWS::SQS::Queue"));
+    (name.as_str().unwrap(), resource)
 }
 
 /// The logical id of the function built from this binary.
@@ -751,7 +770,7 @@ fn events_policy_touches_only_webhooks_their_log_and_deliveries_reads_its_stream
     ] {
         expected.insert(format!("{action} Table.StreamArn"));
     }
-    let (queue, _) = the_one(&doc, "AWS::SQS::Queue");
+    let (queue, _) = dead_letters_of(&doc, mapping_of(&doc, "events"));
     expected.insert(format!("sqs:SendMessage {queue}.Arn"));
     assert_eq!(grants(&doc, "events"), expected);
 
@@ -765,15 +784,17 @@ fn events_policy_touches_only_webhooks_their_log_and_deliveries_reads_its_stream
     }
 }
 
-#[test]
-fn the_stream_reaches_events_filtered_reporting_item_failures_bisected_bounded_and_dead_lettered() {
-    let doc = template();
-    let (_, mapping) = the_one(&doc, "AWS::Lambda::EventSourceMapping");
+/// What every stream mapping must be, for the function built from `binary`: this table's stream
+/// from `LATEST` into that function; only the records the function reports failed retried,
+/// bisected, at most 10 times and while at most a day old; what is given up on kept 14 days in
+/// an encrypted dead-letter queue. Answers the queue's logical id.
+fn assert_reports_failures_bounded_and_dead_lettered<'a>(doc: &'a Value, binary: &str) -> &'a str {
+    let mapping = mapping_of(doc, binary);
     let m = &mapping["Properties"];
     let (tag, target) = intrinsic(&m["FunctionName"]);
     assert_eq!(
         (tag.as_str(), target.as_str()),
-        ("Ref", Some(function_id(&doc, "events")))
+        ("Ref", Some(function_id(doc, binary)))
     );
     let (tag, source) = intrinsic(&m["EventSourceArn"]);
     assert_eq!(
@@ -781,7 +802,6 @@ fn the_stream_reaches_events_filtered_reporting_item_failures_bisected_bounded_a
         ("GetAtt", Some("Table.StreamArn"))
     );
     assert_eq!(m["StartingPosition"].as_str(), Some("LATEST"));
-    assert_eq!(m["BatchSize"].as_i64(), Some(100));
 
     // Only an infrastructure failure fails a record, and only that record is retried.
     let responses: Vec<&str> = m["FunctionResponseTypes"]
@@ -803,15 +823,20 @@ fn the_stream_reaches_events_filtered_reporting_item_failures_bisected_bounded_a
     assert!((60..=86_400).contains(&age), "{age}");
 
     // What is given up on goes to the dead-letter queue, kept 14 days, encrypted.
-    let (tag, destination) = intrinsic(&m["DestinationConfig"]["OnFailure"]["Destination"]);
-    let (queue, dlq) = the_one(&doc, "AWS::SQS::Queue");
-    assert_eq!(
-        (tag.as_str(), destination.as_str()),
-        ("GetAtt", Some(format!("{queue}.Arn").as_str()))
-    );
+    let (queue, dlq) = dead_letters_of(doc, mapping);
     let q = &dlq["Properties"];
     assert_eq!(q["MessageRetentionPeriod"].as_i64(), Some(14 * 86_400));
     assert_eq!(q["SqsManagedSseEnabled"].as_bool(), Some(true));
+    queue
+}
+
+#[test]
+fn the_stream_reaches_events_filtered_reporting_item_failures_bisected_bounded_and_dead_lettered() {
+    let doc = template();
+    let mapping = mapping_of(&doc, "events");
+    let m = &mapping["Properties"];
+    let queue = assert_reports_failures_bounded_and_dead_lettered(&doc, "events");
+    assert_eq!(m["BatchSize"].as_i64(), Some(100));
     let output = &doc["Outputs"]["EventsDeadLetterQueueUrl"]["Value"];
     let (tag, named) = intrinsic(output);
     assert_eq!((tag.as_str(), named.as_str()), ("Ref", Some(queue)));
@@ -824,6 +849,11 @@ fn the_stream_reaches_events_filtered_reporting_item_failures_bisected_bounded_a
     let pattern: serde_json::Value =
         serde_json::from_str(filters[0]["Pattern"].as_str().expect("a Pattern"))
             .expect("the pattern is JSON");
+    // make dev's stream-pump applies the very same pattern.
+    assert_eq!(
+        filters[0]["Pattern"].as_str(),
+        Some(stream_pump::filter::EVENTS[0])
+    );
     let prefixes = [
         sandbox::store::ItemKind::Session.prefix(),
         sandbox::store::ItemKind::Message.prefix(),
@@ -924,6 +954,118 @@ fn every_function_logs_to_its_own_group_with_the_retention() {
     binaries.sort();
     assert_eq!(
         binaries,
-        ["create", "events", "list", "messages", "revoke", "send", "webhook", "webhooks"]
+        [
+            "create", "events", "list", "messages", "phone", "reply", "revoke", "send", "webhook",
+            "webhooks"
+        ]
     );
+}
+
+// ---------- The virtual phones: the reply route and the phone function on the stream ----------
+
+/// The webhook's grants: the phone and reply functions run its processing in process.
+fn webhook_grants() -> Vec<&'static str> {
+    vec![
+        "Query index/byPhone",
+        "Query index/byWaId",
+        "GetItem OPTOUT#*",
+        "GetItem BSUID#*",
+        "GetItem OUTMSG#*",
+        "GetItem LASTSENT#*",
+        "UpdateItem USER#*",
+        "UpdateItem OPTOUT#*",
+        "UpdateItem CONV#*",
+        "UpdateItem BSUID#*",
+        "PutItem INBOUND#*",
+        "PutItem CONV#*",
+        "DeleteItem USER#*",
+        "DeleteItem BSUID#*",
+    ]
+}
+
+#[test]
+fn reply_policy_is_the_webhooks_and_reads_the_callers_key_session_and_conversation() {
+    let doc = template();
+    let mut expected = webhook_grants();
+    expected.extend([
+        "GetItem KEY#*",
+        "GetItem USER#*",
+        "GetItem CONV#*",
+        "Query CONV#*",
+    ]);
+    assert_eq!(grants(&doc, "reply"), set(&expected));
+    assert_eq!(grants(&doc, "webhook"), set(&webhook_grants()));
+    let variables = &function(&doc, "reply")["Properties"]["Environment"]["Variables"];
+    let secret = variables["META_APP_SECRET"].as_str().unwrap_or_default();
+    assert!(secret.contains("{{resolve:secretsmanager:"), "{secret}");
+}
+
+#[test]
+fn phone_policy_is_the_webhooks_reads_its_stream_and_dead_letters() {
+    let doc = template();
+    let (queue, _) = dead_letters_of(&doc, mapping_of(&doc, "phone"));
+    let mut expected = set(&webhook_grants());
+    for action in [
+        "DescribeStream",
+        "GetRecords",
+        "GetShardIterator",
+        "ListStreams",
+    ] {
+        expected.insert(format!("{action} Table.StreamArn"));
+    }
+    expected.insert(format!("sqs:SendMessage {queue}.Arn"));
+    assert_eq!(grants(&doc, "phone"), expected);
+    let f = &function(&doc, "phone")["Properties"];
+    assert!(f["Role"].is_null(), "{:?}", f["Role"]);
+    assert!(f["Events"].is_null(), "only its own mapping invokes it");
+    let secret = f["Environment"]["Variables"]["META_APP_SECRET"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(secret.contains("{{resolve:secretsmanager:"), "{secret}");
+}
+
+#[test]
+fn the_stream_reaches_the_phone_filtered_as_make_devs_pump_does_bounded_and_dead_lettered() {
+    let doc = template();
+    let m = &mapping_of(&doc, "phone")["Properties"];
+    let queue = assert_reports_failures_bounded_and_dead_lettered(&doc, "phone");
+    let events_queue = assert_reports_failures_bounded_and_dead_lettered(&doc, "events");
+    assert_ne!(queue, events_queue, "a dead-letter queue of its own");
+
+    // The patterns make dev's stream-pump applies, each valid JSON.
+    let patterns: Vec<&str> = m["FilterCriteria"]["Filters"]
+        .as_sequence()
+        .expect("FilterCriteria.Filters")
+        .iter()
+        .map(|f| f["Pattern"].as_str().expect("a Pattern"))
+        .collect();
+    assert_eq!(patterns, stream_pump::filter::PHONE);
+    for p in patterns {
+        serde_json::from_str::<serde_json::Value>(p).expect("the pattern is JSON");
+    }
+    let output = &doc["Outputs"]["PhoneDeadLetterQueueUrl"]["Value"];
+    let (tag, named) = intrinsic(output);
+    assert_eq!((tag.as_str(), named.as_str()), ("Ref", Some(queue)));
+}
+
+#[test]
+fn the_virtual_phones_are_configured_for_every_function_with_their_defaults() {
+    let doc = template();
+    let globals = &doc["Globals"]["Function"]["Environment"]["Variables"];
+    for (variable, parameter, default) in [
+        ("VIRTUAL_PHONES", "VirtualPhones", "true"),
+        ("VIRTUAL_DAILY_SEND_LIMIT", "VirtualDailySendLimit", "1000"),
+        (
+            "VIRTUAL_DAILY_MESSAGE_LIMIT",
+            "VirtualDailyMessageLimit",
+            "1000",
+        ),
+    ] {
+        assert_eq!(ref_name(&globals[variable]), parameter);
+        assert_eq!(
+            doc["Parameters"][parameter]["Default"].as_str(),
+            Some(default),
+            "{parameter}"
+        );
+    }
 }

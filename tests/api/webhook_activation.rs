@@ -179,11 +179,11 @@ async fn every_entry_change_message_and_status_of_a_batch_is_processed() {
     let env = TestEnv::accepting().await;
     let s1 = env.pending("u1", SPAIN_DIGITS).await;
     let s2 = env.pending("u2", UK_DIGITS).await;
-    let s3 = env.pending("u3", "12025550143").await;
+    let s3 = env.pending("u3", "12025550243").await;
     let (k1, k2, k3) = (&s1.key, &s2.key, &s3.key);
     let first = envelope(
         vec![button_reply(SPAIN_DIGITS, &s1.payload, &s1.wamid, 1)],
-        vec![s3.status("delivered", "12025550143", T0 + 3)],
+        vec![s3.status("delivered", "12025550243", T0 + 3)],
     );
     let second = envelope(
         vec![text_reply(UK_DIGITS, "ok", Some(&s2.wamid), 2)],

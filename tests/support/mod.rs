@@ -10,6 +10,11 @@ pub mod dynamo;
 pub mod messaging;
 /// The Graph API stub (`wiremock`) answering template sends like Meta.
 pub mod meta;
+/// Node.js scripts: `@zernio/node` driven unchanged, the CI example.
+pub mod node;
+/// The virtual phones: the phone function's stream handler fed from the table's stream, and
+/// `/reply`.
+pub mod phones;
 /// The test table's DynamoDB stream, read as Lambda hands it over.
 pub mod stream;
 /// The API user's outbound webhooks: calls to `/v1/webhooks/*`, local receivers.
@@ -111,6 +116,10 @@ pub struct Options {
     pub user_webhook_limit: i64,
     /// `USER_WEBHOOK_ATTEMPTS_PER_MINUTE` (the production default unless a test needs another).
     pub user_webhook_attempts_per_minute: i64,
+    /// `VIRTUAL_PHONES` (on, the production default, unless a test needs the range as
+    /// ordinary numbers; the other limits are the production defaults, which a test may change
+    /// in `app.config`).
+    pub virtual_phones: bool,
 }
 
 impl Default for Options {
@@ -123,6 +132,7 @@ impl Default for Options {
             user_webhook_limit: sandbox::config::DEFAULT_USER_WEBHOOK_LIMIT,
             user_webhook_attempts_per_minute:
                 sandbox::config::DEFAULT_USER_WEBHOOK_ATTEMPTS_PER_MINUTE,
+            virtual_phones: true,
         }
     }
 }
@@ -193,6 +203,7 @@ impl TestEnv {
                 "USER_WEBHOOK_ATTEMPTS_PER_MINUTE",
                 options.user_webhook_attempts_per_minute.to_string(),
             ),
+            ("VIRTUAL_PHONES", options.virtual_phones.to_string()),
         ]);
         let config = Config::from_lookup(Role::Create, |k| vars.get(k).cloned())
             .expect("test configuration is complete");

@@ -34,7 +34,8 @@
    `${FUZZ_WEBHOOK_ID}` and `${FUZZ_EVENT_ID}` (a webhook and a logged event that tools/fuzz.sh
    creates); a generated body field holding one gets the value before the request is sent. The
    fuzzer reuses ids it saw in answers, so a DELETE naming the fixture webhook is sent with an
-   id that names none instead (the fixture lives for the whole run).
+   id that names none instead (the fixture lives for the whole run). `/reply` gets the dev
+   user's live session (`FUZZ_SESSION_ID`) for most generated ids (`map_path_parameters`).
 
 5. The local stand-in for API Gateway. `cargo lambda watch` cannot forward a body that is not
    UTF-8 (API Gateway would base64-encode it for the function), nor a header value that is not
@@ -51,6 +52,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 from collections import Counter
 from typing import Any
 
@@ -168,6 +170,35 @@ def _keep_the_fixture(case: Any, kwargs: dict[str, Any]) -> None:
             for key in ("webhookId", "id"):
                 if params.get(key) == fixture:
                     params[key] = NOBODYS_WEBHOOK
+
+
+# `SessionId` in openapi.yaml.
+SESSION_ID = re.compile(r"wss_[0-9A-Za-z]{22}")
+
+
+def _picks_fixture(value: Any) -> bool:
+    """Four of five generated values, chosen by their own bytes (so a seed still decides)."""
+    digest = hashlib.sha256(repr(value).encode()).digest()
+    return digest[0] % 5 != 0
+
+
+@schemathesis.hook
+def map_path_parameters(context: Any, path_parameters: dict[str, Any] | None) -> Any:
+    """Gives `/reply` the dev user's live session (tools/fuzz.sh's `FUZZ_SESSION_ID`) for four
+    of five generated ids, so it reaches the code behind its 400 `session_not_found`. (A
+    dictionary cannot: the placeholder does not match the `SessionId` pattern, which
+    schemathesis reports as a dictionary mismatch.) Revoke never gets it: the fixture lives for
+    the whole run."""
+    operation = context.operation
+    fixture = os.environ.get("FUZZ_SESSION_ID")
+    if not path_parameters or not fixture or operation is None:
+        return path_parameters
+    if operation.method.upper() == "POST" and operation.path.endswith("/reply"):
+        value = path_parameters.get("sessionId")
+        # Only a well-formed id is swapped: a malformed one is a negative case, kept as it is.
+        if isinstance(value, str) and SESSION_ID.fullmatch(value) and _picks_fixture(value):
+            path_parameters["sessionId"] = fixture
+    return path_parameters
 
 
 @schemathesis.hook

@@ -20,8 +20,9 @@ use super::session_response;
 use crate::app::App;
 use crate::config::Config;
 use crate::edge::{json_object, serve, with_rate_limit_headers, ApiError, Sends};
-use crate::graph::{GraphClient, SendError};
+use crate::graph::{Meta, SendError};
 use crate::ids;
+use crate::limits::Quota;
 use crate::phone::PhoneE164;
 use crate::session::{Session, SessionId, SessionStatus};
 use crate::store::{Caps, Item, Reservation, Reserve, StoreError, Write, OPERATION_TIMEOUT};
@@ -74,14 +75,11 @@ async fn create(app: &App, req: Request) -> Result<Response<Body>, ApiError> {
     let now = app.clock.now();
     let user = app.authenticate(&req, now).await?;
     let phone = phone_from_body(&req)?;
-    let graph = app.graph.as_ref().ok_or_else(|| {
+    let meta = app.meta.as_ref().ok_or_else(|| {
         tracing::error!("create runs without a Graph API client");
         ApiError::Internal
     })?;
-    let caps = Caps {
-        user: app.config.user_daily_send_limit,
-        recipient: app.config.recipient_daily_send_limit,
-    };
+    let caps = caps_for(&app.config, &phone);
 
     for _ in 0..MAX_ATTEMPTS {
         let id = SessionId::generate().map_err(internal)?;
@@ -110,7 +108,7 @@ async fn create(app: &App, req: Request) -> Result<Response<Body>, ApiError> {
                     now,
                     plan,
                 };
-                return send_new(app, graph, new).await;
+                return send_new(app, meta, new).await;
             }
             Reserve::SessionDiffers {
                 current: Some(existing),
@@ -131,13 +129,28 @@ async fn create(app: &App, req: Request) -> Result<Response<Body>, ApiError> {
                 &app.config.sandbox_display_number,
             ));
         }
-        if let Some(done) = refresh(app, graph, existing, &write_id, now, caps, plan).await? {
+        if let Some(done) = refresh(app, meta, existing, &write_id, now, caps, plan).await? {
             return Ok(done);
         }
         // The session was revoked or replaced while we sent: start over.
     }
     tracing::warn!("create kept losing races with concurrent changes");
     Err(ApiError::ServiceUnavailable)
+}
+
+/// The caps and opt-outs a template to `phone` passes: a person's phone counts against the
+/// user's and the recipient's daily caps; a virtual phone against the user's own virtual cap
+/// only, and only this user's opt-out of it counts (`limits::Quota`).
+fn caps_for(config: &Config, phone: &PhoneE164) -> Caps {
+    match config.quota(phone) {
+        Quota::Person => Caps::Person {
+            user: config.user_daily_send_limit,
+            recipient: config.recipient_daily_send_limit,
+        },
+        Quota::Virtual => Caps::Virtual {
+            user: config.virtual_daily_send_limit,
+        },
+    }
 }
 
 /// `phone` from the body, normalized, or the contract's 400.
@@ -176,11 +189,7 @@ struct NewSend<'a> {
 }
 
 /// A new session holds the slot: send, then record Meta's ids or roll back the claim.
-async fn send_new(
-    app: &App,
-    graph: &GraphClient,
-    new: NewSend<'_>,
-) -> Result<Response<Body>, ApiError> {
+async fn send_new(app: &App, meta: &Meta, new: NewSend<'_>) -> Result<Response<Body>, ApiError> {
     let NewSend {
         mut session,
         write_id,
@@ -190,7 +199,7 @@ async fn send_new(
         plan,
     } = new;
     let number = &app.config.sandbox_display_number;
-    let accepted = match graph.send_activation(&session).await {
+    let accepted = match meta.send_activation(&session).await {
         Ok(accepted) => accepted,
         Err(send_error) => {
             let rollback = app
@@ -307,7 +316,7 @@ where
 /// id. `None` when the session changed meanwhile in a way that means starting over.
 async fn refresh(
     app: &App,
-    graph: &GraphClient,
+    meta: &Meta,
     mut session: Session,
     write_id: &str,
     now: i64,
@@ -334,7 +343,7 @@ async fn refresh(
         Reserve::OptedOut => return Err(opted_out(&session.phone)),
         Reserve::Capped(usage) => return Err(capped(&session.phone, usage, now)),
     };
-    let accepted = match graph.send_activation(&session).await {
+    let accepted = match meta.send_activation(&session).await {
         Ok(accepted) => accepted,
         Err(e) => {
             if let Err(store_error) = app

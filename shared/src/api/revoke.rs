@@ -1,7 +1,8 @@
 //! `DELETE /v1/whatsapp/sandbox/sessions/{sessionId}`: hard-deletes the caller's session.
 
-use lambda_http::{Body, Request, RequestExt, Response};
+use lambda_http::{Body, Request, Response};
 
+use super::path_session_id;
 use crate::app::App;
 use crate::edge::{serve, success, ApiError};
 use crate::session::SessionId;
@@ -31,17 +32,4 @@ async fn revoke(app: &App, req: Request) -> Result<Response<Body>, ApiError> {
         }
         Write::ConditionFailed { .. } => Err(ApiError::SessionNotFound),
     }
-}
-
-/// The `{sessionId}` path parameter, or the last path segment when the router gave none.
-fn path_session_id(req: &Request) -> String {
-    if let Some(id) = req.path_parameters_ref().and_then(|p| p.first("sessionId")) {
-        return id.to_owned();
-    }
-    req.uri()
-        .path()
-        .rsplit('/')
-        .next()
-        .unwrap_or_default()
-        .to_owned()
 }

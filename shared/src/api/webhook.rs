@@ -72,16 +72,24 @@ fn verify(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
 
 /// An event delivery: signature first, then every entry, change, message and status.
 async fn deliver(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
-    let body = body_bytes(req);
+    let signature = req
+        .headers()
+        .get("x-hub-signature-256")
+        .and_then(|v| v.to_str().ok());
+    accept(app, body_bytes(req), signature).await?;
+    Ok(received())
+}
+
+/// A delivery's raw `body` and its `X-Hub-Signature-256`, as the route gets them: the signature
+/// checked, the body parsed, every event processed. The route answers 200 when this is `Ok`.
+/// The virtual phones hand their deliveries to the webhook here, in process: the same checks
+/// and the same processing as Meta's over HTTP.
+pub async fn accept(app: &App, body: &[u8], signature: Option<&str>) -> Result<(), ApiError> {
     let secret = app
         .config
         .app_secret
         .as_ref()
         .map(|s| s.expose().as_bytes());
-    let signature = req
-        .headers()
-        .get("x-hub-signature-256")
-        .and_then(|v| v.to_str().ok());
     let signed = body.len() <= MAX_DELIVERY_BYTES
         && secret.is_some_and(|secret| signature_ok(secret, body, signature));
     if !signed {
@@ -104,12 +112,12 @@ async fn deliver(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
                 bytes = body.len(),
                 "signed webhook body is not a delivery we can read"
             );
-            return Ok(received());
+            return Ok(());
         }
     };
     // A storage failure answers 503, so Meta retries the whole delivery.
     process(app, &notification).await?;
-    Ok(received())
+    Ok(())
 }
 
 fn received() -> Response<Body> {
@@ -278,6 +286,28 @@ async fn on_phone(
         let mut recorded = false;
         match intent(message) {
             Intent::Ignore => {}
+            // A virtual phone is every user's: its STOP and START are one user's (below).
+            Intent::OptOut if is_virtual(app, from) => {
+                let owner = addressee(app, from, message, &sessions, now)
+                    .await?
+                    .map(|s| s.user_id.clone());
+                if let Some(owner) = &owner {
+                    virtual_opt_out(app, from, owner, &sessions, message_time).await?;
+                    sessions.retain(|s| &s.user_id != owner || s.created_at > message_time);
+                }
+                tracing::info!(phone = %masked, answered = owner.is_some(),
+                    "virtual phone opted out of the session it answered");
+            }
+            Intent::OptIn if is_virtual(app, from) => {
+                let owner = addressee(app, from, message, &sessions, now).await?;
+                if let Some(owner) = owner {
+                    let _ = app
+                        .store
+                        .set_user_opt_out(from, &owner.user_id, false, message_time)
+                        .await?;
+                }
+                tracing::info!(phone = %masked, "virtual phone's opt-out lifted");
+            }
             Intent::OptOut => {
                 opt_out(app, from, &sessions, message_time).await?;
                 sessions.retain(|s| s.created_at > message_time);
@@ -354,7 +384,7 @@ async fn on_phone(
 /// The conversation item of an inbound message for `user` from `from` (whose BSUID is
 /// `bsuid`, when known); `None` for system notices and messages without an id (nothing to
 /// show, and no key that stays the same on redelivery).
-fn conversation_entry(
+pub(crate) fn conversation_entry(
     user: &UserId,
     from: &str,
     bsuid: Option<&Bsuid>,
@@ -381,9 +411,7 @@ fn conversation_entry(
     })
 }
 
-/// Records an inbound message for the user it is for ([`recipient_of`]), if any. A quote of a
-/// message that is no activation template costs one read (who sent it); a phone with more
-/// than one active session one read (who sent to it last).
+/// Records an inbound message for the user it is for ([`addressee`]), if any.
 async fn record(
     app: &App,
     from: &str,
@@ -393,11 +421,35 @@ async fn record(
     sessions: &[Session],
     now: i64,
 ) -> Result<(), StoreError> {
-    // Nobody to record it for (or nothing to record): no request at all.
-    let anyone = sessions.iter().any(|s| s.is_live(now));
-    if !anyone || conversation_entry(&UserId::new(""), from, None, message, message_time).is_none()
-    {
+    // Nothing to record: no request at all.
+    if conversation_entry(&UserId::new(""), from, None, message, message_time).is_none() {
         return Ok(());
+    }
+    let Some(owner) = addressee(app, from, message, sessions, now).await? else {
+        tracing::info!(phone = %mask_digits(from), "inbound message for nobody's live session: not kept");
+        return Ok(());
+    };
+    if let Some(entry) = conversation_entry(&owner.user_id, from, bsuid, message, message_time) {
+        app.store.record_inbound(&entry).await?;
+    }
+    Ok(())
+}
+
+/// The live session of the phone `from` an inbound message is for ([`recipient_of`]), if any:
+/// the session its payload names or whose template it quotes, the sender of the sandbox
+/// message it quotes, else the active user who sent to the phone last. A quote of a message
+/// that is no activation template costs one read (who sent it); a phone with more than one
+/// active session one read (who sent to it last).
+async fn addressee<'a>(
+    app: &App,
+    from: &str,
+    message: &InboundMessage,
+    sessions: &'a [Session],
+    now: i64,
+) -> Result<Option<&'a Session>, StoreError> {
+    // Nobody to address: no request at all.
+    if !sessions.iter().any(|s| s.is_live(now)) {
+        return Ok(None);
     }
     let reference = reference_of(message);
     let quoted_owner = match &reference {
@@ -429,15 +481,13 @@ async fn record(
             _ => activated,
         }
     };
-    let Some(owner) = recipient_of(sessions, &reference, quoted_owner.as_ref(), recency, now)
-    else {
-        tracing::info!(phone = %mask_digits(from), "inbound message for nobody's live session: not kept");
-        return Ok(());
-    };
-    if let Some(entry) = conversation_entry(&owner.user_id, from, bsuid, message, message_time) {
-        app.store.record_inbound(&entry).await?;
-    }
-    Ok(())
+    Ok(recipient_of(
+        sessions,
+        &reference,
+        quoted_owner.as_ref(),
+        recency,
+        now,
+    ))
 }
 
 /// The phone's BSUID after this delivery's messages: the latest one they carry (or a change
@@ -514,7 +564,10 @@ async fn learn(
         replaced = replaced.len(),
         "business-scoped user id learned"
     );
-    match record.opt_out {
+    // A virtual phone's opt-out is one user's, and a message that named no phone answered no
+    // session: nothing to apply.
+    let pending = record.opt_out.filter(|_| !is_virtual(app, phone));
+    match pending {
         Some((true, at)) => {
             let looked_up;
             let sessions = match sessions {
@@ -533,7 +586,7 @@ async fn learn(
         Some((false, at)) => opt_in(app, phone, at).await?,
         None => {}
     }
-    Ok(record.opt_out)
+    Ok(pending)
 }
 
 /// Messages from a BSUID no phone is known for: recorded nowhere, and logged without their
@@ -569,6 +622,9 @@ async fn on_unknown_bsuid(
             phone: Some(phone), ..
         }) = outcome
         {
+            if is_virtual(app, &phone) {
+                continue;
+            }
             if opted_out {
                 let sessions = app.store.sessions_for_phone(&phone).await?;
                 opt_out(app, &phone, &sessions, message_time).await?;
@@ -609,6 +665,35 @@ async fn opt_out(
                 &session.id,
                 DeleteIf::CreatedBy { message_time },
             )
+            .await?;
+    }
+    Ok(())
+}
+
+/// Whether `digits` is a virtual phone the service plays (`VIRTUAL_PHONES`).
+fn is_virtual(app: &App, digits: &str) -> bool {
+    PhoneE164::from_stored(digits).is_some_and(|p| app.config.virtual_line(&p).is_some())
+}
+
+/// A virtual phone's STOP: every user shares the phone, so it blocks only `owner`, the user
+/// whose session it answered, and only for `VIRTUAL_OPT_OUT_SECONDS` (create checks it), and
+/// deletes only that user's session of the phone if it was created before the STOP.
+async fn virtual_opt_out(
+    app: &App,
+    from: &str,
+    owner: &UserId,
+    sessions: &[Session],
+    message_time: i64,
+) -> Result<(), StoreError> {
+    // A failed condition means a later message already decided it.
+    let _ = app
+        .store
+        .set_user_opt_out(from, owner, true, message_time)
+        .await?;
+    for session in sessions.iter().filter(|s| &s.user_id == owner) {
+        let _ = app
+            .store
+            .delete_session(owner, &session.id, DeleteIf::CreatedBy { message_time })
             .await?;
     }
     Ok(())

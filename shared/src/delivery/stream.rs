@@ -11,11 +11,11 @@
 
 use std::collections::HashMap;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::{Deliverer, Job, Tally};
 use crate::app::App;
-use crate::events::{events_of, Event, StreamRecord};
+use crate::events::{batch_item_failures, events_of, Event, StreamRecord};
 use crate::session::UserId;
 use crate::store::{Claim, DeliveryItem, DeliveryState, StoreError};
 use crate::webhooks::Webhook;
@@ -40,12 +40,7 @@ pub struct BatchReport {
 impl BatchReport {
     /// Lambda's partial batch response: `{"batchItemFailures": [{"itemIdentifier": …}]}`.
     pub fn response(&self) -> Value {
-        let failures: Vec<Value> = self
-            .failed
-            .iter()
-            .map(|seq| json!({ "itemIdentifier": seq }))
-            .collect();
-        json!({ "batchItemFailures": failures })
+        batch_item_failures(&self.failed)
     }
 }
 

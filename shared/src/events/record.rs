@@ -144,6 +144,16 @@ impl StreamRecord {
     }
 }
 
+/// Lambda's partial batch response to a stream batch (`ReportBatchItemFailures`): the
+/// sequence numbers of the records to hand over again, earliest first (none: all done).
+pub fn batch_item_failures(failed: &[String]) -> Value {
+    let failures: Vec<Value> = failed
+        .iter()
+        .map(|seq| serde_json::json!({ "itemIdentifier": seq }))
+        .collect();
+    serde_json::json!({ "batchItemFailures": failures })
+}
+
 /// An image (`{"name": {"S": "…"}, …}`) as the SDK's item.
 pub fn item_from_json(map: &Map<String, Value>) -> Result<Item, RecordError> {
     map.iter()

@@ -1,6 +1,7 @@
 //! Meta's webhook: what it delivers, how it is signed, and what each event means. No I/O here;
 //! the route `api::webhook` reads the request and applies the decisions through the store.
-//! (Sending templates is the Graph API client's job, in `graph`.)
+//! (Sending templates is the Graph API client's job, in `graph`; `wire` writes Meta's side,
+//! for the stand-ins that play it.)
 
 /// What Meta echoes back to us: the `biz_opaque_callback_data` tag that ties a message's
 /// statuses to its item, and the quick-reply payload that names the session a reply answers.
@@ -13,3 +14,6 @@ pub mod matching;
 pub mod payload;
 /// `X-Hub-Signature-256` and constant-time secret comparison.
 pub mod signature;
+/// Meta's side of the wire: the deliveries it posts and the errors its Graph API answers, as
+/// the virtual phones and `make dev`'s Graph stand-in write them.
+pub mod wire;

@@ -20,7 +20,8 @@ pub fn signature_ok(secret: &[u8], body: &[u8], header: Option<&str>) -> bool {
     mac.verify_slice(&expected).is_ok()
 }
 
-/// `sha256=<hex>` for `body` under `secret` (tests, the local Graph stand-in, re-signing events).
+/// `sha256=<hex>` for `body` under `secret`: how Meta signs a delivery, for its stand-ins (the
+/// virtual phones, the local Graph stand-in) and the tests.
 pub fn sign(secret: &[u8], body: &[u8]) -> String {
     // HMAC accepts keys of any length, so this cannot fail.
     let mut mac = match Hmac::<Sha256>::new_from_slice(secret) {
@@ -61,6 +62,17 @@ mod tests {
             Some(good.trim_start_matches("sha256="))
         ));
         assert!(!signature_ok(b"secret", body, Some("sha256=zz")));
+    }
+
+    #[test]
+    fn the_signature_is_lowercase_hex_hmac_sha256() {
+        // RFC 4231 test case 2: a known answer, so the signing Meta's stand-ins (the virtual
+        // phones, make dev's graph-stub) share with the verifier is checked against HMAC
+        // itself, not against its own copy.
+        assert_eq!(
+            sign(b"Jefe", b"what do ya want for nothing?"),
+            "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
     }
 
     #[test]

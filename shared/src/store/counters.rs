@@ -1,6 +1,8 @@
 //! Daily send counters and the guards every template send passes in one transaction: a unit
 //! of the user's and of the recipient's counter, and a `ConditionCheck` that no WhatsApp form
-//! of the phone opted out.
+//! of the phone opted out. A virtual phone's send ([`Caps::Virtual`]) takes a unit of the
+//! user's own virtual counter only, and checks only this user's opt-out of the phone, which
+//! lifts [`VIRTUAL_OPT_OUT_SECONDS`] after its `STOP`.
 //!
 //! A successful `TransactWriteItems` returns no values, yet a 200 names the units left. So each
 //! counter update is conditioned on the EXACT count this container expects (a small cache,
@@ -22,7 +24,7 @@ use aws_sdk_dynamodb::types::{
 };
 
 use super::{n, transact, Item, Key, Reason, Store, StoreError, Transact};
-use crate::limits::{self, Scope, Usage};
+use crate::limits::{self, Quota, Scope, Usage, VIRTUAL_OPT_OUT_SECONDS};
 use crate::phone::PhoneE164;
 use crate::session::{Session, UserId};
 
@@ -35,13 +37,35 @@ const MAX_CACHED_COUNTERS: usize = 1024;
 /// The attribute holding a counter's sends.
 const SENDS: &str = "sends";
 
-/// The two daily caps a template send counts against.
+/// The daily caps a template send counts against, and whose opt-out blocks it, by the phone it
+/// goes to ([`Quota`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Caps {
-    /// `USER_DAILY_SEND_LIMIT`.
-    pub user: i64,
-    /// `RECIPIENT_DAILY_SEND_LIMIT`.
-    pub recipient: i64,
+pub enum Caps {
+    /// A person's phone: a unit of the user's and of the recipient's counters; an opt-out of
+    /// any WhatsApp form of the phone blocks the send.
+    Person {
+        /// `USER_DAILY_SEND_LIMIT`.
+        user: i64,
+        /// `RECIPIENT_DAILY_SEND_LIMIT`.
+        recipient: i64,
+    },
+    /// A virtual phone, which every user shares: a unit of the user's own virtual counter
+    /// only; only this user's opt-out of the phone blocks it, and only for
+    /// [`VIRTUAL_OPT_OUT_SECONDS`] after the `STOP`.
+    Virtual {
+        /// `VIRTUAL_DAILY_SEND_LIMIT`.
+        user: i64,
+    },
+}
+
+impl Caps {
+    /// The quota these caps count against.
+    fn quota(self) -> Quota {
+        match self {
+            Self::Person { .. } => Quota::Person,
+            Self::Virtual { .. } => Quota::Virtual,
+        }
+    }
 }
 
 /// What this container last saw each counter hold, so the next guess is usually right.
@@ -90,13 +114,15 @@ impl Counter {
 /// The units one send holds: what a 200's headers report and what a failed send gives back.
 #[derive(Debug, Clone)]
 pub struct Reservation {
-    counters: [Counter; 2],
+    /// The user's counter first, then the recipient's (a person's phone).
+    counters: Vec<Counter>,
 }
 
 impl Reservation {
-    /// The cap the `X-RateLimit-*` headers describe (the tighter one, this send counted).
+    /// The cap the `X-RateLimit-*` headers describe (the tightest, this send counted).
     pub fn usage(&self) -> Usage {
-        limits::tighter(self.counters[0].usage(), self.counters[1].usage())
+        let user = self.counters[0].usage();
+        limits::tightest(self.counters.iter().map(Counter::usage)).unwrap_or(user)
     }
 }
 
@@ -124,8 +150,9 @@ pub(super) enum Undo {
 }
 
 impl Store {
-    /// The two counters of a send by `user` to `phone` at `now`, with this container's guesses.
-    fn counters(&self, user: &UserId, phone: &PhoneE164, caps: Caps, now: i64) -> [Counter; 2] {
+    /// The counters of a send by `user` to `phone` at `now` (the user's first), with this
+    /// container's guesses.
+    fn counters(&self, user: &UserId, phone: &PhoneE164, caps: Caps, now: i64) -> Vec<Counter> {
         let counter = |key: Key, scope, limit| {
             let sends = self.counts.get(&key.pk);
             Counter {
@@ -137,14 +164,46 @@ impl Store {
                 misses: 0,
             }
         };
-        [
-            counter(Key::user_counter(user, now), Scope::User, caps.user),
-            counter(
-                Key::recipient_counter(phone, now),
-                Scope::Recipient,
-                caps.recipient,
-            ),
-        ]
+        let user_key = Key::user_counter_of(caps.quota(), user, now);
+        match caps {
+            Caps::Person {
+                user: user_cap,
+                recipient,
+            } => vec![
+                counter(user_key, Scope::User, user_cap),
+                counter(
+                    Key::recipient_counter(phone, now),
+                    Scope::Recipient,
+                    recipient,
+                ),
+            ],
+            // No per-recipient cap: it protects a person, and no one holds a virtual phone.
+            Caps::Virtual { user: user_cap } => vec![counter(user_key, Scope::User, user_cap)],
+        }
+    }
+
+    /// The opt-out checks of a send by `user` to `phone` at `now`: every WhatsApp form of a
+    /// person's phone, or this user's opt-out of a virtual phone (in force for
+    /// [`VIRTUAL_OPT_OUT_SECONDS`] after its `STOP`).
+    fn opt_out_checks(
+        &self,
+        user: &UserId,
+        phone: &PhoneE164,
+        caps: Caps,
+        now: i64,
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+        match caps {
+            Caps::Person { .. } => phone
+                .whatsapp_forms()
+                .iter()
+                .map(|form| not_opted_out(&self.table, &Key::opt_out(form.digits()), None))
+                .collect(),
+            Caps::Virtual { .. } => Ok(vec![not_opted_out(
+                &self.table,
+                &Key::user_opt_out(phone.digits(), user),
+                Some(now - VIRTUAL_OPT_OUT_SECONDS),
+            )?]),
+        }
     }
 
     /// Sends `head` (the session part) together with a unit of each of `session`'s counters and
@@ -160,7 +219,6 @@ impl Store {
         deadline: Instant,
     ) -> Result<Guarded, StoreError> {
         let mut counters = self.counters(&session.user_id, &session.phone, caps, now);
-        let forms = session.phone.whatsapp_forms();
         for attempt in 0..MAX_TRANSACTION_ATTEMPTS {
             // A cap of 0 never sends. A cached count at the cap may be stale (units given
             // back elsewhere): it is checked by expecting one below the cap, which can never
@@ -175,9 +233,7 @@ impl Store {
             for c in &counters {
                 items.push(reserve_unit(&self.table, c, now)?);
             }
-            for form in &forms {
-                items.push(not_opted_out(&self.table, form)?);
-            }
+            items.extend(self.opt_out_checks(&session.user_id, &session.phone, caps, now)?);
             let reasons = match transact(self, operation, items).await? {
                 Transact::Done => {
                     for c in &mut counters {
@@ -254,7 +310,7 @@ impl Store {
             if let Some(head) = head {
                 items.push(head()?);
             }
-            let owed: Vec<usize> = (0..2)
+            let owed: Vec<usize> = (0..reservation.counters.len())
                 .filter(|&i| reservation.counters[i].sends > 0)
                 .collect();
             for &i in &owed {
@@ -393,13 +449,26 @@ fn return_unit(table: &str, counter: &Counter) -> Result<TransactWriteItem, Stor
     Ok(TransactWriteItem::builder().update(update).build())
 }
 
-/// Holds only while `phone` has no opt-out in force.
-fn not_opted_out(table: &str, phone: &PhoneE164) -> Result<TransactWriteItem, StoreError> {
+/// Holds only while the opt-out item `key` is not in force: absent, lifted, or (with
+/// `lifted_by`) set no later than that time, after which it lifts by itself.
+fn not_opted_out(
+    table: &str,
+    key: &Key,
+    lifted_by: Option<i64>,
+) -> Result<TransactWriteItem, StoreError> {
     let check = ConditionCheck::builder()
         .table_name(table)
-        .set_key(Some(Key::opt_out(phone.digits()).item()))
-        .condition_expression("attribute_not_exists(pk) OR optedOut = :false")
-        .expression_attribute_values(":false", AttributeValue::Bool(false))
+        .set_key(Some(key.item()))
+        .expression_attribute_values(":false", AttributeValue::Bool(false));
+    let check = match lifted_by {
+        None => check.condition_expression("attribute_not_exists(pk) OR optedOut = :false"),
+        Some(at) => check
+            .condition_expression(
+                "attribute_not_exists(pk) OR optedOut = :false OR updatedAt <= :lifted",
+            )
+            .expression_attribute_values(":lifted", n(at)),
+    };
+    let check = check
         .build()
         .map_err(|e| StoreError::corrupt("TransactWriteItems(opt-out)", e.to_string()))?;
     Ok(TransactWriteItem::builder().condition_check(check).build())

@@ -17,7 +17,7 @@ use super::{
     conditional, n, s, split_message_sort_key, transact_retrying, Backoff, Item, Key, Reason,
     Store, StoreError, Transact, Write, MESSAGE_SK_PREFIX, TTL_ATTRIBUTE,
 };
-use crate::limits::counter_expires_at;
+use crate::limits::{counter_expires_at, Quota};
 use crate::message::{
     ConversationMessage, Direction, ACCEPTED, ACCEPTED_RANK, CONVERSATION_SECONDS,
     IDEMPOTENCY_SECONDS,
@@ -176,18 +176,18 @@ impl Store {
         Ok(item.as_ref().map(idempotency_from_item))
     }
 
-    /// Holds one unit of `user`'s cap for today (and, with a key, claims the key for this
-    /// request, `owner`): both or neither. The counter's condition makes the cap exact under
-    /// any concurrency.
+    /// Holds one unit of `user`'s cap of `quota` for today (and, with a key, claims the key
+    /// for this request, `owner`): both or neither. The counter's condition makes the cap exact
+    /// under any concurrency.
     pub async fn reserve_message(
         &self,
         user: &UserId,
         now: i64,
-        limit: i64,
+        (quota, limit): (Quota, i64),
         key: Option<(&str, &str, &str)>,
     ) -> Result<MessageReservation, StoreError> {
         const OPERATION: &str = "TransactWriteItems(reserve)";
-        let counter = Key::message_counter(user, now);
+        let counter = Key::message_counter_of(quota, user, now);
         let Some((id, fingerprint, owner)) = key else {
             let result = self
                 .client
@@ -246,18 +246,22 @@ impl Store {
         )
     }
 
-    /// Gives back the unit a failed send held, and frees its key so a retry can send.
+    /// Gives back the unit of `quota` a failed send held, and frees its key so a retry can
+    /// send.
     pub async fn release_message(
         &self,
         user: &UserId,
         reserved_at: i64,
+        quota: Quota,
         key: Option<(&str, &str)>,
     ) -> Result<(), StoreError> {
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(Key::message_counter(user, reserved_at).item()))
+            .set_key(Some(
+                Key::message_counter_of(quota, user, reserved_at).item(),
+            ))
             .update_expression("ADD #n :minus")
             .condition_expression("#n > :zero")
             .expression_attribute_names("#n", "count")
@@ -450,6 +454,20 @@ impl Store {
             .last_evaluated_key
             .and_then(|k| k.get("sk").and_then(|v| v.as_s().ok()).cloned());
         Ok((messages, next))
+    }
+
+    /// One message of `user`'s conversation, by its time and suffix (strongly consistent).
+    pub async fn conversation_message(
+        &self,
+        user: &UserId,
+        created_at: i64,
+        suffix: &str,
+    ) -> Result<Option<ConversationMessage>, StoreError> {
+        let key = Key::message(user, created_at, suffix);
+        match self.get("GetItem(conversation)", &key, true).await? {
+            Some(item) => message_from_item(item),
+            None => Ok(None),
+        }
     }
 
     /// The user who sent the sandbox message Meta calls `message_id`, if it was one.

@@ -21,6 +21,7 @@
 //! | API key (written by provisioning; layout fixed) | `KEY#<sha256 hex of the key>` | `KEY` | `userId`, `status` (`active`/`disabled`), `createdAt` (RFC 3339), `label`? |
 //! | the user's one session | `USER#<userId>` | `SESSION` | `sessionId`, `userId`, `phoneE164`, `status`, `createdAt`, `expiresAt`, `activatedAt`?, `activationMessageId`?, `templateSentAt`?, `waId`?, `delivery`?, `deliveryRank`?, `writeId`, `lastInboundAt`?, `bsuid`? (the phone's BSUID, once learned), `endReason`? and `endedAt`? (set by a STOP just before it deletes the item) |
 //! | a phone's opt-out (STOP / START) | `OPTOUT#<digits>` | `OPTOUT` | `optedOut` (BOOL), `updatedAt` (N, the message's time), `phones` (SS, every number of that person) |
+//! | a virtual phone's opt-out of one user (in force for 60 s after its STOP) | `OPTOUT#<digits>#<userId>` | `OPTOUT` | `optedOut` (BOOL), `updatedAt` (N, the message's time), `expiresAt` (`updatedAt` + 60: the TTL only cleans up) |
 //! | a user's daily send counter | `COUNT#USER#<userId>#<YYYY-MM-DD>` | `COUNT` | `sends` (N), `expiresAt` (a day after the UTC day ends) |
 //! | a recipient phone's daily send counter (all users, all its WhatsApp forms) | `COUNT#PHONE#<canonical digits>#<YYYY-MM-DD>` | `COUNT` | `sends` (N), `expiresAt` |
 //! | an inbound message that activated a session | `INBOUND#<wamid>` | `INBOUND` | `expiresAt` (8 days: longer than Meta's 7-day redelivery window) |
@@ -29,6 +30,8 @@
 //! | who sent to a phone last | `LASTSENT#<canonical digits>` | `LASTSENT` | `userId`, `sentAt`, `expiresAt` |
 //! | the first answer to an `Idempotency-Key` | `IDEM#<sha256 of user and key>` | `IDEM` | `fingerprint`, `owner`, `response`? (JSON), `expiresAt` (24 h) |
 //! | a user's sandbox messages of a UTC day | `COUNT#MSG#USER#<userId>#<YYYY-MM-DD>` | `COUNT` | `count`, `expiresAt` |
+//! | a user's templates to virtual phones of a UTC day | `COUNT#VIRTUAL#USER#<userId>#<YYYY-MM-DD>` | `COUNT` | `sends`, `expiresAt` |
+//! | a user's sandbox messages to virtual phones of a UTC day | `COUNT#MSG#VIRTUAL#USER#<userId>#<YYYY-MM-DD>` | `COUNT` | `count`, `expiresAt` |
 //! | a business-scoped user id (BSUID) | `BSUID#<bsuid>` | `BSUID` | `phone`? (the WhatsApp id it was learned beside), `optedOut`? (BOOL) and `updatedAt`? (a STOP / START it sent while its phone was unknown) |
 //! | an API user's outbound webhook | `WEBHOOKS#<userId>` | `WEBHOOK#<webhookId>` | `webhookId`, `name`, `url` (as given), `secret`, `events` (L), `isActive` (BOOL), `customHeaders` (JSON object text, as given), `failureCount`, `lastFiredAt`?, `createdAt`, `updatedAt` |
 //! | how many webhooks the user has | `WEBHOOKS#<userId>` | `COUNT` | `count` (N, at most `USER_WEBHOOK_LIMIT`) |
@@ -77,6 +80,11 @@
 //! | webhooks: a page of the log or of a webhook's | `Query WHLOG#<id>` `sk BETWEEN BYTIME#<window start> AND BYTIME#~~` (or `BYHOOK#<wh>#…`) newest first, `Limit` skip + limit + 64: the counters (summed for `total`), then the page's index items; `BatchGetItem` of the page's `ATTEMPT#` items. With `event` or `status`: every index item of the window, matched and counted in code |
 //! | webhooks: a page of an event's log | `Query WHLOG#<id>` `begins_with(sk, BYEVENT#<e>#)`: all of the event's index items, counted, sorted newest first in code; `BatchGetItem` of the page's entries |
 //! | webhooks: redeliver's payload | `Query WHLOG#<id>` `begins_with(sk, ATTEMPT#<e>#<w>#)` backward, `Limit 1`: the latest attempt |
+//! | create, a virtual phone (`limits::Quota::Virtual`) | the same transaction with only the user's virtual counter (`COUNT#VIRTUAL#USER#…`) and `ConditionCheck OPTOUT#<digits>#<userId>` if `attribute_not_exists(pk) OR optedOut = false OR updatedAt <= :now - 60` |
+//! | send, a virtual phone | the unit from `COUNT#MSG#VIRTUAL#USER#…` instead |
+//! | webhook: a virtual phone's STOP / START (its addressee's only) | `UpdateItem OPTOUT#<digits>#<userId>` if `attribute_not_exists(pk) OR updatedAt <= :messageTime` (`expiresAt` 60 s after it), then that user's session marked and deleted as for any STOP |
+//! | reply (`/reply`) | `GetItem USER#<id>/SESSION` (consistent); for a text or a choice `Query CONV#<id>` newest first (at most three pages) for the message it quotes; the webhook's processing of the phone's message; consistent `GetItem CONV#<id>/MSG#…` of it |
+//! | phone (the stream of accepted sends to virtual phones) | nothing of its own: the webhook's processing of each status and message it plays |
 //! | webhook: STOP / START from an unknown BSUID | `UpdateItem BSUID#<bsuid>` if `attribute_not_exists(updatedAt) OR updatedAt <= :messageTime` (`ALL_NEW`: a phone learned meanwhile gets it at once) |
 //!
 //! One item per user makes "one phone per user" structural: every create is a conditional
@@ -123,7 +131,7 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_dynamodb::Client;
 
-use crate::limits;
+use crate::limits::{self, Quota};
 use crate::phone::PhoneE164;
 use crate::session::{Session, UserId};
 
@@ -193,6 +201,12 @@ pub enum ItemKind {
     /// Sandbox messages a user sent in a UTC day: `COUNT#MSG#USER#<userId>#<YYYY-MM-DD>` /
     /// `COUNT` (the activation counters are `COUNT#USER#…` and `COUNT#PHONE#…`).
     MessageCounter,
+    /// Activation templates a user sent to virtual phones in a UTC day:
+    /// `COUNT#VIRTUAL#USER#<userId>#<YYYY-MM-DD>` / `COUNT`, apart from the real quota.
+    VirtualCounter,
+    /// Sandbox messages a user sent to virtual phones in a UTC day:
+    /// `COUNT#MSG#VIRTUAL#USER#<userId>#<YYYY-MM-DD>` / `COUNT`.
+    VirtualMessageCounter,
     /// A business-scoped user id (BSUID): `BSUID#<bsuid>` / `BSUID`, the phone it was learned
     /// beside, and a STOP or START it sent before it was learned.
     Bsuid,
@@ -228,6 +242,8 @@ impl ItemKind {
             Self::Idempotency => "IDEM#",
             Self::LastSender => "LASTSENT#",
             Self::MessageCounter => "COUNT#MSG#USER#",
+            Self::VirtualCounter => "COUNT#VIRTUAL#USER#",
+            Self::VirtualMessageCounter => "COUNT#MSG#VIRTUAL#USER#",
             Self::Bsuid => "BSUID#",
             Self::Webhook | Self::WebhookCounter | Self::WebhookAttempts => "WEBHOOKS#",
             Self::WebhookLog => "WHLOG#",
@@ -248,7 +264,7 @@ impl ItemKind {
             Self::OutboundRef => "OUTMSG",
             Self::Idempotency => "IDEM",
             Self::LastSender => "LASTSENT",
-            Self::MessageCounter => "COUNT",
+            Self::MessageCounter | Self::VirtualCounter | Self::VirtualMessageCounter => "COUNT",
             Self::Bsuid => "BSUID",
             // The prefix of every webhook `sk`.
             Self::Webhook => "WEBHOOK#",
@@ -307,12 +323,30 @@ impl Key {
         Self::new(ItemKind::OptOut, digits)
     }
 
+    /// A virtual phone's opt-out of one user (`OPTOUT#<digits>#<userId>`): the digits end at
+    /// the first `#`, so it never meets a phone's own opt-out.
+    pub fn user_opt_out(digits: &str, user: &UserId) -> Self {
+        Self::new(ItemKind::OptOut, &format!("{digits}#{}", user.as_str()))
+    }
+
     /// A user's send counter for the UTC day of `epoch_seconds`.
     pub fn user_counter(user_id: &UserId, epoch_seconds: i64) -> Self {
         Self::new(
             ItemKind::Counter,
             &format!("USER#{user_id}#{}", limits::utc_date(epoch_seconds)),
         )
+    }
+
+    /// A user's send counter of `quota` for the UTC day of `epoch_seconds`: the user's
+    /// counter, or their separate one for virtual phones.
+    pub fn user_counter_of(quota: Quota, user_id: &UserId, epoch_seconds: i64) -> Self {
+        match quota {
+            Quota::Person => Self::user_counter(user_id, epoch_seconds),
+            Quota::Virtual => Self::new(
+                ItemKind::VirtualCounter,
+                &format!("{user_id}#{}", limits::utc_date(epoch_seconds)),
+            ),
+        }
     }
 
     /// A recipient phone's send counter for the UTC day of `epoch_seconds`, keyed by the
@@ -363,12 +397,21 @@ impl Key {
 
     /// `user`'s sandbox-message counter for the UTC day of `epoch_seconds`.
     pub fn message_counter(user: &UserId, epoch_seconds: i64) -> Self {
+        Self::message_counter_of(Quota::Person, user, epoch_seconds)
+    }
+
+    /// `user`'s sandbox-message counter of `quota` for the UTC day of `epoch_seconds`.
+    pub fn message_counter_of(quota: Quota, user: &UserId, epoch_seconds: i64) -> Self {
         let id = format!(
             "{}#{}",
             user.as_str(),
             crate::limits::utc_date(epoch_seconds)
         );
-        Self::new(ItemKind::MessageCounter, &id)
+        let kind = match quota {
+            Quota::Person => ItemKind::MessageCounter,
+            Quota::Virtual => ItemKind::VirtualMessageCounter,
+        };
+        Self::new(kind, &id)
     }
 
     /// A business-scoped user id's item: the phone it belongs to, an opt-out it sent unknown.
@@ -938,6 +981,32 @@ mod tests {
             "a new UTC day is a new counter"
         );
         assert!(ItemKind::Counter.owns(&Key::user_counter(&UserId::new("u"), t).pk));
+
+        // A virtual phone's quota has its own counters, which a real one never shares.
+        let u1 = UserId::new("u1");
+        assert_eq!(
+            key(Key::user_counter_of(Quota::Virtual, &u1, t)),
+            (
+                "COUNT#VIRTUAL#USER#u1#2026-11-24".to_owned(),
+                "COUNT".to_owned()
+            )
+        );
+        assert_eq!(
+            Key::user_counter_of(Quota::Person, &u1, t),
+            Key::user_counter(&u1, t)
+        );
+        assert_eq!(
+            key(Key::message_counter_of(Quota::Virtual, &u1, t)),
+            (
+                "COUNT#MSG#VIRTUAL#USER#u1#2026-11-24".to_owned(),
+                "COUNT".to_owned()
+            )
+        );
+        assert_eq!(
+            key(Key::user_opt_out("12015550180", &u1)),
+            ("OPTOUT#12015550180#u1".to_owned(), "OPTOUT".to_owned())
+        );
+        assert!(ItemKind::Counter.owns(&Key::user_counter_of(Quota::Virtual, &u1, t).pk));
     }
 
     #[test]

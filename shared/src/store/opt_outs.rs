@@ -1,8 +1,11 @@
-//! Opt-out items: a phone's STOP / START state, decided by the latest message.
+//! Opt-out items: a phone's STOP / START state, decided by the latest message; and a virtual
+//! phone's, which is one user's and lifts by itself ([`crate::limits::Quota`]).
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::{conditional, n, Key, Store, StoreError, Write};
+use super::{conditional, n, Key, Store, StoreError, Write, TTL_ATTRIBUTE};
+use crate::limits::VIRTUAL_OPT_OUT_SECONDS;
+use crate::session::UserId;
 
 /// A phone's opt-out record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +43,33 @@ impl Store {
                 .expression_attribute_values(":p", AttributeValue::Ss(phones.to_vec()))
         };
         conditional("UpdateItem(opt-out)", req.send().await.map(|_| ()))
+    }
+
+    /// Sets or lifts `user`'s opt-out of the virtual phone `digits`, unless a later message
+    /// already decided it. A `STOP` is in force for [`VIRTUAL_OPT_OUT_SECONDS`] from its time
+    /// (create's check says so); the item's TTL then only cleans up.
+    pub async fn set_user_opt_out(
+        &self,
+        digits: &str,
+        user: &UserId,
+        opted_out: bool,
+        message_time: i64,
+    ) -> Result<Write, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Key::user_opt_out(digits, user).item()))
+            .condition_expression("attribute_not_exists(pk) OR updatedAt <= :t")
+            .update_expression("SET optedOut = :o, updatedAt = :t, #ttl = :exp")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":o", AttributeValue::Bool(opted_out))
+            .expression_attribute_values(":t", n(message_time))
+            .expression_attribute_values(":exp", n(message_time + VIRTUAL_OPT_OUT_SECONDS))
+            .send()
+            .await
+            .map(|_| ());
+        conditional("UpdateItem(user opt-out)", result)
     }
 
     /// The opt-out record of `digits`, if any.

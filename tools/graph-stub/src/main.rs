@@ -54,7 +54,10 @@ async fn main() -> ExitCode {
                 eprintln!("graph-stub: cannot read standard input: {e}");
                 return ExitCode::FAILURE;
             }
-            println!("{}", graph_stub::sign(secret.as_bytes(), &body));
+            println!(
+                "{}",
+                sandbox::meta::signature::sign(secret.as_bytes(), &body)
+            );
         }
         Cli::Serve { port, config } => {
             if let Err(e) = server::run(port, config).await {

@@ -18,10 +18,10 @@ use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use tokio::net::TcpListener;
 
-use crate::meta::{
-    self, ButtonTap, Content, GraphError, MessageSend, PhoneReply, Reply, StatusUpdate,
-};
-use crate::sign;
+use sandbox::meta::signature::sign;
+use sandbox::meta::wire::{self, Business, Choice, ChoiceKind, Report, Status, User};
+
+use crate::meta::{self, Content, GraphError, MessageSend};
 
 /// Sends larger than this are not messages Meta takes.
 const MAX_SEND_BYTES: usize = 64 * 1024;
@@ -189,83 +189,81 @@ impl Stub {
         Ok(meta::accepted(&send, &message_id))
     }
 
+    /// The sandbox number, as the deliveries name it.
+    fn business(&self) -> Business<'_> {
+        Business {
+            phone_number_id: &self.config.phone_number_id,
+            display_number: &self.config.display_number,
+        }
+    }
+
     /// Plays the phone: after the delay, reports the message `sent`, `delivered` and `read`
     /// (with its tag, as Meta echoes it), then answers it: taps a template's button, echoes a
     /// text, picks an interactive message's first choice.
     async fn play_phone(self: Arc<Self>, send: MessageSend, message_id: String) {
         tokio::time::sleep(self.config.reply_delay).await;
-        for status in ["sent", "delivered", "read"] {
-            let update = StatusUpdate {
-                phone_number_id: &self.config.phone_number_id,
-                display_number: &self.config.display_number,
-                recipient: &send.digits,
+        for status in [Report::Sent, Report::Delivered, Report::Read] {
+            println!(
+                "graph-stub: {message_id} is {}; posting the signed status",
+                status.as_str()
+            );
+            let delivery = self.business().status(&Status {
                 message_id: &message_id,
                 status,
                 timestamp: epoch_seconds(),
+                recipient: User::Phone(&send.digits),
                 tag: send.tag.as_deref(),
-            };
-            println!("graph-stub: {message_id} is {status}; posting the signed status");
-            self.post_signed(update.to_json().to_string().into_bytes())
-                .await;
+            });
+            self.post_signed(delivery.to_string().into_bytes()).await;
         }
-        let reply = match &send.content {
-            Content::Template { .. } => return self.tap_button(send, message_id).await,
-            Content::Text(body) => Reply::Text(format!("Echo: {body}")),
+        let (content, shown) = match &send.content {
+            Content::Template { .. } => {
+                let payload = send.payload().unwrap_or(wire::BUTTON_TEXT).to_owned();
+                let shown = format!("taps \"{}\"", wire::BUTTON_TEXT);
+                (wire::Content::Button { payload }, shown)
+            }
+            Content::Text(body) => {
+                let text = format!("Echo: {body}");
+                let shown = format!("writes {text:?}");
+                (wire::Content::Text(text), shown)
+            }
             Content::Interactive {
                 kind,
                 first: Some((id, title)),
             } => {
                 let kind = if kind == "list" {
-                    "list_reply"
+                    ChoiceKind::ListReply
                 } else {
-                    "button_reply"
+                    ChoiceKind::ButtonReply
                 };
-                Reply::Choice(kind, id.clone(), title.clone())
+                let shown = format!("picks {title:?}");
+                let choice = Choice {
+                    kind,
+                    id: id.clone(),
+                    title: title.clone(),
+                    description: None,
+                };
+                (wire::Content::Choice(choice), shown)
             }
-            Content::Interactive { first: None, .. } => Reply::Text("Echo: ?".into()),
+            Content::Interactive { first: None, .. } => (
+                wire::Content::Text("Echo: ?".into()),
+                "writes \"Echo: ?\"".into(),
+            ),
         };
         let reply_id = self.ids.wamid();
-        let shown = match &reply {
-            Reply::Text(text) => format!("writes {text:?}"),
-            Reply::Choice(_, _, title) => format!("picks {title:?}"),
-        };
-        let delivery = PhoneReply {
-            phone_number_id: &self.config.phone_number_id,
-            display_number: &self.config.display_number,
-            from: &send.digits,
-            replied_to: &message_id,
-            message_id: &reply_id,
+        let delivery = self.business().message(&wire::Message {
+            from: User::Phone(&send.digits),
+            id: &reply_id,
             timestamp: epoch_seconds(),
-            reply,
-        };
+            context: Some(&message_id),
+            profile_name: "Local tester",
+            content,
+        });
         println!(
             "graph-stub: +{} {shown} in answer to {message_id}; posting a signed delivery to {}",
             send.digits, self.config.webhook_url
         );
-        self.post_signed(delivery.to_json().to_string().into_bytes())
-            .await;
-    }
-
-    /// The phone owner taps the template's quick-reply button: the signed delivery is posted.
-    async fn tap_button(self: Arc<Self>, send: MessageSend, replied_to: String) {
-        let message_id = self.ids.wamid();
-        let tap = ButtonTap {
-            phone_number_id: &self.config.phone_number_id,
-            display_number: &self.config.display_number,
-            from: &send.digits,
-            replied_to: &replied_to,
-            message_id: &message_id,
-            timestamp: epoch_seconds(),
-            payload: send.payload(),
-        };
-        println!(
-            "graph-stub: +{} taps \"{}\" on {replied_to}; posting a signed delivery to {}",
-            send.digits,
-            meta::BUTTON_TEXT,
-            self.config.webhook_url
-        );
-        self.post_signed(tap.to_json().to_string().into_bytes())
-            .await;
+        self.post_signed(delivery.to_string().into_bytes()).await;
     }
 
     /// Posts a delivery signed over exactly these bytes, retrying like Meta when the webhook
@@ -347,10 +345,10 @@ fn json(status: StatusCode, body: &Value) -> Response<Full<Bytes>> {
     response
 }
 
-fn epoch_seconds() -> u64 {
+fn epoch_seconds() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
+        .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
 }
 

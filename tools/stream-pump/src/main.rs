@@ -1,9 +1,11 @@
-//! `stream-pump`: the events function's triggers under `make dev` (see the library's doc).
+//! `stream-pump`: a function's stream trigger (and the events function's schedule) under
+//! `make dev` (see the library's doc).
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use stream_pump::dynamodb::{CallError, DynamoDbLocal};
+use stream_pump::filter::Filter;
 use stream_pump::invoke::{scheduled_event, Function};
 use stream_pump::pump::{Backoff, Pump, BATCH_SIZE};
 use time::OffsetDateTime;
@@ -12,16 +14,17 @@ const USAGE: &str = "\
 usage: stream-pump [OPTIONS]
 
 Development only (make dev), never deployed. Reads the table's stream on DynamoDB Local as
-Lambda's event source mapping does (from LATEST, pk USER# or CONV#, batches of up to 100,
-batchItemFailures honoured) and invokes the events function behind cargo lambda watch with
-each batch; every few seconds it invokes it with EventBridge's scheduled event, as the
-sweep's schedule does. Logs a line per batch on standard error.
+the function's event source mapping in template.yaml does (from LATEST, with its filter:
+events gets pk USER# or CONV#, phone the records of sends to +1 numbers; batches of up to
+100, batchItemFailures honoured) and invokes the function behind cargo lambda watch with each
+batch; for the events function, every few seconds it invokes it with EventBridge's scheduled
+event, as the sweep's schedule does. Logs a line per batch on standard error.
 Each option falls back to the environment variable in brackets, then to the default.
   --table NAME         the table                        [TABLE_NAME] sandbox-dev
   --dynamodb URL       DynamoDB Local                   [AWS_ENDPOINT_URL_DYNAMODB] http://127.0.0.1:8000
   --invoke-port N      cargo lambda watch's port        [DEV_API_PORT] 9000
-  --function NAME      the function invoked             events
-  --sweep-seconds N    between two scheduled events     [DEV_SWEEP_SECONDS] 10 (0: none)
+  --function NAME      the function invoked: events or phone   events
+  --sweep-seconds N    between two scheduled events     [DEV_SWEEP_SECONDS] 10 for events, else 0 (0: none)
   --ready-file PATH    written once the stream is read from LATEST
 DynamoDB Local keeps one database per access key and region: AWS_ACCESS_KEY_ID (local) and
 AWS_REGION (us-east-1) must be the functions'.";
@@ -41,6 +44,7 @@ struct Options {
     dynamodb: String,
     invoke_port: u16,
     function: String,
+    filter: Filter,
     sweep_every: Option<Duration>,
     ready_file: Option<String>,
 }
@@ -64,7 +68,7 @@ fn main() -> ExitCode {
         .unwrap_or_else(|| "us-east-1".into());
     let db = DynamoDbLocal::new(&options.dynamodb, &access_key, &region);
 
-    let (mut pump, arn) = match start(&db, &options.table) {
+    let (mut pump, arn) = match start(&db, &options.table, &options.function, &options.filter) {
         Ok(started) => started,
         Err(e) => {
             eprintln!(
@@ -86,7 +90,7 @@ fn main() -> ExitCode {
         });
     eprintln!(
         "stream-pump: reading {arn} ({} open shards) from LATEST; batches of up to {BATCH_SIZE} \
-         USER#/CONV# records and {sweeps} go to {}",
+         records its mapping's filter passes and {sweeps} go to {}",
         pump.open_shards(),
         function.url()
     );
@@ -107,8 +111,14 @@ fn main() -> ExitCode {
     }
 }
 
-/// The table's stream (turned on if it is off), read from `LATEST` from now on; its ARN.
-fn start(db: &DynamoDbLocal, table: &str) -> Result<(Pump, String), CallError> {
+/// The table's stream (turned on if it is off), read from `LATEST` from now on for
+/// `function` through `filter`; its ARN.
+fn start(
+    db: &DynamoDbLocal,
+    table: &str,
+    function: &str,
+    filter: &Filter,
+) -> Result<(Pump, String), CallError> {
     let deadline = Instant::now() + TABLE_WAIT;
     let arn = loop {
         match db.stream_arn(table) {
@@ -131,7 +141,8 @@ fn start(db: &DynamoDbLocal, table: &str) -> Result<(Pump, String), CallError> {
             Err(e) => return Err(e),
         }
     };
-    Ok((Pump::start(db.clone(), &arn, Backoff::DEV)?, arn))
+    let pump = Pump::start(db.clone(), &arn, Backoff::DEV, (function, filter.clone()))?;
+    Ok((pump, arn))
 }
 
 /// Invokes `function` with a scheduled event every `every`, as the sweep's EventBridge rule
@@ -204,10 +215,21 @@ fn parse(
         .parse::<u16>()
         .map_err(|_| format!("the invoke port must be a number up to 65535, not {port:?}"))?;
     let function = get("function", None, "events");
+    let filter = Filter::for_function(&function).ok_or_else(|| {
+        format!("no event source mapping in template.yaml feeds the function {function:?} (events or phone)")
+    })?;
     // The deployed schedule is rate(1 minute). Locally every 10 s: the first retry of a failed
     // delivery is due 10 s after it (WEBHOOK_RETRY_SCHEDULE_SECONDS), and a developer fixing
-    // their receiver should see that retry arrive about then, not up to a minute later.
-    let seconds = get("sweep-seconds", Some("DEV_SWEEP_SECONDS"), "10");
+    // their receiver should see that retry arrive about then, not up to a minute later. Only
+    // the events function has a schedule.
+    let sweep_default = if function == "events" { "10" } else { "0" };
+    let seconds = take("sweep-seconds")
+        .or_else(|| {
+            (function == "events")
+                .then(|| env("DEV_SWEEP_SECONDS"))
+                .flatten()
+        })
+        .unwrap_or_else(|| sweep_default.to_owned());
     let seconds = seconds
         .parse::<u64>()
         .map_err(|_| format!("the sweep interval must be whole seconds, not {seconds:?}"))?;
@@ -225,6 +247,7 @@ fn parse(
         dynamodb,
         invoke_port,
         function,
+        filter,
         sweep_every: (seconds > 0).then(|| Duration::from_secs(seconds)),
         ready_file,
     }))
@@ -257,6 +280,7 @@ mod tests {
                 dynamodb: "http://127.0.0.1:8000".into(),
                 invoke_port: 9300,
                 function: "events".into(),
+                filter: Filter::for_function("events").unwrap(),
                 sweep_every: None,
                 ready_file: Some("/tmp/r".into()),
             }
@@ -264,6 +288,10 @@ mod tests {
         let defaults = parse_with("", &[]).unwrap().unwrap();
         assert_eq!(defaults.sweep_every, Some(Duration::from_secs(10)));
         assert_eq!(defaults.invoke_port, 9000);
+        // The phone function has its own filter and no schedule, whatever DEV_SWEEP_SECONDS says.
+        let phone = parse_with("--function phone", &vars).unwrap().unwrap();
+        assert_eq!(phone.filter, Filter::for_function("phone").unwrap());
+        assert_eq!(phone.sweep_every, None);
     }
 
     #[test]
@@ -276,5 +304,8 @@ mod tests {
             .unwrap_err()
             .contains("needs a value"));
         assert!(parse_with("--help", &[]).unwrap().is_none());
+        assert!(parse_with("--function create", &[])
+            .unwrap_err()
+            .contains("no event source mapping"));
     }
 }

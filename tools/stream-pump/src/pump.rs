@@ -1,7 +1,7 @@
 //! What Lambda's event source mapping does with the table's stream, as template.yaml sets it
 //! up, done on DynamoDB Local: read every shard from `LATEST` (shards that appear later from
-//! their start, a child after its parent), keep the records the mapping's filter passes (`pk`
-//! starting `USER#` or `CONV#`), hand them to the function in batches of up to 100 as Lambda's
+//! their start, a child after its parent), keep the records the mapping's filter passes
+//! ([`crate::filter`]), hand them to the function in batches of up to 100 as Lambda's
 //! JSON, and honour its answer (`ReportBatchItemFailures`): resume at the lowest failed sequence
 //! number, halve a batch the function failed as a whole (`BisectBatchOnFunctionError`), and give
 //! up on a batch after 10 retries (`MaximumRetryAttempts`), where Lambda would send it to the
@@ -13,11 +13,10 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::dynamodb::{CallError, DynamoDbLocal, Position, Shard};
+use crate::filter::Filter;
 
 /// The mapping's `BatchSize`.
 pub const BATCH_SIZE: usize = 100;
-/// The `pk` prefixes of the mapping's `FilterCriteria`: the items that make events.
-pub const FILTER_PREFIXES: [&str; 2] = ["USER#", "CONV#"];
 /// The mapping's `MaximumRetryAttempts`: retries of a failing batch before it is dropped.
 pub const MAX_RETRIES: u32 = 10;
 
@@ -46,14 +45,6 @@ impl Backoff {
 
 /// How one invocation ended, as the pump needs it.
 pub type Invoked = Result<Value, String>;
-
-/// Whether the mapping's filter passes `record`: its key's `pk` starts with a
-/// [`FILTER_PREFIXES`] prefix.
-pub fn passes_filter(record: &Value) -> bool {
-    record["dynamodb"]["Keys"]["pk"]["S"]
-        .as_str()
-        .is_some_and(|pk| FILTER_PREFIXES.iter().any(|p| pk.starts_with(p)))
-}
 
 /// Where the function's answer to `batch` says to resume: `None` if every record is done,
 /// else the index of the first record to hand over again. An answer without
@@ -121,6 +112,9 @@ pub struct Pump {
     db: DynamoDbLocal,
     stream_arn: String,
     backoff: Backoff,
+    filter: Filter,
+    /// The function's name, for the log lines.
+    function: String,
     shards: Vec<ShardState>,
     /// Shards read to their end (or gone).
     done: HashSet<String>,
@@ -129,13 +123,21 @@ pub struct Pump {
 }
 
 impl Pump {
-    /// Starts at `LATEST` on every open shard, now: records written after this returns are
-    /// handed over, as for a mapping created with `StartingPosition: LATEST`.
-    pub fn start(db: DynamoDbLocal, stream_arn: &str, backoff: Backoff) -> Result<Self, CallError> {
+    /// Starts at `LATEST` on every open shard, now: records written after this returns and
+    /// passed by `filter` are handed over to `function`, as for a mapping created with
+    /// `StartingPosition: LATEST`.
+    pub fn start(
+        db: DynamoDbLocal,
+        stream_arn: &str,
+        backoff: Backoff,
+        (function, filter): (&str, Filter),
+    ) -> Result<Self, CallError> {
         let mut pump = Self {
             db,
             stream_arn: stream_arn.to_owned(),
             backoff,
+            filter,
+            function: function.to_owned(),
             shards: Vec::new(),
             done: HashSet::new(),
             last_error: None,
@@ -230,6 +232,7 @@ impl Pump {
     /// records were read (filtered out ones included).
     fn read(&mut self, i: usize) -> usize {
         let arn = self.stream_arn.clone();
+        let filter = &self.filter;
         let shard = &mut self.shards[i];
         let iterator = match shard.iterator.take() {
             Some(iterator) => iterator,
@@ -253,7 +256,7 @@ impl Pump {
         shard.pending = read
             .records
             .into_iter()
-            .filter(passes_filter)
+            .filter(|r| filter.passes(r))
             .map(|mut r| {
                 // Lambda adds the stream's ARN to each record.
                 r["eventSourceARN"] = json!(arn);
@@ -294,6 +297,7 @@ impl Pump {
     /// its answer. Answers how many records were handed over.
     fn hand_over(&mut self, i: usize, invoke: &mut dyn FnMut(&Value) -> Invoked) -> usize {
         let backoff = self.backoff;
+        let function = &self.function;
         let shard = &mut self.shards[i];
         let size = shard.batch.min(shard.pending.len());
         let batch = &shard.pending[..size];
@@ -326,7 +330,7 @@ impl Pump {
         };
         shard.pending.drain(..accepted);
         let Some(problem) = problem else {
-            eprintln!("stream-pump: {range}: {size} {records} -> events: ok");
+            eprintln!("stream-pump: {range}: {size} {records} -> {function}: ok");
             shard.batch = BATCH_SIZE;
             shard.retries = 0;
             shard.wait_until = None;
@@ -337,7 +341,7 @@ impl Pump {
             let dropped = shard.batch.min(shard.pending.len());
             shard.pending.drain(..dropped);
             eprintln!(
-                "stream-pump: {range}: {size} {records} -> events: {problem}; \
+                "stream-pump: {range}: {size} {records} -> {function}: {problem}; \
                  gave up on {dropped} after {MAX_RETRIES} retries (Lambda would send them to the dead-letter queue)"
             );
             shard.retries = 0;
@@ -346,7 +350,7 @@ impl Pump {
         } else {
             let wait = backoff.before_retry(shard.retries);
             eprintln!(
-                "stream-pump: {range}: {size} {records} -> events: {problem}; retry {} of {MAX_RETRIES} in {:.1} s",
+                "stream-pump: {range}: {size} {records} -> {function}: {problem}; retry {} of {MAX_RETRIES} in {:.1} s",
                 shard.retries,
                 wait.as_secs_f64()
             );
@@ -364,23 +368,6 @@ mod tests {
         json!({ "eventName": "INSERT",
                 "dynamodb": { "Keys": { "pk": { "S": pk }, "sk": { "S": "x" } },
                               "SequenceNumber": seq } })
-    }
-
-    #[test]
-    fn the_filter_passes_user_and_conversation_items_only() {
-        assert!(passes_filter(&record("USER#u1", "1")));
-        assert!(passes_filter(&record("CONV#u1", "1")));
-        for other in [
-            "KEY#abc",
-            "WHDLV#u1",
-            "WEBHOOKS#u1",
-            "WHLOG#u1",
-            "user#u1",
-            "",
-        ] {
-            assert!(!passes_filter(&record(other, "1")), "{other}");
-        }
-        assert!(!passes_filter(&json!({ "dynamodb": {} })));
     }
 
     #[test]

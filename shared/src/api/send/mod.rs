@@ -89,20 +89,19 @@ async fn send(app: &App, req: Request) -> Result<Response<Body>, ApiError> {
         let key = keyed
             .as_ref()
             .map(|k| (k.id.as_str(), k.fingerprint.as_str(), k.owner.as_str()));
+        // A virtual phone's messages count against the user's own virtual cap.
+        let quota = app.config.quota(&session.phone);
+        let limit = app.config.daily_message_limit(quota);
         match app
             .store
-            .reserve_message(&user, now, app.config.user_daily_message_limit, key)
+            .reserve_message(&user, now, (quota, limit), key)
             .await?
         {
             MessageReservation::Reserved => {
                 return deliver(app, &user, &session, &request, keyed.as_ref(), now).await
             }
             MessageReservation::LimitReached => {
-                tracing::info!(
-                    limit = app.config.user_daily_message_limit,
-                    "daily message limit reached"
-                );
-                let limit = app.config.user_daily_message_limit;
+                tracing::info!(limit, "daily message limit reached");
                 return Err(ApiError::RateLimited {
                     sends: Sends::Messages,
                     usage: Usage {
@@ -200,20 +199,21 @@ async fn deliver(
     keyed: Option<&Keyed>,
     now: i64,
 ) -> Result<Response<Body>, ApiError> {
-    let graph = app.graph.as_ref().ok_or_else(|| {
+    let meta = app.meta.as_ref().ok_or_else(|| {
         tracing::error!("send runs without a Graph API client");
         ApiError::Internal
     })?;
     let suffix = format!("o{}", ids::random_base62(12).map_err(internal)?);
     let tag = message_tag(user, now, &suffix);
-    let sent = graph
+    let sent = meta
         .send_message(session, &request.message, tag.as_deref())
         .await;
     let accepted = match sent {
         Ok(a) => a,
         Err(e) => {
             let key = keyed.map(|k| (k.id.as_str(), k.owner.as_str()));
-            if let Err(release) = app.store.release_message(user, now, key).await {
+            let quota = app.config.quota(&session.phone);
+            if let Err(release) = app.store.release_message(user, now, quota, key).await {
                 tracing::error!(error = %release, "could not give back the unit of a failed send");
             }
             return Err(send_failed(session, e));

@@ -1,38 +1,13 @@
-//! Meta's Graph API client: sends the activation template and sandbox messages. The only other
-//! module that does I/O.
+//! Meta's Graph API client: sends the activation template and sandbox messages over HTTPS.
 
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::{Accepted, SendError};
 use crate::config::{Config, Secret};
 use crate::message::Outbound;
 use crate::meta::callback::{activation_payload, activation_tag};
 use crate::session::Session;
-
-/// A send Meta accepted (accepted, not delivered: delivery arrives by webhook).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Accepted {
-    /// The `wamid` every later status webhook for this message carries.
-    pub message_id: String,
-    /// The WhatsApp id Meta reported for the recipient; may differ from the number sent to.
-    pub wa_id: Option<String>,
-}
-
-/// Why a send did not go through.
-#[derive(Debug, thiserror::Error)]
-pub enum SendError {
-    /// Meta answered with an error object: its message verbatim and the object itself.
-    #[error("Meta rejected the send: {message}")]
-    Rejected {
-        /// `error.message`, verbatim.
-        message: String,
-        /// The whole `error` object, verbatim.
-        error: Value,
-    },
-    /// Meta unreachable, timed out, 5xx without an error object, or an unreadable answer.
-    #[error("Graph API unavailable: {0}")]
-    Unavailable(String),
-}
 
 /// Sends activation templates from the sandbox number. Built once per container.
 #[derive(Debug, Clone)]
