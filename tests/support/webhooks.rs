@@ -128,6 +128,16 @@ impl TestEnv {
         reply.json()
     }
 
+    /// Every delivery due at `at`, from every shard of the due index, as the sweep reads them.
+    pub async fn due_deliveries(&self, at: i64) -> Vec<sandbox::store::DueDelivery> {
+        let mut due = Vec::new();
+        for shard in sandbox::store::Key::due_shards() {
+            let read = self.app.store.due_deliveries(&shard, at, usize::MAX).await;
+            due.extend(read.expect("the due index"));
+        }
+        due
+    }
+
     /// `POST /v1/webhooks/logs/redeliver`.
     pub async fn redeliver(&self, key: &str, webhook_id: &str, event_id: &str) -> Reply {
         let body = json!({ "webhookId": webhook_id, "eventId": event_id });

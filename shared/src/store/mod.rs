@@ -11,9 +11,10 @@
 //! Meta reported at send time, which for Brazil, Mexico and Argentina may differ from the
 //! number we sent to). Only session items carry those two attributes. A business-scoped user
 //! id (BSUID) needs no index: its `BSUID#` item names the phone (as `phone`, not `phoneE164`).
-//! A third sparse index, `byDue` (partition key `dueShard`, always `DUE`; sort key `dueAt`, N),
-//! holds only deliveries with a retry pending, for the events function's sweep. The table's
-//! stream (`NEW_AND_OLD_IMAGES`) is the events function's outbox.
+//! A third sparse index, `byDue` (partition key `dueShard`, one of 16 shards `DUE#00` to
+//! `DUE#15` chosen by the delivery's user; sort key `dueAt`, N), holds only deliveries with a
+//! retry or a lease pending, for the events function's sweep. The table's stream
+//! (`NEW_AND_OLD_IMAGES`) is the events function's outbox.
 //!
 //! # Items
 //! | item | pk | sk | attributes |
@@ -118,7 +119,7 @@ use crate::session::{Session, UserId};
 pub use api_keys::ApiKeyRecord;
 pub use bsuids::BsuidRecord;
 pub use counters::{Caps, Reservation};
-pub use deliveries::{Claim, DeliveryItem, DeliveryState, Next};
+pub use deliveries::{Claim, DeliveryItem, DeliveryState, DueDelivery, Next};
 // The item codecs, for the stream's images (`events`): one place per layout.
 pub(crate) use item::session_from_item;
 #[cfg(test)]
@@ -147,8 +148,13 @@ pub const PHONE_INDEX: &str = "byPhone";
 pub const WA_ID_INDEX: &str = "byWaId";
 /// The sparse index of due deliveries (`dueShard`, `dueAt`), which the retry sweep reads.
 pub const DUE_INDEX: &str = "byDue";
-/// The one `dueShard` value: every due delivery sits in one partition of [`DUE_INDEX`].
-pub const DUE_SHARD: &str = "DUE";
+/// How many partitions of [`DUE_INDEX`] ("shards") the due deliveries are spread over, by
+/// user ([`Key::due_shard`]): the sweep reads each, so one user's backlog fills only its own.
+/// It may grow, never shrink: a shard left out of [`Key::due_shards`] would strand its items.
+pub const DUE_SHARDS: u8 = 16;
+/// What every `dueShard` starts with (`DUE#00` to `DUE#15`): the events function's
+/// `dynamodb:LeadingKeys` on the index.
+pub const DUE_SHARD_PREFIX: &str = "DUE#";
 
 /// The kinds of item in the table: each names its `pk` prefix and its `sk`.
 /// A new kind of item gets a variant here and nowhere else.
