@@ -68,6 +68,9 @@ mod tls;
 mod tls_refusals;
 /// The webhook handshake, signatures, and the replies that activate a session.
 mod webhook_activation;
+/// A webhook deleted, turned off or changed while its deliveries run: no attempt with the old
+/// settings once the route has answered.
+mod webhook_changes;
 /// `GET /v1/webhooks/logs` and `POST /v1/webhooks/logs/redeliver`.
 mod webhooks_logs;
 /// `@zernio/node`'s webhook methods, unchanged, over HTTP (`tests/sdk/webhooks.mjs`).
