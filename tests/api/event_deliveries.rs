@@ -456,6 +456,8 @@ async fn a_hanging_endpoint_costs_one_attempt_timeout_and_holds_up_no_other_webh
     assert!(due.iter().all(|d| d.webhook_id == hung));
     assert_eq!(due.len(), report.tally.retrying + report.tally.deferred);
     assert!(due.iter().all(|d| d.due_at == now + 10));
+    // Put off or failed, each counts as the first attempt: the next is the second.
+    assert!(due.iter().all(|d| d.next_attempt == 2), "{due:?}");
 
     // The next batch, within the schedule's first wait: the endpoint that did not answer gets
     // no attempt at all (no second timeout), the healthy one everything.

@@ -59,6 +59,9 @@ mod request_ids;
 mod revoke;
 /// DynamoDB round trips and Graph API calls per operation.
 mod round_trips;
+/// The sweep under a hostile tenant: shards, a bounded share per webhook, deferrals moving
+/// along the schedule, expiry beyond what is owed.
+mod sweep_fairness;
 /// `template.yaml` agrees with the code: table, routes, policies.
 mod template;
 /// HTTPS for the tests: a test CA and a TLS proxy (shared with the bench).
