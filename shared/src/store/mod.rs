@@ -848,6 +848,25 @@ mod tests {
     }
 
     #[test]
+    fn due_shards_are_sixteen_and_a_users_is_fixed_by_its_id_for_good() {
+        let shards: Vec<String> = Key::due_shards().collect();
+        assert_eq!(shards.len(), usize::from(DUE_SHARDS));
+        assert_eq!(
+            (shards[0].as_str(), shards[15].as_str()),
+            ("DUE#00", "DUE#15")
+        );
+        // The first byte of SHA-256("u1") is 0xbb: 187 % 16 = 11. Items keep their shard, so
+        // this never changes (a change would strand every due delivery).
+        assert_eq!(Key::due_shard(&UserId::new("u1")), "DUE#11");
+        assert_eq!(Key::due_shard(&UserId::new("hostile")), "DUE#15");
+        for user in ["u1", "u2", "dev-user", "hostile"] {
+            let shard = Key::due_shard(&UserId::new(user));
+            assert!(shards.contains(&shard), "{shard}");
+            assert!(shard.starts_with(DUE_SHARD_PREFIX));
+        }
+    }
+
+    #[test]
     fn counter_keys_have_the_documented_layout() {
         // 2026-11-24T01:00:00Z.
         let t = 1_795_478_400 + 3_600;
