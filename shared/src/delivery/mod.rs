@@ -33,7 +33,7 @@
 //! ends on the schedule, never lingers.
 //!
 //! [`DeliverySettings::concurrency`]: crate::outbound::DeliverySettings
-//! [`SweepLimits::per_webhook`]: sweep::SweepLimits
+//! [`SweepLimits::per_webhook`]: crate::delivery::sweep::SweepLimits
 
 /// Stream batches: events, claims, attempts, batch item failures.
 pub mod stream;

@@ -34,6 +34,7 @@
 //! | an API user's outbound webhook | `WEBHOOKS#<userId>` | `WEBHOOK#<webhookId>` | `webhookId`, `name`, `url` (as given), `secret`, `events` (L), `isActive` (BOOL), `customHeaders` (JSON object text, as given), `failureCount`, `lastFiredAt`?, `createdAt`, `updatedAt` |
 //! | how many webhooks the user has | `WEBHOOKS#<userId>` | `COUNT` | `count` (N, at most 10) |
 //! | one delivery attempt (30 days) | `WHLOG#<userId>` | `LOG#<10-digit time>#<eventId>#<webhookId>#<4-digit attempt>` | `webhookId`, `webhookName`, `eventId`, `event`, `url`, `status` (`success`/`failed`), `statusCode`?, `requestPayload` (B, the exact bytes sent), `responseBody` (first 10 KB), `errorMessage`?, `attemptNumber`, `responseTime` (ms), `createdAt`, `expiresAt` |
+//! | the delivery of one event to one webhook | `WHDLV#<userId>` | `DLV#<eventId>#<webhookId>` | `userId`, `webhookId`, `eventId`, `event`, `payload` (B, the exact bytes of every attempt), `nextAttempt`, `state` (`pending`/`delivered`/`failed`/`gone`/`cancelled`), `dueShard`? (`DUE#00` to `DUE#15`, by user: [`Key::due_shard`](crate::store::Key::due_shard)) and `dueAt`? (while a retry or a lease is pending: index `byDue`), `createdAt`, `updatedAt`, `expiresAt` (30 days past the last `dueAt`) |
 //!
 //! # Access patterns
 //! | operation | request |
@@ -70,6 +71,11 @@
 //! | webhooks: log an attempt | `PutItem WHLOG#<id>/LOG#…` |
 //! | webhooks: logs, filtered and paged | `Query WHLOG#<id>` newest first, the filters as a `FilterExpression`, every page read (for `total`); `skip`/`limit` applied in code |
 //! | webhooks: redeliver's payload | `Query WHLOG#<id>` newest first with `eventId = :e AND webhookId = :w`, until the first match (the latest attempt) |
+//! | events: claim a delivery (once per event and webhook) | `PutItem WHDLV#<id>/DLV#<event>#<wh>` if `attribute_not_exists(pk)`, `dueAt` the lease's end |
+//! | events: the webhook right before each attempt | strongly consistent `GetItem WEBHOOKS#<id>/WEBHOOK#<wh>` |
+//! | events (sweep): due deliveries | `Query byDue` on each of the 16 shards, `dueShard = :shard AND dueAt <= :now`, earliest first, at most 1,000 a shard, projecting keys and versions only |
+//! | events: take over a due delivery right before its attempt | `UpdateItem SET dueAt = :lease, dueShard, expiresAt` if `nextAttempt = :n AND dueAt = :seen` (`ALL_NEW`: the bytes) |
+//! | events: after an attempt, a deferral or an end | `UpdateItem` (a retry: `nextAttempt`, `dueAt`, `dueShard`, `expiresAt`; the end: `state`, `REMOVE dueShard, dueAt`) if `nextAttempt = :n AND dueAt = :held` (`ALL_OLD`: the bytes, for the log of one that failed for good unattempted) |
 //! | webhook: STOP / START from an unknown BSUID | `UpdateItem BSUID#<bsuid>` if `attribute_not_exists(updatedAt) OR updatedAt <= :messageTime` (`ALL_NEW`: a phone learned meanwhile gets it at once) |
 //!
 //! One item per user makes "one phone per user" structural: every create is a conditional
