@@ -12,6 +12,7 @@ use e2e::{TestEnv, SPAIN_DIGITS, UK_DIGITS};
 use lambda_http::http::StatusCode;
 use sandbox::delivery::stream::handle_batch;
 use sandbox::delivery::sweep::sweep;
+use sandbox::delivery::Deliverer;
 use sandbox::session::UserId;
 use sandbox::store::DeliveryState;
 use sandbox::Clock;
@@ -31,6 +32,11 @@ async fn webhook_item(env: &TestEnv, user: &str, id: &str) -> Value {
         .find(|h| h.id.as_str() == id)
         .expect("the webhook");
     json!({ "isActive": hook.is_active, "failureCount": hook.failure_count })
+}
+
+/// Sweeps at the test clock's now: how many due deliveries it took over for an attempt.
+async fn sweep_takes(env: &TestEnv, deliverer: &Deliverer) -> usize {
+    sweep(&env.app, deliverer).await.expect("sweep").tally.taken
 }
 
 #[tokio::test]
@@ -217,44 +223,16 @@ async fn an_endpoints_failure_never_fails_the_batch_and_is_retried_on_the_schedu
 
     // Not yet due: the sweep leaves it.
     env.clock.set(t1 + 9);
-    assert_eq!(
-        sweep(&env.app, &deliverer)
-            .await
-            .expect("sweep")
-            .tally
-            .taken,
-        0
-    );
+    assert_eq!(sweep_takes(&env, &deliverer).await, 0);
     assert_eq!(received(&server).await.len(), 1);
     // Due: attempt 2, then 100 s until attempt 3.
     env.clock.set(t1 + 10);
-    assert_eq!(
-        sweep(&env.app, &deliverer)
-            .await
-            .expect("sweep")
-            .tally
-            .taken,
-        1
-    );
+    assert_eq!(sweep_takes(&env, &deliverer).await, 1);
     assert_eq!(received(&server).await.len(), 2);
     env.clock.set(t1 + 109);
-    assert_eq!(
-        sweep(&env.app, &deliverer)
-            .await
-            .expect("sweep")
-            .tally
-            .taken,
-        0
-    );
+    assert_eq!(sweep_takes(&env, &deliverer).await, 0);
     env.clock.set(t1 + 110);
-    assert_eq!(
-        sweep(&env.app, &deliverer)
-            .await
-            .expect("sweep")
-            .tally
-            .taken,
-        1
-    );
+    assert_eq!(sweep_takes(&env, &deliverer).await, 1);
     assert_eq!(received(&server).await.len(), 3);
     // Three attempts were the schedule's all: failed for good, counted, out of the index.
     env.clock.set(t1 + 100_000);
@@ -505,23 +483,9 @@ async fn a_delivery_whose_holder_died_is_finished_by_the_sweep() {
         .expect("claim");
     assert!(matches!(claim, sandbox::store::Claim::Claimed(_)));
     // Within the lease: left to its holder.
-    assert_eq!(
-        sweep(&env.app, &deliverer)
-            .await
-            .expect("sweep")
-            .tally
-            .taken,
-        0
-    );
+    assert_eq!(sweep_takes(&env, &deliverer).await, 0);
     env.clock.set(deliverer.lease_until(now));
-    assert_eq!(
-        sweep(&env.app, &deliverer)
-            .await
-            .expect("sweep")
-            .tally
-            .taken,
-        1
-    );
+    assert_eq!(sweep_takes(&env, &deliverer).await, 1);
     let got = received(&server).await;
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].body, br#"{"id":"evt_orphan"}"#);
