@@ -412,3 +412,35 @@ async fn another_users_webhook_runs_before_a_users_second_webhook() {
     assert_eq!(report.tally.delivered, 2, "{report:?}");
     assert_eq!(report.tally.deferred, 2, "{report:?}");
 }
+
+#[tokio::test]
+async fn a_deleted_webhooks_due_deliveries_end_for_one_read_of_it_and_one_write_each() {
+    let env = TestEnv::accepting().await;
+    let deliverer = deliverer("10,100", Duration::from_secs(5));
+    let server = e2e::webhooks::receiver(200).await;
+    let id = backlog(&env, "gone", &hook_url(&server), 1, 5, 60).await[0].clone();
+    let key = env.api_key("gone").await;
+    let query = [("webhookId", id.as_str())];
+    let reply = env
+        .webhooks(
+            lambda_http::http::Method::DELETE,
+            e2e::webhooks::SETTINGS,
+            &key,
+            None,
+            &query,
+        )
+        .await;
+    assert_eq!(reply.status, lambda_http::http::StatusCode::OK);
+
+    env.counter.reset();
+    let report = sweep(&env.app, &deliverer).await.expect("sweep");
+    assert_eq!(report.tally.cancelled, 5, "{report:?}");
+    let operations = env.counter.take();
+    let count = |name: &str| operations.iter().filter(|o| o.as_str() == name).count();
+    // Every shard read once; the webhook once (deleted, it stays so); each delivery ended.
+    assert_eq!(count("Query"), 16, "{operations:?}");
+    assert_eq!(count("GetItem"), 1, "{operations:?}");
+    assert_eq!(count("UpdateItem"), 5, "{operations:?}");
+    assert_eq!(operations.len(), 22, "{operations:?}");
+    assert!(received(&server).await.is_empty());
+}

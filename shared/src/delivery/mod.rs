@@ -505,7 +505,10 @@ impl Deliverer {
             }
             let within_share = share.is_none_or(|most| attempts < most);
             let attempting = deferral.is_none() && within_share;
-            if attempting || webhook.is_none() {
+            // Read before the first job and before each attempt; a deleted webhook stays
+            // deleted (ids are never reused), so its queue is not read again.
+            let deleted = matches!(webhook, Some(None));
+            if webhook.is_none() || (attempting && !deleted) {
                 match self.current_webhook(app, &job).await {
                     Ok(found) => webhook = Some(found),
                     Err(e) => {
