@@ -438,8 +438,8 @@ impl Deliverer {
         }
     }
 
-    /// How long deliveries are put off behind an endpoint that did not answer: the
-    /// schedule's first wait.
+    /// How long a container holds off an endpoint that did not answer (defers its deliveries
+    /// at once): the schedule's first wait.
     fn hold(&self) -> Duration {
         self.settings
             .schedule
@@ -463,6 +463,8 @@ impl Deliverer {
             if answered {
                 quiet.remove(url);
             } else {
+                // Only endpoints still held are kept: the map stays as small as they are few.
+                quiet.retain(|_, until| now < *until);
                 quiet.insert(url.to_owned(), now + seconds(self.hold()));
             }
         }
@@ -801,4 +803,34 @@ fn fair_queues(jobs: Vec<Job>) -> Vec<Vec<Job>> {
 fn seconds(d: Duration) -> i64 {
     let whole = d.as_secs() + u64::from(d.subsec_nanos() > 0);
     i64::try_from(whole).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outbound::Targets;
+
+    fn deliverer() -> Deliverer {
+        // The default schedule: a first wait of 10 s.
+        let settings = DeliverySettings::default();
+        let egress = EgressClient::new(Targets::PublicOnly, settings.timeout).expect("a client");
+        Deliverer::new(egress, settings)
+    }
+
+    #[test]
+    fn an_endpoint_that_did_not_answer_is_held_off_for_the_first_wait_then_forgotten() {
+        let d = deliverer();
+        let (a, b) = ("https://a.example/hook", "https://b.example/hook");
+        d.note_answer(a, false, 100);
+        assert!(d.is_quiet(a, 109));
+        assert!(!d.is_quiet(a, 110));
+        assert!(!d.is_quiet(b, 105), "only that endpoint");
+        // Another endpoint's silence later drops the one no longer held.
+        d.note_answer(b, false, 120);
+        assert_eq!(d.quiet.lock().map(|q| q.len()).unwrap_or(0), 1);
+        // An answer ends the hold at once.
+        d.note_answer(b, true, 121);
+        assert!(!d.is_quiet(b, 122));
+        assert_eq!(d.quiet.lock().map(|q| q.len()).unwrap_or(9), 0);
+    }
 }
