@@ -264,3 +264,41 @@ async fn a_secret_changed_while_a_batch_runs_signs_the_rest_of_the_queue() {
 async fn a_secret_changed_while_the_sweep_runs_signs_the_rest_of_the_queue() {
     resigned_after_the_first(&change_mid_queue(Run::Sweep, Change::NewSecret).await);
 }
+
+#[tokio::test]
+async fn a_url_changed_away_from_an_endpoint_that_hung_gets_the_next_event_at_once() {
+    let env = TestEnv::accepting().await;
+    let s = env.active("u1", SPAIN_DIGITS).await;
+    let (dead, alive) = (
+        MockServer::start().await,
+        e2e::webhooks::receiver(200).await,
+    );
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(60)))
+        .mount(&dead)
+        .await;
+    let id = env
+        .hook(&s.key, &hook_url(&dead), &["message.received"])
+        .await;
+    let mut stream = TableStream::open(&env).await;
+    let deliverer = deliverer("10", Duration::from_millis(300));
+    env.text_from(SPAIN_DIGITS, "into the void", 1).await;
+    stream.pump(&env, &deliverer).await;
+    assert_eq!(received(&dead).await.len(), 1, "the attempt that hung");
+
+    // Within the hold on the endpoint that hung, the webhook moves to one that answers.
+    let body = json!({ "webhookId": id, "url": hook_url(&alive) });
+    let reply = env
+        .webhooks(Method::PUT, SETTINGS, &s.key, Some(&body), &[])
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    env.text_from(SPAIN_DIGITS, "to the new url", 2).await;
+    let answer = stream.pump(&env, &deliverer).await;
+    assert_eq!(answer, json!({ "batchItemFailures": [] }));
+    assert_eq!(
+        received(&alive).await.len(),
+        1,
+        "held off for the old URL's silence"
+    );
+    assert_eq!(received(&dead).await.len(), 1);
+}
