@@ -178,9 +178,12 @@ async fn another_users_retry_is_taken_in_the_first_sweep_behind_ten_hanging_webh
     another_users_retry_in_the_first_sweep(SweepLimits::DEFAULT, 10, 500).await;
 }
 
-#[tokio::test]
-async fn a_retry_sharing_its_shard_with_a_hanging_backlog_waits_only_until_the_backlog_moved_past_it(
-) {
+/// A retry due after a backlog of 150 deliveries in its shard (three webhooks of another
+/// user's, at `endpoint`), swept at 50 a shard and 5 attempts a webhook: how many sweeps it
+/// took to be delivered, and the backlog then.
+async fn sweeps_until_a_retry_behind_a_backlog_in_its_shard(
+    endpoint: &MockServer,
+) -> (usize, i64, Vec<DeliveryItem>) {
     let env = TestEnv::accepting().await;
     let mut deliverer = deliverer("10,100", Duration::from_millis(300));
     deliverer.sweep = SweepLimits {
@@ -189,25 +192,49 @@ async fn a_retry_sharing_its_shard_with_a_hanging_backlog_waits_only_until_the_b
     };
     let hostile_shard = Key::due_shard(&UserId::new("hostile"));
     let victim = user_whose_shard("victim", |shard| shard == hostile_shard);
-    let dead = hanging().await;
-    backlog(&env, "hostile", &hook_url(&dead), 3, 50, 60).await;
+    backlog(&env, "hostile", &hook_url(endpoint), 3, 50, 60).await;
     let receiver = retry_of(&env, &victim, &deliverer).await;
 
-    // Each sweep reads the shard's 50 earliest: the hanging webhooks' attempt hangs and the
-    // rest of what was read moves on to its next attempt, out of the way.
     env.clock.advance(10);
     let mut sweeps = 0;
     while received(&receiver).await.len() < 2 {
         sweeps += 1;
-        assert!(sweeps <= 4, "still waiting after {sweeps} sweeps");
+        assert!(sweeps <= 30, "still waiting after {sweeps} sweeps");
         sweep(&env.app, &deliverer).await.expect("sweep");
     }
+    (sweeps, env.clock.now(), deliveries(&env, "hostile").await)
+}
+
+#[tokio::test]
+async fn a_retry_sharing_its_shard_with_a_hanging_backlog_waits_only_until_the_backlog_moved_past_it(
+) {
+    let dead = hanging().await;
+    let (sweeps, now, backlog) = sweeps_until_a_retry_behind_a_backlog_in_its_shard(&dead).await;
+    // Each sweep reads the shard's 50 earliest: the webhook's attempt hangs and the rest of
+    // what was read moves on to its next attempt, out of the next sweep's way.
     assert_eq!(sweeps, 4, "150 earlier deliveries, 50 a sweep");
-    let backlog = deliveries(&env, "hostile").await;
     assert!(backlog.iter().all(|d| d.next_attempt == 2
         && d.state == DeliveryState::Pending
-        && d.due_at == Some(env.clock.now() + 10)));
+        && d.due_at == Some(now + 10)));
     assert!(received(&dead).await.len() <= 3 * 3);
+}
+
+#[tokio::test]
+async fn a_retry_sharing_its_shard_with_a_failing_backlog_waits_only_until_the_backlog_moved_past_it(
+) {
+    let failing = e2e::webhooks::receiver(500).await;
+    let (sweeps, now, backlog) = sweeps_until_a_retry_behind_a_backlog_in_its_shard(&failing).await;
+    // The endpoint answers: each webhook gets its 5 attempts a sweep (retried after the wait),
+    // and the rest of what was read is postponed just behind what is due now, uncounted.
+    assert_eq!(sweeps, 4, "150 earlier deliveries, 50 a sweep");
+    let attempted = backlog.iter().filter(|d| d.next_attempt == 2).count();
+    assert_eq!(attempted, received(&failing).await.len());
+    assert!(attempted <= 3 * 5 * 3, "{attempted}");
+    assert!(backlog.iter().all(|d| d.state == DeliveryState::Pending
+        && match d.next_attempt {
+            2 => d.due_at == Some(now + 10),
+            _ => d.due_at == Some(now + 1),
+        }));
 }
 
 #[tokio::test]
@@ -359,7 +386,8 @@ async fn a_delivery_item_always_expires_after_its_next_due_time_and_the_lease() 
 }
 
 #[tokio::test]
-async fn a_webhook_gets_at_most_its_share_of_attempts_in_a_sweep_and_the_rest_wait_untouched() {
+async fn a_webhook_gets_at_most_its_share_of_attempts_in_a_sweep_and_the_rest_move_behind_what_is_due(
+) {
     let env = TestEnv::accepting().await;
     let mut deliverer = deliverer("10,100", Duration::from_secs(5));
     deliverer.sweep = SweepLimits {
@@ -368,12 +396,12 @@ async fn a_webhook_gets_at_most_its_share_of_attempts_in_a_sweep_and_the_rest_wa
     };
     let server = e2e::webhooks::receiver(200).await;
     backlog(&env, "busy", &hook_url(&server), 1, 12, 60).await;
-    let due_at = env.clock.now() - 60;
+    let now = env.clock.now();
 
     let report = sweep(&env.app, &deliverer).await.expect("sweep");
     assert_eq!(received(&server).await.len(), 5);
-    assert_eq!((report.tally.delivered, report.tally.left), (5, 7));
-    // The rest are as they were: still due, still before their first attempt.
+    assert_eq!((report.tally.delivered, report.tally.postponed), (5, 7));
+    // The rest are still before their first attempt, due just after what was due now.
     let waiting: Vec<DeliveryItem> = deliveries(&env, "busy")
         .await
         .into_iter()
@@ -382,8 +410,10 @@ async fn a_webhook_gets_at_most_its_share_of_attempts_in_a_sweep_and_the_rest_wa
     assert_eq!(waiting.len(), 7);
     assert!(waiting
         .iter()
-        .all(|d| d.next_attempt == 1 && d.due_at == Some(due_at)));
+        .all(|d| d.next_attempt == 1 && d.due_at == Some(now + 1)));
+    env.clock.advance(1);
     sweep(&env.app, &deliverer).await.expect("sweep");
+    env.clock.advance(1);
     sweep(&env.app, &deliverer).await.expect("sweep");
     assert_eq!(received(&server).await.len(), 12);
 }

@@ -24,8 +24,9 @@
 //! once), so a stream of batches pays that timeout once per wait, not once per batch. A queue
 //! still going after [`ATTEMPT_BUDGET`] (a receiver that answers, slowly, every time) defers the
 //! rest too, so an invocation ends inside the function's timeout. In a sweep, a webhook gets at
-//! most [`SweepLimits::per_webhook`] attempts; the rest of its due deliveries wait for the next
-//! sweep (and are deferred with the rest if its endpoint does not answer).
+//! most [`SweepLimits::per_webhook`] attempts; the rest of its due deliveries are postponed
+//! behind every delivery due now, their attempt not counted (or deferred with the rest of the
+//! queue if its endpoint does not answer).
 //!
 //! **A deferral is a failed attempt, for the schedule**: the delivery moves to its next
 //! attempt after the schedule's next wait, and one deferred at its last attempt has failed for
@@ -114,7 +115,7 @@ pub async fn handle(app: &App, deliverer: &Deliverer, request_id: &str, payload:
             deferred = tally.deferred,
             failed = tally.failed,
             cancelled = tally.cancelled,
-            left = tally.left,
+            postponed = tally.postponed,
             store_errors = tally.store_errors,
             latency_ms = elapsed_ms(started),
             "invocation"
@@ -319,7 +320,7 @@ pub enum Job {
     /// Claimed by this invocation (a stream batch's): held until the lease's end.
     Held(DeliveryItem),
     /// Listed as due (a sweep's): taken over only when it is attempted, moved or ended
-    /// directly otherwise, left alone past its webhook's share.
+    /// directly otherwise (deferred, postponed past its webhook's share, cancelled).
     Due(DueDelivery),
 }
 
@@ -371,8 +372,9 @@ pub struct Tally {
     pub failed: usize,
     /// Deliveries ended unattempted: the webhook was deleted, turned off or unsubscribed.
     pub cancelled: usize,
-    /// Due deliveries past their webhook's share of a sweep, left for the next.
-    pub left: usize,
+    /// Due deliveries past their webhook's share of a sweep, moved behind what is due now,
+    /// their attempt not counted.
+    pub postponed: usize,
     /// Jobs whose storage writes failed (the lease makes the sweep finish them).
     pub store_errors: usize,
 }
@@ -385,7 +387,7 @@ impl Tally {
         self.deferred += other.deferred;
         self.failed += other.failed;
         self.cancelled += other.cancelled;
-        self.left += other.left;
+        self.postponed += other.postponed;
         self.store_errors += other.store_errors;
         self
     }
@@ -472,7 +474,7 @@ impl Deliverer {
 
     /// Runs `jobs`: one queue per webhook, in order; up to `concurrency` queues at once, each
     /// user's first queue before any user's second. `share`: the most attempts one webhook gets
-    /// (a sweep's); the rest of its deliveries are left as they are.
+    /// (a sweep's); the rest of its deliveries are postponed behind what is due now.
     pub async fn run(&self, app: &App, jobs: Vec<Job>, share: Option<usize>) -> Tally {
         let deadline = Instant::now() + self.budget;
         futures_stream::iter(fair_queues(jobs))
@@ -488,7 +490,8 @@ impl Deliverer {
     /// One webhook's jobs, in order. The webhook is read before the first and right before
     /// each attempt; a delivery it no longer takes ends there. After an attempt that got no
     /// answer (in this queue, or at this endpoint in this container less than a hold ago), or
-    /// once `deadline` passed, the rest are deferred unattempted; past `share` attempts, left.
+    /// once `deadline` passed, the rest are deferred unattempted; past `share` attempts,
+    /// postponed.
     async fn run_queue(
         &self,
         app: &App,
@@ -538,10 +541,7 @@ impl Deliverer {
                 }
                 Some(hook) => match deferral {
                     Some(why) => self.defer(app, &job, hook, why, &mut tally).await,
-                    None => {
-                        tally.left += 1;
-                        Ok(Effect::default())
-                    }
+                    None => self.postpone(app, &job, &mut tally).await,
                 },
             };
             match result {
@@ -721,6 +721,27 @@ impl Deliverer {
             webhook_off: self.failed_for_good(app, &item.user, webhook, now).await?,
             ..Effect::default()
         })
+    }
+
+    /// Moves `job`, past its webhook's share of this sweep, just behind every delivery due now,
+    /// at the same attempt: the next sweep reads the shard's other due deliveries before it,
+    /// so one webhook's backlog cannot take a shard's read sweep after sweep.
+    async fn postpone(
+        &self,
+        app: &App,
+        job: &Job,
+        tally: &mut Tally,
+    ) -> Result<Effect, StoreError> {
+        if let Some(version) = job.version() {
+            let next = Next::Retry {
+                attempt: version.next_attempt,
+                at: app.clock.now() + 1,
+            };
+            if self.finish(app, &version, next).await?.is_some() {
+                tally.postponed += 1;
+            }
+        }
+        Ok(Effect::default())
     }
 
     /// Ends `job` unattempted: its webhook was deleted, turned off or unsubscribed.

@@ -10,10 +10,11 @@
 //! fills only its own shard's read: a retry of any user in another shard is read (and, with
 //! queues round-robin across users, attempted) in the first sweep after it is due. Within a
 //! shard, one webhook gets at most [`SweepLimits::per_webhook`] attempts per sweep; the rest of
-//! its deliveries are left for the next sweep, or, once its endpoint did not answer, deferred
-//! with the rest of its queue to their next attempt, so a backlog behind a hanging endpoint
-//! moves along the schedule and makes room, shard read by shard read, for the users it shares
-//! its shard with.
+//! the deliveries read are postponed just behind every delivery due now (their attempt not
+//! counted), or, once its endpoint did not answer, deferred with the rest of its queue to their
+//! next attempt. Either way what one sweep read moves out of the next one's way, so a backlog,
+//! answering or not, makes room shard read by shard read for the users it shares its shard
+//! with: a retry behind `n` earlier due deliveries is read within `n / per_shard` sweeps.
 //!
 //! [`DUE_SHARDS`]: crate::store::DUE_SHARDS
 
