@@ -18,8 +18,19 @@
 //!    retry, and the receiver saw each event id exactly once; and how long the healthy ones
 //!    took in all.
 //!
-//! The sweep is set to an hour (`DEV_SWEEP_SECONDS`), so the retries the third part schedules
-//! are seen as scheduled, not made.
+//! 4. **A hostile tenant** (issue 25), on a second stack with `make dev`'s sweep every 10 s
+//!    and a short retry schedule (`WEBHOOK_RETRY_SCHEDULE_SECONDS=10,20,40`: four attempts
+//!    over 70 s). One user with ten webhooks at endpoints that accept connections and never
+//!    answer, and a backlog of 5,000 deliveries (500 texts from its phone); beside it, two
+//!    other users whose endpoint answers 500 once, then 200: one in another shard of the due
+//!    index, one in the tenant's. Printed: when each retry lands after its failed first
+//!    attempt (PASS for the other shard's within the schedule's first wait plus one sweep
+//!    interval), and every 10 s how the backlog's deliveries stand along their schedule, until
+//!    every one has ended (failed for good, or cancelled once ten final failures in a row
+//!    turned its webhook off).
+//!
+//! In the first three parts the sweep is set to an hour (`DEV_SWEEP_SECONDS`), so the retries the
+//! third part schedules are seen as scheduled, not made.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -33,7 +44,10 @@ use bytes::Bytes;
 use futures::StreamExt;
 use http_body_util::{BodyExt, Full};
 use hyper::{Request, Response};
-use sandbox::store::Store;
+use sandbox::outbound::RetrySchedule;
+use sandbox::session::UserId;
+use sandbox::store::{DeliveryState, Key, Store};
+use sandbox::webhooks::LogStatus;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
@@ -52,6 +66,12 @@ const PATIENCE: Duration = Duration::from_secs(600);
 const VIRTUAL_SESSIONS: usize = 20;
 /// The issue's target: a virtual phone's status within this long of the send's 200.
 const VIRTUAL_STATUS_TARGET_MS: f64 = 2_000.0;
+/// The hostile tenant's webhooks, and the texts from its phone (each a delivery to every one).
+const HOSTILE_WEBHOOKS: usize = 10;
+const HOSTILE_TEXTS: usize = 500;
+/// The third part's retry schedule (`WEBHOOK_RETRY_SCHEDULE_SECONDS`) and sweep interval.
+const HOSTILE_SCHEDULE: &str = "10,20,40";
+const HOSTILE_SWEEP_SECONDS: u64 = 10;
 
 // ---------------------------------------------------------------------------------------------
 // Receivers.
@@ -62,8 +82,19 @@ struct Seen {
     arrivals: Vec<(String, String, Instant)>,
 }
 
-/// A receiver on 127.0.0.1 that answers 200 at once (or never, when `hang`).
-async fn receiver(hang: bool) -> (String, Arc<Mutex<Seen>>) {
+/// How a receiver answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Answer {
+    /// 200 at once.
+    Ok,
+    /// Never (the connection stays open).
+    Hang,
+    /// 500 to an event's first delivery, then 200.
+    FailFirst,
+}
+
+/// A receiver on 127.0.0.1 that answers as `answer` says.
+async fn receiver(answer: Answer) -> (String, Arc<Mutex<Seen>>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}/hook", listener.local_addr().expect("address"));
     let seen = Arc::new(Mutex::new(Seen::default()));
@@ -89,13 +120,22 @@ async fn receiver(hang: bool) -> (String, Arc<Mutex<Seen>>) {
                                 .as_str()
                                 .unwrap_or_default()
                                 .to_owned();
-                            if let Ok(mut seen) = state.lock() {
-                                seen.arrivals.push((id, text, arrived));
-                            }
-                            if hang {
+                            let first = match state.lock() {
+                                Ok(mut seen) => {
+                                    let again = seen.arrivals.iter().any(|a| a.0 == id);
+                                    seen.arrivals.push((id, text, arrived));
+                                    !again
+                                }
+                                Err(_) => false,
+                            };
+                            if answer == Answer::Hang {
                                 std::future::pending::<()>().await;
                             }
-                            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
+                            let mut response = Response::new(Full::new(Bytes::from_static(b"ok")));
+                            if answer == Answer::FailFirst && first {
+                                *response.status_mut() = hyper::StatusCode::INTERNAL_SERVER_ERROR;
+                            }
+                            Ok::<_, Infallible>(response)
                         }
                     });
                 let _ = hyper::server::conn::http1::Builder::new()
@@ -119,7 +159,8 @@ struct Stack {
 }
 
 impl Stack {
-    fn start() -> Self {
+    /// `tools/dev.sh --headless` on free ports, with `env` set for it (and its functions).
+    fn start(env: &[(&str, &str)]) -> Self {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"))
             .parent()
             .expect("tests/ is inside the repository")
@@ -133,7 +174,8 @@ impl Stack {
                 .map(|l| l.local_addr().expect("address").port())
                 .collect()
         };
-        let dir = std::env::temp_dir().join(format!("bench-events-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("bench-events-{}-{}", std::process::id(), ports[0]));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("state dir");
         let log = std::fs::File::create(dir.join("dev.log")).expect("dev.log");
@@ -145,7 +187,7 @@ impl Stack {
             .env("DEV_DYNAMODB_PORT", ports[1].to_string())
             .env("DEV_GRAPH_PORT", ports[2].to_string())
             .env("DEV_RECEIVER_PORT", ports[3].to_string())
-            .env("DEV_SWEEP_SECONDS", "3600")
+            .envs(env.iter().copied())
             .env("DEV_STATE_DIR", &dir)
             .stdin(Stdio::piped())
             .stdout(log.try_clone().expect("log"))
@@ -371,7 +413,7 @@ async fn arrival(seen: &Mutex<Seen>, pred: impl Fn(&(String, String, Instant)) -
 
 #[tokio::main]
 async fn main() {
-    let stack = Stack::start();
+    let stack = Stack::start(&[("DEV_SWEEP_SECONDS", "3600")]);
     let store = stack.store();
     let api = Api {
         http: reqwest::Client::new(),
@@ -379,7 +421,7 @@ async fn main() {
     };
 
     // --- 1. Latency. ---------------------------------------------------------------------
-    let (url, seen) = receiver(false).await;
+    let (url, seen) = receiver(Answer::Ok).await;
     let key = Api::key(&store, "bench-latency").await;
     api.activate(&key, "+34 688 900 000").await;
     api.webhook(&key, &url).await;
@@ -448,8 +490,8 @@ async fn main() {
     }
 
     // --- 3. A hanging endpoint among ten users. ---------------------------------------------
-    let (healthy_url, healthy) = receiver(false).await;
-    let (hanging_url, hanging) = receiver(true).await;
+    let (healthy_url, healthy) = receiver(Answer::Ok).await;
+    let (hanging_url, hanging) = receiver(Answer::Hang).await;
     let mut users = Vec::new();
     for u in 0..USERS {
         let user = format!("bench-fan-{u}");
@@ -602,6 +644,213 @@ async fn main() {
             percentile(times, 0.99),
         );
     }
+    drop(stack);
+
+    hostile_tenant().await;
+}
+
+/// Part 3 (the module's doc): a hostile tenant's backlog behind ten hanging endpoints, and two
+/// other users' retries beside it.
+async fn hostile_tenant() {
+    let sweep_seconds = HOSTILE_SWEEP_SECONDS.to_string();
+    let stack = Stack::start(&[
+        ("DEV_SWEEP_SECONDS", sweep_seconds.as_str()),
+        ("WEBHOOK_RETRY_SCHEDULE_SECONDS", HOSTILE_SCHEDULE),
+    ]);
+    let store = stack.store();
+    let api = Api {
+        http: reqwest::Client::new(),
+        base: stack.api.clone(),
+    };
+    let schedule = RetrySchedule::parse(HOSTILE_SCHEDULE).expect("a schedule");
+    let first_wait = schedule.waits()[0].as_secs_f64();
+    let shard_of = |user: &str| Key::due_shard(&UserId::new(user));
+
+    // The tenant: ten webhooks at endpoints that accept connections and never answer.
+    let tenant = "bench-hostile";
+    let tenant_digits = "34688930000";
+    let key = Api::key(&store, tenant).await;
+    api.activate(&key, &format!("+{tenant_digits}")).await;
+    let mut dead = Vec::new();
+    for _ in 0..HOSTILE_WEBHOOKS {
+        let (url, seen) = receiver(Answer::Hang).await;
+        api.webhook(&key, &url).await;
+        dead.push(seen);
+    }
+    // Beside it, two users whose endpoint fails an event's first delivery: one in another
+    // shard of the due index, one in the tenant's.
+    let mut victims = Vec::new();
+    for (n, shared) in [(1, false), (2, true)] {
+        let user = (0..)
+            .map(|i| format!("bench-victim-{i}"))
+            .find(|u| (shard_of(u) == shard_of(tenant)) == shared)
+            .expect("a user in the wanted shard");
+        let key = Api::key(&store, &user).await;
+        let digits = format!("3468893000{n}");
+        api.activate(&key, &format!("+{digits}")).await;
+        let (url, seen) = receiver(Answer::FailFirst).await;
+        api.webhook(&key, &url).await;
+        victims.push((user, digits, seen));
+    }
+
+    // The backlog: 500 texts, eight at a time, each a delivery to every webhook.
+    let started = Instant::now();
+    let flood = |n: usize| format!("flood {n}");
+    let http = &api;
+    futures::stream::iter(0..HOSTILE_TEXTS)
+        .for_each_concurrent(8, |n| async move {
+            http.text_from(
+                tenant_digits,
+                &flood(n),
+                &format!("wamid.BENCHHOSTILE{n:05}"),
+            )
+            .await;
+        })
+        .await;
+    let text_of = |payload: &[u8]| -> String {
+        serde_json::from_slice::<Value>(payload)
+            .ok()
+            .and_then(|v| v["message"]["text"].as_str().map(str::to_owned))
+            .unwrap_or_default()
+    };
+    let backlog = || async {
+        deliveries_of(&store, tenant)
+            .await
+            .into_iter()
+            .filter(|d| text_of(&d.payload).starts_with("flood "))
+            .collect::<Vec<_>>()
+    };
+    let expected = HOSTILE_WEBHOOKS * HOSTILE_TEXTS;
+    loop {
+        let claimed = backlog().await.len();
+        if claimed >= expected {
+            break;
+        }
+        assert!(
+            started.elapsed() < PATIENCE,
+            "only {claimed} of {expected} deliveries claimed"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let claimed = started.elapsed();
+
+    // The other users' texts; each retry's landing after its failed first attempt. Meanwhile,
+    // every sweep interval, where the backlog stands along its schedule.
+    let retries = futures::future::join_all(victims.iter().enumerate().map(
+        |(n, (_, digits, seen))| async move {
+            let text = format!("victim {n}");
+            http.text_from(digits, &text, &format!("wamid.BENCHVICTIM{n:02}"))
+                .await;
+            let first = arrival(seen, |a| a.1 == text).await;
+            let retry = {
+                let started = Instant::now();
+                loop {
+                    let landed = seen.lock().ok().and_then(|s| {
+                        s.arrivals
+                            .iter()
+                            .filter(|a| a.1 == text)
+                            .nth(1)
+                            .map(|a| a.2)
+                    });
+                    if let Some(landed) = landed {
+                        break landed;
+                    }
+                    assert!(started.elapsed() < PATIENCE, "{text}: no retry landed");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            };
+            retry.saturating_duration_since(first).as_secs_f64()
+        },
+    ));
+    let progress = async {
+        let mut lines = Vec::new();
+        loop {
+            let stand = backlog().await;
+            let pending: Vec<_> = stand
+                .iter()
+                .filter(|d| d.state == DeliveryState::Pending)
+                .collect();
+            let by_attempt: Vec<String> = (1..=schedule.attempts())
+                .map(|a| {
+                    let n = pending.iter().filter(|d| d.next_attempt == a).count();
+                    format!("{a}: {n}")
+                })
+                .collect();
+            let count = |state: DeliveryState| stand.iter().filter(|d| d.state == state).count();
+            lines.push(format!(
+                "  +{:>4.0} s  pending {:>4} (next attempt {}), failed {:>4}, cancelled {:>4}",
+                started.elapsed().as_secs_f64(),
+                pending.len(),
+                by_attempt.join(", "),
+                count(DeliveryState::Failed),
+                count(DeliveryState::Cancelled)
+            ));
+            if pending.is_empty() || started.elapsed() > PATIENCE {
+                break (lines, pending.is_empty(), started.elapsed(), stand);
+            }
+            tokio::time::sleep(Duration::from_secs(HOSTILE_SWEEP_SECONDS)).await;
+        }
+    };
+    let (landed, (lines, ended, took, stand)) = tokio::join!(retries, progress);
+
+    // Every delivery that failed for good is in the log with its last attempt.
+    let last = schedule.attempts();
+    let logged: std::collections::HashSet<(String, String)> = logs_of(&store, tenant)
+        .await
+        .into_iter()
+        .filter(|e| e.attempt_number == last && e.status == LogStatus::Failed)
+        .map(|e| (e.event_id, e.webhook_id))
+        .collect();
+    let failed: Vec<_> = stand
+        .iter()
+        .filter(|d| d.state == DeliveryState::Failed)
+        .collect();
+    let failed_logged = failed
+        .iter()
+        .filter(|d| logged.contains(&(d.event_id.clone(), d.webhook_id.clone())))
+        .count();
+    let attempts: usize = dead
+        .iter()
+        .map(|seen| seen.lock().map_or(0, |s| s.arrivals.len()))
+        .sum();
+
+    let bound = first_wait + HOSTILE_SWEEP_SECONDS as f64;
+    println!();
+    println!(
+        "A hostile tenant (tools/dev.sh, the sweep every {HOSTILE_SWEEP_SECONDS} s, WEBHOOK_RETRY_SCHEDULE_SECONDS={HOSTILE_SCHEDULE}): {HOSTILE_WEBHOOKS} webhooks at endpoints that never answer, {expected} deliveries claimed {:.1} s after the first of {HOSTILE_TEXTS} texts; the tenant's due shard {}",
+        claimed.as_secs_f64(),
+        shard_of(tenant)
+    );
+    for line in &lines {
+        println!("{line}");
+    }
+    let (other, shared) = (&victims[0], &victims[1]);
+    println!(
+        "{} another user's retry (shard {}) landed {:.1} s after its failed first attempt (the first wait {first_wait:.0} s + one sweep interval {HOSTILE_SWEEP_SECONDS} s = {bound:.0} s)",
+        verdict(landed[0] <= bound),
+        shard_of(&other.0),
+        landed[0]
+    );
+    println!(
+        "info a user in the tenant's shard ({}): its retry landed {:.1} s after its failed first attempt (each sweep reads {} of a shard, earliest first)",
+        shard_of(&shared.0),
+        landed[1],
+        sandbox::delivery::sweep::SweepLimits::DEFAULT.per_shard
+    );
+    println!(
+        "{} the backlog moved along its schedule to its end: {} of {expected} ended {:.0} s after the first text (failed {}, cancelled {}; {attempts} attempts reached the endpoints; the schedule alone is {:.0} s)",
+        verdict(ended),
+        stand.len() - stand.iter().filter(|d| d.state == DeliveryState::Pending).count(),
+        took.as_secs_f64(),
+        failed.len(),
+        stand.iter().filter(|d| d.state == DeliveryState::Cancelled).count(),
+        schedule.waits().iter().map(Duration::as_secs_f64).sum::<f64>()
+    );
+    println!(
+        "{} every delivery that failed for good is logged with its last attempt ({last}): {failed_logged} of {}",
+        verdict(failed_logged == failed.len()),
+        failed.len()
+    );
     drop(stack);
 }
 

@@ -20,7 +20,8 @@
 # Environment: DEV_API_PORT (9000), DEV_DYNAMODB_PORT (8000), DEV_GRAPH_PORT (9100) and
 # DEV_RECEIVER_PORT (9200) choose the ports; DEV_SWEEP_SECONDS (10) the time between two
 # scheduled sweeps of due webhook retries; DEV_STATE_DIR (.dev) holds the logs and generated
-# files. CARGO_TARGET_DIR is honoured.
+# files. WEBHOOK_RETRY_SCHEDULE_SECONDS and WEBHOOK_TIMEOUT_MS, when set, reach the functions
+# (README, "Configuration"; the bench sets a short schedule). CARGO_TARGET_DIR is honoured.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -264,6 +265,10 @@ META_APP_SECRET=$APP_SECRET
 META_WEBHOOK_VERIFY_TOKEN=$VERIFY_TOKEN
 WEBHOOK_ALLOW_PRIVATE_TARGETS=true
 EOF
+# Set for this run (the bench sets a short schedule): passed on; else the functions' defaults.
+for name in WEBHOOK_RETRY_SCHEDULE_SECONDS WEBHOOK_TIMEOUT_MS; do
+    if [ -n "${!name:-}" ]; then echo "$name=${!name}" >>"$STATE_DIR/functions.env"; fi
+done
 
 say "starting cargo lambda watch on port $API_PORT ..."
 watch_args=(--invoke-address 127.0.0.1 --invoke-port "$API_PORT" --env-file "$STATE_DIR/functions.env")

@@ -20,26 +20,6 @@ use serde_json::{json, Value};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-/// A webhook of `key`'s user to `url` for `events`, with a known secret; its id.
-async fn hook(env: &TestEnv, key: &str, url: &str, events: &[&str]) -> String {
-    let body = json!({
-        "name": "receiver", "url": url, "events": events,
-        "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
-    });
-    let reply = env.create_webhook(key, &body).await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
-    reply.json()["webhook"]["_id"]
-        .as_str()
-        .expect("an id")
-        .to_owned()
-}
-
-/// A phone's text, `n` distinct, to the active session's user.
-async fn reply_from_phone(env: &TestEnv, text: &str, n: u32) {
-    env.deliver_messages(vec![text_at(SPAIN_DIGITS, text, env.clock.now(), n)])
-        .await;
-}
-
 async fn webhook_item(env: &TestEnv, user: &str, id: &str) -> Value {
     let webhooks = env
         .app
@@ -54,19 +34,9 @@ async fn webhook_item(env: &TestEnv, user: &str, id: &str) -> Value {
     json!({ "isActive": hook.is_active, "failureCount": hook.failure_count })
 }
 
-async fn logs(env: &TestEnv, key: &str) -> Vec<Value> {
-    env.webhook_logs(key, &[])
-        .await
-        .get("logs")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default()
-}
-
-/// Runs one stream batch of everything written since the last; its answer.
-async fn pump(env: &TestEnv, stream: &mut TableStream, deliverer: &Deliverer) -> Value {
-    let batch = stream.new_batch();
-    handle_batch(&env.app, deliverer, &batch).await.response()
+/// Sweeps at the test clock's now: how many due deliveries it took over for an attempt.
+async fn sweep_takes(env: &TestEnv, deliverer: &Deliverer) -> usize {
+    sweep(&env.app, deliverer).await.expect("sweep").tally.taken
 }
 
 #[tokio::test]
@@ -74,12 +44,14 @@ async fn a_phones_reply_reaches_the_receiver_signed_both_ways() {
     let env = TestEnv::accepting().await;
     let s = env.active("u1", SPAIN_DIGITS).await;
     let server = receiver(200).await;
-    let id = hook(&env, &s.key, &hook_url(&server), &["message.received"]).await;
+    let id = env
+        .hook(&s.key, &hook_url(&server), &["message.received"])
+        .await;
     let mut stream = TableStream::open(&env).await;
     let deliverer = deliverer("10,100", Duration::from_secs(5));
 
-    reply_from_phone(&env, "hello from the phone", 1).await;
-    let answer = pump(&env, &mut stream, &deliverer).await;
+    env.text_from(SPAIN_DIGITS, "hello from the phone", 1).await;
+    let answer = stream.pump(&env, &deliverer).await;
     assert_eq!(answer, json!({ "batchItemFailures": [] }));
 
     let got = received(&server).await;
@@ -100,7 +72,7 @@ async fn a_phones_reply_reaches_the_receiver_signed_both_ways() {
     assert_eq!(header("x-zernio-event"), "message.received");
     assert_eq!(header("x-zernio-event-id"), event_id);
     assert_eq!(header("webhook-id"), event_id);
-    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let secret = e2e::webhooks::HOOK_SECRET;
     // Zernio's: a plain HMAC (the hmac crate) of the raw body, keyed with the secret's text.
     assert_eq!(
         header("x-zernio-signature"),
@@ -115,7 +87,7 @@ async fn a_phones_reply_reaches_the_receiver_signed_both_ways() {
         e2e::webhooks::standard_signature(secret, event_id, &timestamp, &request.body)
     );
 
-    let logged = logs(&env, &s.key).await;
+    let logged = env.logged(&s.key).await;
     assert_eq!(logged.len(), 1);
     assert_eq!(logged[0]["status"], "success");
     assert_eq!(logged[0]["attemptNumber"], 1);
@@ -129,12 +101,12 @@ async fn a_record_processed_twice_delivers_once_per_webhook() {
     let env = TestEnv::accepting().await;
     let s = env.active("u1", SPAIN_DIGITS).await;
     let (a, b) = (receiver(200).await, receiver(200).await);
-    hook(&env, &s.key, &hook_url(&a), &["message.received"]).await;
-    hook(&env, &s.key, &hook_url(&b), &["message.received"]).await;
+    env.hook(&s.key, &hook_url(&a), &["message.received"]).await;
+    env.hook(&s.key, &hook_url(&b), &["message.received"]).await;
     let mut stream = TableStream::open(&env).await;
     let deliverer = deliverer("10", Duration::from_secs(5));
 
-    reply_from_phone(&env, "once", 1).await;
+    env.text_from(SPAIN_DIGITS, "once", 1).await;
     let batch = stream.new_batch();
     // The same batch again after it was handled, and twice at the same time.
     handle_batch(&env.app, &deliverer, &batch).await;
@@ -153,11 +125,12 @@ async fn concurrent_first_passes_of_one_record_deliver_once() {
     let env = TestEnv::accepting().await;
     let s = env.active("u1", SPAIN_DIGITS).await;
     let server = receiver(200).await;
-    hook(&env, &s.key, &hook_url(&server), &["message.received"]).await;
+    env.hook(&s.key, &hook_url(&server), &["message.received"])
+        .await;
     let mut stream = TableStream::open(&env).await;
     let deliverer = deliverer("10", Duration::from_secs(5));
 
-    reply_from_phone(&env, "raced", 1).await;
+    env.text_from(SPAIN_DIGITS, "raced", 1).await;
     let batch = stream.new_batch();
     let (one, two) = tokio::join!(
         handle_batch(&env.app, &deliverer, &batch),
@@ -173,12 +146,13 @@ async fn dynamodb_down_fails_the_records_from_the_first_that_could_not_be_claime
     let env = TestEnv::accepting().await;
     let s = env.active("u1", SPAIN_DIGITS).await;
     let server = receiver(200).await;
-    hook(&env, &s.key, &hook_url(&server), &["message.received"]).await;
+    env.hook(&s.key, &hook_url(&server), &["message.received"])
+        .await;
     let mut stream = TableStream::open(&env).await;
     let deliverer = deliverer("10", Duration::from_secs(5));
 
-    reply_from_phone(&env, "first", 1).await;
-    reply_from_phone(&env, "second", 2).await;
+    env.text_from(SPAIN_DIGITS, "first", 1).await;
+    env.text_from(SPAIN_DIGITS, "second", 2).await;
     let batch = stream.new_batch();
     let records = batch["Records"].as_array().expect("records").clone();
     let sequence = |r: &Value| r["dynamodb"]["SequenceNumber"].as_str().map(str::to_owned);
@@ -221,15 +195,17 @@ async fn an_endpoints_failure_never_fails_the_batch_and_is_retried_on_the_schedu
     let env = TestEnv::accepting().await;
     let s = env.active("u1", SPAIN_DIGITS).await;
     let server = receiver(500).await;
-    let id = hook(&env, &s.key, &hook_url(&server), &["message.received"]).await;
+    let id = env
+        .hook(&s.key, &hook_url(&server), &["message.received"])
+        .await;
     let mut stream = TableStream::open(&env).await;
     let deliverer = deliverer("10,100", Duration::from_secs(5));
 
-    reply_from_phone(&env, "retry me", 1).await;
-    let answer = pump(&env, &mut stream, &deliverer).await;
+    env.text_from(SPAIN_DIGITS, "retry me", 1).await;
+    let answer = stream.pump(&env, &deliverer).await;
     assert_eq!(answer, json!({ "batchItemFailures": [] }));
     assert_eq!(received(&server).await.len(), 1);
-    let event_id = logs(&env, &s.key).await[0]["eventId"]
+    let event_id = env.logged(&s.key).await[0]["eventId"]
         .as_str()
         .expect("id")
         .to_owned();
@@ -247,16 +223,16 @@ async fn an_endpoints_failure_never_fails_the_batch_and_is_retried_on_the_schedu
 
     // Not yet due: the sweep leaves it.
     env.clock.set(t1 + 9);
-    assert_eq!(sweep(&env.app, &deliverer).await.expect("sweep").taken, 0);
+    assert_eq!(sweep_takes(&env, &deliverer).await, 0);
     assert_eq!(received(&server).await.len(), 1);
     // Due: attempt 2, then 100 s until attempt 3.
     env.clock.set(t1 + 10);
-    assert_eq!(sweep(&env.app, &deliverer).await.expect("sweep").taken, 1);
+    assert_eq!(sweep_takes(&env, &deliverer).await, 1);
     assert_eq!(received(&server).await.len(), 2);
     env.clock.set(t1 + 109);
-    assert_eq!(sweep(&env.app, &deliverer).await.expect("sweep").taken, 0);
+    assert_eq!(sweep_takes(&env, &deliverer).await, 0);
     env.clock.set(t1 + 110);
-    assert_eq!(sweep(&env.app, &deliverer).await.expect("sweep").taken, 1);
+    assert_eq!(sweep_takes(&env, &deliverer).await, 1);
     assert_eq!(received(&server).await.len(), 3);
     // Three attempts were the schedule's all: failed for good, counted, out of the index.
     env.clock.set(t1 + 100_000);
@@ -270,7 +246,8 @@ async fn an_endpoints_failure_never_fails_the_batch_and_is_retried_on_the_schedu
         .expect("the delivery");
     assert_eq!(delivery.state, DeliveryState::Failed);
     assert_eq!(delivery.due_at, None);
-    let attempts: Vec<i64> = logs(&env, &s.key)
+    let attempts: Vec<i64> = env
+        .logged(&s.key)
         .await
         .iter()
         .map(|l| l["attemptNumber"].as_i64().unwrap_or(0))
@@ -296,13 +273,15 @@ async fn retry_after_lengthens_the_wait_within_the_schedule() {
         .respond_with(ResponseTemplate::new(503).insert_header("retry-after", "50"))
         .mount(&server)
         .await;
-    let id = hook(&env, &s.key, &hook_url(&server), &["message.received"]).await;
+    let id = env
+        .hook(&s.key, &hook_url(&server), &["message.received"])
+        .await;
     let mut stream = TableStream::open(&env).await;
     let deliverer = deliverer("10,30,1000", Duration::from_secs(5));
 
-    reply_from_phone(&env, "later please", 1).await;
-    pump(&env, &mut stream, &deliverer).await;
-    let event_id = logs(&env, &s.key).await[0]["eventId"]
+    env.text_from(SPAIN_DIGITS, "later please", 1).await;
+    stream.pump(&env, &deliverer).await;
+    let event_id = env.logged(&s.key).await[0]["eventId"]
         .as_str()
         .expect("id")
         .to_owned();
@@ -336,14 +315,16 @@ async fn ten_deliveries_failed_for_good_in_a_row_turn_the_webhook_off_and_a_succ
         .respond_with(ResponseTemplate::new(500))
         .mount_as_scoped(&server)
         .await;
-    let id = hook(&env, &s.key, &hook_url(&server), &["message.received"]).await;
+    let id = env
+        .hook(&s.key, &hook_url(&server), &["message.received"])
+        .await;
     let mut stream = TableStream::open(&env).await;
     // One attempt each: every failure is final.
     let deliverer = deliverer("", Duration::from_secs(5));
 
     for n in 1..=9 {
-        reply_from_phone(&env, "fail", n).await;
-        pump(&env, &mut stream, &deliverer).await;
+        env.text_from(SPAIN_DIGITS, "fail", n).await;
+        stream.pump(&env, &deliverer).await;
     }
     let item = webhook_item(&env, "u1", &id).await;
     assert_eq!(item, json!({ "isActive": true, "failureCount": 9 }));
@@ -354,8 +335,8 @@ async fn ten_deliveries_failed_for_good_in_a_row_turn_the_webhook_off_and_a_succ
         .respond_with(ResponseTemplate::new(200))
         .mount_as_scoped(&server)
         .await;
-    reply_from_phone(&env, "works", 10).await;
-    pump(&env, &mut stream, &deliverer).await;
+    env.text_from(SPAIN_DIGITS, "works", 10).await;
+    stream.pump(&env, &deliverer).await;
     let item = webhook_item(&env, "u1", &id).await;
     assert_eq!(item, json!({ "isActive": true, "failureCount": 0 }));
     drop(ok);
@@ -365,20 +346,20 @@ async fn ten_deliveries_failed_for_good_in_a_row_turn_the_webhook_off_and_a_succ
         .mount_as_scoped(&server)
         .await;
     for n in 11..=19 {
-        reply_from_phone(&env, "fail", n).await;
-        pump(&env, &mut stream, &deliverer).await;
+        env.text_from(SPAIN_DIGITS, "fail", n).await;
+        stream.pump(&env, &deliverer).await;
     }
     let item = webhook_item(&env, "u1", &id).await;
     assert_eq!(item, json!({ "isActive": true, "failureCount": 9 }));
-    reply_from_phone(&env, "fail", 20).await;
-    pump(&env, &mut stream, &deliverer).await;
+    env.text_from(SPAIN_DIGITS, "fail", 20).await;
+    stream.pump(&env, &deliverer).await;
     let item = webhook_item(&env, "u1", &id).await;
     assert_eq!(item, json!({ "isActive": false, "failureCount": 10 }));
 
     // Off: the next event is not delivered.
     let before = received(&server).await.len();
-    reply_from_phone(&env, "ignored", 21).await;
-    pump(&env, &mut stream, &deliverer).await;
+    env.text_from(SPAIN_DIGITS, "ignored", 21).await;
+    stream.pump(&env, &deliverer).await;
     assert_eq!(received(&server).await.len(), before);
 }
 
@@ -387,13 +368,15 @@ async fn a_410_turns_the_webhook_off_and_ends_its_other_deliveries() {
     let env = TestEnv::accepting().await;
     let s = env.active("u1", SPAIN_DIGITS).await;
     let server = receiver(410).await;
-    let id = hook(&env, &s.key, &hook_url(&server), &["message.received"]).await;
+    let id = env
+        .hook(&s.key, &hook_url(&server), &["message.received"])
+        .await;
     let mut stream = TableStream::open(&env).await;
     let deliverer = deliverer("10", Duration::from_secs(5));
 
-    reply_from_phone(&env, "one", 1).await;
-    reply_from_phone(&env, "two", 2).await;
-    pump(&env, &mut stream, &deliverer).await;
+    env.text_from(SPAIN_DIGITS, "one", 1).await;
+    env.text_from(SPAIN_DIGITS, "two", 2).await;
+    stream.pump(&env, &deliverer).await;
     assert_eq!(received(&server).await.len(), 1);
     let item = webhook_item(&env, "u1", &id).await;
     assert_eq!(item["isActive"], false);
@@ -412,15 +395,16 @@ async fn a_hanging_endpoint_costs_one_attempt_timeout_and_holds_up_no_other_webh
         .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(30)))
         .mount(&hanging)
         .await;
-    hook(&env, &healthy.key, &hook_url(&ok), &["message.received"]).await;
+    env.hook(&healthy.key, &hook_url(&ok), &["message.received"])
+        .await;
     // The other user's webhook hangs; their session events come from the same batch.
-    let hung = hook(
-        &env,
-        &other,
-        &hook_url(&hanging),
-        &["whatsapp.sandbox.session.activated", "message.received"],
-    )
-    .await;
+    let hung = env
+        .hook(
+            &other,
+            &hook_url(&hanging),
+            &["whatsapp.sandbox.session.activated", "message.received"],
+        )
+        .await;
     let mut stream = TableStream::open(&env).await;
     let deliverer = deliverer("10,100", Duration::from_millis(700));
 
@@ -429,7 +413,7 @@ async fn a_hanging_endpoint_costs_one_attempt_timeout_and_holds_up_no_other_webh
     env.deliver_messages(vec![text_at(UK_DIGITS, "u2 talks", env.clock.now(), 50)])
         .await;
     for n in 1..=5 {
-        reply_from_phone(&env, "to u1", n).await;
+        env.text_from(SPAIN_DIGITS, "to u1", n).await;
     }
     let report = handle_batch(&env.app, &deliverer, &stream.new_batch()).await;
     assert!(report.failed.is_empty());
@@ -437,7 +421,7 @@ async fn a_hanging_endpoint_costs_one_attempt_timeout_and_holds_up_no_other_webh
     assert_eq!(received(&ok).await.len(), 5);
     assert_eq!(report.tally.delivered, 5);
     // The hanging endpoint got one attempt (timed out); the rest were put off unattempted.
-    let to_hung: Vec<Value> = logs(&env, &second.key).await;
+    let to_hung: Vec<Value> = env.logged(&second.key).await;
     assert_eq!(to_hung.len(), 1, "{to_hung:?}");
     assert!(to_hung[0]["errorMessage"]
         .as_str()
@@ -446,31 +430,28 @@ async fn a_hanging_endpoint_costs_one_attempt_timeout_and_holds_up_no_other_webh
     assert_eq!(report.tally.retrying, 1);
     assert!(report.tally.deferred >= 1, "{report:?}");
     let now = env.clock.now();
-    let due = env
-        .app
-        .store
-        .due_deliveries(now + 10, 100)
-        .await
-        .expect("due");
+    let due = env.due_deliveries(now + 10).await;
     assert!(due.iter().all(|d| d.webhook_id == hung));
     assert_eq!(due.len(), report.tally.retrying + report.tally.deferred);
-    assert!(due.iter().all(|d| d.due_at == Some(now + 10)));
+    assert!(due.iter().all(|d| d.due_at == now + 10));
+    // Put off or failed, each counts as the first attempt: the next is the second.
+    assert!(due.iter().all(|d| d.next_attempt == 2), "{due:?}");
 
     // The next batch, within the schedule's first wait: the endpoint that did not answer gets
     // no attempt at all (no second timeout), the healthy one everything.
     env.deliver_messages(vec![text_at(UK_DIGITS, "u2 again", env.clock.now(), 51)])
         .await;
-    reply_from_phone(&env, "to u1", 6).await;
+    env.text_from(SPAIN_DIGITS, "to u1", 6).await;
     let report = handle_batch(&env.app, &deliverer, &stream.new_batch()).await;
     assert_eq!(report.tally.delivered, 1);
     assert_eq!(report.tally.deferred, 1, "{report:?}");
-    assert_eq!(logs(&env, &second.key).await.len(), 1);
+    assert_eq!(env.logged(&second.key).await.len(), 1);
     assert_eq!(received(&ok).await.len(), 6);
 
     // After the wait, its deliveries are attempted again (one, which hangs; the rest put off).
     env.clock.advance(10);
     sweep(&env.app, &deliverer).await.expect("sweep");
-    assert_eq!(logs(&env, &second.key).await.len(), 2);
+    assert_eq!(env.logged(&second.key).await.len(), 2);
 }
 
 #[tokio::test]
@@ -478,7 +459,9 @@ async fn a_delivery_whose_holder_died_is_finished_by_the_sweep() {
     let env = TestEnv::accepting().await;
     let s = env.active("u1", SPAIN_DIGITS).await;
     let server = receiver(200).await;
-    let id = hook(&env, &s.key, &hook_url(&server), &["message.received"]).await;
+    let id = env
+        .hook(&s.key, &hook_url(&server), &["message.received"])
+        .await;
     let deliverer = deliverer("10", Duration::from_secs(5));
     // A claim whose invocation never got to the attempt.
     let now = env.clock.now();
@@ -500,9 +483,9 @@ async fn a_delivery_whose_holder_died_is_finished_by_the_sweep() {
         .expect("claim");
     assert!(matches!(claim, sandbox::store::Claim::Claimed(_)));
     // Within the lease: left to its holder.
-    assert_eq!(sweep(&env.app, &deliverer).await.expect("sweep").taken, 0);
+    assert_eq!(sweep_takes(&env, &deliverer).await, 0);
     env.clock.set(deliverer.lease_until(now));
-    assert_eq!(sweep(&env.app, &deliverer).await.expect("sweep").taken, 1);
+    assert_eq!(sweep_takes(&env, &deliverer).await, 1);
     let got = received(&server).await;
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].body, br#"{"id":"evt_orphan"}"#);
@@ -513,12 +496,14 @@ async fn a_deleted_webhooks_retries_end() {
     let env = TestEnv::accepting().await;
     let s = env.active("u1", SPAIN_DIGITS).await;
     let server = receiver(500).await;
-    let id = hook(&env, &s.key, &hook_url(&server), &["message.received"]).await;
+    let id = env
+        .hook(&s.key, &hook_url(&server), &["message.received"])
+        .await;
     let mut stream = TableStream::open(&env).await;
     let deliverer = deliverer("10,100", Duration::from_secs(5));
 
-    reply_from_phone(&env, "x", 1).await;
-    pump(&env, &mut stream, &deliverer).await;
+    env.text_from(SPAIN_DIGITS, "x", 1).await;
+    stream.pump(&env, &deliverer).await;
     let reply = env
         .webhooks(
             lambda_http::http::Method::DELETE,
@@ -543,8 +528,7 @@ async fn session_events_reach_only_subscribed_webhooks() {
     let sessions = receiver(200).await;
     let messages = receiver(200).await;
     let key = env.api_key("u1").await;
-    hook(
-        &env,
+    env.hook(
         &key,
         &hook_url(&sessions),
         &[
@@ -553,15 +537,16 @@ async fn session_events_reach_only_subscribed_webhooks() {
         ],
     )
     .await;
-    hook(&env, &key, &hook_url(&messages), &["message.sent"]).await;
+    env.hook(&key, &hook_url(&messages), &["message.sent"])
+        .await;
     let mut stream = TableStream::open(&env).await;
     let deliverer = deliverer("10", Duration::from_secs(5));
 
     let s = env.active("u1", SPAIN_DIGITS).await;
-    pump(&env, &mut stream, &deliverer).await;
+    stream.pump(&env, &deliverer).await;
     let revoked = env.revoke(Some(&s.key), &s.id).await;
     assert!(revoked.status.is_success(), "{}", revoked.text);
-    pump(&env, &mut stream, &deliverer).await;
+    stream.pump(&env, &deliverer).await;
 
     let got: Vec<Value> = received(&sessions)
         .await
@@ -589,13 +574,14 @@ async fn a_slow_receiver_is_cut_off_at_the_budget_and_the_rest_put_off() {
         .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_millis(400)))
         .mount(&server)
         .await;
-    hook(&env, &s.key, &hook_url(&server), &["message.received"]).await;
+    env.hook(&s.key, &hook_url(&server), &["message.received"])
+        .await;
     let mut stream = TableStream::open(&env).await;
     let mut deliverer = deliverer("10", Duration::from_secs(5));
     deliverer.budget = Duration::from_secs(1);
 
     for n in 1..=10 {
-        reply_from_phone(&env, "slow", n).await;
+        env.text_from(SPAIN_DIGITS, "slow", n).await;
     }
     let report = handle_batch(&env.app, &deliverer, &stream.new_batch()).await;
     // Ten answers of 400 ms each do not fit in one second: the queue stops starting attempts.

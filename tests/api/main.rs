@@ -62,6 +62,9 @@ mod request_ids;
 mod revoke;
 /// DynamoDB round trips and Graph API calls per operation.
 mod round_trips;
+/// The sweep under a hostile tenant: shards, a bounded share per webhook, deferrals moving
+/// along the schedule, expiry beyond what is owed.
+mod sweep_fairness;
 /// `template.yaml` agrees with the code: table, routes, policies.
 mod template;
 /// HTTPS for the tests: a test CA and a TLS proxy (shared with the bench).
@@ -75,6 +78,9 @@ mod virtual_limits;
 mod virtual_phones;
 /// The webhook handshake, signatures, and the replies that activate a session.
 mod webhook_activation;
+/// A webhook deleted, turned off or changed while its deliveries run: no attempt with the old
+/// settings once the route has answered.
+mod webhook_changes;
 /// `GET /v1/webhooks/logs` and `POST /v1/webhooks/logs/redeliver`.
 mod webhooks_logs;
 /// `@zernio/node`'s webhook methods, unchanged, over HTTP (`tests/sdk/webhooks.mjs`).

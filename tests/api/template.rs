@@ -744,24 +744,35 @@ fn intrinsic(v: &Value) -> (String, &Value) {
 }
 
 #[test]
-fn events_policy_touches_only_webhooks_their_log_and_deliveries_reads_its_stream_and_dead_letters()
-{
+fn events_policy_grants_exactly_what_its_code_does_reads_its_stream_and_dead_letters() {
+    use sandbox::store::ItemKind;
     let doc = template();
-    let mut expected = BTreeSet::new();
-    for action in ["GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query"] {
-        for prefix in [
-            sandbox::store::ItemKind::Webhook.prefix(),
-            sandbox::store::ItemKind::WebhookLog.prefix(),
-            "WHDLV#",
-        ] {
-            expected.insert(format!("{action} {prefix}*"));
-        }
-    }
+    // Per key prefix, the actions the events function's code makes: it reads the user's
+    // webhooks and records outcomes on them, but never creates or deletes one; it logs
+    // attempts (the entry, its index items and its webhook's counts in one transaction), never
+    // reads the log; it claims and moves deliveries, never deletes them.
+    let webhooks = ItemKind::Webhook.prefix();
+    let log = ItemKind::WebhookLog.prefix();
+    let deliveries = ItemKind::Delivery.prefix();
+    let mut expected: BTreeSet<String> = [
+        format!("Query {webhooks}*"),
+        format!("GetItem {webhooks}*"),
+        format!("UpdateItem {webhooks}*"),
+        format!("PutItem {log}*"),
+        format!("UpdateItem {log}*"),
+        format!("PutItem {deliveries}*"),
+        format!("UpdateItem {deliveries}*"),
+    ]
+    .into_iter()
+    .collect();
+    // The sweep reads every shard of the due index, and nothing else of it.
     expected.insert(format!(
-        "Query index/{} {}",
+        "Query index/{} {}*",
         sandbox::store::DUE_INDEX,
-        sandbox::store::DUE_SHARD
+        sandbox::store::DUE_SHARD_PREFIX
     ));
+    assert!(sandbox::store::Key::due_shards()
+        .all(|shard| shard.starts_with(sandbox::store::DUE_SHARD_PREFIX)));
     for action in [
         "DescribeStream",
         "GetRecords",

@@ -82,6 +82,15 @@ impl TableStream {
     pub fn new_batch(&mut self) -> Value {
         json!({ "Records": self.new_records() })
     }
+
+    /// Hands the records written since the last call to the events function as one batch
+    /// (`deliverer`'s); its answer.
+    pub async fn pump(&mut self, env: &TestEnv, deliverer: &sandbox::delivery::Deliverer) -> Value {
+        let batch = self.new_batch();
+        sandbox::delivery::stream::handle_batch(&env.app, deliverer, &batch)
+            .await
+            .response()
+    }
 }
 
 /// The test process's DynamoDB Local, as the test clients see it.

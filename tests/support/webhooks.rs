@@ -47,6 +47,9 @@ pub fn deliverer(schedule: &str, timeout: Duration) -> sandbox::delivery::Delive
     sandbox::delivery::Deliverer::new(egress, settings)
 }
 
+/// The secret of the webhooks [`TestEnv::hook`] makes: known, so a test can check signatures.
+pub const HOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
 /// A create body for `url` with the required fields.
 pub fn new_webhook(name: &str, url: &str) -> Value {
     json!({ "name": name, "url": url, "events": ["message.received"] })
@@ -95,6 +98,37 @@ impl TestEnv {
             .await
     }
 
+    /// A webhook of `key`'s user to `url` for `events`, signing with [`HOOK_SECRET`] (expects
+    /// 200); its id.
+    pub async fn hook(&self, key: &str, url: &str, events: &[&str]) -> String {
+        let body = json!({
+            "name": "receiver", "url": url, "events": events, "secret": HOOK_SECRET,
+        });
+        let reply = self.create_webhook(key, &body).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+        reply.json()["webhook"]["_id"]
+            .as_str()
+            .expect("an id")
+            .to_owned()
+    }
+
+    /// The `n`th text from `digits` (each `n` a distinct message), sent now.
+    pub async fn text_from(&self, digits: &str, text: &str, n: u32) {
+        let now = sandbox::Clock::now(&*self.clock);
+        self.deliver_messages(vec![crate::deliveries::text_at(digits, text, now, n)])
+            .await;
+    }
+
+    /// The first page of `key`'s user's delivery log, newest first.
+    pub async fn logged(&self, key: &str) -> Vec<Value> {
+        self.webhook_logs(key, &[])
+            .await
+            .get("logs")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    }
+
     /// Creates a webhook to `url` (expects 200) and returns the answer's `webhook`.
     pub async fn webhook_to(&self, key: &str, url: &str) -> Value {
         let reply = self.create_webhook(key, &new_webhook("hook", url)).await;
@@ -126,6 +160,16 @@ impl TestEnv {
         let reply = self.webhooks(Method::GET, LOGS, key, None, query).await;
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
         reply.json()
+    }
+
+    /// Every delivery due at `at`, from every shard of the due index, as the sweep reads them.
+    pub async fn due_deliveries(&self, at: i64) -> Vec<sandbox::store::DueDelivery> {
+        let mut due = Vec::new();
+        for shard in sandbox::store::Key::due_shards() {
+            let read = self.app.store.due_deliveries(&shard, at, usize::MAX).await;
+            due.extend(read.expect("the due index"));
+        }
+        due
     }
 
     /// `POST /v1/webhooks/logs/redeliver`.

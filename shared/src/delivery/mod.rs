@@ -4,22 +4,37 @@
 //! - [`stream`]: a batch of the table's stream records → the events they report
 //!   (`crate::events`, pure) → one claimed delivery per subscribed webhook → attempts. Only a
 //!   storage failure fails a record (`batchItemFailures`); an endpoint's failure is a retry.
-//! - [`sweep`]: every minute, the deliveries whose retry (or lease) is due.
+//! - [`sweep`]: every minute, the deliveries whose retry (or lease) is due, shard by shard.
 //! - [`logged_attempt`]: one attempt, its log entry and what it means for the webhook.
 //!
+//! # The webhook as it is now
+//! Right before each attempt, the webhook is read again (strongly consistent): a delivery to
+//! a webhook deleted, turned off or no longer subscribed to the event since it was claimed ends
+//! unattempted (`cancelled`), and one whose URL, secret or headers changed goes out with the new
+//! ones. Once `PUT` or `DELETE /v1/webhooks/settings` has answered, no attempt starts with the
+//! old settings.
+//!
 //! # Fairness
-//! A batch's deliveries run in one queue per webhook, in order, and up to
-//! [`DeliverySettings::concurrency`] queues at once. A queue whose attempt got no answer
-//! (timed out, could not connect, refused) defers the rest of its deliveries in this
-//! invocation to the schedule's first wait, unattempted: a hanging endpoint costs its own
-//! queue one attempt timeout, and holds up no other webhook's deliveries. The container then
-//! attempts none of that webhook's deliveries for the schedule's first wait (they are deferred
-//! at once), so a stream of batches pays that timeout once per wait, not once per batch. A
-//! queue still going
-//! after [`ATTEMPT_BUDGET`] (a receiver that answers, slowly, every time) defers the rest too,
-//! so an invocation ends inside the function's timeout.
+//! A run's deliveries go in one queue per webhook, in order; up to
+//! [`DeliverySettings::concurrency`] queues run at once, each user's first queue before any
+//! user's second. A queue whose attempt got no answer (timed out, could not connect, refused)
+//! defers the rest of its deliveries unattempted: a hanging endpoint costs its own queue one
+//! attempt timeout, and holds up no other webhook's deliveries. The container then attempts
+//! none of that endpoint's deliveries for the schedule's first wait (they are deferred at
+//! once), so a stream of batches pays that timeout once per wait, not once per batch. A queue
+//! still going after [`ATTEMPT_BUDGET`] (a receiver that answers, slowly, every time) defers the
+//! rest too, so an invocation ends inside the function's timeout. In a sweep, a webhook gets at
+//! most [`SweepLimits::per_webhook`] attempts; the rest of its due deliveries are postponed
+//! behind every delivery due now, their attempt not counted (or deferred with the rest of the
+//! queue if its endpoint does not answer).
+//!
+//! **A deferral is a failed attempt, for the schedule**: the delivery moves to its next
+//! attempt after the schedule's next wait, and one deferred at its last attempt has failed for
+//! good (logged as not attempted, counted in `failureCount`). So a hanging endpoint's backlog
+//! ends on the schedule, never lingers.
 //!
 //! [`DeliverySettings::concurrency`]: crate::outbound::DeliverySettings
+//! [`SweepLimits::per_webhook`]: crate::delivery::sweep::SweepLimits
 
 /// Stream batches: events, claims, attempts, batch item failures.
 pub mod stream;
@@ -37,12 +52,13 @@ use crate::outbound::{
     attempt, AttemptError, Delivery, DeliverySettings, EgressClient, NextStep, Outcome,
 };
 use crate::session::UserId;
-use crate::store::{DeliveryItem, DeliveryState, Next, StoreError, WebhookOutcome};
+use crate::store::{DeliveryItem, DeliveryState, DueDelivery, Next, StoreError, WebhookOutcome};
 use crate::webhooks::{LogEntry, LogStatus, Webhook, WebhookId};
+use sweep::SweepLimits;
 
 /// One invocation of the events function: a stream batch (`{"Records": […]}`) answers
 /// Lambda's partial batch response; the schedule's event (`"detail-type": "Scheduled
-/// Event"`) sweeps and answers `{"swept": n}`. One log line per invocation, with the request
+/// Event"`) sweeps and answers `{"swept": n}`, the deliveries it moved. One log line per invocation, with the request
 /// id, what it was, the counts and the time taken.
 pub async fn handle(app: &App, deliverer: &Deliverer, request_id: &str, payload: &Value) -> Value {
     let started = Instant::now();
@@ -73,30 +89,38 @@ pub async fn handle(app: &App, deliverer: &Deliverer, request_id: &str, payload:
         return report.response();
     }
     if payload.get("detail-type").and_then(Value::as_str) == Some(SCHEDULED_EVENT) {
-        let (swept, fields) = match sweep::sweep(app, deliverer).await {
-            Ok(report) => (report.taken, Some(report)),
+        let report = match sweep::sweep(app, deliverer).await {
+            Ok(report) => Some(report),
             Err(e) => {
-                tracing::error!(error = %e, "the sweep could not read the due deliveries");
-                (0, None)
+                tracing::error!(error = %e, "the sweep could read no shard of the due deliveries");
+                None
             }
         };
-        let tally = fields.as_ref().map(|r| r.tally).unwrap_or_default();
+        let status = match &report {
+            None => "failed",
+            Some(r) if r.unread_shards > 0 => "partial",
+            Some(_) => "ok",
+        };
+        let report = report.unwrap_or_default();
+        let tally = report.tally;
         tracing::info!(
             request_id,
             route = "sweep",
-            status = if fields.is_some() { "ok" } else { "failed" },
-            due = fields.as_ref().map_or(0, |r| r.due),
-            taken = swept,
+            status,
+            due = report.due,
+            unread_shards = report.unread_shards,
+            taken = tally.taken,
             delivered = tally.delivered,
             retrying = tally.retrying,
             deferred = tally.deferred,
             failed = tally.failed,
             cancelled = tally.cancelled,
+            postponed = tally.postponed,
             store_errors = tally.store_errors,
             latency_ms = elapsed_ms(started),
             "invocation"
         );
-        return json!({ "swept": swept });
+        return json!({ "swept": tally.moved() });
     }
     tracing::warn!(
         request_id,
@@ -119,9 +143,9 @@ fn elapsed_ms(started: Instant) -> u64 {
 /// log write and the follow-up. A holder that died is replaced by the sweep after this.
 const LEASE_MARGIN: Duration = Duration::from_secs(60);
 
-/// The wait before a deferred delivery (one whose queue met a hanging endpoint) is tried, when
-/// the schedule has no waits.
-const DEFER_WITHOUT_SCHEDULE: Duration = Duration::from_secs(10);
+/// How long a container holds off an endpoint that did not answer when the schedule has no
+/// waits.
+const HOLD_WITHOUT_SCHEDULE: Duration = Duration::from_secs(10);
 
 /// How long one invocation keeps starting attempts: a queue's deliveries not begun by then
 /// are deferred like those behind a hanging endpoint. With the attempt's time limit (5 s) and
@@ -137,7 +161,9 @@ pub struct Deliverer {
     pub settings: DeliverySettings,
     /// How long an invocation starts attempts ([`ATTEMPT_BUDGET`]).
     pub budget: Duration,
-    /// Webhooks whose last attempt got no answer, and until when (epoch seconds) this
+    /// What one sweep reads and attempts ([`SweepLimits::DEFAULT`]).
+    pub sweep: SweepLimits,
+    /// Endpoints (URLs) whose last attempt got no answer, and until when (epoch seconds) this
     /// container attempts none of their deliveries: per container, so a hanging endpoint costs
     /// one attempt timeout per hold, not one per batch.
     quiet: std::sync::Mutex<HashMap<String, i64>>,
@@ -223,19 +249,11 @@ pub async fn logged_attempt(
         _ => LogStatus::Failed,
     };
     let mut entry = LogEntry {
-        webhook_id: webhook.id.as_str().to_owned(),
-        webhook_name: webhook.name.clone(),
-        event_id: send.event_id.to_owned(),
-        event: send.event.to_owned(),
-        url: webhook.url.clone(),
         status,
         status_code,
-        request_payload: send.body.to_vec(),
         response_body,
-        error_message,
-        attempt_number: send.attempt_number,
         response_time_ms,
-        created_at: now,
+        ..log_entry(webhook, send, now, error_message)
     };
     // The log first: an attempt that was made is always on record, under its own number (the
     // next free one, when a concurrent attempt of the event took the one it was sent as).
@@ -269,42 +287,137 @@ pub async fn logged_attempt(
     })
 }
 
-/// A delivery the caller holds (claimed, or taken over from the due index), and the webhook
-/// as the caller read it (`None`: read it before the attempt).
+/// The log entry of `send` to `webhook` at `now`, failed with `error_message`, before any
+/// answer is known: what an attempt fills in, and all a delivery never attempted has.
+fn log_entry(
+    webhook: &Webhook,
+    send: Send<'_>,
+    now: i64,
+    error_message: Option<String>,
+) -> LogEntry {
+    LogEntry {
+        webhook_id: webhook.id.as_str().to_owned(),
+        webhook_name: webhook.name.clone(),
+        event_id: send.event_id.to_owned(),
+        event: send.event.to_owned(),
+        url: webhook.url.clone(),
+        status: LogStatus::Failed,
+        status_code: None,
+        request_payload: send.body.to_vec(),
+        response_body: String::new(),
+        error_message,
+        attempt_number: send.attempt_number,
+        response_time_ms: 0,
+        created_at: now,
+    }
+}
+
+/// Whether `webhook` takes deliveries of `event` now: on, and subscribed to it.
+pub fn subscribes(webhook: &Webhook, event: &str) -> bool {
+    webhook.is_active && webhook.events.iter().any(|e| e == event)
+}
+
+/// A delivery to run.
 #[derive(Debug, Clone)]
-pub struct Job {
-    /// The held delivery.
-    pub held: DeliveryItem,
-    /// The webhook, when already read.
-    pub webhook: Option<Webhook>,
+pub enum Job {
+    /// Claimed by this invocation (a stream batch's): held until the lease's end.
+    Held(DeliveryItem),
+    /// Listed as due (a sweep's): taken over only when it is attempted, moved or ended
+    /// directly otherwise (deferred, postponed past its webhook's share, cancelled).
+    Due(DueDelivery),
+}
+
+impl Job {
+    fn user(&self) -> &UserId {
+        match self {
+            Self::Held(item) => &item.user,
+            Self::Due(due) => &due.user,
+        }
+    }
+
+    fn webhook_id(&self) -> &str {
+        match self {
+            Self::Held(item) => &item.webhook_id,
+            Self::Due(due) => &due.webhook_id,
+        }
+    }
+
+    fn event(&self) -> &str {
+        match self {
+            Self::Held(item) => &item.event,
+            Self::Due(due) => &due.event,
+        }
+    }
+
+    /// The version a conditional write on it expects.
+    fn version(&self) -> Option<DueDelivery> {
+        match self {
+            Self::Held(item) => item.as_due(),
+            Self::Due(due) => Some(due.clone()),
+        }
+    }
 }
 
 /// What a run of jobs did, for the invocation's log line.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Tally {
+    /// Due deliveries taken over for an attempt (the sweep's).
+    pub taken: usize,
     /// Attempts that delivered.
     pub delivered: usize,
     /// Attempts that failed and will be retried.
     pub retrying: usize,
-    /// Deliveries deferred unattempted behind an endpoint that did not answer.
+    /// Deliveries deferred unattempted (behind an endpoint that did not answer, or out of
+    /// time) to their next attempt.
     pub deferred: usize,
-    /// Deliveries that failed for good (last attempt) or met a 410.
+    /// Deliveries that failed for good (their last attempt failed or was deferred) or met a
+    /// 410.
     pub failed: usize,
-    /// Deliveries dropped: the webhook was deleted or turned off.
+    /// Deliveries ended unattempted: the webhook was deleted, turned off or unsubscribed.
     pub cancelled: usize,
+    /// Due deliveries past their webhook's share of a sweep, moved behind what is due now,
+    /// their attempt not counted.
+    pub postponed: usize,
     /// Jobs whose storage writes failed (the lease makes the sweep finish them).
     pub store_errors: usize,
 }
 
 impl Tally {
     fn add(mut self, other: Self) -> Self {
+        self.taken += other.taken;
         self.delivered += other.delivered;
         self.retrying += other.retrying;
         self.deferred += other.deferred;
         self.failed += other.failed;
         self.cancelled += other.cancelled;
+        self.postponed += other.postponed;
         self.store_errors += other.store_errors;
         self
+    }
+
+    /// The deliveries moved on: attempted, deferred or ended.
+    pub fn moved(&self) -> usize {
+        self.delivered + self.retrying + self.deferred + self.failed + self.cancelled
+    }
+}
+
+/// Why a delivery was deferred unattempted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Deferral {
+    /// An attempt to the same endpoint got no answer just before.
+    Unanswered,
+    /// The invocation's time for starting attempts ran out.
+    OutOfTime,
+}
+
+impl Deferral {
+    /// The log's `errorMessage` when this deferral was the delivery's last attempt.
+    fn last_attempt_message(self, attempt: u32) -> String {
+        let why = match self {
+            Self::Unanswered => "the endpoint did not answer an attempt just before it",
+            Self::OutOfTime => "the delivery run's time for attempts ran out",
+        };
+        format!("not attempted ({why}); attempt {attempt} was the schedule's last: failed for good")
     }
 }
 
@@ -319,65 +432,56 @@ impl Deliverer {
         now + seconds(self.lease())
     }
 
-    /// A deliverer with the default budget.
+    /// A deliverer with the default budget and sweep limits.
     pub fn new(egress: EgressClient, settings: DeliverySettings) -> Self {
         Self {
             egress,
             settings,
             budget: ATTEMPT_BUDGET,
+            sweep: SweepLimits::DEFAULT,
             quiet: std::sync::Mutex::default(),
         }
     }
 
-    /// How long deliveries are put off behind an endpoint that did not answer: the
-    /// schedule's first wait.
+    /// How long a container holds off an endpoint that did not answer (defers its deliveries
+    /// at once): the schedule's first wait.
     fn hold(&self) -> Duration {
         self.settings
             .schedule
             .waits()
             .first()
             .copied()
-            .unwrap_or(DEFER_WITHOUT_SCHEDULE)
+            .unwrap_or(HOLD_WITHOUT_SCHEDULE)
     }
 
-    /// Whether `webhook_id`'s endpoint did not answer its last attempt, less than a hold ago.
-    fn is_quiet(&self, webhook_id: &str, now: i64) -> bool {
+    /// Whether the endpoint at `url` did not answer its last attempt, less than a hold ago.
+    fn is_quiet(&self, url: &str, now: i64) -> bool {
         self.quiet
             .lock()
-            .map(|quiet| quiet.get(webhook_id).is_some_and(|until| now < *until))
+            .map(|quiet| quiet.get(url).is_some_and(|until| now < *until))
             .unwrap_or(false)
     }
 
-    /// Records how `webhook_id`'s endpoint answered an attempt at `now`.
-    fn note_answer(&self, webhook_id: &str, answered: bool, now: i64) {
+    /// Records how the endpoint at `url` answered an attempt at `now`.
+    fn note_answer(&self, url: &str, answered: bool, now: i64) {
         if let Ok(mut quiet) = self.quiet.lock() {
             if answered {
-                quiet.remove(webhook_id);
+                quiet.remove(url);
             } else {
-                quiet.insert(webhook_id.to_owned(), now + seconds(self.hold()));
+                // Only endpoints still held are kept: the map stays as small as they are few.
+                quiet.retain(|_, until| now < *until);
+                quiet.insert(url.to_owned(), now + seconds(self.hold()));
             }
         }
     }
 
-    /// Runs `jobs`: one queue per webhook, in order; up to `concurrency` queues at once.
-    pub async fn run(&self, app: &App, jobs: Vec<Job>) -> Tally {
+    /// Runs `jobs`: one queue per webhook, in order; up to `concurrency` queues at once, each
+    /// user's first queue before any user's second. `share`: the most attempts one webhook gets
+    /// (a sweep's); the rest of its deliveries are postponed behind what is due now.
+    pub async fn run(&self, app: &App, jobs: Vec<Job>, share: Option<usize>) -> Tally {
         let deadline = Instant::now() + self.budget;
-        let mut order: Vec<(UserId, String)> = Vec::new();
-        let mut queues: HashMap<(UserId, String), Vec<Job>> = HashMap::new();
-        for job in jobs {
-            let key = (job.held.user.clone(), job.held.webhook_id.clone());
-            let queue = queues.entry(key.clone()).or_default();
-            if queue.is_empty() {
-                order.push(key);
-            }
-            queue.push(job);
-        }
-        let queues: Vec<Vec<Job>> = order
-            .into_iter()
-            .filter_map(|key| queues.remove(&key))
-            .collect();
-        futures_stream::iter(queues)
-            .map(|queue| self.run_queue(app, queue, deadline))
+        futures_stream::iter(fair_queues(jobs))
+            .map(|queue| self.run_queue(app, queue, deadline, share))
             .buffer_unordered(self.settings.concurrency.max(1))
             .fold(
                 Tally::default(),
@@ -386,51 +490,71 @@ impl Deliverer {
             .await
     }
 
-    /// One webhook's jobs, in order. After an attempt that got no answer (in this queue, or in
-    /// this container less than a hold ago), or once `deadline` passed, the rest are deferred
-    /// unattempted.
-    async fn run_queue(&self, app: &App, queue: Vec<Job>, deadline: Instant) -> Tally {
+    /// One webhook's jobs, in order. The webhook is read before the first and right before
+    /// each attempt; a delivery it no longer takes ends there. After an attempt that got no
+    /// answer (in this queue, or at this endpoint in this container less than a hold ago), or
+    /// once `deadline` passed, the rest are deferred unattempted; past `share` attempts,
+    /// postponed.
+    async fn run_queue(
+        &self,
+        app: &App,
+        queue: Vec<Job>,
+        deadline: Instant,
+        share: Option<usize>,
+    ) -> Tally {
         let mut tally = Tally::default();
+        // The webhook as last read: `None` before the first read, `Some(None)` if deleted.
         let mut webhook: Option<Option<Webhook>> = None;
-        let webhook_id = queue
-            .first()
-            .map(|job| job.held.webhook_id.clone())
-            .unwrap_or_default();
-        let mut tripped = self.is_quiet(&webhook_id, app.clock.now());
+        let mut attempts = 0;
+        let mut deferral: Option<Deferral> = None;
         for job in queue {
-            if webhook.is_none() {
-                webhook = match job.webhook.clone() {
-                    Some(known) => Some(Some(known)),
-                    None => match self.current_webhook(app, &job.held).await {
-                        Ok(found) => Some(found),
-                        Err(e) => {
-                            tracing::error!(error = %e, "reading a webhook failed");
-                            tally.store_errors += 1;
-                            continue;
-                        }
-                    },
-                };
+            if deferral.is_none() && Instant::now() >= deadline {
+                deferral = Some(Deferral::OutOfTime);
             }
-            tripped |= Instant::now() >= deadline;
-            let result = match webhook.as_ref().and_then(Option::as_ref) {
-                Some(hook) if hook.is_active && !tripped => {
-                    self.attempt_job(app, &job.held, hook, &mut tally).await
+            let within_share = share.is_none_or(|most| attempts < most);
+            let attempting = deferral.is_none() && within_share;
+            // Read before the first job and before each attempt; a deleted webhook stays
+            // deleted (ids are never reused), so its queue is not read again.
+            let deleted = matches!(webhook, Some(None));
+            if webhook.is_none() || (attempting && !deleted) {
+                match self.current_webhook(app, &job).await {
+                    Ok(found) => webhook = Some(found),
+                    Err(e) => {
+                        tracing::error!(error = %e, "reading a webhook failed");
+                        tally.store_errors += 1;
+                        continue;
+                    }
                 }
-                Some(hook) if hook.is_active => self.defer(app, &job.held, &mut tally).await,
-                // Deleted or turned off since: the delivery ends here.
-                _ => {
-                    tally.cancelled += 1;
-                    self.finish(app, &job.held, Next::Settle(DeliveryState::Cancelled))
+            }
+            let hook = webhook
+                .as_ref()
+                .and_then(Option::as_ref)
+                .filter(|hook| subscribes(hook, job.event()));
+            let result = match hook {
+                // Deleted, turned off or unsubscribed since: the delivery ends here.
+                None => self.cancel(app, &job, &mut tally).await,
+                Some(hook) if attempting && !self.is_quiet(&hook.url, app.clock.now()) => {
+                    attempts += 1;
+                    self.attempt_job(app, &job, hook, &mut tally).await
+                }
+                Some(hook) if attempting => {
+                    deferral = Some(Deferral::Unanswered);
+                    self.defer(app, &job, hook, Deferral::Unanswered, &mut tally)
                         .await
-                        .map(|_| Effect::default())
                 }
+                Some(hook) => match deferral {
+                    Some(why) => self.defer(app, &job, hook, why, &mut tally).await,
+                    None => self.postpone(app, &job, &mut tally).await,
+                },
             };
             match result {
                 Ok(effect) => {
-                    if effect.attempted {
-                        self.note_answer(&webhook_id, !effect.unanswered, app.clock.now());
+                    if let (Some(url), true) = (&effect.attempted_url, effect.attempted) {
+                        self.note_answer(url, !effect.unanswered, app.clock.now());
                     }
-                    tripped |= effect.unanswered;
+                    if effect.unanswered && deferral.is_none() {
+                        deferral = Some(Deferral::Unanswered);
+                    }
                     if effect.webhook_off {
                         if let Some(Some(hook)) = webhook.as_mut() {
                             hook.is_active = false;
@@ -446,26 +570,37 @@ impl Deliverer {
         tally
     }
 
-    /// The webhook of a delivery, as it is now (`None` if deleted).
-    async fn current_webhook(
-        &self,
-        app: &App,
-        held: &DeliveryItem,
-    ) -> Result<Option<Webhook>, StoreError> {
-        match WebhookId::parse(&held.webhook_id) {
-            Some(id) => app.store.webhook(&held.user, &id).await,
+    /// The webhook of a delivery, as it is now (`None` if deleted): a strongly consistent read.
+    async fn current_webhook(&self, app: &App, job: &Job) -> Result<Option<Webhook>, StoreError> {
+        match WebhookId::parse(job.webhook_id()) {
+            Some(id) => app.store.webhook(job.user(), &id).await,
             None => Ok(None),
         }
     }
 
-    /// Attempts `held` now and records what follows.
+    /// Attempts `job` now (a due one is taken over first) with `webhook` as just read, and
+    /// records what follows.
     async fn attempt_job(
         &self,
         app: &App,
-        held: &DeliveryItem,
+        job: &Job,
         webhook: &Webhook,
         tally: &mut Tally,
     ) -> Result<Effect, StoreError> {
+        let held = match job {
+            Job::Held(item) => item.clone(),
+            Job::Due(seen) => {
+                let lease = self.lease_until(app.clock.now());
+                match app.store.take_due_delivery(seen, lease).await? {
+                    Some(held) => {
+                        tally.taken += 1;
+                        held
+                    }
+                    // Taken by another sweep, or finished, since the index was read.
+                    None => return Ok(Effect::default()),
+                }
+            }
+        };
         let send = Send {
             event: &held.event,
             event_id: &held.event_id,
@@ -475,92 +610,171 @@ impl Deliverer {
         let logged = logged_attempt(app, &self.egress, &held.user, webhook, send).await?;
         let now = app.clock.now();
         let next = match logged.outcome {
-            Some(Outcome::Delivered) => {
-                tally.delivered += 1;
-                Next::Settle(DeliveryState::Delivered)
-            }
-            Some(Outcome::Gone) => {
-                tally.failed += 1;
-                Next::Settle(DeliveryState::Gone)
-            }
+            Some(Outcome::Delivered) => Next::Settle(DeliveryState::Delivered),
+            Some(Outcome::Gone) => Next::Settle(DeliveryState::Gone),
             // A failure, or an attempt refused by today's rules (`None`): retried like any
             // failure (the rules change only with configuration, so it fails for good at the
             // end).
-            failed => {
-                let retry_after = match failed {
-                    Some(Outcome::Failed { retry_after }) => retry_after,
-                    _ => None,
-                };
-                match self
-                    .settings
-                    .schedule
-                    .after_failure(held.next_attempt, retry_after)
-                {
-                    NextStep::RetryAfter(wait) => {
-                        tally.retrying += 1;
-                        Next::Retry {
-                            attempt: held.next_attempt.saturating_add(1),
-                            at: now + seconds(wait),
-                        }
-                    }
-                    NextStep::GiveUp => {
-                        tally.failed += 1;
-                        Next::Settle(DeliveryState::Failed)
-                    }
-                }
+            Some(Outcome::Failed { retry_after }) => {
+                self.after_failure(held.next_attempt, retry_after, now)
             }
+            None => self.after_failure(held.next_attempt, None, now),
         };
-        let finished = self.finish(app, held, next).await?;
-        let mut webhook_off = next == Next::Settle(DeliveryState::Gone);
-        if finished && next == Next::Settle(DeliveryState::Failed) {
-            let disabled = app
-                .store
-                .count_terminal_failure(&held.user, &webhook.id, now)
-                .await?;
-            if disabled {
-                tracing::warn!(
-                    webhook_id = webhook.id.as_str(),
-                    "webhook turned off after consecutive failed deliveries"
-                );
-            }
-            webhook_off |= disabled;
-        }
-        Ok(Effect {
+        let mut effect = Effect {
             attempted: logged.outcome.is_some(),
+            attempted_url: Some(webhook.url.clone()),
             unanswered: logged.unanswered,
-            webhook_off,
-        })
+            webhook_off: next == Next::Settle(DeliveryState::Gone),
+        };
+        let Some(version) = held.as_due() else {
+            return Ok(effect);
+        };
+        if self.finish(app, &version, next).await?.is_some() {
+            match next {
+                Next::Retry { .. } => tally.retrying += 1,
+                Next::Settle(DeliveryState::Delivered) => tally.delivered += 1,
+                Next::Settle(DeliveryState::Failed) => {
+                    tally.failed += 1;
+                    effect.webhook_off |=
+                        self.failed_for_good(app, &held.user, webhook, now).await?;
+                }
+                Next::Settle(_) => tally.failed += 1,
+            }
+        }
+        Ok(effect)
     }
 
-    /// Puts `held` off, unattempted, to the schedule's first wait.
+    /// What follows attempt number `attempt` that failed (asking `retry_after`), or was
+    /// deferred: the schedule's next attempt after its wait, or the end.
+    fn after_failure(&self, attempt: u32, retry_after: Option<Duration>, now: i64) -> Next {
+        match self.settings.schedule.after_failure(attempt, retry_after) {
+            NextStep::RetryAfter(wait) => Next::Retry {
+                attempt: attempt.saturating_add(1),
+                at: now + seconds(wait),
+            },
+            NextStep::GiveUp => Next::Settle(DeliveryState::Failed),
+        }
+    }
+
+    /// Counts a delivery to `webhook` that failed for good in its `failureCount`; `true` if
+    /// that turned the webhook off.
+    async fn failed_for_good(
+        &self,
+        app: &App,
+        user: &UserId,
+        webhook: &Webhook,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let disabled = app
+            .store
+            .count_terminal_failure(user, &webhook.id, now)
+            .await?;
+        if disabled {
+            tracing::warn!(
+                webhook_id = webhook.id.as_str(),
+                "webhook turned off after consecutive failed deliveries"
+            );
+        }
+        Ok(disabled)
+    }
+
+    /// Defers `job` unattempted, `why`, as a failed attempt for the schedule: to its next
+    /// attempt after the schedule's wait, or, if it was the last, failed for good, logged (with
+    /// the bytes, so it can be redelivered) and counted.
     async fn defer(
         &self,
         app: &App,
-        held: &DeliveryItem,
+        job: &Job,
+        webhook: &Webhook,
+        why: Deferral,
         tally: &mut Tally,
     ) -> Result<Effect, StoreError> {
-        tally.deferred += 1;
-        let wait = self.hold();
-        let next = Next::Retry {
-            attempt: held.next_attempt,
-            at: app.clock.now() + seconds(wait),
+        let Some(version) = job.version() else {
+            return Ok(Effect::default());
         };
-        self.finish(app, held, next)
-            .await
-            .map(|_| Effect::default())
+        let now = app.clock.now();
+        let next = self.after_failure(version.next_attempt, None, now);
+        let Some(item) = self.finish(app, &version, next).await? else {
+            return Ok(Effect::default());
+        };
+        if let Next::Retry { .. } = next {
+            tally.deferred += 1;
+            return Ok(Effect::default());
+        }
+        tally.failed += 1;
+        let send = Send {
+            event: &item.event,
+            event_id: &item.event_id,
+            body: &item.payload,
+            attempt_number: item.next_attempt,
+        };
+        let message = why.last_attempt_message(item.next_attempt);
+        tracing::info!(
+            webhook_id = webhook.id.as_str(),
+            event = send.event,
+            event_id = send.event_id,
+            attempt = send.attempt_number,
+            status = LogStatus::Failed.as_str(),
+            "webhook delivery failed for good unattempted"
+        );
+        app.store
+            .log_attempt(&item.user, &log_entry(webhook, send, now, Some(message)))
+            .await?;
+        Ok(Effect {
+            webhook_off: self.failed_for_good(app, &item.user, webhook, now).await?,
+            ..Effect::default()
+        })
     }
 
-    /// Records `next` for `held`; `false` (logged) if the lease had passed to another holder.
-    async fn finish(&self, app: &App, held: &DeliveryItem, next: Next) -> Result<bool, StoreError> {
+    /// Moves `job`, past its webhook's share of this sweep, just behind every delivery due now,
+    /// at the same attempt: the next sweep reads the shard's other due deliveries before it,
+    /// so one webhook's backlog cannot take a shard's read sweep after sweep.
+    async fn postpone(
+        &self,
+        app: &App,
+        job: &Job,
+        tally: &mut Tally,
+    ) -> Result<Effect, StoreError> {
+        if let Some(version) = job.version() {
+            let next = Next::Retry {
+                attempt: version.next_attempt,
+                at: app.clock.now() + 1,
+            };
+            if self.finish(app, &version, next).await?.is_some() {
+                tally.postponed += 1;
+            }
+        }
+        Ok(Effect::default())
+    }
+
+    /// Ends `job` unattempted: its webhook was deleted, turned off or unsubscribed.
+    async fn cancel(&self, app: &App, job: &Job, tally: &mut Tally) -> Result<Effect, StoreError> {
+        if let Some(version) = job.version() {
+            let next = Next::Settle(DeliveryState::Cancelled);
+            if self.finish(app, &version, next).await?.is_some() {
+                tally.cancelled += 1;
+            }
+        }
+        Ok(Effect::default())
+    }
+
+    /// Records `next` for the delivery at `version`: the item as it was, or `None` (logged) if
+    /// it had moved on (its lease passed to another holder, or another sweep moved it).
+    async fn finish(
+        &self,
+        app: &App,
+        version: &DueDelivery,
+        next: Next,
+    ) -> Result<Option<DeliveryItem>, StoreError> {
         let done = app
             .store
-            .finish_delivery(held, next, app.clock.now())
+            .finish_delivery(version, next, app.clock.now())
             .await?;
-        if !done {
+        if done.is_none() {
             tracing::warn!(
-                webhook_id = held.webhook_id.as_str(),
-                event_id = held.event_id.as_str(),
-                "delivery changed hands while held (lease passed)"
+                webhook_id = version.webhook_id.as_str(),
+                event_id = version.event_id.as_str(),
+                "delivery moved on while this run held or saw it (lease passed, or another sweep)"
             );
         }
         Ok(done)
@@ -568,18 +782,79 @@ impl Deliverer {
 }
 
 /// What a job's outcome means for the rest of its queue.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 struct Effect {
     /// An attempt was made (not refused before it started).
     attempted: bool,
+    /// The endpoint it was made to.
+    attempted_url: Option<String>,
     /// The attempt got no answer: the rest of the queue is deferred.
     unanswered: bool,
     /// The webhook was turned off (410, or too many failures): the rest is cancelled.
     webhook_off: bool,
 }
 
+/// `jobs` in one queue per webhook, each in the order it came; the queues in rounds, every
+/// user's first queue (in order of appearance) before any user's second, so one user's many
+/// webhooks cannot take every slot ahead of another user's one.
+fn fair_queues(jobs: Vec<Job>) -> Vec<Vec<Job>> {
+    let mut order: Vec<(UserId, String)> = Vec::new();
+    let mut queues: HashMap<(UserId, String), Vec<Job>> = HashMap::new();
+    for job in jobs {
+        let key = (job.user().clone(), job.webhook_id().to_owned());
+        let queue = queues.entry(key.clone()).or_default();
+        if queue.is_empty() {
+            order.push(key);
+        }
+        queue.push(job);
+    }
+    let mut round_of_user: HashMap<UserId, usize> = HashMap::new();
+    let mut ranked: Vec<(usize, Vec<Job>)> = order
+        .into_iter()
+        .filter_map(|key| {
+            let round = round_of_user.entry(key.0.clone()).or_default();
+            let ranked = (*round, queues.remove(&key)?);
+            *round += 1;
+            Some(ranked)
+        })
+        .collect();
+    // Stable: within a round, the order of appearance.
+    ranked.sort_by_key(|(round, _)| *round);
+    ranked.into_iter().map(|(_, queue)| queue).collect()
+}
+
 /// A duration in whole epoch seconds, rounded up.
 fn seconds(d: Duration) -> i64 {
     let whole = d.as_secs() + u64::from(d.subsec_nanos() > 0);
     i64::try_from(whole).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outbound::Targets;
+
+    fn deliverer() -> Deliverer {
+        // The default schedule: a first wait of 10 s.
+        let settings = DeliverySettings::default();
+        let egress = EgressClient::new(Targets::PublicOnly, settings.timeout).expect("a client");
+        Deliverer::new(egress, settings)
+    }
+
+    #[test]
+    fn an_endpoint_that_did_not_answer_is_held_off_for_the_first_wait_then_forgotten() {
+        let d = deliverer();
+        let (a, b) = ("https://a.example/hook", "https://b.example/hook");
+        d.note_answer(a, false, 100);
+        assert!(d.is_quiet(a, 109));
+        assert!(!d.is_quiet(a, 110));
+        assert!(!d.is_quiet(b, 105), "only that endpoint");
+        // Another endpoint's silence later drops the one no longer held.
+        d.note_answer(b, false, 120);
+        assert_eq!(d.quiet.lock().map(|q| q.len()).unwrap_or(0), 1);
+        // An answer ends the hold at once.
+        d.note_answer(b, true, 121);
+        assert!(!d.is_quiet(b, 122));
+        assert_eq!(d.quiet.lock().map(|q| q.len()).unwrap_or(9), 0);
+    }
 }

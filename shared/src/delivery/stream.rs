@@ -13,7 +13,7 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use super::{Deliverer, Job, Tally};
+use super::{subscribes, Deliverer, Job, Tally};
 use crate::app::App;
 use crate::events::{batch_item_failures, events_of, Event, StreamRecord};
 use crate::session::UserId;
@@ -96,12 +96,13 @@ pub async fn handle_batch(app: &App, deliverer: &Deliverer, event: &Value) -> Ba
             }
         }
     }
-    report.tally = deliverer.run(app, jobs).await;
+    report.tally = deliverer.run(app, jobs, None).await;
     report
 }
 
 /// Claims the delivery of `event` to each of its user's webhooks that is on and subscribes to
-/// it: the jobs this invocation holds.
+/// it (as the batch read them; each attempt reads its webhook again): the jobs this invocation
+/// holds.
 async fn claim_all(
     app: &App,
     deliverer: &Deliverer,
@@ -117,11 +118,7 @@ async fn claim_all(
         }
     };
     let name = event.event.as_str();
-    let subscribed: Vec<Webhook> = hooks
-        .iter()
-        .filter(|h| h.is_active && h.events.iter().any(|e| e == name))
-        .cloned()
-        .collect();
+    let subscribed: Vec<&Webhook> = hooks.iter().filter(|h| subscribes(h, name)).collect();
     if subscribed.is_empty() {
         return Ok(Vec::new());
     }
@@ -147,10 +144,7 @@ async fn claim_all(
         {
             Claim::Claimed(held) => {
                 report.claimed += 1;
-                jobs.push(Job {
-                    held,
-                    webhook: Some(webhook),
-                });
+                jobs.push(Job::Held(held));
             }
             Claim::Exists => report.duplicates += 1,
         }

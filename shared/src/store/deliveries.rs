@@ -5,24 +5,37 @@
 //! processed twice, or by two invocations at once, creates it once, so each webhook gets one
 //! delivery of each event.
 //!
-//! An item that is due carries `dueShard` (always [`DUE_SHARD`]) and `dueAt`, the keys of the
-//! sparse index [`DUE_INDEX`], which the sweep reads every minute: a retry waiting for its
-//! time, and also a delivery being attempted right now, whose `dueAt` is the end of its lease.
-//! If the invocation holding the lease dies, the sweep finds the item once the lease is over
-//! and makes the attempt. A settled delivery (delivered, failed for good, gone, cancelled)
-//! drops both attributes and leaves the index. Every change after the claim is conditional on
-//! the `nextAttempt` and `dueAt` its holder saw, so two holders never both act on one item.
+//! An item that is due carries `dueShard` and `dueAt`, the keys of the sparse index
+//! [`DUE_INDEX`], which the sweep reads every minute: a retry waiting for its time, and also a
+//! delivery being attempted right now, whose `dueAt` is the end of its lease. If the invocation
+//! holding the lease dies, the sweep finds the item once the lease is over and makes the
+//! attempt. A settled delivery (delivered, failed for good, gone, cancelled) drops both
+//! attributes and leaves the index. Every change after the claim is conditional on the
+//! `nextAttempt` and `dueAt` its writer saw ([`DueDelivery`]), so two writers never both act
+//! on one item.
+//!
+//! **Shards.** `dueShard` is one of [`DUE_SHARDS`] values, `DUE#00` to `DUE#15`, fixed by the
+//! delivery's user ([`Key::due_shard`]): one user's deliveries share one partition of the
+//! index, and the sweep reads every partition, so however many deliveries one user has due,
+//! they fill only their own shard's read.
+//!
+//! **Expiry.** Every write that sets `dueAt` sets `expiresAt` to `dueAt` plus the log's 30 days
+//! ([`expires_at`]): an item always outlives what it still owes (its next attempt, and the
+//! lease of whoever takes it then), however long the schedule, and is kept 30 days past its
+//! last due time, as the log keeps its attempts, and longer than the stream's 24 hours in which
+//! a record may come again and must find its claim. Settling leaves it as it was.
 
 use std::collections::HashMap;
 use std::ops::ControlFlow;
 
 use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use sha2::{Digest, Sha256};
 
 use super::{
     conditional, n, query_items, s, Item, ItemKind, Key, Store, StoreError, Write, TTL_ATTRIBUTE,
 };
-use super::{DUE_INDEX, DUE_SHARD};
+use super::{DUE_INDEX, DUE_SHARDS, DUE_SHARD_PREFIX};
 use crate::session::UserId;
 use crate::webhooks::LOG_RETENTION_SECONDS;
 
@@ -45,6 +58,24 @@ pub struct DeliveryItem {
     pub due_at: Option<i64>,
     /// Where the delivery stands.
     pub state: DeliveryState,
+}
+
+/// A delivery as the due index lists it, without its bytes: whose, which event, and the version
+/// a conditional write expects (its next attempt and due time).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueDelivery {
+    /// The API user whose webhook it is.
+    pub user: UserId,
+    /// The webhook's id.
+    pub webhook_id: String,
+    /// The event's id.
+    pub event_id: String,
+    /// The event's name.
+    pub event: String,
+    /// The number of the attempt to make next.
+    pub next_attempt: u32,
+    /// When it is due (epoch seconds): a retry's time, or the end of a holder's lease.
+    pub due_at: i64,
 }
 
 /// Where a delivery stands.
@@ -125,11 +156,114 @@ impl Key {
     pub fn deliveries(user: &UserId) -> String {
         format!("{}{}", ItemKind::Delivery.prefix(), user.as_str())
     }
+
+    /// The `dueShard` of `user`'s due deliveries: `DUE#` and two digits, the first byte of the
+    /// SHA-256 of the user id modulo [`DUE_SHARDS`] (the same in every build, unlike std's
+    /// hasher, since items keep it).
+    pub fn due_shard(user: &UserId) -> String {
+        let digest = Sha256::digest(user.as_str().as_bytes());
+        due_shard_name(digest[0] % DUE_SHARDS)
+    }
+
+    /// Every `dueShard`, in order: what the sweep reads.
+    pub fn due_shards() -> impl Iterator<Item = String> {
+        (0..DUE_SHARDS).map(due_shard_name)
+    }
+}
+
+fn due_shard_name(shard: u8) -> String {
+    format!("{DUE_SHARD_PREFIX}{shard:02}")
+}
+
+/// When a delivery item due (or held) until `due` expires: the log's 30 days after it.
+fn expires_at(due: i64) -> i64 {
+    due.saturating_add(LOG_RETENTION_SECONDS)
+}
+
+/// The attributes every delivery item has, read once for both views of it.
+struct Common {
+    user: UserId,
+    webhook_id: String,
+    event_id: String,
+    event: String,
+    next_attempt: u32,
+    due_at: Option<i64>,
+}
+
+impl Common {
+    fn from_item(operation: &'static str, item: &Item) -> Result<Self, StoreError> {
+        let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok());
+        let corrupt = |what: &str| StoreError::corrupt(operation, format!("delivery item {what}"));
+        Ok(Self {
+            user: text("userId")
+                .map(UserId::new)
+                .ok_or_else(|| corrupt("without a user"))?,
+            webhook_id: text("webhookId")
+                .ok_or_else(|| corrupt("without a webhook"))?
+                .clone(),
+            event_id: text("eventId")
+                .ok_or_else(|| corrupt("without an event id"))?
+                .clone(),
+            event: text("event").cloned().unwrap_or_default(),
+            next_attempt: number(item, "nextAttempt")
+                .and_then(|a| u32::try_from(a).ok())
+                .ok_or_else(|| corrupt("without an attempt number"))?,
+            due_at: number(item, "dueAt"),
+        })
+    }
+}
+
+fn number(item: &Item, key: &str) -> Option<i64> {
+    item.get(key)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse::<i64>().ok())
+}
+
+/// The attributes of an index entry the sweep reads: [`DueDelivery`]'s, not the bytes.
+const DUE_PROJECTION: [&str; 6] = [
+    "userId",
+    "webhookId",
+    "eventId",
+    "event",
+    "nextAttempt",
+    "dueAt",
+];
+
+impl DueDelivery {
+    fn key(&self) -> Key {
+        Key::delivery(&self.user, &self.event_id, &self.webhook_id)
+    }
+
+    fn from_item(operation: &'static str, item: &Item) -> Result<Self, StoreError> {
+        let common = Common::from_item(operation, item)?;
+        Ok(Self {
+            due_at: common
+                .due_at
+                .ok_or_else(|| StoreError::corrupt(operation, "due delivery item without dueAt"))?,
+            user: common.user,
+            webhook_id: common.webhook_id,
+            event_id: common.event_id,
+            event: common.event,
+            next_attempt: common.next_attempt,
+        })
+    }
 }
 
 impl DeliveryItem {
     fn key(&self) -> Key {
         Key::delivery(&self.user, &self.event_id, &self.webhook_id)
+    }
+
+    /// The version of this item a conditional write expects (`None` once settled).
+    pub fn as_due(&self) -> Option<DueDelivery> {
+        self.due_at.map(|due_at| DueDelivery {
+            user: self.user.clone(),
+            webhook_id: self.webhook_id.clone(),
+            event_id: self.event_id.clone(),
+            event: self.event.clone(),
+            next_attempt: self.next_attempt,
+            due_at,
+        })
     }
 
     fn to_item(&self, now: i64) -> Item {
@@ -145,47 +279,36 @@ impl DeliveryItem {
         item.insert("nextAttempt".into(), n(i64::from(self.next_attempt)));
         item.insert("state".into(), s(self.state.as_str()));
         if let Some(due) = self.due_at {
-            item.insert("dueShard".into(), s(DUE_SHARD));
+            item.insert("dueShard".into(), s(&Key::due_shard(&self.user)));
             item.insert("dueAt".into(), n(due));
         }
         item.insert("createdAt".into(), n(now));
         item.insert("updatedAt".into(), n(now));
-        // Kept as long as the log: long past the last retry (about two days) and the stream's
-        // 24 hours, in which a record may come again and must find its claim.
-        item.insert(TTL_ATTRIBUTE.into(), n(now + LOG_RETENTION_SECONDS));
+        item.insert(
+            TTL_ATTRIBUTE.into(),
+            n(expires_at(self.due_at.unwrap_or(now))),
+        );
         item
     }
 
     fn from_item(operation: &'static str, item: &Item) -> Result<Self, StoreError> {
-        let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok());
-        let number = |k: &str| {
-            item.get(k)
-                .and_then(|v| v.as_n().ok())
-                .and_then(|v| v.parse::<i64>().ok())
-        };
         let corrupt = |what: &str| StoreError::corrupt(operation, format!("delivery item {what}"));
-        let user = text("userId")
-            .map(UserId::new)
-            .ok_or_else(|| corrupt("without a user"))?;
+        let common = Common::from_item(operation, item)?;
         Ok(Self {
-            user,
-            webhook_id: text("webhookId")
-                .ok_or_else(|| corrupt("without a webhook"))?
-                .clone(),
-            event_id: text("eventId")
-                .ok_or_else(|| corrupt("without an event id"))?
-                .clone(),
-            event: text("event").cloned().unwrap_or_default(),
+            user: common.user,
+            webhook_id: common.webhook_id,
+            event_id: common.event_id,
+            event: common.event,
             payload: item
                 .get("payload")
                 .and_then(|v| v.as_b().ok())
                 .map(|b| b.clone().into_inner())
                 .ok_or_else(|| corrupt("without a payload"))?,
-            next_attempt: number("nextAttempt")
-                .and_then(|a| u32::try_from(a).ok())
-                .ok_or_else(|| corrupt("without an attempt number"))?,
-            due_at: number("dueAt"),
-            state: text("state")
+            next_attempt: common.next_attempt,
+            due_at: common.due_at,
+            state: item
+                .get("state")
+                .and_then(|v| v.as_s().ok())
                 .and_then(|s| DeliveryState::parse(s))
                 .ok_or_else(|| corrupt("without a state"))?,
         })
@@ -222,61 +345,62 @@ impl Store {
         })
     }
 
-    /// Takes over a due delivery, as the sweep found it, until `lease_until`: `None` if it
-    /// changed since (another sweep took it, or its holder finished it).
+    /// Takes over a due delivery, as the sweep found it, until `lease_until`: the item (with
+    /// its bytes), or `None` if it changed since (another sweep took it, or its holder finished
+    /// it).
     pub async fn take_due_delivery(
         &self,
-        seen: &DeliveryItem,
+        seen: &DueDelivery,
         lease_until: i64,
     ) -> Result<Option<DeliveryItem>, StoreError> {
         const OPERATION: &str = "UpdateItem(take due delivery)";
-        let Some(due) = seen.due_at else {
-            return Ok(None);
-        };
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(seen.key().item()))
-            .update_expression("SET dueAt = :lease")
+            .update_expression("SET dueAt = :lease, dueShard = :shard, expiresAt = :expires")
             .condition_expression("nextAttempt = :n AND dueAt = :due")
             .expression_attribute_values(":lease", n(lease_until))
+            .expression_attribute_values(":shard", s(&Key::due_shard(&seen.user)))
+            .expression_attribute_values(":expires", n(expires_at(lease_until)))
             .expression_attribute_values(":n", n(i64::from(seen.next_attempt)))
-            .expression_attribute_values(":due", n(due))
+            .expression_attribute_values(":due", n(seen.due_at))
+            .return_values(ReturnValue::AllNew)
             .send()
-            .await;
-        Ok(match conditional(OPERATION, result)? {
-            Write::Written(_) => Some(DeliveryItem {
-                due_at: Some(lease_until),
-                ..seen.clone()
-            }),
-            Write::ConditionFailed { .. } => None,
-        })
+            .await
+            .map(|out| out.attributes);
+        match conditional(OPERATION, result)? {
+            Write::Written(Some(item)) => Ok(Some(DeliveryItem::from_item(OPERATION, &item)?)),
+            Write::Written(None) => Err(StoreError::corrupt(OPERATION, "no item returned")),
+            Write::ConditionFailed { .. } => Ok(None),
+        }
     }
 
-    /// Records what follows the attempt (or deferral) of `held`, which the caller holds: a
-    /// retry at a time, or the end. `false` if the caller no longer held it (its lease ran out
-    /// and the sweep took it over): nothing changed.
+    /// Records what follows the attempt (or deferral, or end) of the delivery at version `at`,
+    /// which the caller holds or found due: a retry at a time, or the end. The item as it was
+    /// (with its bytes) if written; `None` if it was no longer at that version (its lease ran
+    /// out and the sweep took it over, or another sweep moved it): nothing changed.
     pub async fn finish_delivery(
         &self,
-        held: &DeliveryItem,
+        at: &DueDelivery,
         next: Next,
         now: i64,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<DeliveryItem>, StoreError> {
         const OPERATION: &str = "UpdateItem(finish delivery)";
-        let Some(lease) = held.due_at else {
-            return Ok(false);
-        };
         let mut values: HashMap<String, AttributeValue> = HashMap::from([
-            (":n".to_owned(), n(i64::from(held.next_attempt))),
-            (":lease".to_owned(), n(lease)),
+            (":n".to_owned(), n(i64::from(at.next_attempt))),
+            (":version".to_owned(), n(at.due_at)),
             (":now".to_owned(), n(now)),
         ]);
         let expression = match next {
-            Next::Retry { attempt, at } => {
+            Next::Retry { attempt, at: due } => {
                 values.insert(":next".into(), n(i64::from(attempt)));
-                values.insert(":at".into(), n(at));
-                "SET nextAttempt = :next, dueAt = :at, updatedAt = :now"
+                values.insert(":at".into(), n(due));
+                values.insert(":shard".into(), s(&Key::due_shard(&at.user)));
+                values.insert(":expires".into(), n(expires_at(due)));
+                "SET nextAttempt = :next, dueAt = :at, dueShard = :shard, expiresAt = :expires, \
+                 updatedAt = :now"
             }
             Next::Settle(state) => {
                 values.insert(":state".into(), s(state.as_str()));
@@ -287,40 +411,61 @@ impl Store {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(held.key().item()))
+            .set_key(Some(at.key().item()))
             .update_expression(expression)
-            .condition_expression("nextAttempt = :n AND dueAt = :lease")
-            .set_expression_attribute_values(Some(values));
+            .condition_expression("nextAttempt = :n AND dueAt = :version")
+            .set_expression_attribute_values(Some(values))
+            .return_values(ReturnValue::AllOld);
         if matches!(next, Next::Settle(_)) {
             request = request.expression_attribute_names("#state", "state");
         }
-        let result = request.send().await;
-        Ok(conditional(OPERATION, result)?.written())
+        let result = request.send().await.map(|out| out.attributes);
+        match conditional(OPERATION, result)? {
+            Write::Written(Some(item)) => Ok(Some(DeliveryItem::from_item(OPERATION, &item)?)),
+            Write::Written(None) => Err(StoreError::corrupt(OPERATION, "no item returned")),
+            Write::ConditionFailed { .. } => Ok(None),
+        }
     }
 
-    /// Up to `limit` deliveries due at `now` (by the index, which lags writes slightly: a
-    /// take-over checks the item itself), earliest first.
+    /// Up to `limit` deliveries of index shard `shard` due at `now`, earliest first, without
+    /// their bytes (by the index, which lags writes slightly: a take-over or a move checks the
+    /// item itself). The pages read cost what the whole items weigh; only their keys and
+    /// versions come back.
     pub async fn due_deliveries(
         &self,
+        shard: &str,
         now: i64,
         limit: usize,
-    ) -> Result<Vec<DeliveryItem>, StoreError> {
+    ) -> Result<Vec<DueDelivery>, StoreError> {
         const OPERATION: &str = "Query(due deliveries)";
+        let mut due = Vec::new();
+        if limit == 0 {
+            return Ok(due);
+        }
+        let mut names: HashMap<String, String> = DUE_PROJECTION
+            .iter()
+            .enumerate()
+            .map(|(i, attribute)| (format!("#p{i}"), (*attribute).to_owned()))
+            .collect();
+        names.insert("#shard".into(), "dueShard".into());
+        names.insert("#due".into(), "dueAt".into());
+        let projection = (0..DUE_PROJECTION.len())
+            .map(|i| format!("#p{i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
         let query = self
             .client
             .query()
             .table_name(&self.table)
             .index_name(DUE_INDEX)
-            .key_condition_expression("dueShard = :shard AND dueAt <= :now")
-            .expression_attribute_values(":shard", s(DUE_SHARD))
+            .key_condition_expression("#shard = :shard AND #due <= :now")
+            .projection_expression(projection)
+            .set_expression_attribute_names(Some(names))
+            .expression_attribute_values(":shard", s(shard))
             .expression_attribute_values(":now", n(now))
             .limit(i32::try_from(limit).unwrap_or(i32::MAX));
-        let mut due = Vec::new();
-        if limit == 0 {
-            return Ok(due);
-        }
         query_items(OPERATION, query, |item| {
-            due.push(DeliveryItem::from_item(OPERATION, &item)?);
+            due.push(DueDelivery::from_item(OPERATION, &item)?);
             Ok(if due.len() < limit {
                 ControlFlow::Continue(())
             } else {

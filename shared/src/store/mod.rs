@@ -11,9 +11,10 @@
 //! Meta reported at send time, which for Brazil, Mexico and Argentina may differ from the
 //! number we sent to). Only session items carry those two attributes. A business-scoped user
 //! id (BSUID) needs no index: its `BSUID#` item names the phone (as `phone`, not `phoneE164`).
-//! A third sparse index, `byDue` (partition key `dueShard`, always `DUE`; sort key `dueAt`, N),
-//! holds only deliveries with a retry pending, for the events function's sweep. The table's
-//! stream (`NEW_AND_OLD_IMAGES`) is the events function's outbox.
+//! A third sparse index, `byDue` (partition key `dueShard`, one of 16 shards `DUE#00` to
+//! `DUE#15` chosen by the delivery's user; sort key `dueAt`, N), holds only deliveries with a
+//! retry or a lease pending, for the events function's sweep. The table's stream
+//! (`NEW_AND_OLD_IMAGES`) is the events function's outbox.
 //!
 //! # Items
 //! | item | pk | sk | attributes |
@@ -42,6 +43,7 @@
 //! | the attempt in its event's log | `WHLOG#<userId>` | `BYEVENT#<eventId>#<webhookId>#<attempt>` | as above |
 //! | a webhook's attempts per UTC day, in the user's log (sorts after its entries) | `WHLOG#<userId>` | `BYTIME#~<webhookId>` | `d<epoch day>` (N) per day, `expiresAt` (its newest day's) |
 //! | a webhook's attempts per UTC day, in its own log | `WHLOG#<userId>` | `BYHOOK#<webhookId>#~` | as above |
+//! | the delivery of one event to one webhook | `WHDLV#<userId>` | `DLV#<eventId>#<webhookId>` | `userId`, `webhookId`, `eventId`, `event`, `payload` (B, the exact bytes of every attempt), `nextAttempt`, `state` (`pending`/`delivered`/`failed`/`gone`/`cancelled`), `dueShard`? (`DUE#00` to `DUE#15`, by user: [`Key::due_shard`](crate::store::Key::due_shard)) and `dueAt`? (while a retry or a lease is pending: index `byDue`), `createdAt`, `updatedAt`, `expiresAt` (30 days past the last `dueAt`) |
 //!
 //! # Access patterns
 //! | operation | request |
@@ -85,6 +87,11 @@
 //! | webhook: a virtual phone's STOP / START (its addressee's only) | `UpdateItem OPTOUT#<digits>#<userId>` if `attribute_not_exists(pk) OR updatedAt <= :messageTime` (`expiresAt` 60 s after it), then that user's session marked and deleted as for any STOP |
 //! | reply (`/reply`) | `GetItem USER#<id>/SESSION` (consistent); for a text or a choice `Query CONV#<id>` newest first (at most three pages) for the message it quotes; the webhook's processing of the phone's message; consistent `GetItem CONV#<id>/MSG#…` of it |
 //! | phone (the stream of accepted sends to virtual phones) | nothing of its own: the webhook's processing of each status and message it plays |
+//! | events: claim a delivery (once per event and webhook) | `PutItem WHDLV#<id>/DLV#<event>#<wh>` if `attribute_not_exists(pk)`, `dueAt` the lease's end |
+//! | events: the webhook right before each attempt | strongly consistent `GetItem WEBHOOKS#<id>/WEBHOOK#<wh>` |
+//! | events (sweep): due deliveries | `Query byDue` on each of the 16 shards, `dueShard = :shard AND dueAt <= :now`, earliest first, at most 1,000 a shard, projecting keys and versions only |
+//! | events: take over a due delivery right before its attempt | `UpdateItem SET dueAt = :lease, dueShard, expiresAt` if `nextAttempt = :n AND dueAt = :seen` (`ALL_NEW`: the bytes) |
+//! | events: after an attempt, a deferral or an end | `UpdateItem` (a retry: `nextAttempt`, `dueAt`, `dueShard`, `expiresAt`; the end: `state`, `REMOVE dueShard, dueAt`) if `nextAttempt = :n AND dueAt = :held` (`ALL_OLD`: the bytes, for the log of one that failed for good unattempted) |
 //! | webhook: STOP / START from an unknown BSUID | `UpdateItem BSUID#<bsuid>` if `attribute_not_exists(updatedAt) OR updatedAt <= :messageTime` (`ALL_NEW`: a phone learned meanwhile gets it at once) |
 //!
 //! One item per user makes "one phone per user" structural: every create is a conditional
@@ -138,7 +145,7 @@ use crate::session::{Session, UserId};
 pub use api_keys::ApiKeyRecord;
 pub use bsuids::BsuidRecord;
 pub use counters::{Caps, Reservation};
-pub use deliveries::{Claim, DeliveryItem, DeliveryState, Next};
+pub use deliveries::{Claim, DeliveryItem, DeliveryState, DueDelivery, Next};
 // The item codecs, for the stream's images (`events`): one place per layout.
 pub use delivery_log::LogPage;
 pub(crate) use item::session_from_item;
@@ -168,8 +175,13 @@ pub const PHONE_INDEX: &str = "byPhone";
 pub const WA_ID_INDEX: &str = "byWaId";
 /// The sparse index of due deliveries (`dueShard`, `dueAt`), which the retry sweep reads.
 pub const DUE_INDEX: &str = "byDue";
-/// The one `dueShard` value: every due delivery sits in one partition of [`DUE_INDEX`].
-pub const DUE_SHARD: &str = "DUE";
+/// How many partitions of [`DUE_INDEX`] ("shards") the due deliveries are spread over, by
+/// user ([`Key::due_shard`]): the sweep reads each, so one user's backlog fills only its own.
+/// It may grow, never shrink: a shard left out of [`Key::due_shards`] would strand its items.
+pub const DUE_SHARDS: u8 = 16;
+/// What every `dueShard` starts with (`DUE#00` to `DUE#15`): the events function's
+/// `dynamodb:LeadingKeys` on the index.
+pub const DUE_SHARD_PREFIX: &str = "DUE#";
 
 /// The kinds of item in the table: each names its `pk` prefix and its `sk`.
 /// A new kind of item gets a variant here and nowhere else.
@@ -949,6 +961,25 @@ mod tests {
                 "BSUID".to_owned()
             )
         );
+    }
+
+    #[test]
+    fn due_shards_are_sixteen_and_a_users_is_fixed_by_its_id_for_good() {
+        let shards: Vec<String> = Key::due_shards().collect();
+        assert_eq!(shards.len(), usize::from(DUE_SHARDS));
+        assert_eq!(
+            (shards[0].as_str(), shards[15].as_str()),
+            ("DUE#00", "DUE#15")
+        );
+        // The first byte of SHA-256("u1") is 0xbb: 187 % 16 = 11. Items keep their shard, so
+        // this never changes (a change would strand every due delivery).
+        assert_eq!(Key::due_shard(&UserId::new("u1")), "DUE#11");
+        assert_eq!(Key::due_shard(&UserId::new("hostile")), "DUE#15");
+        for user in ["u1", "u2", "dev-user", "hostile"] {
+            let shard = Key::due_shard(&UserId::new(user));
+            assert!(shards.contains(&shard), "{shard}");
+            assert!(shard.starts_with(DUE_SHARD_PREFIX));
+        }
     }
 
     #[test]

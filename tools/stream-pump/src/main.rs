@@ -24,7 +24,7 @@ Each option falls back to the environment variable in brackets, then to the defa
   --dynamodb URL       DynamoDB Local                   [AWS_ENDPOINT_URL_DYNAMODB] http://127.0.0.1:8000
   --invoke-port N      cargo lambda watch's port        [DEV_API_PORT] 9000
   --function NAME      the function invoked: events or phone   events
-  --sweep-seconds N    between two scheduled events     [DEV_SWEEP_SECONDS] 10 for events, else 0 (0: none)
+  --sweep-seconds N    the scheduled events' rate       [DEV_SWEEP_SECONDS] 10 for events, else 0 (0: none)
   --ready-file PATH    written once the stream is read from LATEST
 DynamoDB Local keeps one database per access key and region: AWS_ACCESS_KEY_ID (local) and
 AWS_REGION (us-east-1) must be the functions'.";
@@ -145,13 +145,15 @@ fn start(
     Ok((pump, arn))
 }
 
-/// Invokes `function` with a scheduled event every `every`, as the sweep's EventBridge rule
-/// does. Logs sweeps that handled something, and each new failure once.
+/// Invokes `function` with a scheduled event every `every`, at a fixed rate as the sweep's
+/// EventBridge rule does (`rate(…)`: a sweep that runs long delays the next one, not every one
+/// after it; one at a time). Logs sweeps that handled something, and each new failure once.
 fn sweep(function: &Function, every: Duration) {
     let mut last_error: Option<String> = None;
-    for n in 1.. {
-        std::thread::sleep(every);
-        match function.invoke(&scheduled_event(OffsetDateTime::now_utc(), n)) {
+    let started = Instant::now();
+    for n in 1u32.. {
+        std::thread::sleep(until_tick(started, every, n, Instant::now()));
+        match function.invoke(&scheduled_event(OffsetDateTime::now_utc(), u64::from(n))) {
             Ok(answer) => {
                 if last_error.take().is_some() {
                     eprintln!("stream-pump: scheduled sweep -> events: answers again");
@@ -168,6 +170,12 @@ fn sweep(function: &Function, every: Duration) {
             }
         }
     }
+}
+
+/// How long to wait at `now` for the `n`th tick of a rate of `every` from `started`: nothing
+/// if it passed already (the sweep before it ran long).
+fn until_tick(started: Instant, every: Duration, n: u32, now: Instant) -> Duration {
+    (started + every.saturating_mul(n)).saturating_duration_since(now)
 }
 
 /// Parses the arguments after the program name (`None`: help); `env` looks up fallbacks.
@@ -257,6 +265,21 @@ fn parse(
 mod tests {
     use super::*;
     use std::collections::HashMap;
+
+    #[test]
+    fn sweeps_keep_a_fixed_rate_when_one_runs_long() {
+        let started = Instant::now();
+        let every = Duration::from_secs(10);
+        let at = |seconds: u64| started + Duration::from_secs(seconds);
+        assert_eq!(until_tick(started, every, 1, at(0)), every);
+        // The first sweep took 15 s: the second starts at 20 s, not 10 s after it ended.
+        assert_eq!(
+            until_tick(started, every, 2, at(15)),
+            Duration::from_secs(5)
+        );
+        // One that overran its tick starts at once.
+        assert_eq!(until_tick(started, every, 3, at(31)), Duration::ZERO);
+    }
 
     fn parse_with(line: &str, vars: &[(&str, &str)]) -> Result<Option<Options>, String> {
         let vars: HashMap<String, String> = vars
