@@ -36,6 +36,7 @@ lint: ## rustfmt and clippy, warnings are errors
 	cargo clippy --workspace --all-targets -- -D warnings
 
 test: deps lint ## everything CI checks: lint, all tests (DynamoDB Local is started by the tests), contract fuzzing
+	TZ=UTC node --test console/test/
 	rm -f $(RECORDINGS)
 	CONTRACT_RECORDINGS=$(CURDIR)/$(RECORDINGS) cargo test --workspace
 	$(PY) tools/check_openapi.py openapi.yaml $(RECORDINGS)
@@ -45,7 +46,7 @@ test: deps lint ## everything CI checks: lint, all tests (DynamoDB Local is star
 fuzz: deps ## contract fuzzing alone: the service as `make dev` runs it, schemathesis against openapi.yaml
 	tools/fuzz.sh
 
-build: deps ## sam build for this machine's CPU (x86_64): the four Lambda zips, as a deploy builds them
+build: deps ## sam build for this machine's CPU (x86_64): the nine Lambda zips, as a deploy builds them
 	SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} sam build --parameter-overrides Architecture=x86_64
 
 deploy: build ## sam deploy of the default (dev) environment; `sam deploy --config-env prod` for prod
