@@ -4,13 +4,11 @@
 //! SDK pinned in package.json. The script's failures fail this test, its output shown.
 
 use std::convert::Infallible;
-use std::io::Read;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
+use e2e::node::repo_root;
 use e2e::webhooks::local_egress;
 use e2e::{finish, TestEnv};
 use http_body_util::{BodyExt, Full};
@@ -44,67 +42,18 @@ async fn the_sdks_webhook_methods_work_unchanged() {
          Run `make test` (it runs `npm ci`), or `npm ci` at the repository root.",
         sdk.display()
     );
-    let (ok, output) = tokio::task::spawn_blocking(move || run_node(&script, &base_url, &key))
-        .await
-        .expect("the script's runner");
+    let (ok, output) = tokio::task::spawn_blocking(move || {
+        let env = [
+            ("ZERNIO_BASE_URL", base_url.as_str()),
+            ("ZERNIO_API_KEY", key.as_str()),
+        ];
+        e2e::node::run(&script, &env, SCRIPT_LIMIT)
+    })
+    .await
+    .expect("the script's runner");
     // Shown with a failure (or with `--nocapture`): node:test's report of every method.
     println!("{output}");
     assert!(ok, "tests/sdk/webhooks.mjs failed: its report is above");
-}
-
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ has a parent")
-        .to_path_buf()
-}
-
-/// Runs `node <script>` against `base_url` with `key`, killed after [`SCRIPT_LIMIT`]; whether
-/// it passed, and what it printed.
-fn run_node(script: &std::path::Path, base_url: &str, key: &str) -> (bool, String) {
-    let mut child = Command::new("node")
-        .arg(script)
-        .env("ZERNIO_BASE_URL", base_url)
-        .env("ZERNIO_API_KEY", key)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("could not run `node` ({e}): Node.js 18 or newer is needed"));
-    // Read both pipes while the script runs, so a full pipe never blocks it.
-    let drain = |mut pipe: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = pipe.read_to_string(&mut text);
-            text
-        })
-    };
-    let stdout = drain(Box::new(child.stdout.take().expect("stdout")));
-    let stderr = drain(Box::new(child.stderr.take().expect("stderr")));
-    let deadline = Instant::now() + SCRIPT_LIMIT;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for node") {
-            break Some(status);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let output = format!(
-        "{}{}",
-        stdout.join().unwrap_or_default(),
-        stderr.join().unwrap_or_default()
-    );
-    match status {
-        Some(status) => (status.success(), output),
-        None => (
-            false,
-            format!("{output}\n(killed after {} s)", SCRIPT_LIMIT.as_secs()),
-        ),
-    }
 }
 
 /// Serves `app`'s `/v1/webhooks/*` handler on `127.0.0.1`, each HTTP request turned into the

@@ -10,6 +10,10 @@ pub mod dynamo;
 pub mod messaging;
 /// The Graph API stub (`wiremock`) answering template sends like Meta.
 pub mod meta;
+/// Node.js scripts run from the tests, their failures failing the test.
+pub mod node;
+/// `make dev`'s whole stack on free ports, for the tests that drive it over HTTP.
+pub mod stack;
 /// The test table's DynamoDB stream, read as Lambda hands it over.
 pub mod stream;
 /// The API user's outbound webhooks: calls to `/v1/webhooks/*`, local receivers.
