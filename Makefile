@@ -63,7 +63,7 @@ deploy: build ## sam deploy of the default (dev) environment; `sam deploy --conf
 
 bench: deps ## cold starts, warm latency, peak RSS and binary size of the release binaries vs a hello-world floor, and each of our pieces vs the maintained code
 	tools/bench-variants.sh
-	cargo build --release -p create -p list -p revoke -p webhook -p send -p messages -p webhooks -p events -p floor
+	cargo build --release -p create -p list -p revoke -p webhook -p send -p messages -p webhooks -p events -p console -p floor
 	cargo run --release -p e2e --example bench
 	cargo run --release -p e2e --example bench-events
 

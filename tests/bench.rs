@@ -57,8 +57,9 @@ const BINARY_MB: f64 = 5.0;
 const KEEP_MS: f64 = 2.0;
 const KEEP_MB: f64 = 1.0;
 
-const FUNCTIONS: [&str; 9] = [
+const FUNCTIONS: [&str; 10] = [
     "floor", "create", "list", "revoke", "webhook", "send", "messages", "webhooks", "events",
+    "console",
 ];
 
 /// The functions held to the init target beside the senders: the events function (issue 19).
@@ -69,6 +70,9 @@ const DELIVERERS: [&str; 2] = ["webhooks", "events"];
 
 /// The functions that send to Meta: libphonenumber's metadata and the Graph client are theirs.
 const SENDERS: [&str; 2] = ["create", "send"];
+
+/// The functions that touch no table: not even the DynamoDB client is linked (issue 26).
+const TABLELESS: [&str; 1] = ["console"];
 
 /// The other builds of create (`tools/bench-variants.sh`): `create+sdk-client`, this tree's
 /// create with the SDK's own HTTP client; `decided/…`, both sides of the decisions whose
@@ -581,6 +585,24 @@ impl Workload {
                     events.push(json!({ "Records": records }));
                 }
             }
+            // A browser loading the console: the page, then each of its assets in turn (the
+            // files are embedded; nothing is read but the request).
+            "console" => {
+                let page = std::iter::once("/console".to_owned());
+                let assets = console::ASSETS
+                    .iter()
+                    .map(|f| format!("/console/{}/{}", console::VERSION, f.name));
+                for path in page.chain(assets.cycle()).take(count) {
+                    let (route, parameters) = if path == "/console" {
+                        ("/console", None)
+                    } else {
+                        let proxy = path.trim_start_matches("/console/");
+                        ("/console/{proxy+}", Some(json!({ "proxy": proxy })))
+                    };
+                    let headers = json!({ "accept": "*/*" });
+                    events.push(api_event("GET", &path, route, headers, None, parameters));
+                }
+            }
             other => panic!("no workload for {other}"),
         }
         events
@@ -1051,6 +1073,8 @@ async fn main() {
         let bytes = std::fs::read(binary(name)).unwrap_or_default();
         let forbidden: &[&str] = if DELIVERERS.contains(name) {
             &["rlibphonenumber"]
+        } else if TABLELESS.contains(name) {
+            &["rlibphonenumber", "reqwest", "aws-sdk-dynamodb"]
         } else {
             &["rlibphonenumber", "reqwest"]
         };
@@ -1061,6 +1085,8 @@ async fn main() {
             .collect();
         let what = if DELIVERERS.contains(name) {
             "no phone metadata"
+        } else if TABLELESS.contains(name) {
+            "no phone metadata, Graph client or DynamoDB client"
         } else {
             "no phone metadata or Graph client"
         };
