@@ -13,8 +13,11 @@
 //!   `unnamed_addr`), so folding them changes no behavior; `--icf=safe` folds only functions
 //!   whose address is never taken, and left the webhook over its size budget. zig's linker
 //!   driver (cargo lambda's) refuses the flag, so `make build`'s binaries go without it.
+//!
+//! The console function's build script embeds its files first, then runs this one as a module
+//! (`link::main`), hence `pub`.
 
-fn main() {
+pub fn main() {
     if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
         println!("cargo:rustc-link-arg-bins=-no-pie");
         // zig's linker driver (cargo lambda's, so `make build`'s) refuses `--icf`.

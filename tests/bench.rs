@@ -57,9 +57,9 @@ const BINARY_MB: f64 = 6.0;
 const KEEP_MS: f64 = 2.0;
 const KEEP_MB: f64 = 1.0;
 
-const FUNCTIONS: [&str; 11] = [
+const FUNCTIONS: [&str; 12] = [
     "floor", "create", "list", "revoke", "webhook", "send", "messages", "webhooks", "events",
-    "phone", "reply",
+    "phone", "reply", "console",
 ];
 
 /// Create and send again, to a virtual phone (`+1 NXX 555 01XX`, issue 24): the same binaries,
@@ -75,6 +75,9 @@ const DELIVERERS: [&str; 2] = ["webhooks", "events"];
 
 /// The functions that send to Meta: libphonenumber's metadata and the Graph client are theirs.
 const SENDERS: [&str; 2] = ["create", "send"];
+
+/// The functions that touch no table: not even the DynamoDB client is linked (issue 26).
+const TABLELESS: [&str; 1] = ["console"];
 
 /// The other builds of create (`tools/bench-variants.sh`), each from the commit that last had
 /// the piece of our own the maintained code replaced: `own-client/create`, with our HTTP client
@@ -659,6 +662,24 @@ impl Workload {
                     events.push(self.stream_batch("events"));
                 }
             }
+            // A browser loading the console: the page, then each of its assets in turn (the
+            // files are embedded; nothing is read but the request).
+            "console" => {
+                let page = std::iter::once("/console".to_owned());
+                let assets = console::ASSETS
+                    .iter()
+                    .map(|f| format!("/console/{}/{}", console::VERSION, f.name));
+                for path in page.chain(assets.cycle()).take(count) {
+                    let (route, parameters) = if path == "/console" {
+                        ("/console", None)
+                    } else {
+                        let proxy = path.trim_start_matches("/console/");
+                        ("/console/{proxy+}", Some(json!({ "proxy": proxy })))
+                    };
+                    let headers = json!({ "accept": "*/*" });
+                    events.push(api_event("GET", &path, route, headers, None, parameters));
+                }
+            }
             other => panic!("no workload for {other}"),
         }
         events
@@ -1159,6 +1180,8 @@ async fn main() {
         let bytes = std::fs::read(binary(name)).unwrap_or_default();
         let forbidden: &[&str] = if DELIVERERS.contains(name) {
             &["rlibphonenumber"]
+        } else if TABLELESS.contains(name) {
+            &["rlibphonenumber", "reqwest", "aws-sdk-dynamodb"]
         } else {
             &["rlibphonenumber", "reqwest"]
         };
@@ -1169,6 +1192,8 @@ async fn main() {
             .collect();
         let what = if DELIVERERS.contains(name) {
             "no phone metadata"
+        } else if TABLELESS.contains(name) {
+            "no phone metadata, Graph client or DynamoDB client"
         } else {
             "no phone metadata or Graph client"
         };

@@ -19,9 +19,11 @@
 #
 # Environment: DEV_API_PORT (9000), DEV_DYNAMODB_PORT (8000), DEV_GRAPH_PORT (9100) and
 # DEV_RECEIVER_PORT (9200) choose the ports; DEV_SWEEP_SECONDS (10) the time between two
-# scheduled sweeps of due webhook retries; DEV_STATE_DIR (.dev) holds the logs and generated
-# files. WEBHOOK_RETRY_SCHEDULE_SECONDS and WEBHOOK_TIMEOUT_MS, when set, reach the functions
-# (README, "Configuration"; the bench sets a short schedule). CARGO_TARGET_DIR is honoured.
+# scheduled sweeps of due webhook retries; DEV_WINDOW_SECONDS (86400) the customer-service
+# window of the functions (a short one shows a closed window within a minute); DEV_STATE_DIR
+# (.dev) holds the logs and generated files. WEBHOOK_RETRY_SCHEDULE_SECONDS and
+# WEBHOOK_TIMEOUT_MS, when set, reach the functions (README, "Configuration"; the bench sets a
+# short schedule). CARGO_TARGET_DIR is honoured.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -42,6 +44,7 @@ DYNAMODB_PORT=${DEV_DYNAMODB_PORT:-8000}
 GRAPH_PORT=${DEV_GRAPH_PORT:-9100}
 RECEIVER_PORT=${DEV_RECEIVER_PORT:-9200}
 SWEEP_SECONDS=${DEV_SWEEP_SECONDS:-10}
+WINDOW_SECONDS=${DEV_WINDOW_SECONDS:-86400}
 STATE_DIR=${DEV_STATE_DIR:-$ROOT/.dev}
 API_URL="http://localhost:$API_PORT"
 
@@ -175,6 +178,9 @@ done
 case $SWEEP_SECONDS in
     '' | *[!0-9]*) die "DEV_SWEEP_SECONDS must be whole seconds (0: no sweeps), not '$SWEEP_SECONDS'" ;;
 esac
+case $WINDOW_SECONDS in
+    '' | *[!0-9]*) die "DEV_WINDOW_SECONDS must be whole seconds, not '$WINDOW_SECONDS'" ;;
+esac
 
 mkdir -p "$STATE_DIR"
 chmod 700 "$STATE_DIR"
@@ -264,6 +270,7 @@ META_ACCESS_TOKEN=$ACCESS_TOKEN
 META_APP_SECRET=$APP_SECRET
 META_WEBHOOK_VERIFY_TOKEN=$VERIFY_TOKEN
 WEBHOOK_ALLOW_PRIVATE_TARGETS=true
+CUSTOMER_SERVICE_WINDOW_SECONDS=$WINDOW_SECONDS
 EOF
 # Set for this run (the bench sets a short schedule): passed on; else the functions' defaults.
 for name in WEBHOOK_RETRY_SCHEDULE_SECONDS WEBHOOK_TIMEOUT_MS; do
@@ -307,6 +314,7 @@ DEV_GRAPH_PORT=$GRAPH_PORT
 DEV_RECEIVER_PORT=$RECEIVER_PORT
 DEV_RECEIVER_URL=$RECEIVER_URL
 DEV_RECEIVER_SECRET=$RECEIVER_SECRET
+DEV_CONSOLE_URL=$API_URL/console
 EOF
 mv "$STATE_DIR/stack.env.tmp" "$STATE_DIR/stack.env"
 if $HEADLESS; then
@@ -320,6 +328,8 @@ else
  API key of user dev-user (shown only now; DynamoDB Local forgets it when this stops):
 
      export KEY=$DEV_KEY
+
+ The console: open $API_URL/console and sign in with that key.
 
  Register webhook-receiver ($RECEIVER_URL, a local-only secret) as dev-user's webhook
  first, so the events of what follows reach it:

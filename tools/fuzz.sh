@@ -151,6 +151,16 @@ PY
 )
 export FUZZ_WEBHOOK_ID FUZZ_EVENT_ID
 
+# The content hash the console's page names its assets under (it changes with console/src):
+# the asset route's `version` (schemathesis.toml).
+FUZZ_CONSOLE_VERSION=$(python3 - "$DEV_API_URL" <<'PY'
+import re, sys, urllib.request
+with urllib.request.urlopen(sys.argv[1] + "/console", timeout=60) as response:
+    print(re.search(r'"console/([0-9a-f]{16})/', response.read().decode())[1])
+PY
+)
+export FUZZ_CONSOLE_VERSION
+
 say "running schemathesis against $DEV_API_URL ..."
 args=(--url "$DEV_API_URL" --report junit,har --report-dir "$DIR/report")
 [ -z "${FUZZ_MAX_EXAMPLES:-}" ] || args+=(--max-examples "$FUZZ_MAX_EXAMPLES")

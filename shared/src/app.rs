@@ -183,8 +183,30 @@ where
         tracing::error!(error = %e, role = ?role, "function failed to start");
     })?;
     let app = Arc::new(app);
+    serve_requests(move |req| handler(Arc::clone(&app), req)).await
+}
+
+/// The whole `main` of a function that needs no [`App`] (the console, which serves only the
+/// files embedded in it): JSON logs, then `handler` for every request. No configuration is
+/// read and no DynamoDB client is built.
+pub async fn run_plain<H, Fut>(handler: H) -> Result<(), lambda_http::Error>
+where
+    H: Fn(Request) -> Fut,
+    Fut: std::future::Future<Output = lambda_http::Response<lambda_http::Body>> + Send,
+{
+    crate::telemetry::init();
+    serve_requests(handler).await
+}
+
+/// Runs `handler` for every request the runtime hands over, its responses as they are
+/// ([`Reply`]).
+async fn serve_requests<H, Fut>(handler: H) -> Result<(), lambda_http::Error>
+where
+    H: Fn(Request) -> Fut,
+    Fut: std::future::Future<Output = lambda_http::Response<lambda_http::Body>> + Send,
+{
     lambda_http::run(lambda_http::service_fn(move |req: Request| {
-        let response = handler(Arc::clone(&app), req);
+        let response = handler(req);
         async move { Ok::<_, lambda_http::Error>(Reply(response.await)) }
     }))
     .await

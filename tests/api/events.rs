@@ -149,3 +149,19 @@ async fn sample_webhooks_events_drive_the_webhooks_function() {
     assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.text);
     assert_eq!(reply.json()["code"], "webhook_not_found");
 }
+
+#[tokio::test]
+async fn the_sample_console_event_gets_the_page() {
+    let reply = e2e::finish(
+        "GET",
+        "/console",
+        console::handle(sample("console.json")).await,
+    );
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_eq!(
+        reply.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    assert_eq!(reply.header("x-request-id"), Some("sample-get-console"));
+    assert!(reply.text.contains("console/"), "{}", reply.text);
+}

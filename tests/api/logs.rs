@@ -1,5 +1,6 @@
 //! What the functions log (README "Operations"): no raw WhatsApp message id (a `wamid`
-//! base64-encodes the recipient's number) and no payload values from a body we could not read.
+//! base64-encodes the recipient's number) and no payload values from a body we could not read;
+//! the console function's one line per request.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -97,4 +98,47 @@ async fn messages_from_an_unknown_bsuid_are_logged_without_their_values() {
     for value in [STRANGER_BSUID, USERNAME, "wamid"] {
         assert!(!text.contains(value), "{value} was logged:\n{text}");
     }
+}
+
+#[tokio::test]
+async fn the_console_logs_one_line_per_request_with_its_id_route_status_and_latency() {
+    let (logs, _guard) = Captured::start();
+    let asset = format!("/console/{}/app.js", console::VERSION);
+    for (path, id) in [
+        ("/console", "page-1"),
+        (asset.as_str(), "asset-1"),
+        ("/console/nothing", "missing-1"),
+    ] {
+        let req = lambda_http::http::Request::builder()
+            .uri(format!("https://api.test{path}"))
+            .header("x-request-id", id)
+            .body(Body::Empty)
+            .expect("a request");
+        console::handle(req).await;
+    }
+    let lines: Vec<serde_json::Value> = logs
+        .text()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("every line is JSON"))
+        .collect();
+    let seen: Vec<(&str, &str, u64)> = lines
+        .iter()
+        .map(|l| {
+            assert!(l["latency_ms"].as_f64().is_some(), "{l}");
+            assert_eq!(l["message"], "request", "{l}");
+            (
+                l["span"]["request_id"].as_str().unwrap_or_default(),
+                l["span"]["route"].as_str().unwrap_or_default(),
+                l["status"].as_u64().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("page-1", "GET /console", 200),
+            ("asset-1", "GET /console/{proxy+}", 200),
+            ("missing-1", "GET /console/{proxy+}", 404),
+        ]
+    );
 }

@@ -18,6 +18,8 @@ mod bsuid;
 mod concurrency;
 /// The DynamoDB client's connections: poisoned after a transient error, bounded handshakes.
 mod connections;
+/// The console function: the page and its assets, their policy, caching and 404s.
+mod console;
 /// `createWhatsAppSandboxSession`: validation, normalization, and each existing-session case.
 mod create;
 /// `createWhatsAppSandboxSession` racing the phone owner and itself: rollbacks and records.

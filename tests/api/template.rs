@@ -214,6 +214,8 @@ fn template_routes_match_the_local_router() {
         .expect("[workspace.metadata.lambda.watch.router]");
     let mut from_router = BTreeSet::new();
     for (path, routes) in router {
+        // The router's greedy parameter `{*proxy}` is API Gateway's `{proxy+}`.
+        let path = path.replace("{*proxy}", "{proxy+}");
         for route in routes.as_array().expect("a list of routes") {
             let field = |name: &str| {
                 route[name]
@@ -224,7 +226,7 @@ fn template_routes_match_the_local_router() {
             from_router.insert((field("method"), path.clone(), field("function")));
         }
     }
-    assert_eq!(from_template.len(), 15, "{from_template:?}");
+    assert_eq!(from_template.len(), 17, "{from_template:?}");
     assert_eq!(from_template, from_router);
 }
 
@@ -966,8 +968,36 @@ fn every_function_logs_to_its_own_group_with_the_retention() {
     assert_eq!(
         binaries,
         [
-            "create", "events", "list", "messages", "phone", "reply", "revoke", "send", "webhook",
-            "webhooks"
+            "console", "create", "events", "list", "messages", "phone", "reply", "revoke", "send",
+            "webhook", "webhooks"
+        ]
+    );
+}
+
+#[test]
+fn the_console_has_no_table_access_at_all_and_serves_only_its_two_routes() {
+    let doc = template();
+    let f = &function(&doc, "console")["Properties"];
+    // No statements and no role of its own: SAM's basic execution role, which writes logs only.
+    assert!(f["Policies"].is_null(), "{:?}", f["Policies"]);
+    assert!(f["Role"].is_null(), "{:?}", f["Role"]);
+    assert!(f["Environment"].is_null(), "{:?}", f["Environment"]);
+    let mut routes: Vec<(String, String)> = f["Events"]
+        .as_mapping()
+        .expect("events")
+        .values()
+        .map(|e| {
+            assert_eq!(e["Type"].as_str(), Some("HttpApi"));
+            let p = &e["Properties"];
+            (text(p, "Method"), text(p, "Path"))
+        })
+        .collect();
+    routes.sort();
+    assert_eq!(
+        routes,
+        [
+            ("GET".to_owned(), "/console".to_owned()),
+            ("GET".to_owned(), "/console/{proxy+}".to_owned()),
         ]
     );
 }

@@ -15,6 +15,8 @@ pub mod node;
 /// The virtual phones: the phone function's stream handler fed from the table's stream, and
 /// `/reply`.
 pub mod phones;
+/// `make dev`'s whole stack on free ports, for the tests that drive it over HTTP.
+pub mod stack;
 /// The test table's DynamoDB stream, read as Lambda hands it over.
 pub mod stream;
 /// The API user's outbound webhooks: calls to `/v1/webhooks/*`, local receivers.
