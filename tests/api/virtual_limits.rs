@@ -2,11 +2,12 @@
 //! a virtual phone, which every user of a deployment shares. Its `STOP` blocks only the user
 //! whose session it answered and lifts by itself 60 s later; no per-recipient cap applies,
 //! and the per-user caps have their own counters and limits (`VIRTUAL_DAILY_SEND_LIMIT`,
-//! `VIRTUAL_DAILY_MESSAGE_LIMIT`), with the usual 429.
+//! `VIRTUAL_DAILY_MESSAGE_LIMIT`), with the usual 429. And since a message the phone writes
+//! reaches one user only, it opens that user's customer-service window alone.
 
 use e2e::deliveries::{envelope, text_reply};
 use e2e::phones::{Phones, REACHABLE, REACHABLE_DIGITS};
-use e2e::{assert_error, Reply, TestEnv, SPAIN, T0};
+use e2e::{assert_error, Reply, TestEnv, DAY, SPAIN, T0};
 use lambda_http::http::StatusCode;
 use sandbox::limits::VIRTUAL_OPT_OUT_SECONDS;
 use sandbox::session::UserId;
@@ -200,4 +201,40 @@ async fn sandbox_messages_to_a_virtual_phone_count_against_the_users_own_virtual
         .item;
     assert_eq!(real_counter, None, "the real message quota is untouched");
     env.assert_graph_untouched().await;
+}
+
+#[tokio::test]
+async fn a_virtual_phones_message_opens_the_window_of_the_user_it_reached_only() {
+    let env = TestEnv::new().await;
+    let (k1, id1) = env.virtual_session("u1", REACHABLE).await;
+    let (k2, _) = env.virtual_session("u2", REACHABLE).await;
+    env.activate("u1", T0).await;
+    env.activate("u2", T0).await;
+    // A day later both windows have closed.
+    env.clock.set(T0 + DAY + 10);
+    for key in [&k1, &k2] {
+        assert_outside_window(&env.send_text(key, "too late").await);
+    }
+
+    // u1 makes the phone write: the phone's window opens for u1, and only for u1 (a real
+    // phone's message opens every active session's window: messaging_send.rs).
+    let replied = env
+        .reply(&k1, &id1, &json!({ "type": "text", "text": "back" }))
+        .await;
+    assert_eq!(replied.status, StatusCode::OK, "{}", replied.text);
+
+    let open = env.send_text(&k1, "welcome back").await;
+    assert_eq!(open.status, StatusCode::OK, "{}", open.text);
+    assert_outside_window(&env.send_text(&k2, "still closed").await);
+    env.assert_graph_untouched().await;
+}
+
+/// The 400 of a free-form message outside the customer-service window.
+fn assert_outside_window(reply: &Reply) {
+    assert_error(
+        reply,
+        StatusCode::BAD_REQUEST,
+        "invalid_request_error",
+        "outside_customer_service_window",
+    );
 }

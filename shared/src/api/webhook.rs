@@ -4,7 +4,7 @@
 //! retry it for a week; only a transient storage failure answers 503, so Meta retries. Every
 //! write is a conditional transition, so a duplicated or replayed delivery changes nothing.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use futures_util::{stream, StreamExt, TryStreamExt};
 
@@ -280,6 +280,13 @@ async fn on_phone(
     let mut sessions = app.store.sessions_for_phone(from).await?;
     let bsuid = learn_from_messages(app, from, &messages, &mut sessions, now).await?;
     let mut latest: Option<i64> = None;
+    // Whose conversation each message reached, and when the latest did: a virtual phone's
+    // window is each user's own (below).
+    let mut reached: HashMap<UserId, i64> = HashMap::new();
+    let mut reach = |user: &UserId, at: i64| {
+        let latest = reached.entry(user.clone()).or_insert(at);
+        *latest = (*latest).max(at);
+    };
     for Inbound { message, .. } in messages {
         let message_time = sent_at(message, now);
         let bsuid = bsuid.as_ref();
@@ -321,7 +328,11 @@ async fn on_phone(
                 let Some(target) = session_to_activate(&sessions, &reference, message_time, now)
                 else {
                     tracing::info!(phone = %masked, candidates = sessions.len(), "reply activates nothing");
-                    record(app, from, bsuid, message, message_time, &sessions, now).await?;
+                    if let Some(owner) =
+                        record(app, from, bsuid, message, message_time, &sessions, now).await?
+                    {
+                        reach(&owner, message_time);
+                    }
                     latest = latest.max(Some(message_time));
                     continue;
                 };
@@ -349,6 +360,9 @@ async fn on_phone(
                 // Activated: recorded with the activation. Replayed: seen before, and
                 // recorded then.
                 recorded = outcome != Activation::NotAnswerable;
+                if recorded && outcome != Activation::Replayed {
+                    reach(&target.user_id, message_time);
+                }
                 if outcome == Activation::Activated {
                     let id = target.id.clone();
                     if let Some(s) = sessions.iter_mut().find(|s| s.id == id) {
@@ -364,14 +378,27 @@ async fn on_phone(
             }
         }
         if !recorded {
-            record(app, from, bsuid, message, message_time, &sessions, now).await?;
+            if let Some(owner) =
+                record(app, from, bsuid, message, message_time, &sessions, now).await?
+            {
+                reach(&owner, message_time);
+            }
         }
         latest = latest.max(Some(message_time));
     }
-    if let Some(at) = latest {
+    let virtual_phone = is_virtual(app, from);
+    if let Some(latest) = latest {
         // Meta keeps one window per number and customer: every active session of the phone
-        // may send free-form messages until 24 hours after its latest message.
+        // may send free-form messages until 24 hours after its latest message. A virtual phone
+        // is every user's, and a message it writes reaches one user only (`/reply` is the
+        // caller's): its window opens for that user alone, so one user's replies never open
+        // another's window.
         for session in &sessions {
+            let at = match (virtual_phone, reached.get(&session.user_id)) {
+                (false, _) => latest,
+                (true, Some(at)) => *at,
+                (true, None) => continue,
+            };
             let open_since = session.last_inbound_at.unwrap_or(i64::MIN);
             if session.status == SessionStatus::Active && session.is_live(now) && open_since < at {
                 let _ = app.store.touch_window(session, at).await?;
@@ -411,7 +438,7 @@ pub(crate) fn conversation_entry(
     })
 }
 
-/// Records an inbound message for the user it is for ([`addressee`]), if any.
+/// Records an inbound message for the user it is for ([`addressee`]), if any: that user.
 async fn record(
     app: &App,
     from: &str,
@@ -420,19 +447,19 @@ async fn record(
     message_time: i64,
     sessions: &[Session],
     now: i64,
-) -> Result<(), StoreError> {
+) -> Result<Option<UserId>, StoreError> {
     // Nothing to record: no request at all.
     if conversation_entry(&UserId::new(""), from, None, message, message_time).is_none() {
-        return Ok(());
+        return Ok(None);
     }
     let Some(owner) = addressee(app, from, message, sessions, now).await? else {
         tracing::info!(phone = %mask_digits(from), "inbound message for nobody's live session: not kept");
-        return Ok(());
+        return Ok(None);
     };
     if let Some(entry) = conversation_entry(&owner.user_id, from, bsuid, message, message_time) {
         app.store.record_inbound(&entry).await?;
     }
-    Ok(())
+    Ok(Some(owner.user_id.clone()))
 }
 
 /// The live session of the phone `from` an inbound message is for ([`recipient_of`]), if any:
