@@ -17,9 +17,9 @@ use super::{
     conditional, n, s, transact, Item, Key, Reason, Store, StoreError, Transact, Write,
     PHONE_INDEX, TTL_ATTRIBUTE, WA_ID_INDEX,
 };
+use crate::bsuid::Bsuid;
 use crate::limits::Usage;
 use crate::message::ConversationMessage;
-use crate::meta::identity::Bsuid;
 use crate::phone::PhoneE164;
 use crate::session::{Delivery, EndReason, Session, SessionId, SessionStatus, UserId};
 
