@@ -15,6 +15,9 @@ pub mod node;
 /// The virtual phones: the phone function's stream handler fed from the table's stream, and
 /// `/reply`.
 pub mod phones;
+/// The events function's pipeline: a user's session and webhook, the table's stream, a
+/// deliverer.
+pub mod pipeline;
 /// `make dev`'s whole stack on free ports, for the tests that drive it over HTTP.
 pub mod stack;
 /// The test table's DynamoDB stream, read as Lambda hands it over.
