@@ -435,6 +435,18 @@ pub fn assert_error(reply: &Reply, status: StatusCode, kind: &str, code: &str) -
     body
 }
 
+/// [`assert_error`] of a 400 `invalid_field_value` whose `param` names `param`: the body.
+pub fn assert_invalid_field(reply: &Reply, param: &str) -> Value {
+    let body = assert_error(
+        reply,
+        StatusCode::BAD_REQUEST,
+        "invalid_request_error",
+        "invalid_field_value",
+    );
+    assert_eq!(body["param"], param, "{body}");
+    body
+}
+
 /// `POST /v1/whatsapp/sandbox/sessions` handled by `app`.
 async fn create_with(app: &App, key: Option<&str>, body: Body) -> Reply {
     let req = request(Method::POST, "/v1/whatsapp/sandbox/sessions", key, body);
