@@ -6,6 +6,8 @@
 pub mod deliveries;
 /// DynamoDB Local: started once per process, a fresh table per test, a request counter.
 pub mod dynamo;
+/// The functions' log lines, captured in a test.
+pub mod logs;
 /// Sandbox messaging: sends, conversation pages, activated sessions.
 pub mod messaging;
 /// The Graph API stub (`wiremock`) answering template sends like Meta.
