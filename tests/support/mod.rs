@@ -392,18 +392,24 @@ impl TestEnv {
 
     /// The raw session item of `user` (panics if there is none).
     pub async fn session_item(&self, user: &str) -> Item {
+        self.item(&Key::session(&UserId::new(user)))
+            .await
+            .unwrap_or_else(|| panic!("no session item for {user}"))
+    }
+
+    /// The item at `key` as stored (a consistent read), if there is one.
+    pub async fn item(&self, key: &Key) -> Option<Item> {
         self.app
             .store
             .client()
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(Key::session(&UserId::new(user)).item()))
+            .set_key(Some(key.item()))
             .consistent_read(true)
             .send()
             .await
-            .expect("get the session item")
+            .expect("GetItem")
             .item
-            .unwrap_or_else(|| panic!("no session item for {user}"))
     }
 
     /// The activation templates the Graph API stub received, as JSON bodies.
