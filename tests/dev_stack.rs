@@ -22,84 +22,114 @@ use serde_json::{json, Value};
 /// The stub replies about a second after the send; the first webhook call starts its function.
 const ACTIVATION_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Sends `request` and reads the JSON answer; a transport failure fails the test with the logs.
-async fn call(stack: &Stack, request: reqwest::RequestBuilder) -> (u16, Value) {
-    let what = format!("{request:?}");
-    let response = request
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{what}: {e}\n{}", stack.logs()));
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
+/// The path of the sessions route.
+const SESSIONS: &str = "/v1/whatsapp/sandbox/sessions";
+/// The path of the messages route.
+const MESSAGES: &str = "/v1/whatsapp/sandbox/messages";
+
+/// The stack's API as its user calls it over HTTP: the user's key on every request, the JSON
+/// answer read, and a transport failure failing the test with the stack's logs.
+struct Api<'a> {
+    stack: &'a Stack,
+    http: reqwest::Client,
 }
 
-/// Registers webhook-receiver as the user's webhook for the activation and received messages,
-/// as the printed next steps show.
-async fn register_receiver(stack: &Stack, http: &reqwest::Client) {
-    let (url, secret) = stack.receiver.clone();
-    let (status, registered) = call(
-        stack,
-        http.post(format!("{}/v1/webhooks/settings", stack.api))
-            .header("authorization", format!("Bearer {}", stack.key))
-            .json(&json!({
-                "name": "make dev receiver",
-                "url": url,
-                "secret": secret,
-                "events": ["message.received", "whatsapp.sandbox.session.activated"],
-            })),
-    )
-    .await;
-    assert_eq!(status, 200, "{registered}\n{}", stack.logs());
-}
+impl<'a> Api<'a> {
+    /// A new client (no connection of another stack's in its pool) for `stack`.
+    fn of(stack: &'a Stack) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(120))
+            .build()
+            .expect("http client");
+        Self { stack, http }
+    }
 
-/// Lists the user's sessions until the first is active (at most [`ACTIVATION_TIMEOUT`]): that
-/// list.
-async fn until_active(stack: &Stack, http: &reqwest::Client) -> Value {
-    let sessions = format!("{}/v1/whatsapp/sandbox/sessions", stack.api);
-    let started = Instant::now();
-    loop {
-        let (status, listed) = call(
-            stack,
-            http.get(&sessions)
-                .header("authorization", format!("Bearer {}", stack.key)),
-        )
-        .await;
-        assert_eq!(status, 200, "{listed}");
-        if listed["sessions"][0]["status"] == "active" {
-            return listed;
+    /// `GET path`: the status and the JSON answer.
+    async fn get(&self, path: &str) -> (u16, Value) {
+        self.call(self.http.get(self.url(path))).await
+    }
+
+    /// `POST path` with `body`: the status and the JSON answer.
+    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.call(self.http.post(self.url(path)).json(&body)).await
+    }
+
+    /// `DELETE path`: the status and the JSON answer.
+    async fn delete(&self, path: &str) -> (u16, Value) {
+        self.call(self.http.delete(self.url(path))).await
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.stack.api)
+    }
+
+    async fn call(&self, request: reqwest::RequestBuilder) -> (u16, Value) {
+        let request = request.header("authorization", format!("Bearer {}", self.stack.key));
+        let what = format!("{request:?}");
+        let response = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{what}: {e}\n{}", self.stack.logs()));
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Registers webhook-receiver as the user's webhook for the activation and received
+    /// messages, as the printed next steps show.
+    async fn register_receiver(&self) {
+        let (url, secret) = self.stack.receiver.clone();
+        let (status, registered) = self
+            .post(
+                "/v1/webhooks/settings",
+                json!({
+                    "name": "make dev receiver",
+                    "url": url,
+                    "secret": secret,
+                    "events": ["message.received", "whatsapp.sandbox.session.activated"],
+                }),
+            )
+            .await;
+        assert_eq!(status, 200, "{registered}\n{}", self.stack.logs());
+    }
+
+    /// Creates a session for `phone` (expects 200): the answer.
+    async fn create(&self, phone: &str) -> Value {
+        let (status, created) = self.post(SESSIONS, json!({ "phone": phone })).await;
+        assert_eq!(status, 200, "{created}\n{}", self.stack.logs());
+        created
+    }
+
+    /// Lists the user's sessions until the first is active (at most [`ACTIVATION_TIMEOUT`]):
+    /// that list.
+    async fn until_active(&self) -> Value {
+        let started = Instant::now();
+        loop {
+            let (status, listed) = self.get(SESSIONS).await;
+            assert_eq!(status, 200, "{listed}");
+            if listed["sessions"][0]["status"] == "active" {
+                return listed;
+            }
+            assert!(
+                started.elapsed() < ACTIVATION_TIMEOUT,
+                "the session is still not active after {} s: {listed}\n{}",
+                ACTIVATION_TIMEOUT.as_secs(),
+                self.stack.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
         }
-        assert!(
-            started.elapsed() < ACTIVATION_TIMEOUT,
-            "the session is still not active after {} s: {listed}\n{}",
-            ACTIVATION_TIMEOUT.as_secs(),
-            stack.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
 
 #[tokio::test]
 async fn make_dev_serves_the_whole_activation_flow_on_localhost() {
     let stack = Stack::start();
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(120))
-        .build()
-        .expect("http client");
-    let sessions = format!("{}/v1/whatsapp/sandbox/sessions", stack.api);
-    let auth = format!("Bearer {}", stack.key);
+    let api = Api::of(&stack);
 
     // webhook-receiver becomes the user's webhook, as the printed next steps show.
-    register_receiver(&stack, &http).await;
+    api.register_receiver().await;
 
     // Create: pending, and the stub got the activation template.
-    let (status, created) = call(
-        &stack,
-        http.post(&sessions)
-            .header("authorization", &auth)
-            .json(&json!({ "phone": SPAIN })),
-    )
-    .await;
-    assert_eq!(status, 200, "{created}\n{}", stack.logs());
+    let created = api.create(SPAIN).await;
     let session = &created["session"];
     let id = session["id"].as_str().expect("session id").to_owned();
     assert_eq!(session["status"], "pending");
@@ -107,7 +137,7 @@ async fn make_dev_serves_the_whole_activation_flow_on_localhost() {
     assert_eq!(created["sandboxNumber"], SANDBOX_NUMBER);
 
     // The stub plays the phone owner: its signed reply reaches the webhook and activates.
-    let listed = until_active(&stack, &http).await;
+    let listed = api.until_active().await;
     assert_eq!(listed["sessions"][0]["id"], id.as_str());
     assert!(listed["sessions"][0]["activatedAt"].is_string(), "{listed}");
     stack
@@ -134,14 +164,12 @@ async fn make_dev_serves_the_whole_activation_flow_on_localhost() {
 
     // A sandbox message: the stub prints it, reports it sent, delivered and read, and echoes
     // it; the conversation shows all of it.
-    let messages = format!("{}/v1/whatsapp/sandbox/messages", stack.api);
-    let (status, sent) = call(
-        &stack,
-        http.post(&messages)
-            .header("authorization", &auth)
-            .json(&json!({ "type": "text", "text": { "body": "hello from make dev" } })),
-    )
-    .await;
+    let (status, sent) = api
+        .post(
+            MESSAGES,
+            json!({ "type": "text", "text": { "body": "hello from make dev" } }),
+        )
+        .await;
     assert_eq!(status, 200, "{sent}\n{}", stack.logs());
     let message_id = sent["message"]["id"]
         .as_str()
@@ -150,7 +178,7 @@ async fn make_dev_serves_the_whole_activation_flow_on_localhost() {
     stack.wait_for_stub("text      hello from make dev").await;
     let started = Instant::now();
     loop {
-        let (status, page) = call(&stack, http.get(&messages).header("authorization", &auth)).await;
+        let (status, page) = api.get(MESSAGES).await;
         assert_eq!(status, 200, "{page}");
         let all = page["messages"].as_array().cloned().unwrap_or_default();
         let ours = all.iter().find(|m| m["id"] == message_id.as_str());
@@ -184,42 +212,28 @@ async fn make_dev_serves_the_whole_activation_flow_on_localhost() {
     assert!(!printed.contains("verified message.read"), "{printed}");
 
     // Revoke, then nothing is left.
-    let (status, revoked) = call(
-        &stack,
-        http.delete(format!("{sessions}/{id}"))
-            .header("authorization", &auth),
-    )
-    .await;
+    let (status, revoked) = api.delete(&format!("{SESSIONS}/{id}")).await;
     assert_eq!((status, revoked), (200, json!({ "success": true })));
-    let (_, listed) = call(&stack, http.get(&sessions).header("authorization", &auth)).await;
+    let (_, listed) = api.get(SESSIONS).await;
     assert_eq!(listed["sessions"], json!([]), "{listed}");
 
     // A number Meta refuses: Meta's error comes back verbatim and the session is rolled back.
-    let (status, refused) = call(
-        &stack,
-        http.post(&sessions)
-            .header("authorization", &auth)
-            .json(&json!({ "phone": "+34 600 000 042" })),
-    )
-    .await;
+    let (status, refused) = api
+        .post(SESSIONS, json!({ "phone": "+34 600 000 042" }))
+        .await;
     assert_eq!(status, 400, "{refused}");
     assert_eq!(refused["code"], "whatsapp_send_failed");
     assert_eq!(refused["platformError"]["code"], 131030);
-    let (_, listed) = call(&stack, http.get(&sessions).header("authorization", &auth)).await;
+    let (_, listed) = api.get(SESSIONS).await;
     assert_eq!(listed["sessions"], json!([]), "{listed}");
 
     // Ctrl-C stops everything it started; a second start on the same ports works.
+    drop(api);
     let mut stack = stack;
     stack.interrupt();
     let again = Stack::start_on(stack.ports);
     // A fresh client: the old one's pooled connections went to the stack that was stopped.
-    let http = reqwest::Client::new();
-    let (status, listed) = call(
-        &again,
-        http.get(format!("{}/v1/whatsapp/sandbox/sessions", again.api))
-            .header("authorization", format!("Bearer {}", again.key)),
-    )
-    .await;
+    let (status, listed) = Api::of(&again).get(SESSIONS).await;
     assert_eq!(
         (status, listed["sessions"].clone()),
         (200, json!([])),
@@ -234,29 +248,17 @@ const CI_EXAMPLE_LIMIT: Duration = Duration::from_secs(300);
 #[tokio::test]
 async fn make_dev_plays_a_virtual_phone_that_activates_by_itself_and_the_ci_example_passes() {
     let stack = Stack::start();
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(120))
-        .build()
-        .expect("http client");
-    let sessions = format!("{}/v1/whatsapp/sandbox/sessions", stack.api);
-    let auth = format!("Bearer {}", stack.key);
-    register_receiver(&stack, &http).await;
+    let api = Api::of(&stack);
+    api.register_receiver().await;
 
     // The README's first screen: a session for +1 201 555 0150, which taps Activate as soon
     // as its template is delivered; the phone function plays it from the stream.
-    let (status, created) = call(
-        &stack,
-        http.post(&sessions)
-            .header("authorization", &auth)
-            .json(&json!({ "phone": "+1 201 555 0150" })),
-    )
-    .await;
-    assert_eq!(status, 200, "{created}\n{}", stack.logs());
+    let created = api.create("+1 201 555 0150").await;
     let id = created["session"]["id"]
         .as_str()
         .expect("session id")
         .to_owned();
-    until_active(&stack, &http).await;
+    api.until_active().await;
     let verified = "webhook-receiver: verified ";
     stack
         .wait_for_receiver(
@@ -272,13 +274,12 @@ async fn make_dev_plays_a_virtual_phone_that_activates_by_itself_and_the_ci_exam
         .await;
 
     // The phone answers when told, and the answer reaches the receiver too.
-    let (status, replied) = call(
-        &stack,
-        http.post(format!("{sessions}/{id}/reply"))
-            .header("authorization", &auth)
-            .json(&json!({ "type": "text", "text": "hello from the virtual phone" })),
-    )
-    .await;
+    let (status, replied) = api
+        .post(
+            &format!("{SESSIONS}/{id}/reply"),
+            json!({ "type": "text", "text": "hello from the virtual phone" }),
+        )
+        .await;
     assert_eq!(status, 200, "{replied}\n{}", stack.logs());
     assert_eq!(
         replied["message"]["text"]["body"],
@@ -293,12 +294,7 @@ async fn make_dev_plays_a_virtual_phone_that_activates_by_itself_and_the_ci_exam
     // Nothing about it ever reached the Graph API stand-in.
     let stub = std::fs::read_to_string(stack.dir.join("graph-stub.log")).unwrap_or_default();
     assert!(!stub.contains("12015550150"), "{stub}");
-    let (status, _) = call(
-        &stack,
-        http.delete(format!("{sessions}/{id}"))
-            .header("authorization", &auth),
-    )
-    .await;
+    let (status, _) = api.delete(&format!("{SESSIONS}/{id}")).await;
     assert_eq!(status, 200);
 
     // examples/ci, as a user's CI runs it: node:test, @zernio/node and fetch, against the stack.

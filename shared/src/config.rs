@@ -160,6 +160,7 @@ impl Config {
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let number = |name, default| parsed(&get, name, default, NUMBER);
         let required = |name: &'static str| get(name).ok_or(ConfigError::Missing(name));
         let needs_sandbox = !matches!(role, Role::Tool | Role::Events);
         let secret_for =
@@ -209,33 +210,26 @@ impl Config {
                 matches!(role, Role::Webhook | Role::Phone | Role::Reply),
             )?,
             verify_token: secret_for("META_WEBHOOK_VERIFY_TOKEN", role == Role::Webhook)?,
-            pending_ttl_seconds: number(&get, "PENDING_TTL_SECONDS", 86_400)?,
-            active_ttl_seconds: number(&get, "ACTIVE_TTL_SECONDS", 604_800)?,
-            auth_cache_seconds: number(&get, "AUTH_CACHE_SECONDS", 60)?,
-            auth_negative_cache_seconds: number(&get, "AUTH_NEGATIVE_CACHE_SECONDS", 5)?,
-            user_daily_send_limit: number(&get, "USER_DAILY_SEND_LIMIT", 10)?,
-            recipient_daily_send_limit: number(&get, "RECIPIENT_DAILY_SEND_LIMIT", 3)?,
-            user_daily_message_limit: number(&get, "USER_DAILY_MESSAGE_LIMIT", 50)?,
-            customer_service_window_seconds: number(
-                &get,
-                "CUSTOMER_SERVICE_WINDOW_SECONDS",
-                86_400,
-            )?,
-            user_webhook_limit: number(&get, "USER_WEBHOOK_LIMIT", DEFAULT_USER_WEBHOOK_LIMIT)?,
+            pending_ttl_seconds: number("PENDING_TTL_SECONDS", 86_400)?,
+            active_ttl_seconds: number("ACTIVE_TTL_SECONDS", 604_800)?,
+            auth_cache_seconds: number("AUTH_CACHE_SECONDS", 60)?,
+            auth_negative_cache_seconds: number("AUTH_NEGATIVE_CACHE_SECONDS", 5)?,
+            user_daily_send_limit: number("USER_DAILY_SEND_LIMIT", 10)?,
+            recipient_daily_send_limit: number("RECIPIENT_DAILY_SEND_LIMIT", 3)?,
+            user_daily_message_limit: number("USER_DAILY_MESSAGE_LIMIT", 50)?,
+            customer_service_window_seconds: number("CUSTOMER_SERVICE_WINDOW_SECONDS", 86_400)?,
+            user_webhook_limit: number("USER_WEBHOOK_LIMIT", DEFAULT_USER_WEBHOOK_LIMIT)?,
             user_webhook_attempts_per_minute: number(
-                &get,
                 "USER_WEBHOOK_ATTEMPTS_PER_MINUTE",
                 DEFAULT_USER_WEBHOOK_ATTEMPTS_PER_MINUTE,
             )?,
-            graph_connect_timeout: Duration::from_millis(number(
-                &get,
-                "META_CONNECT_TIMEOUT_MS",
-                2_000,
-            )? as u64),
-            graph_timeout: Duration::from_millis(number(&get, "META_TIMEOUT_MS", 5_000)? as u64),
-            virtual_phones: flag(&get, "VIRTUAL_PHONES", true)?,
-            virtual_daily_send_limit: number(&get, "VIRTUAL_DAILY_SEND_LIMIT", 1_000)?,
-            virtual_daily_message_limit: number(&get, "VIRTUAL_DAILY_MESSAGE_LIMIT", 1_000)?,
+            graph_connect_timeout: Duration::from_millis(
+                number("META_CONNECT_TIMEOUT_MS", 2_000)? as u64
+            ),
+            graph_timeout: Duration::from_millis(number("META_TIMEOUT_MS", 5_000)? as u64),
+            virtual_phones: parsed(&get, "VIRTUAL_PHONES", true, FLAG)?,
+            virtual_daily_send_limit: number("VIRTUAL_DAILY_SEND_LIMIT", 1_000)?,
+            virtual_daily_message_limit: number("VIRTUAL_DAILY_MESSAGE_LIMIT", 1_000)?,
         })
     }
 
@@ -268,40 +262,35 @@ impl Config {
     }
 }
 
-fn flag(
+/// The variable `name` read by `parse` (after trimming), or `default` when it is unset;
+/// `expected` says what a value that does not parse should have been.
+fn parsed<T>(
     get: &impl Fn(&str) -> Option<String>,
     name: &'static str,
-    default: bool,
-) -> Result<bool, ConfigError> {
-    match get(name) {
-        None => Ok(default),
-        Some(v) => match v.trim().to_ascii_lowercase().as_str() {
-            "true" => Ok(true),
-            "false" => Ok(false),
-            _ => Err(ConfigError::Invalid {
-                name,
-                reason: format!("expected true or false, got {v:?}"),
-            }),
-        },
-    }
+    default: T,
+    (expected, parse): (&str, fn(&str) -> Option<T>),
+) -> Result<T, ConfigError> {
+    let Some(v) = get(name) else {
+        return Ok(default);
+    };
+    parse(v.trim()).ok_or_else(|| ConfigError::Invalid {
+        name,
+        reason: format!("expected {expected}, got {v:?}"),
+    })
 }
 
-fn number(
-    get: &impl Fn(&str) -> Option<String>,
-    name: &'static str,
-    default: i64,
-) -> Result<i64, ConfigError> {
-    match get(name) {
-        None => Ok(default),
-        Some(v) => match v.trim().parse::<i64>() {
-            Ok(n) if n >= 0 => Ok(n),
-            _ => Err(ConfigError::Invalid {
-                name,
-                reason: format!("expected a whole number of at least 0, got {v:?}"),
-            }),
-        },
-    }
-}
+/// `true` or `false`, in any case.
+const FLAG: (&str, fn(&str) -> Option<bool>) =
+    ("true or false", |v| match v.to_ascii_lowercase().as_str() {
+        "true" => Some(true),
+        "false" => Some(false),
+        _ => None,
+    });
+
+/// A whole number, 0 or more.
+const NUMBER: (&str, fn(&str) -> Option<i64>) = ("a whole number of at least 0", |v| {
+    v.parse::<i64>().ok().filter(|n| *n >= 0)
+});
 
 #[cfg(test)]
 mod tests {
@@ -357,26 +346,42 @@ mod tests {
         }
     }
 
+    /// A whole-number variable: its name, its field, its default, and a value to set (which may
+    /// carry spaces).
+    type Number = (&'static str, fn(&Config) -> i64, i64, &'static str);
+
+    /// Every whole-number variable, a row a line.
+    #[rustfmt::skip]
+    fn numbers() -> [Number; 14] {
+        [
+            ("PENDING_TTL_SECONDS", |c| c.pending_ttl_seconds, 86_400, "600"),
+            ("ACTIVE_TTL_SECONDS", |c| c.active_ttl_seconds, 604_800, "6000"),
+            ("AUTH_CACHE_SECONDS", |c| c.auth_cache_seconds, 60, "30"),
+            ("AUTH_NEGATIVE_CACHE_SECONDS", |c| c.auth_negative_cache_seconds, 5, "2"),
+            ("USER_DAILY_SEND_LIMIT", |c| c.user_daily_send_limit, 10, "7"),
+            ("RECIPIENT_DAILY_SEND_LIMIT", |c| c.recipient_daily_send_limit, 3, " 2 "),
+            ("USER_DAILY_MESSAGE_LIMIT", |c| c.user_daily_message_limit, 50, "40"),
+            ("CUSTOMER_SERVICE_WINDOW_SECONDS", |c| c.customer_service_window_seconds, 86_400, "3600"),
+            ("USER_WEBHOOK_LIMIT", |c| c.user_webhook_limit, 50, "12"),
+            ("USER_WEBHOOK_ATTEMPTS_PER_MINUTE", |c| c.user_webhook_attempts_per_minute, 30, "5"),
+            ("META_CONNECT_TIMEOUT_MS", |c| c.graph_connect_timeout.as_millis() as i64, 2_000, "700"),
+            ("META_TIMEOUT_MS", |c| c.graph_timeout.as_millis() as i64, 5_000, "900"),
+            ("VIRTUAL_DAILY_SEND_LIMIT", |c| c.virtual_daily_send_limit, 1_000, "7"),
+            ("VIRTUAL_DAILY_MESSAGE_LIMIT", |c| c.virtual_daily_message_limit, 1_000, "9"),
+        ]
+    }
+
     #[test]
     fn defaults_and_display_number() {
         let c = Config::from_lookup(Role::List, lookup(BASE)).unwrap();
         assert_eq!(c.sandbox_display_number, "+12029087457");
         assert_eq!(c.template_name, "sandbox_start");
         assert_eq!(c.template_language, "en_US");
-        assert_eq!(c.pending_ttl_seconds, 86_400);
-        assert_eq!(c.active_ttl_seconds, 604_800);
-        assert_eq!(c.auth_cache_seconds, 60);
-        assert_eq!(c.auth_negative_cache_seconds, 5);
-        assert_eq!(c.user_daily_send_limit, 10);
-        assert_eq!(c.recipient_daily_send_limit, 3);
-        assert_eq!(c.user_daily_message_limit, 50);
-        assert_eq!(c.customer_service_window_seconds, 86_400);
-        assert_eq!(c.user_webhook_limit, 50);
-        assert_eq!(c.user_webhook_attempts_per_minute, 30);
+        for (name, field, default, _) in numbers() {
+            assert_eq!(field(&c), default, "{name}");
+        }
         assert_eq!(c.graph_base_url, "https://graph.facebook.com");
         assert!(c.virtual_phones);
-        assert_eq!(c.virtual_daily_send_limit, 1_000);
-        assert_eq!(c.virtual_daily_message_limit, 1_000);
     }
 
     #[test]
@@ -418,34 +423,21 @@ mod tests {
 
     #[test]
     fn limits_and_negative_cache_are_read_and_checked() {
-        let vars = [
-            BASE,
-            &[
-                ("AUTH_NEGATIVE_CACHE_SECONDS", "2"),
-                ("USER_DAILY_SEND_LIMIT", "7"),
-                ("RECIPIENT_DAILY_SEND_LIMIT", " 2 "),
-                ("USER_DAILY_MESSAGE_LIMIT", "40"),
-                ("CUSTOMER_SERVICE_WINDOW_SECONDS", "3600"),
-                ("USER_WEBHOOK_LIMIT", "12"),
-                ("USER_WEBHOOK_ATTEMPTS_PER_MINUTE", "5"),
-            ],
-        ]
-        .concat();
+        let set: Vec<(&str, &str)> = numbers()
+            .into_iter()
+            .map(|(name, _, _, value)| (name, value))
+            .collect();
+        let vars = [BASE, &set].concat();
         let c = Config::from_lookup(Role::List, lookup(&vars)).unwrap();
-        assert_eq!(c.auth_negative_cache_seconds, 2);
-        assert_eq!(c.user_daily_send_limit, 7);
-        assert_eq!(c.recipient_daily_send_limit, 2);
-        assert_eq!(c.user_daily_message_limit, 40);
-        assert_eq!(c.customer_service_window_seconds, 3600);
-        assert_eq!(c.user_webhook_limit, 12);
-        assert_eq!(c.user_webhook_attempts_per_minute, 5);
+        for (name, field, _, value) in numbers() {
+            assert_eq!(field(&c).to_string(), value.trim(), "{name}");
+        }
 
-        let bad = [BASE, &[("RECIPIENT_DAILY_SEND_LIMIT", "-1")]].concat();
-        let err = Config::from_lookup(Role::List, lookup(&bad)).unwrap_err();
-        assert!(
-            err.to_string().contains("RECIPIENT_DAILY_SEND_LIMIT"),
-            "{err}"
-        );
+        for (name, ..) in numbers() {
+            let bad = [BASE, &[(name, "-1")]].concat();
+            let err = Config::from_lookup(Role::List, lookup(&bad)).unwrap_err();
+            assert!(err.to_string().contains(name), "{err}");
+        }
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The library every sandbox function stands on.
 //!
-//! Pure rules (`phone`, `session`, `message`, `config`, `limits`, `meta`, `events`) never touch
-//! the network; `store` (DynamoDB), `graph` (Meta's Graph API; its virtual phones answer with
+//! Pure rules (`phone`, `bsuid`, `session`, `message`, `config`, `limits`, `meta`, `events`)
+//! never touch the network; `store` (DynamoDB), `graph` (Meta's Graph API; its virtual phones answer with
 //! no network at all), `outbound`'s egress and attempt (users' webhook URLs), `delivery`
 //! (which runs them for the events function) and `virtual_phones` (which hands the virtual
 //! phones' deliveries to the webhook) are the only modules that do I/O. `edge` is the HTTP edge: the
@@ -14,6 +14,9 @@ pub mod api;
 pub mod app;
 /// API-key authentication and its per-container cache.
 pub mod auth;
+/// The business-scoped user id type (`Bsuid`): Meta's id for a user, beside or instead of the
+/// phone.
+pub mod bsuid;
 /// Where "now" comes from (a manual clock in tests).
 pub mod clock;
 /// Configuration from the environment, per function role.

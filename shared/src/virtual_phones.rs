@@ -24,7 +24,7 @@ use serde_json::{json, Value};
 
 use crate::app::App;
 use crate::edge::ApiError;
-use crate::events::{batch_item_failures, StreamRecord};
+use crate::events::{batch_item_failures, batch_status, StreamBatch};
 use crate::graph::virtual_phone::{cue_of, deliveries};
 use crate::meta::signature::sign;
 use crate::meta::wire::Business;
@@ -67,11 +67,7 @@ pub async fn handle(app: &App, request_id: &str, payload: &Value) -> Value {
     tracing::info!(
         request_id,
         route = "stream",
-        status = if report.failed.is_empty() {
-            "ok"
-        } else {
-            "partial"
-        },
+        status = batch_status(&report.failed),
         records = report.records,
         cues = report.cues,
         deliveries = report.deliveries,
@@ -84,29 +80,12 @@ pub async fn handle(app: &App, request_id: &str, payload: &Value) -> Value {
 
 /// Plays a Lambda DynamoDB Streams event (`{"Records": […]}`): each record's cue, in order.
 pub async fn handle_batch(app: &App, event: &Value) -> PlayReport {
-    let mut report = PlayReport::default();
-    let records = match StreamRecord::all_from_lambda_event(event) {
-        Ok(records) => records,
-        Err(e) => {
-            tracing::error!(error = %e, "not a stream batch: nothing to do");
-            return report;
-        }
+    let mut batch = StreamBatch::of(event);
+    let mut report = PlayReport {
+        records: batch.record_count(),
+        ..PlayReport::default()
     };
-    report.records = records.len();
-    let mut failing = false;
-    for record in records {
-        let record = match record {
-            Ok(record) => record,
-            Err(e) => {
-                tracing::error!(error = %e, "stream record skipped");
-                continue;
-            }
-        };
-        if failing {
-            // Lambda starts again from the earliest failure: report the rest with it.
-            report.failed.extend(record.sequence_number.clone());
-            continue;
-        }
+    while let Some(record) = batch.next() {
         let cue = match cue_of(&record, &app.config) {
             Ok(Some(cue)) => cue,
             Ok(None) => continue,
@@ -120,18 +99,13 @@ pub async fn handle_batch(app: &App, event: &Value) -> PlayReport {
         for delivery in deliveries(&cue, business(app)) {
             if let Err(e) = hand_over(app, &delivery).await {
                 tracing::error!(error = %e, "a virtual phone's delivery could not be processed");
-                failing = true;
+                batch.fail(&record);
                 break;
             }
             report.deliveries += 1;
         }
-        if failing {
-            match &record.sequence_number {
-                Some(seq) => report.failed.push(seq.clone()),
-                None => tracing::error!("a failed record has no sequence number"),
-            }
-        }
     }
+    report.failed = batch.into_failed();
     report
 }
 

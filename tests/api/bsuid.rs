@@ -13,7 +13,7 @@ use e2e::deliveries::{assert_received, failed_status, status, text_at, Pending};
 use e2e::messaging::inbound_text;
 use e2e::{assert_error, TestEnv, SPAIN, SPAIN_DIGITS, T0, UK_DIGITS};
 use lambda_http::http::StatusCode;
-use sandbox::meta::identity::Bsuid;
+use sandbox::bsuid::Bsuid;
 use serde_json::{json, Value};
 
 /// The texts of a conversation page, newest first.

@@ -7,19 +7,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
-use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
-use aws_smithy_runtime_api::box_error::BoxError;
-
 use e2e::deliveries::button_reply;
+use e2e::dynamo::BeforeEachRequest;
 use e2e::meta::{self, payload_of};
 use e2e::{Options, TestEnv, SPAIN, SPAIN_DIGITS};
 use lambda_http::http::StatusCode;
 use sandbox::store::Store;
 use sandbox::App;
 use serde_json::{json, Value};
-use wiremock::matchers::method;
-use wiremock::{Mock, ResponseTemplate};
+use wiremock::ResponseTemplate;
 
 /// The first template Meta's stub received (it records a request before answering it).
 async fn first_template_received(env: &TestEnv) -> Value {
@@ -68,21 +64,14 @@ async fn a_send_answered_after_the_timeout_while_the_owner_taps_the_button_leave
 async fn a_slow_first_send_never_overwrites_the_message_id_of_a_newer_refresh() {
     let env = TestEnv::new().await;
     // The first send is accepted, but answers after a second; every later one at once.
-    Mock::given(method("POST"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({
-                    "messaging_product": "whatsapp",
-                    "contacts": [{ "input": format!("+{SPAIN_DIGITS}"), "wa_id": SPAIN_DIGITS }],
-                    "messages": [{ "id": "wamid.SLOW-FIRST", "message_status": "accepted" }],
-                }))
-                .set_delay(Duration::from_secs(1)),
-        )
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&env.meta)
-        .await;
-    meta::accept(&env.meta).await;
+    let slow = ResponseTemplate::new(200)
+        .set_body_json(json!({
+            "messaging_product": "whatsapp",
+            "contacts": [{ "input": format!("+{SPAIN_DIGITS}"), "wa_id": SPAIN_DIGITS }],
+            "messages": [{ "id": "wamid.SLOW-FIRST", "message_status": "accepted" }],
+        }))
+        .set_delay(Duration::from_secs(1));
+    meta::answer_once_then_accept(&env.meta, slow).await;
     let key = env.api_key("u1").await;
     let (first, second) = tokio::join!(env.create(&key, SPAIN), async {
         first_template_received(&env).await;
@@ -102,33 +91,16 @@ async fn a_slow_first_send_never_overwrites_the_message_id_of_a_newer_refresh() 
     );
 }
 
-/// Fails the first `n` `UpdateItem` requests before they leave, as a flaky network would.
-#[derive(Debug, Clone)]
-struct FailUpdates(Arc<AtomicUsize>);
-
-impl Intercept for FailUpdates {
-    fn name(&self) -> &'static str {
-        "FailUpdates"
-    }
-
-    fn read_before_transmit(
-        &self,
-        context: &BeforeTransmitInterceptorContextRef<'_>,
-        _components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let target = context
-            .request()
-            .headers()
-            .get("x-amz-target")
-            .unwrap_or_default();
-        let left = self.0.load(Ordering::SeqCst);
-        if target.ends_with(".UpdateItem") && left > 0 {
-            self.0.store(left - 1, Ordering::SeqCst);
+/// Fails the next `left` `UpdateItem` requests before they leave, as a flaky network would.
+fn failing_updates(left: Arc<AtomicUsize>) -> BeforeEachRequest {
+    BeforeEachRequest::new("FailUpdates", move |operation| {
+        let n = left.load(Ordering::SeqCst);
+        if operation == "UpdateItem" && n > 0 {
+            left.store(n - 1, Ordering::SeqCst);
             return Err("injected network failure".into());
         }
         Ok(())
-    }
+    })
 }
 
 #[tokio::test]
@@ -138,7 +110,9 @@ async fn a_failure_to_store_the_message_id_is_retried_within_the_time_left() {
     let failures = Arc::new(AtomicUsize::new(sandbox::store::MAX_ATTEMPTS as usize + 1));
     let client = env.app.store.client().config().to_builder();
     let client = aws_sdk_dynamodb::Client::from_conf(
-        client.interceptor(FailUpdates(failures.clone())).build(),
+        client
+            .interceptor(failing_updates(failures.clone()))
+            .build(),
     );
     let app = App::new(
         env.app.config.clone(),

@@ -123,17 +123,10 @@ async fn meta_unreachable_is_502_and_rolled_back() {
 async fn rollback_never_clobbers_a_concurrent_refresh_whose_send_was_accepted() {
     let env = TestEnv::new().await;
     // The first send fails after a second; every later send is accepted at once.
-    wiremock::Mock::given(wiremock::matchers::method("POST"))
-        .respond_with(
-            wiremock::ResponseTemplate::new(400)
-                .set_body_json(meta::error_body(131000, "(#131000) Something went wrong"))
-                .set_delay(Duration::from_secs(1)),
-        )
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&env.meta)
-        .await;
-    meta::accept(&env.meta).await;
+    let failing = wiremock::ResponseTemplate::new(400)
+        .set_body_json(meta::error_body(131000, "(#131000) Something went wrong"))
+        .set_delay(Duration::from_secs(1));
+    meta::answer_once_then_accept(&env.meta, failing).await;
     let key = env.api_key("u1").await;
     let (first, second) = tokio::join!(env.create(&key, SPAIN), async {
         tokio::time::sleep(Duration::from_millis(300)).await;

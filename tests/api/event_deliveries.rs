@@ -6,13 +6,13 @@
 use std::time::Duration;
 
 use e2e::deliveries::text_at;
+use e2e::pipeline::{header, Pipeline};
 use e2e::stream::TableStream;
 use e2e::webhooks::{deliverer, hook_url, received, receiver};
 use e2e::{TestEnv, SPAIN_DIGITS, UK_DIGITS};
 use lambda_http::http::StatusCode;
 use sandbox::delivery::stream::handle_batch;
 use sandbox::delivery::sweep::sweep;
-use sandbox::delivery::Deliverer;
 use sandbox::session::UserId;
 use sandbox::store::DeliveryState;
 use sandbox::Clock;
@@ -20,38 +20,15 @@ use serde_json::{json, Value};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-async fn webhook_item(env: &TestEnv, user: &str, id: &str) -> Value {
-    let webhooks = env
-        .app
-        .store
-        .webhooks(&UserId::new(user))
-        .await
-        .expect("webhooks");
-    let hook = webhooks
-        .iter()
-        .find(|h| h.id.as_str() == id)
-        .expect("the webhook");
-    json!({ "isActive": hook.is_active, "failureCount": hook.failure_count })
-}
-
-/// Sweeps at the test clock's now: how many due deliveries it took over for an attempt.
-async fn sweep_takes(env: &TestEnv, deliverer: &Deliverer) -> usize {
-    sweep(&env.app, deliverer).await.expect("sweep").tally.taken
-}
+/// The attempt limit of the deliverers here, but where a test says otherwise.
+const TIMEOUT: Duration = Duration::from_secs(5);
 
 #[tokio::test]
 async fn a_phones_reply_reaches_the_receiver_signed_both_ways() {
-    let env = TestEnv::accepting().await;
-    let s = env.active("u1", SPAIN_DIGITS).await;
     let server = receiver(200).await;
-    let id = env
-        .hook(&s.key, &hook_url(&server), &["message.received"])
-        .await;
-    let mut stream = TableStream::open(&env).await;
-    let deliverer = deliverer("10,100", Duration::from_secs(5));
+    let mut p = Pipeline::start(&server, "10,100", TIMEOUT).await;
 
-    env.text_from(SPAIN_DIGITS, "hello from the phone", 1).await;
-    let answer = stream.pump(&env, &deliverer).await;
+    let answer = p.text("hello from the phone", 1).await;
     assert_eq!(answer, json!({ "batchItemFailures": [] }));
 
     let got = received(&server).await;
@@ -61,39 +38,30 @@ async fn a_phones_reply_reaches_the_receiver_signed_both_ways() {
     assert_eq!(body["event"], "message.received");
     assert_eq!(body["message"]["text"], "hello from the phone");
     let event_id = body["id"].as_str().expect("an id");
-    let header = |name: &str| {
-        request
-            .headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned()
-    };
-    assert_eq!(header("x-zernio-event"), "message.received");
-    assert_eq!(header("x-zernio-event-id"), event_id);
-    assert_eq!(header("webhook-id"), event_id);
+    assert_eq!(header(request, "x-zernio-event"), "message.received");
+    assert_eq!(header(request, "x-zernio-event-id"), event_id);
+    assert_eq!(header(request, "webhook-id"), event_id);
     let secret = e2e::webhooks::HOOK_SECRET;
     // Zernio's: a plain HMAC (the hmac crate) of the raw body, keyed with the secret's text.
     assert_eq!(
-        header("x-zernio-signature"),
+        header(request, "x-zernio-signature"),
         e2e::webhooks::zernio_signature(secret, &request.body)
     );
     // Standard Webhooks, with a plain HMAC over `<id>.<timestamp>.<body>` (the service signs it
     // with the standardwebhooks crate; make dev's receiver verifies with it too).
-    let timestamp = header("webhook-timestamp");
-    assert_eq!(timestamp, env.clock.now().to_string());
+    let timestamp = header(request, "webhook-timestamp");
+    assert_eq!(timestamp, p.env.clock.now().to_string());
     assert_eq!(
-        header("webhook-signature"),
+        header(request, "webhook-signature"),
         e2e::webhooks::standard_signature(secret, event_id, &timestamp, &request.body)
     );
 
-    let logged = env.logged(&s.key).await;
+    let logged = p.env.logged(&p.session.key).await;
     assert_eq!(logged.len(), 1);
     assert_eq!(logged[0]["status"], "success");
     assert_eq!(logged[0]["attemptNumber"], 1);
     assert_eq!(logged[0]["eventId"], event_id);
-    let item = webhook_item(&env, "u1", &id).await;
-    assert_eq!(item["failureCount"], 0);
+    assert_eq!(p.webhook_state().await["failureCount"], 0);
 }
 
 #[tokio::test]
@@ -104,7 +72,7 @@ async fn a_record_processed_twice_delivers_once_per_webhook() {
     env.hook(&s.key, &hook_url(&a), &["message.received"]).await;
     env.hook(&s.key, &hook_url(&b), &["message.received"]).await;
     let mut stream = TableStream::open(&env).await;
-    let deliverer = deliverer("10", Duration::from_secs(5));
+    let deliverer = deliverer("10", TIMEOUT);
 
     env.text_from(SPAIN_DIGITS, "once", 1).await;
     let batch = stream.new_batch();
@@ -122,19 +90,14 @@ async fn a_record_processed_twice_delivers_once_per_webhook() {
 
 #[tokio::test]
 async fn concurrent_first_passes_of_one_record_deliver_once() {
-    let env = TestEnv::accepting().await;
-    let s = env.active("u1", SPAIN_DIGITS).await;
     let server = receiver(200).await;
-    env.hook(&s.key, &hook_url(&server), &["message.received"])
-        .await;
-    let mut stream = TableStream::open(&env).await;
-    let deliverer = deliverer("10", Duration::from_secs(5));
+    let mut p = Pipeline::start(&server, "10", TIMEOUT).await;
 
-    env.text_from(SPAIN_DIGITS, "raced", 1).await;
-    let batch = stream.new_batch();
+    p.env.text_from(SPAIN_DIGITS, "raced", 1).await;
+    let batch = p.stream.new_batch();
     let (one, two) = tokio::join!(
-        handle_batch(&env.app, &deliverer, &batch),
-        handle_batch(&env.app, &deliverer, &batch)
+        handle_batch(&p.env.app, &p.deliverer, &batch),
+        handle_batch(&p.env.app, &p.deliverer, &batch)
     );
     assert_eq!(one.claimed + two.claimed, 1);
     assert_eq!(one.duplicates + two.duplicates, 1);
@@ -143,17 +106,12 @@ async fn concurrent_first_passes_of_one_record_deliver_once() {
 
 #[tokio::test]
 async fn dynamodb_down_fails_the_records_from_the_first_that_could_not_be_claimed() {
-    let env = TestEnv::accepting().await;
-    let s = env.active("u1", SPAIN_DIGITS).await;
     let server = receiver(200).await;
-    env.hook(&s.key, &hook_url(&server), &["message.received"])
-        .await;
-    let mut stream = TableStream::open(&env).await;
-    let deliverer = deliverer("10", Duration::from_secs(5));
+    let mut p = Pipeline::start(&server, "10", TIMEOUT).await;
 
-    env.text_from(SPAIN_DIGITS, "first", 1).await;
-    env.text_from(SPAIN_DIGITS, "second", 2).await;
-    let batch = stream.new_batch();
+    p.env.text_from(SPAIN_DIGITS, "first", 1).await;
+    p.env.text_from(SPAIN_DIGITS, "second", 2).await;
+    let batch = p.stream.new_batch();
     let records = batch["Records"].as_array().expect("records").clone();
     let sequence = |r: &Value| r["dynamodb"]["SequenceNumber"].as_str().map(str::to_owned);
     let reporting: Vec<String> = records
@@ -168,8 +126,8 @@ async fn dynamodb_down_fails_the_records_from_the_first_that_could_not_be_claime
         .collect();
     assert_eq!(reporting.len(), 2, "{records:?}");
 
-    let down = env.app_with_unreachable_dynamodb();
-    let report = handle_batch(&down, &deliverer, &batch).await;
+    let down = p.env.app_with_unreachable_dynamodb();
+    let report = handle_batch(&down, &p.deliverer, &batch).await;
     // From the first record with an event on, every record is reported: Lambda retries from
     // the earliest, and the records before it made no event.
     let first = records
@@ -185,69 +143,48 @@ async fn dynamodb_down_fails_the_records_from_the_first_that_could_not_be_claime
     assert!(received(&server).await.is_empty());
 
     // Once DynamoDB is back, the retried batch delivers each event once.
-    let report = handle_batch(&env.app, &deliverer, &batch).await;
+    let report = handle_batch(&p.env.app, &p.deliverer, &batch).await;
     assert!(report.failed.is_empty());
     assert_eq!(received(&server).await.len(), 2);
 }
 
 #[tokio::test]
 async fn an_endpoints_failure_never_fails_the_batch_and_is_retried_on_the_schedule() {
-    let env = TestEnv::accepting().await;
-    let s = env.active("u1", SPAIN_DIGITS).await;
     let server = receiver(500).await;
-    let id = env
-        .hook(&s.key, &hook_url(&server), &["message.received"])
-        .await;
-    let mut stream = TableStream::open(&env).await;
-    let deliverer = deliverer("10,100", Duration::from_secs(5));
+    let mut p = Pipeline::start(&server, "10,100", TIMEOUT).await;
 
-    env.text_from(SPAIN_DIGITS, "retry me", 1).await;
-    let answer = stream.pump(&env, &deliverer).await;
+    let answer = p.text("retry me", 1).await;
     assert_eq!(answer, json!({ "batchItemFailures": [] }));
     assert_eq!(received(&server).await.len(), 1);
-    let event_id = env.logged(&s.key).await[0]["eventId"]
-        .as_str()
-        .expect("id")
-        .to_owned();
-    let delivery = env
-        .app
-        .store
-        .delivery(&UserId::new("u1"), &event_id, &id)
-        .await
-        .expect("read")
-        .expect("the delivery");
-    let t1 = env.clock.now();
+    let event_id = p.newest_event_id().await;
+    let delivery = p.delivery(&event_id).await;
+    let t1 = p.env.clock.now();
     assert_eq!(delivery.next_attempt, 2);
     assert_eq!(delivery.due_at, Some(t1 + 10));
     assert_eq!(delivery.state, DeliveryState::Pending);
 
     // Not yet due: the sweep leaves it.
-    env.clock.set(t1 + 9);
-    assert_eq!(sweep_takes(&env, &deliverer).await, 0);
+    p.env.clock.set(t1 + 9);
+    assert_eq!(p.sweep().await.tally.taken, 0);
     assert_eq!(received(&server).await.len(), 1);
     // Due: attempt 2, then 100 s until attempt 3.
-    env.clock.set(t1 + 10);
-    assert_eq!(sweep_takes(&env, &deliverer).await, 1);
+    p.env.clock.set(t1 + 10);
+    assert_eq!(p.sweep().await.tally.taken, 1);
     assert_eq!(received(&server).await.len(), 2);
-    env.clock.set(t1 + 109);
-    assert_eq!(sweep_takes(&env, &deliverer).await, 0);
-    env.clock.set(t1 + 110);
-    assert_eq!(sweep_takes(&env, &deliverer).await, 1);
+    p.env.clock.set(t1 + 109);
+    assert_eq!(p.sweep().await.tally.taken, 0);
+    p.env.clock.set(t1 + 110);
+    assert_eq!(p.sweep().await.tally.taken, 1);
     assert_eq!(received(&server).await.len(), 3);
     // Three attempts were the schedule's all: failed for good, counted, out of the index.
-    env.clock.set(t1 + 100_000);
-    assert_eq!(sweep(&env.app, &deliverer).await.expect("sweep").due, 0);
-    let delivery = env
-        .app
-        .store
-        .delivery(&UserId::new("u1"), &event_id, &id)
-        .await
-        .expect("read")
-        .expect("the delivery");
+    p.env.clock.set(t1 + 100_000);
+    assert_eq!(p.sweep().await.due, 0);
+    let delivery = p.delivery(&event_id).await;
     assert_eq!(delivery.state, DeliveryState::Failed);
     assert_eq!(delivery.due_at, None);
-    let attempts: Vec<i64> = env
-        .logged(&s.key)
+    let attempts: Vec<i64> = p
+        .env
+        .logged(&p.session.key)
         .await
         .iter()
         .map(|l| l["attemptNumber"].as_i64().unwrap_or(0))
@@ -260,74 +197,48 @@ async fn an_endpoints_failure_never_fails_the_batch_and_is_retried_on_the_schedu
         .map(|r| r.body)
         .collect();
     assert!(bodies.windows(2).all(|w| w[0] == w[1]));
-    let item = webhook_item(&env, "u1", &id).await;
-    assert_eq!(item, json!({ "isActive": true, "failureCount": 1 }));
+    assert_eq!(
+        p.webhook_state().await,
+        json!({ "isActive": true, "failureCount": 1 })
+    );
 }
 
 #[tokio::test]
 async fn retry_after_lengthens_the_wait_within_the_schedule() {
-    let env = TestEnv::accepting().await;
-    let s = env.active("u1", SPAIN_DIGITS).await;
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(503).insert_header("retry-after", "50"))
         .mount(&server)
         .await;
-    let id = env
-        .hook(&s.key, &hook_url(&server), &["message.received"])
-        .await;
-    let mut stream = TableStream::open(&env).await;
-    let deliverer = deliverer("10,30,1000", Duration::from_secs(5));
+    let mut p = Pipeline::start(&server, "10,30,1000", TIMEOUT).await;
 
-    env.text_from(SPAIN_DIGITS, "later please", 1).await;
-    stream.pump(&env, &deliverer).await;
-    let event_id = env.logged(&s.key).await[0]["eventId"]
-        .as_str()
-        .expect("id")
-        .to_owned();
-    let due = |env: &TestEnv| {
-        let (event_id, id) = (event_id.clone(), id.clone());
-        let store = env.app.store.clone();
-        async move {
-            store
-                .delivery(&UserId::new("u1"), &event_id, &id)
-                .await
-                .expect("read")
-                .expect("the delivery")
-                .due_at
-        }
-    };
-    let t1 = env.clock.now();
+    p.text("later please", 1).await;
+    let event_id = p.newest_event_id().await;
+    let t1 = p.env.clock.now();
     // Asked 50 s after the first wait of 10: granted up to the next wait, 30.
-    assert_eq!(due(&env).await, Some(t1 + 30));
-    env.clock.set(t1 + 30);
-    sweep(&env.app, &deliverer).await.expect("sweep");
+    assert_eq!(p.delivery(&event_id).await.due_at, Some(t1 + 30));
+    p.env.clock.set(t1 + 30);
+    p.sweep().await;
     // Asked 50 s when the wait is 30: granted, the following wait (1000) is the cap.
-    assert_eq!(due(&env).await, Some(t1 + 30 + 50));
+    assert_eq!(p.delivery(&event_id).await.due_at, Some(t1 + 30 + 50));
 }
 
 #[tokio::test]
 async fn ten_deliveries_failed_for_good_in_a_row_turn_the_webhook_off_and_a_success_resets() {
-    let env = TestEnv::accepting().await;
-    let s = env.active("u1", SPAIN_DIGITS).await;
     let server = MockServer::start().await;
     let failing = Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(500))
         .mount_as_scoped(&server)
         .await;
-    let id = env
-        .hook(&s.key, &hook_url(&server), &["message.received"])
-        .await;
-    let mut stream = TableStream::open(&env).await;
     // One attempt each: every failure is final.
-    let deliverer = deliverer("", Duration::from_secs(5));
+    let mut p = Pipeline::start(&server, "", TIMEOUT).await;
 
     for n in 1..=9 {
-        env.text_from(SPAIN_DIGITS, "fail", n).await;
-        stream.pump(&env, &deliverer).await;
+        p.text("fail", n).await;
     }
-    let item = webhook_item(&env, "u1", &id).await;
-    assert_eq!(item, json!({ "isActive": true, "failureCount": 9 }));
+    let state =
+        |active: bool, failures: u32| json!({ "isActive": active, "failureCount": failures });
+    assert_eq!(p.webhook_state().await, state(true, 9));
 
     // A success resets the count.
     drop(failing);
@@ -335,10 +246,8 @@ async fn ten_deliveries_failed_for_good_in_a_row_turn_the_webhook_off_and_a_succ
         .respond_with(ResponseTemplate::new(200))
         .mount_as_scoped(&server)
         .await;
-    env.text_from(SPAIN_DIGITS, "works", 10).await;
-    stream.pump(&env, &deliverer).await;
-    let item = webhook_item(&env, "u1", &id).await;
-    assert_eq!(item, json!({ "isActive": true, "failureCount": 0 }));
+    p.text("works", 10).await;
+    assert_eq!(p.webhook_state().await, state(true, 0));
     drop(ok);
 
     let _failing = Mock::given(method("POST"))
@@ -346,42 +255,30 @@ async fn ten_deliveries_failed_for_good_in_a_row_turn_the_webhook_off_and_a_succ
         .mount_as_scoped(&server)
         .await;
     for n in 11..=19 {
-        env.text_from(SPAIN_DIGITS, "fail", n).await;
-        stream.pump(&env, &deliverer).await;
+        p.text("fail", n).await;
     }
-    let item = webhook_item(&env, "u1", &id).await;
-    assert_eq!(item, json!({ "isActive": true, "failureCount": 9 }));
-    env.text_from(SPAIN_DIGITS, "fail", 20).await;
-    stream.pump(&env, &deliverer).await;
-    let item = webhook_item(&env, "u1", &id).await;
-    assert_eq!(item, json!({ "isActive": false, "failureCount": 10 }));
+    assert_eq!(p.webhook_state().await, state(true, 9));
+    p.text("fail", 20).await;
+    assert_eq!(p.webhook_state().await, state(false, 10));
 
     // Off: the next event is not delivered.
     let before = received(&server).await.len();
-    env.text_from(SPAIN_DIGITS, "ignored", 21).await;
-    stream.pump(&env, &deliverer).await;
+    p.text("ignored", 21).await;
     assert_eq!(received(&server).await.len(), before);
 }
 
 #[tokio::test]
 async fn a_410_turns_the_webhook_off_and_ends_its_other_deliveries() {
-    let env = TestEnv::accepting().await;
-    let s = env.active("u1", SPAIN_DIGITS).await;
     let server = receiver(410).await;
-    let id = env
-        .hook(&s.key, &hook_url(&server), &["message.received"])
-        .await;
-    let mut stream = TableStream::open(&env).await;
-    let deliverer = deliverer("10", Duration::from_secs(5));
+    let mut p = Pipeline::start(&server, "10", TIMEOUT).await;
 
-    env.text_from(SPAIN_DIGITS, "one", 1).await;
-    env.text_from(SPAIN_DIGITS, "two", 2).await;
-    stream.pump(&env, &deliverer).await;
+    p.env.text_from(SPAIN_DIGITS, "one", 1).await;
+    p.env.text_from(SPAIN_DIGITS, "two", 2).await;
+    p.pump().await;
     assert_eq!(received(&server).await.len(), 1);
-    let item = webhook_item(&env, "u1", &id).await;
-    assert_eq!(item["isActive"], false);
-    env.clock.advance(1_000);
-    assert_eq!(sweep(&env.app, &deliverer).await.expect("sweep").due, 0);
+    assert_eq!(p.webhook_state().await["isActive"], false);
+    p.env.clock.advance(1_000);
+    assert_eq!(p.sweep().await.due, 0);
 }
 
 #[tokio::test]
@@ -456,18 +353,13 @@ async fn a_hanging_endpoint_costs_one_attempt_timeout_and_holds_up_no_other_webh
 
 #[tokio::test]
 async fn a_delivery_whose_holder_died_is_finished_by_the_sweep() {
-    let env = TestEnv::accepting().await;
-    let s = env.active("u1", SPAIN_DIGITS).await;
     let server = receiver(200).await;
-    let id = env
-        .hook(&s.key, &hook_url(&server), &["message.received"])
-        .await;
-    let deliverer = deliverer("10", Duration::from_secs(5));
+    let p = Pipeline::start(&server, "10", TIMEOUT).await;
     // A claim whose invocation never got to the attempt.
-    let now = env.clock.now();
+    let now = p.env.clock.now();
     let item = sandbox::store::DeliveryItem {
         user: UserId::new("u1"),
-        webhook_id: id.clone(),
+        webhook_id: p.webhook_id.clone(),
         event_id: "evt_orphan".into(),
         event: "message.received".into(),
         payload: br#"{"id":"evt_orphan"}"#.to_vec(),
@@ -475,17 +367,18 @@ async fn a_delivery_whose_holder_died_is_finished_by_the_sweep() {
         due_at: None,
         state: DeliveryState::Pending,
     };
-    let claim = env
+    let claim = p
+        .env
         .app
         .store
-        .claim_delivery(item, now, deliverer.lease_until(now))
+        .claim_delivery(item, now, p.deliverer.lease_until(now))
         .await
         .expect("claim");
     assert!(matches!(claim, sandbox::store::Claim::Claimed(_)));
     // Within the lease: left to its holder.
-    assert_eq!(sweep_takes(&env, &deliverer).await, 0);
-    env.clock.set(deliverer.lease_until(now));
-    assert_eq!(sweep_takes(&env, &deliverer).await, 1);
+    assert_eq!(p.sweep().await.tally.taken, 0);
+    p.env.clock.set(p.deliverer.lease_until(now));
+    assert_eq!(p.sweep().await.tally.taken, 1);
     let got = received(&server).await;
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].body, br#"{"id":"evt_orphan"}"#);
@@ -493,33 +386,26 @@ async fn a_delivery_whose_holder_died_is_finished_by_the_sweep() {
 
 #[tokio::test]
 async fn a_deleted_webhooks_retries_end() {
-    let env = TestEnv::accepting().await;
-    let s = env.active("u1", SPAIN_DIGITS).await;
     let server = receiver(500).await;
-    let id = env
-        .hook(&s.key, &hook_url(&server), &["message.received"])
-        .await;
-    let mut stream = TableStream::open(&env).await;
-    let deliverer = deliverer("10,100", Duration::from_secs(5));
+    let mut p = Pipeline::start(&server, "10,100", TIMEOUT).await;
 
-    env.text_from(SPAIN_DIGITS, "x", 1).await;
-    stream.pump(&env, &deliverer).await;
-    let reply = env
+    p.text("x", 1).await;
+    let reply = p
+        .env
         .webhooks(
             lambda_http::http::Method::DELETE,
             e2e::webhooks::SETTINGS,
-            &s.key,
+            &p.session.key,
             None,
-            &[("webhookId", id.as_str())],
+            &[("webhookId", p.webhook_id.as_str())],
         )
         .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
-    env.clock.advance(10);
-    let report = sweep(&env.app, &deliverer).await.expect("sweep");
-    assert_eq!(report.tally.cancelled, 1);
+    p.env.clock.advance(10);
+    assert_eq!(p.sweep().await.tally.cancelled, 1);
     assert_eq!(received(&server).await.len(), 1);
-    env.clock.advance(1_000);
-    assert_eq!(sweep(&env.app, &deliverer).await.expect("sweep").due, 0);
+    p.env.clock.advance(1_000);
+    assert_eq!(p.sweep().await.due, 0);
 }
 
 #[tokio::test]
@@ -540,7 +426,7 @@ async fn session_events_reach_only_subscribed_webhooks() {
     env.hook(&key, &hook_url(&messages), &["message.sent"])
         .await;
     let mut stream = TableStream::open(&env).await;
-    let deliverer = deliverer("10", Duration::from_secs(5));
+    let deliverer = deliverer("10", TIMEOUT);
 
     let s = env.active("u1", SPAIN_DIGITS).await;
     stream.pump(&env, &deliverer).await;
@@ -567,23 +453,18 @@ async fn session_events_reach_only_subscribed_webhooks() {
 
 #[tokio::test]
 async fn a_slow_receiver_is_cut_off_at_the_budget_and_the_rest_put_off() {
-    let env = TestEnv::accepting().await;
-    let s = env.active("u1", SPAIN_DIGITS).await;
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_millis(400)))
         .mount(&server)
         .await;
-    env.hook(&s.key, &hook_url(&server), &["message.received"])
-        .await;
-    let mut stream = TableStream::open(&env).await;
-    let mut deliverer = deliverer("10", Duration::from_secs(5));
-    deliverer.budget = Duration::from_secs(1);
+    let mut p = Pipeline::start(&server, "10", TIMEOUT).await;
+    p.deliverer.budget = Duration::from_secs(1);
 
     for n in 1..=10 {
-        env.text_from(SPAIN_DIGITS, "slow", n).await;
+        p.env.text_from(SPAIN_DIGITS, "slow", n).await;
     }
-    let report = handle_batch(&env.app, &deliverer, &stream.new_batch()).await;
+    let report = handle_batch(&p.env.app, &p.deliverer, &p.stream.new_batch()).await;
     // Ten answers of 400 ms each do not fit in one second: the queue stops starting attempts.
     assert!(report.tally.deferred > 0, "{report:?}");
     assert_eq!(report.tally.delivered + report.tally.deferred, 10);

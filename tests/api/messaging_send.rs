@@ -8,7 +8,9 @@ use serde_json::{json, Value};
 
 use e2e::messaging::inbound_text;
 use e2e::meta;
-use e2e::{assert_error, Options, TestEnv, DAY, SPAIN, SPAIN_DIGITS, T0, UK_DIGITS};
+use e2e::{
+    assert_error, assert_invalid_field, Options, TestEnv, DAY, SPAIN, SPAIN_DIGITS, T0, UK_DIGITS,
+};
 
 /// A text send to the active phone: 200 with the contract's shape, one Graph API call with
 /// the text, the phone and the message's tag, and the message in the conversation.
@@ -161,13 +163,7 @@ async fn to_must_name_the_session_phone() {
         let reply = env
             .send(&s.key, &json!({"type": "template", "to": other}))
             .await;
-        let err = assert_error(
-            &reply,
-            StatusCode::BAD_REQUEST,
-            "invalid_request_error",
-            "invalid_field_value",
-        );
-        assert_eq!(err["param"], "to");
+        assert_invalid_field(&reply, "to");
     }
     assert_eq!(env.sent_messages().await.len(), 1);
 }
@@ -199,13 +195,7 @@ async fn malformed_bodies_name_the_field() {
     ];
     for (body, param) in cases {
         let reply = env.send(&s.key, &body).await;
-        let err = assert_error(
-            &reply,
-            StatusCode::BAD_REQUEST,
-            "invalid_request_error",
-            "invalid_field_value",
-        );
-        assert_eq!(err["param"], param, "{body}");
+        assert_invalid_field(&reply, param);
     }
     let reply = env.send_raw(Some(&s.key), "{not json", None).await;
     assert_error(
@@ -218,13 +208,7 @@ async fn malformed_bodies_name_the_field() {
     let reply = env
         .send_raw(Some(&s.key), r#"{"type":"template"}"#, Some(&long_key))
         .await;
-    let err = assert_error(
-        &reply,
-        StatusCode::BAD_REQUEST,
-        "invalid_request_error",
-        "invalid_field_value",
-    );
-    assert_eq!(err["param"], "Idempotency-Key");
+    assert_invalid_field(&reply, "Idempotency-Key");
     assert!(env.sent_messages().await.is_empty());
 }
 

@@ -4,7 +4,7 @@
 //! sessions for the same virtual phone.
 
 use e2e::phones::{Phones, REACHABLE, REACHABLE_DIGITS};
-use e2e::{assert_error, Options, TestEnv, DAY, NOT_FOUND, SPAIN, T0};
+use e2e::{assert_error, assert_invalid_field, Options, TestEnv, DAY, NOT_FOUND, SPAIN, T0};
 use lambda_http::http::StatusCode;
 use lambda_http::Body;
 use sandbox::graph::virtual_phone::bsuid_of;
@@ -149,13 +149,7 @@ async fn interactive_picks_a_button_or_a_list_row_of_the_latest_interactive_mess
     let stale = env
         .reply(&key, &id, &json!({"type": "interactive", "id": "wait"}))
         .await;
-    let body = assert_error(
-        &stale,
-        StatusCode::BAD_REQUEST,
-        "invalid_request_error",
-        "invalid_field_value",
-    );
-    assert_eq!(body["param"], "id");
+    assert_invalid_field(&stale, "id");
     env.assert_graph_untouched().await;
 }
 
@@ -169,13 +163,7 @@ async fn an_interactive_id_without_an_interactive_message_is_invalid_and_nothing
         .reply(&key, &id, &json!({"type": "interactive", "id": "yes"}))
         .await;
 
-    let body = assert_error(
-        &reply,
-        StatusCode::BAD_REQUEST,
-        "invalid_request_error",
-        "invalid_field_value",
-    );
-    assert_eq!(body["param"], "id");
+    assert_invalid_field(&reply, "id");
     assert_eq!(env.snapshot().await, before);
     env.assert_graph_untouched().await;
 }
@@ -262,13 +250,7 @@ async fn every_malformed_body_is_refused_with_its_param_and_nothing_is_written()
         (json!({"type": "interactive"}), "id"),
     ] {
         let reply = env.reply(&key, &id, &body).await;
-        let error = assert_error(
-            &reply,
-            StatusCode::BAD_REQUEST,
-            "invalid_request_error",
-            "invalid_field_value",
-        );
-        assert_eq!(error["param"], param, "{body}");
+        assert_invalid_field(&reply, param);
     }
     for raw in ["not json", "[1, 2]"] {
         let reply = env

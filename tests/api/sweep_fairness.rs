@@ -299,19 +299,7 @@ async fn a_backlog_behind_a_hanging_endpoint_fails_for_good_after_the_schedules_
 /// The raw `expiresAt` and `dueAt` of a delivery.
 async fn expiry(env: &TestEnv, user: &str, event_id: &str, webhook_id: &str) -> (i64, i64) {
     let key = Key::delivery(&UserId::new(user), event_id, webhook_id);
-    let item = env
-        .app
-        .store
-        .client()
-        .get_item()
-        .table_name(&env.table)
-        .set_key(Some(key.item()))
-        .consistent_read(true)
-        .send()
-        .await
-        .expect("get")
-        .item
-        .expect("the delivery");
+    let item = env.item(&key).await.expect("the delivery");
     let number = |name: &str| -> i64 {
         item.get(name)
             .and_then(|v| v.as_n().ok())

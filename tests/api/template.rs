@@ -524,28 +524,43 @@ fn revoke_policy_reads_keys_and_deletes_only_sessions() {
     );
 }
 
+/// The webhook's grants; the phone and reply functions run its processing in process, so they
+/// hold them too.
+fn webhook_grants() -> Vec<&'static str> {
+    vec![
+        "Query index/byPhone",
+        "Query index/byWaId",
+        "GetItem OPTOUT#*",
+        "GetItem BSUID#*",
+        "GetItem OUTMSG#*",
+        "GetItem LASTSENT#*",
+        "UpdateItem USER#*",
+        "UpdateItem OPTOUT#*",
+        "UpdateItem CONV#*",
+        "UpdateItem BSUID#*",
+        "PutItem INBOUND#*",
+        "PutItem CONV#*",
+        "DeleteItem USER#*",
+        "DeleteItem BSUID#*",
+    ]
+}
+
+/// The reads of the table's stream every function that an event source mapping feeds holds.
+fn stream_reads() -> impl Iterator<Item = String> {
+    [
+        "DescribeStream",
+        "GetRecords",
+        "GetShardIterator",
+        "ListStreams",
+    ]
+    .into_iter()
+    .map(|action| format!("{action} Table.StreamArn"))
+}
+
 #[test]
 fn webhook_policy_touches_sessions_opt_outs_and_activating_message_ids_and_queries_the_two_indexes()
 {
-    assert_eq!(
-        grants(&template(), "webhook"),
-        set(&[
-            "Query index/byPhone",
-            "Query index/byWaId",
-            "GetItem OPTOUT#*",
-            "GetItem BSUID#*",
-            "UpdateItem USER#*",
-            "UpdateItem OPTOUT#*",
-            "UpdateItem CONV#*",
-            "UpdateItem BSUID#*",
-            "PutItem INBOUND#*",
-            "PutItem CONV#*",
-            "GetItem OUTMSG#*",
-            "GetItem LASTSENT#*",
-            "DeleteItem USER#*",
-            "DeleteItem BSUID#*",
-        ])
-    );
+    assert_eq!(grants(&template(), "webhook"), set(&webhook_grants()));
 }
 
 #[test]
@@ -775,14 +790,7 @@ fn events_policy_grants_exactly_what_its_code_does_reads_its_stream_and_dead_let
     ));
     assert!(sandbox::store::Key::due_shards()
         .all(|shard| shard.starts_with(sandbox::store::DUE_SHARD_PREFIX)));
-    for action in [
-        "DescribeStream",
-        "GetRecords",
-        "GetShardIterator",
-        "ListStreams",
-    ] {
-        expected.insert(format!("{action} Table.StreamArn"));
-    }
+    expected.extend(stream_reads());
     let (queue, _) = dead_letters_of(&doc, mapping_of(&doc, "events"));
     expected.insert(format!("sqs:SendMessage {queue}.Arn"));
     assert_eq!(grants(&doc, "events"), expected);
@@ -1004,26 +1012,6 @@ fn the_console_has_no_table_access_at_all_and_serves_only_its_two_routes() {
 
 // ---------- The virtual phones: the reply route and the phone function on the stream ----------
 
-/// The webhook's grants: the phone and reply functions run its processing in process.
-fn webhook_grants() -> Vec<&'static str> {
-    vec![
-        "Query index/byPhone",
-        "Query index/byWaId",
-        "GetItem OPTOUT#*",
-        "GetItem BSUID#*",
-        "GetItem OUTMSG#*",
-        "GetItem LASTSENT#*",
-        "UpdateItem USER#*",
-        "UpdateItem OPTOUT#*",
-        "UpdateItem CONV#*",
-        "UpdateItem BSUID#*",
-        "PutItem INBOUND#*",
-        "PutItem CONV#*",
-        "DeleteItem USER#*",
-        "DeleteItem BSUID#*",
-    ]
-}
-
 #[test]
 fn reply_policy_is_the_webhooks_and_reads_the_callers_key_session_and_conversation() {
     let doc = template();
@@ -1046,14 +1034,7 @@ fn phone_policy_is_the_webhooks_reads_its_stream_and_dead_letters() {
     let doc = template();
     let (queue, _) = dead_letters_of(&doc, mapping_of(&doc, "phone"));
     let mut expected = set(&webhook_grants());
-    for action in [
-        "DescribeStream",
-        "GetRecords",
-        "GetShardIterator",
-        "ListStreams",
-    ] {
-        expected.insert(format!("{action} Table.StreamArn"));
-    }
+    expected.extend(stream_reads());
     expected.insert(format!("sqs:SendMessage {queue}.Arn"));
     assert_eq!(grants(&doc, "phone"), expected);
     let f = &function(&doc, "phone")["Properties"];

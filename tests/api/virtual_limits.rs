@@ -99,16 +99,8 @@ async fn a_real_phones_opt_out_item_is_untouched_by_a_virtual_phones_stop() {
     let digits = "12015550180";
     assert_eq!(env.app.store.opt_out(digits).await.unwrap(), None);
     let item = env
-        .app
-        .store
-        .client()
-        .get_item()
-        .table_name(&env.table)
-        .set_key(Some(Key::user_opt_out(digits, &UserId::new("u1")).item()))
-        .send()
+        .item(&Key::user_opt_out(digits, &UserId::new("u1")))
         .await
-        .unwrap()
-        .item
         .expect("u1's opt-out of the virtual phone");
     assert_eq!(item["updatedAt"].as_n().unwrap(), &T0.to_string());
     assert_eq!(
@@ -188,17 +180,7 @@ async fn sandbox_messages_to_a_virtual_phone_count_against_the_users_own_virtual
 
     assert_user_limited(&third, 2);
     let user = UserId::new("u1");
-    let real_counter = env
-        .app
-        .store
-        .client()
-        .get_item()
-        .table_name(&env.table)
-        .set_key(Some(Key::message_counter(&user, T0).item()))
-        .send()
-        .await
-        .unwrap()
-        .item;
+    let real_counter = env.item(&Key::message_counter(&user, T0)).await;
     assert_eq!(real_counter, None, "the real message quota is untouched");
     env.assert_graph_untouched().await;
 }

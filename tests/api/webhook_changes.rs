@@ -10,11 +10,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use e2e::stream::TableStream;
+use e2e::pipeline::{header, Pipeline};
 use e2e::webhooks::{
-    deliverer, hook_url, received, standard_signature, zernio_signature, HOOK_SECRET, SETTINGS,
+    hook_url, received, standard_signature, zernio_signature, HOOK_SECRET, SETTINGS,
 };
-use e2e::{TestEnv, SPAIN_DIGITS};
+use e2e::SPAIN_DIGITS;
 use lambda_http::http::{Method, StatusCode};
 use sandbox::delivery::stream::handle_batch;
 use sandbox::delivery::sweep::sweep;
@@ -71,8 +71,6 @@ struct Seen {
 /// Three deliveries to one webhook of a user's, run as `run` says; `change` made through the
 /// route once the first attempt reached the old receiver.
 async fn change_mid_queue(run: Run, change: Change) -> Seen {
-    let env = TestEnv::accepting().await;
-    let s = env.active("u1", SPAIN_DIGITS).await;
     let (old, new) = (MockServer::start().await, MockServer::start().await);
     let failing = Arc::new(AtomicBool::new(false));
     for server in [&old, &new] {
@@ -81,11 +79,13 @@ async fn change_mid_queue(run: Run, change: Change) -> Seen {
             .mount(server)
             .await;
     }
-    let id = env
-        .hook(&s.key, &hook_url(&old), &["message.received"])
-        .await;
-    let mut stream = TableStream::open(&env).await;
-    let deliverer = deliverer("10", Duration::from_secs(5));
+    let Pipeline {
+        env,
+        session: s,
+        webhook_id: id,
+        mut stream,
+        deliverer,
+    } = Pipeline::start(&old, "10", Duration::from_secs(5)).await;
     for n in 1..=3 {
         env.text_from(SPAIN_DIGITS, "queued", n).await;
     }
@@ -145,15 +145,6 @@ async fn change_mid_queue(run: Run, change: Change) -> Seen {
         new: received(&new).await,
         tally,
     }
-}
-
-fn header(request: &wiremock::Request, name: &str) -> String {
-    request
-        .headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned()
 }
 
 /// Only the attempt in flight reached the old receiver; the two after it ended unattempted.
@@ -267,8 +258,6 @@ async fn a_secret_changed_while_the_sweep_runs_signs_the_rest_of_the_queue() {
 
 #[tokio::test]
 async fn a_url_changed_away_from_an_endpoint_that_hung_gets_the_next_event_at_once() {
-    let env = TestEnv::accepting().await;
-    let s = env.active("u1", SPAIN_DIGITS).await;
     let (dead, alive) = (
         MockServer::start().await,
         e2e::webhooks::receiver(200).await,
@@ -277,23 +266,18 @@ async fn a_url_changed_away_from_an_endpoint_that_hung_gets_the_next_event_at_on
         .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(60)))
         .mount(&dead)
         .await;
-    let id = env
-        .hook(&s.key, &hook_url(&dead), &["message.received"])
-        .await;
-    let mut stream = TableStream::open(&env).await;
-    let deliverer = deliverer("10", Duration::from_millis(300));
-    env.text_from(SPAIN_DIGITS, "into the void", 1).await;
-    stream.pump(&env, &deliverer).await;
+    let mut p = Pipeline::start(&dead, "10", Duration::from_millis(300)).await;
+    p.text("into the void", 1).await;
     assert_eq!(received(&dead).await.len(), 1, "the attempt that hung");
 
     // Within the hold on the endpoint that hung, the webhook moves to one that answers.
-    let body = json!({ "webhookId": id, "url": hook_url(&alive) });
-    let reply = env
-        .webhooks(Method::PUT, SETTINGS, &s.key, Some(&body), &[])
+    let body = json!({ "webhookId": p.webhook_id, "url": hook_url(&alive) });
+    let reply = p
+        .env
+        .webhooks(Method::PUT, SETTINGS, &p.session.key, Some(&body), &[])
         .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
-    env.text_from(SPAIN_DIGITS, "to the new url", 2).await;
-    let answer = stream.pump(&env, &deliverer).await;
+    let answer = p.text("to the new url", 2).await;
     assert_eq!(answer, json!({ "batchItemFailures": [] }));
     assert_eq!(
         received(&alive).await.len(),

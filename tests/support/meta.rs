@@ -62,6 +62,18 @@ pub async fn accept_with(server: &MockServer, wa_id: Option<&str>, delay: Option
         .await;
 }
 
+/// Meta answers the first send with `first` (a slow answer, an error), and accepts every
+/// later one at once.
+pub async fn answer_once_then_accept(server: &MockServer, first: ResponseTemplate) {
+    Mock::given(method("POST"))
+        .respond_with(first)
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(server)
+        .await;
+    accept(server).await;
+}
+
 /// Meta answers every send with `status` and `body`.
 pub async fn answer(server: &MockServer, status: u16, body: Value) {
     Mock::given(method("POST"))

@@ -6,6 +6,8 @@
 pub mod deliveries;
 /// DynamoDB Local: started once per process, a fresh table per test, a request counter.
 pub mod dynamo;
+/// The functions' log lines, captured in a test.
+pub mod logs;
 /// Sandbox messaging: sends, conversation pages, activated sessions.
 pub mod messaging;
 /// The Graph API stub (`wiremock`) answering template sends like Meta.
@@ -15,6 +17,9 @@ pub mod node;
 /// The virtual phones: the phone function's stream handler fed from the table's stream, and
 /// `/reply`.
 pub mod phones;
+/// The events function's pipeline: a user's session and webhook, the table's stream, a
+/// deliverer.
+pub mod pipeline;
 /// `make dev`'s whole stack on free ports, for the tests that drive it over HTTP.
 pub mod stack;
 /// The test table's DynamoDB stream, read as Lambda hands it over.
@@ -387,18 +392,24 @@ impl TestEnv {
 
     /// The raw session item of `user` (panics if there is none).
     pub async fn session_item(&self, user: &str) -> Item {
+        self.item(&Key::session(&UserId::new(user)))
+            .await
+            .unwrap_or_else(|| panic!("no session item for {user}"))
+    }
+
+    /// The item at `key` as stored (a consistent read), if there is one.
+    pub async fn item(&self, key: &Key) -> Option<Item> {
         self.app
             .store
             .client()
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(Key::session(&UserId::new(user)).item()))
+            .set_key(Some(key.item()))
             .consistent_read(true)
             .send()
             .await
-            .expect("get the session item")
+            .expect("GetItem")
             .item
-            .unwrap_or_else(|| panic!("no session item for {user}"))
     }
 
     /// The activation templates the Graph API stub received, as JSON bodies.
@@ -429,6 +440,18 @@ pub fn assert_error(reply: &Reply, status: StatusCode, kind: &str, code: &str) -
     );
     assert_eq!(reply.header("content-type"), Some("application/json"));
     assert!(reply.header("x-request-id").is_some());
+    body
+}
+
+/// [`assert_error`] of a 400 `invalid_field_value` whose `param` names `param`: the body.
+pub fn assert_invalid_field(reply: &Reply, param: &str) -> Value {
+    let body = assert_error(
+        reply,
+        StatusCode::BAD_REQUEST,
+        "invalid_request_error",
+        "invalid_field_value",
+    );
+    assert_eq!(body["param"], param, "{body}");
     body
 }
 

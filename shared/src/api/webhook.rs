@@ -14,11 +14,12 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::json;
 
 use crate::app::App;
+use crate::bsuid::Bsuid;
 use crate::edge::{body_bytes, json_response, serve, ApiError};
 use crate::limits::canonical_digits;
 use crate::message::{ConversationMessage, Direction};
 use crate::meta::callback::{parse_tag, Tag};
-use crate::meta::identity::{bsuid_change, recipient_of_status, senders_of, Bsuid, Identity};
+use crate::meta::identity::{bsuid_change, recipient_of_status, senders_of, Identity};
 use crate::meta::matching::{
     delivery_of, inbound_content, intent, recipient_of, reference_of, session_to_activate, Intent,
     Reference,

@@ -67,11 +67,7 @@ pub async fn handle(app: &App, deliverer: &Deliverer, request_id: &str, payload:
         tracing::info!(
             request_id,
             route = "stream",
-            status = if report.failed.is_empty() {
-                "ok"
-            } else {
-                "partial"
-            },
+            status = crate::events::batch_status(&report.failed),
             records = report.records,
             events = report.events,
             claimed = report.claimed,

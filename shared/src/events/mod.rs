@@ -62,7 +62,10 @@ use crate::store::{
     message_from_item, session_from_item, Item, ItemKind, ENDED_AT_ATTRIBUTE, END_REASON_ATTRIBUTE,
 };
 
-pub use record::{batch_item_failures, item_from_json, Change, RecordError, StreamRecord};
+pub use record::{
+    batch_item_failures, batch_status, item_from_json, Change, RecordError, StreamBatch,
+    StreamRecord,
+};
 
 /// The prefix of every event id.
 const EVENT_ID_PREFIX: &str = "evt_";

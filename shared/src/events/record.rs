@@ -144,6 +144,77 @@ impl StreamRecord {
     }
 }
 
+/// A stream batch's records in the order a function plays them: a record that does not parse
+/// is logged and skipped (it would fail the same way every time, and a failing record blocks
+/// its shard), and once a record [failed](StreamBatch::fail), it and every record after it are
+/// reported unprocessed (Lambda hands the batch over again from the earliest failure).
+#[derive(Debug)]
+pub struct StreamBatch {
+    records: std::vec::IntoIter<Result<StreamRecord, RecordError>>,
+    count: usize,
+    failed: Vec<String>,
+}
+
+impl StreamBatch {
+    /// The records of a Lambda DynamoDB Streams event (`{"Records": […]}`); none (logged) when
+    /// it is no stream batch.
+    pub fn of(event: &Value) -> Self {
+        let records = StreamRecord::all_from_lambda_event(event).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "not a stream batch: nothing to do");
+            Vec::new()
+        });
+        Self {
+            count: records.len(),
+            records: records.into_iter(),
+            failed: Vec::new(),
+        }
+    }
+
+    /// How many records the batch holds, parsed or not.
+    pub fn record_count(&self) -> usize {
+        self.count
+    }
+
+    /// `record`, the last one this batch gave, failed for a storage failure: it and every
+    /// record after it are reported, and the batch gives no more.
+    pub fn fail(&mut self, record: &StreamRecord) {
+        match &record.sequence_number {
+            Some(seq) => self.failed.push(seq.clone()),
+            None => tracing::error!("a failed record has no sequence number"),
+        }
+        while let Some(rest) = self.next() {
+            self.failed.extend(rest.sequence_number);
+        }
+    }
+
+    /// The sequence numbers to report in `batchItemFailures`, earliest first.
+    pub fn into_failed(self) -> Vec<String> {
+        self.failed
+    }
+}
+
+impl Iterator for StreamBatch {
+    type Item = StreamRecord;
+
+    /// The next record that parses.
+    fn next(&mut self) -> Option<StreamRecord> {
+        self.records.find_map(|record| {
+            record
+                .inspect_err(|e| tracing::error!(error = %e, "stream record skipped"))
+                .ok()
+        })
+    }
+}
+
+/// The invocation log's `status` for a stream batch: `ok`, or `partial` when records failed.
+pub fn batch_status(failed: &[String]) -> &'static str {
+    if failed.is_empty() {
+        "ok"
+    } else {
+        "partial"
+    }
+}
+
 /// Lambda's partial batch response to a stream batch (`ReportBatchItemFailures`): the
 /// sequence numbers of the records to hand over again, earliest first (none: all done).
 pub fn batch_item_failures(failed: &[String]) -> Value {
@@ -298,5 +369,35 @@ mod tests {
         assert_eq!(parsed[2], Err(RecordError::Attribute("pk".into())));
         assert_eq!(parsed[3], Err(RecordError::Field("dynamodb")));
         assert!(StreamRecord::all_from_lambda_event(&json!({})).is_err());
+    }
+
+    #[test]
+    fn a_batch_skips_what_does_not_parse_and_reports_a_failed_record_with_all_after_it() {
+        let record = |seq: &str| {
+            json!({"eventName": "INSERT", "dynamodb": {"ApproximateCreationDateTime": 1,
+                "NewImage": {"pk": {"S": "CONV#u1"}}, "SequenceNumber": seq}})
+        };
+        let malformed = json!({"eventName": "UPSERT", "dynamodb": {"SequenceNumber": "2"}});
+        let event =
+            json!({"Records": [record("1"), malformed, record("3"), record("4"), record("5")]});
+        let sequence = |r: &StreamRecord| r.sequence_number.clone().unwrap_or_default();
+
+        let mut all = StreamBatch::of(&event);
+        assert_eq!(all.record_count(), 5);
+        let played: Vec<String> = all.by_ref().map(|r| sequence(&r)).collect();
+        assert_eq!(played, ["1", "3", "4", "5"]);
+        assert!(all.into_failed().is_empty());
+
+        let mut batch = StreamBatch::of(&event);
+        assert_eq!(batch.next().map(|r| sequence(&r)).as_deref(), Some("1"));
+        let failing = batch.next().expect("the third record");
+        batch.fail(&failing);
+        assert!(batch.next().is_none(), "nothing is played after a failure");
+        assert_eq!(batch.into_failed(), ["3", "4", "5"]);
+
+        let none = StreamBatch::of(&json!({"detail-type": "Scheduled Event"}));
+        assert_eq!(none.record_count(), 0);
+        assert_eq!(batch_status(&[]), "ok");
+        assert_eq!(batch_status(&["3".into()]), "partial");
     }
 }

@@ -103,7 +103,7 @@ impl GraphClient {
 
     /// Sends the activation template once.
     pub async fn send_activation(&self, session: &Session) -> Result<Accepted, SendError> {
-        self.post(&self.template_body(session)).await
+        self.send(&self.template_body(session)).await
     }
 
     /// The request body of a sandbox message to `session`'s phone, tagged with `tag` so its
@@ -138,18 +138,9 @@ impl GraphClient {
         body
     }
 
-    /// Sends a sandbox message once (no retries, as for the template).
-    pub async fn send_message(
-        &self,
-        session: &Session,
-        message: &Outbound,
-        tag: Option<&str>,
-    ) -> Result<Accepted, SendError> {
-        self.post(&self.message_body(session, message, tag)).await
-    }
-
-    /// One `POST /messages`, classified.
-    async fn post(&self, body: &Value) -> Result<Accepted, SendError> {
+    /// Sends one request body ([`Self::template_body`], [`Self::message_body`]) once, with no
+    /// retries: one `POST /messages`, classified.
+    pub async fn send(&self, body: &Value) -> Result<Accepted, SendError> {
         let response = self
             .http
             .post(&self.messages_url)

@@ -94,7 +94,10 @@ impl Meta {
     ) -> Result<Accepted, SendError> {
         match self.virtual_line(session) {
             Some(line) => virtual_phone::answer(line, &session.phone),
-            None => self.client.send_message(session, message, tag).await,
+            None => {
+                let body = self.client.message_body(session, message, tag);
+                self.client.send(&body).await
+            }
         }
     }
 }

@@ -299,7 +299,7 @@ pub fn reply(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::meta::identity::Bsuid;
+    use crate::bsuid::Bsuid;
 
     fn phone(typed: &str) -> PhoneE164 {
         PhoneE164::parse(typed).expect("a valid number")

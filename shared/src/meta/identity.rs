@@ -4,32 +4,7 @@
 //! No I/O here.
 
 use super::payload::{Contact, InboundMessage, StatusEvent};
-
-/// The longest BSUID accepted (Meta's look like `US.13491208655302741918`, or
-/// `US.ENT.11815799212886844830` for a parent id).
-const MAX_BSUID_LEN: usize = 128;
-
-/// A business-scoped user id, as Meta spells it: letters, digits, `.`, `_`, `-`, and not
-/// only digits (that would be a phone). Only [`Bsuid::parse`] makes one.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Bsuid(String);
-
-impl Bsuid {
-    /// A BSUID, or `None` for anything that cannot be one.
-    pub fn parse(s: &str) -> Option<Self> {
-        let ok = !s.is_empty()
-            && s.len() <= MAX_BSUID_LEN
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-            && !s.bytes().all(|b| b.is_ascii_digit());
-        ok.then(|| Self(s.to_owned()))
-    }
-
-    /// The id as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
+use crate::bsuid::Bsuid;
 
 /// Whether `s` is a WhatsApp id that is a phone: digits only.
 fn phone_digits(s: &str) -> Option<&str> {
@@ -200,15 +175,6 @@ mod tests {
 
     fn status(v: serde_json::Value) -> StatusEvent {
         serde_json::from_value(v).unwrap()
-    }
-
-    #[test]
-    fn bsuids_are_never_phones_or_keys_with_separators() {
-        assert!(Bsuid::parse(BSUID).is_some());
-        assert!(Bsuid::parse("US.ENT.11815799212886844830").is_some());
-        for bad in ["", "34688246216", "US#1", "US 1", &"A".repeat(129)] {
-            assert_eq!(Bsuid::parse(bad), None, "{bad:?}");
-        }
     }
 
     #[test]

@@ -218,117 +218,61 @@ mod tests {
         s
     }
 
+    /// A table's sessions of the phone, a row a line: (user, status, a time, expires at).
+    type Sessions = Vec<(&'static str, SessionStatus, i64, i64)>;
+
+    /// A user of a table (`"a"`, `"b"`), or nobody.
+    type User = Option<&'static str>;
+
+    /// A reply whose quick-reply payload names `user`'s session (see [`naming_ids`]).
+    fn by_payload(user: &str) -> Reference {
+        Reference::SessionId(user.to_owned())
+    }
+
+    /// A reply that quotes `wamid.<id>` (`context.id`; the tables' templates are `wamid.<user>`).
+    fn quoting(id: &str) -> Reference {
+        Reference::MessageId(format!("wamid.{id}"))
+    }
+
+    /// `reference` as a delivery carries it: a quick-reply payload names a session by its id,
+    /// so the tables' user label becomes the id of that user's session.
+    fn naming_ids(reference: Reference, sessions: &[Session]) -> Reference {
+        match reference {
+            Reference::SessionId(user) => Reference::SessionId(
+                sessions
+                    .iter()
+                    .find(|s| s.user_id.as_str() == user)
+                    .map(|s| s.id.as_str().to_owned())
+                    .unwrap_or_default(),
+            ),
+            other => other,
+        }
+    }
+
     #[test]
     fn which_session_a_reply_activates() {
         use SessionStatus::{Active, Pending};
         let live = NOW + 100;
-        let gone = NOW; // expiry is exclusive: expired at NOW
-                        // (case, sessions of the phone (user, status, template sent at, expires at), reference,
-                        //  message time, the user whose session is activated or None)
-        type Row = (
-            &'static str,
-            Vec<(&'static str, SessionStatus, i64, i64)>,
-            Reference,
-            i64,
-            Option<&'static str>,
-        );
-        let by_payload = |u: &str| Reference::SessionId(u.to_owned());
-        let by_context = |u: &str| Reference::MessageId(format!("wamid.{u}"));
+        // Expiry is exclusive: expired at NOW.
+        let gone = NOW;
+        // (case, sessions of the phone (user, status, template sent at, expires at), reference,
+        //  message time, the user whose session is activated or None)
+        type Row = (&'static str, Sessions, Reference, i64, User);
+        #[rustfmt::skip]
         let rows: Vec<Row> = vec![
-            (
-                "the only pending session, plain reply",
-                vec![("a", Pending, NOW - 10, live)],
-                Reference::None,
-                NOW,
-                Some("a"),
-            ),
-            (
-                "plain reply in the very second of the send",
-                vec![("a", Pending, NOW, live)],
-                Reference::None,
-                NOW,
-                Some("a"),
-            ),
-            (
-                "plain reply older than the template",
-                vec![("a", Pending, NOW - 10, live)],
-                Reference::None,
-                NOW - 11,
-                None,
-            ),
-            (
-                "two pending sessions, plain reply",
-                vec![
-                    ("a", Pending, NOW - 10, live),
-                    ("b", Pending, NOW - 5, live),
-                ],
-                Reference::None,
-                NOW,
-                None,
-            ),
-            (
-                "consent: owner active with A, stranger B pending, plain reply",
-                vec![("a", Active, NOW - 99, live), ("b", Pending, NOW - 5, live)],
-                Reference::None,
-                NOW,
-                None,
-            ),
-            (
-                "only an active session, plain reply",
-                vec![("a", Active, NOW - 99, live)],
-                Reference::None,
-                NOW,
-                None,
-            ),
-            (
-                "an expired session elsewhere does not count",
-                vec![("a", Active, NOW - 99, gone), ("b", Pending, NOW - 5, live)],
-                Reference::None,
-                NOW,
-                Some("b"),
-            ),
-            (
-                "the only session expired",
-                vec![("a", Pending, NOW - 10, gone)],
-                Reference::None,
-                NOW,
-                None,
-            ),
-            (
-                "payload names B while A is active",
-                vec![("a", Active, NOW - 99, live), ("b", Pending, NOW - 5, live)],
-                by_payload("b"),
-                NOW,
-                Some("b"),
-            ),
-            (
-                "context quotes B's template while A is pending",
-                vec![("a", Pending, NOW - 9, live), ("b", Pending, NOW - 5, live)],
-                by_context("b"),
-                NOW,
-                Some("b"),
-            ),
-            (
-                "payload names an active session",
-                vec![("a", Active, NOW - 99, live)],
-                by_payload("a"),
-                NOW,
-                None,
-            ),
-            (
-                "payload older than the latest template",
-                vec![("a", Pending, NOW - 10, live)],
-                by_payload("a"),
-                NOW - 20,
-                None,
-            ),
-            (
-                "context quotes an unknown message",
-                vec![("a", Pending, NOW - 10, live)],
-                Reference::MessageId("wamid.other".into()),
-                NOW,
-                None,
-            ),
+            ("the only pending session, plain reply", vec![("a", Pending, NOW - 10, live)], Reference::None, NOW, Some("a")),
+            ("plain reply in the very second of the send", vec![("a", Pending, NOW, live)], Reference::None, NOW, Some("a")),
+            ("plain reply older than the template", vec![("a", Pending, NOW - 10, live)], Reference::None, NOW - 11, None),
+            ("two pending sessions, plain reply", vec![("a", Pending, NOW - 10, live), ("b", Pending, NOW - 5, live)], Reference::None, NOW, None),
+            ("consent: owner active with A, stranger B pending, plain reply", vec![("a", Active, NOW - 99, live), ("b", Pending, NOW - 5, live)], Reference::None, NOW, None),
+            ("only an active session, plain reply", vec![("a", Active, NOW - 99, live)], Reference::None, NOW, None),
+            ("an expired session elsewhere does not count", vec![("a", Active, NOW - 99, gone), ("b", Pending, NOW - 5, live)], Reference::None, NOW, Some("b")),
+            ("the only session expired", vec![("a", Pending, NOW - 10, gone)], Reference::None, NOW, None),
+            ("payload names B while A is active", vec![("a", Active, NOW - 99, live), ("b", Pending, NOW - 5, live)], by_payload("b"), NOW, Some("b")),
+            ("context quotes B's template while A is pending", vec![("a", Pending, NOW - 9, live), ("b", Pending, NOW - 5, live)], quoting("b"), NOW, Some("b")),
+            ("payload names an active session", vec![("a", Active, NOW - 99, live)], by_payload("a"), NOW, None),
+            ("payload older than the latest template", vec![("a", Pending, NOW - 10, live)], by_payload("a"), NOW - 20, None),
+            ("context quotes an unknown message", vec![("a", Pending, NOW - 10, live)], quoting("other"), NOW, None),
             ("no sessions at all", vec![], Reference::None, NOW, None),
         ];
         for (case, rows, reference, message_time, expected) in rows {
@@ -336,17 +280,7 @@ mod tests {
                 .iter()
                 .map(|(u, st, sent, exp)| session(u, *st, *sent, *exp))
                 .collect();
-            // Payload references name sessions by id: translate the user label to its id.
-            let reference = match reference {
-                Reference::SessionId(u) => Reference::SessionId(
-                    sessions
-                        .iter()
-                        .find(|s| s.user_id.as_str() == u)
-                        .map(|s| s.id.as_str().to_owned())
-                        .unwrap_or_default(),
-                ),
-                other => other,
-            };
+            let reference = naming_ids(reference, &sessions);
             let got = session_to_activate(&sessions, &reference, message_time, NOW)
                 .map(|s| s.user_id.as_str());
             assert_eq!(got, expected, "{case}");
@@ -359,71 +293,17 @@ mod tests {
         let live = NOW + 100;
         // (case, sessions (user, status, activated/sent at, expires at), reference, the user
         //  who sent the quoted sandbox message, expected user)
-        type Row = (
-            &'static str,
-            Vec<(&'static str, SessionStatus, i64, i64)>,
-            Reference,
-            Option<&'static str>,
-            Option<&'static str>,
-        );
-        let quoting = |u: &str| Reference::MessageId(format!("wamid.{u}"));
+        type Row = (&'static str, Sessions, Reference, User, User);
+        #[rustfmt::skip]
         let rows: Vec<Row> = vec![
-            (
-                "two active users: the most recent one",
-                vec![("a", Active, NOW - 50, live), ("b", Active, NOW - 10, live)],
-                Reference::None,
-                None,
-                Some("b"),
-            ),
-            (
-                "a quoted sandbox message names its sender",
-                vec![("a", Active, NOW - 50, live), ("b", Active, NOW - 10, live)],
-                Reference::MessageId("wamid.sent-by-a".into()),
-                Some("a"),
-                Some("a"),
-            ),
-            (
-                "the quoted sender has no live session: nobody",
-                vec![("b", Active, NOW - 10, live)],
-                Reference::MessageId("wamid.sent-by-a".into()),
-                Some("a"),
-                None,
-            ),
-            (
-                "quoting an activation template",
-                vec![("a", Active, NOW - 50, live), ("b", Active, NOW - 10, live)],
-                quoting("a"),
-                None,
-                Some("a"),
-            ),
-            (
-                "an unknown quote falls back to recency",
-                vec![("a", Active, NOW - 50, live)],
-                Reference::MessageId("wamid.elsewhere".into()),
-                None,
-                Some("a"),
-            ),
-            (
-                "a pending stranger gets no unaddressed message",
-                vec![("a", Active, NOW - 50, live), ("b", Pending, NOW - 1, live)],
-                Reference::None,
-                None,
-                Some("a"),
-            ),
-            (
-                "only an expired session: nobody",
-                vec![("a", Active, NOW - 50, NOW)],
-                Reference::None,
-                None,
-                None,
-            ),
-            (
-                "the payload names a pending session",
-                vec![("a", Active, NOW - 50, live), ("b", Pending, NOW - 1, live)],
-                Reference::SessionId("b".into()),
-                None,
-                Some("b"),
-            ),
+            ("two active users: the most recent one", vec![("a", Active, NOW - 50, live), ("b", Active, NOW - 10, live)], Reference::None, None, Some("b")),
+            ("a quoted sandbox message names its sender", vec![("a", Active, NOW - 50, live), ("b", Active, NOW - 10, live)], quoting("sent-by-a"), Some("a"), Some("a")),
+            ("the quoted sender has no live session: nobody", vec![("b", Active, NOW - 10, live)], quoting("sent-by-a"), Some("a"), None),
+            ("quoting an activation template", vec![("a", Active, NOW - 50, live), ("b", Active, NOW - 10, live)], quoting("a"), None, Some("a")),
+            ("an unknown quote falls back to recency", vec![("a", Active, NOW - 50, live)], quoting("elsewhere"), None, Some("a")),
+            ("a pending stranger gets no unaddressed message", vec![("a", Active, NOW - 50, live), ("b", Pending, NOW - 1, live)], Reference::None, None, Some("a")),
+            ("only an expired session: nobody", vec![("a", Active, NOW - 50, NOW)], Reference::None, None, None),
+            ("the payload names a pending session", vec![("a", Active, NOW - 50, live), ("b", Pending, NOW - 1, live)], by_payload("b"), None, Some("b")),
         ];
         for (case, rows, reference, quoted, expected) in rows {
             let sessions: Vec<Session> = rows
@@ -434,16 +314,7 @@ mod tests {
                     s
                 })
                 .collect();
-            let reference = match reference {
-                Reference::SessionId(u) => Reference::SessionId(
-                    sessions
-                        .iter()
-                        .find(|s| s.user_id.as_str() == u)
-                        .map(|s| s.id.as_str().to_owned())
-                        .unwrap_or_default(),
-                ),
-                other => other,
-            };
+            let reference = naming_ids(reference, &sessions);
             let quoted = quoted.map(UserId::new);
             let recency = |s: &Session| s.activated_at.unwrap_or(s.created_at);
             let got = recipient_of(&sessions, &reference, quoted.as_ref(), recency, NOW)

@@ -5,7 +5,7 @@
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
 use super::{conditional, n, s, Item, Key, Store, StoreError, Write};
-use crate::meta::identity::Bsuid;
+use crate::bsuid::Bsuid;
 use crate::session::Session;
 
 /// What the table knows of a BSUID.

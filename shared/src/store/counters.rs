@@ -18,6 +18,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use aws_sdk_dynamodb::error::BuildError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Delete, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
     Update,
@@ -206,13 +207,13 @@ impl Store {
         }
     }
 
-    /// Sends `head` (the session part) together with a unit of each of `session`'s counters and
+    /// Sends `head` (the session part; a builder's error is a corrupt `operation`) together with a unit of each of `session`'s counters and
     /// an opt-out check of every form of its phone; tries again (bounded, and not after
     /// `deadline`) while the guesses were wrong or a concurrent transaction collided.
     pub(super) async fn guarded(
         &self,
         operation: &'static str,
-        head: &(dyn Fn() -> Result<TransactWriteItem, StoreError> + Sync),
+        head: &(dyn Fn() -> Result<TransactWriteItem, BuildError> + Sync),
         session: &Session,
         caps: Caps,
         now: i64,
@@ -229,7 +230,8 @@ impl Store {
             if Instant::now() >= deadline {
                 return Err(StoreError::out_of_time(operation));
             }
-            let mut items = vec![head()?];
+            let mut items =
+                vec![head().map_err(|e| StoreError::corrupt(operation, e.to_string()))?];
             for c in &counters {
                 items.push(reserve_unit(&self.table, c, now)?);
             }
@@ -301,14 +303,14 @@ impl Store {
     pub(super) async fn give_back(
         &self,
         operation: &'static str,
-        head: Option<&(dyn Fn() -> Result<TransactWriteItem, StoreError> + Sync)>,
+        head: Option<&(dyn Fn() -> Result<TransactWriteItem, BuildError> + Sync)>,
         reservation: &mut Reservation,
         deadline: Instant,
     ) -> Result<Undo, StoreError> {
         for attempt in 0..MAX_TRANSACTION_ATTEMPTS {
             let mut items = Vec::new();
             if let Some(head) = head {
-                items.push(head()?);
+                items.push(head().map_err(|e| StoreError::corrupt(operation, e.to_string()))?);
             }
             let owed: Vec<usize> = (0..reservation.counters.len())
                 .filter(|&i| reservation.counters[i].sends > 0)

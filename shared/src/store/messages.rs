@@ -188,38 +188,7 @@ impl Store {
     ) -> Result<MessageReservation, StoreError> {
         const OPERATION: &str = "TransactWriteItems(reserve)";
         let counter = Key::message_counter_of(quota, user, now);
-        let Some((id, fingerprint, owner)) = key else {
-            let result = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(counter.item()))
-                .update_expression("ADD #n :one SET expiresAt = :exp")
-                .condition_expression("attribute_not_exists(#n) OR #n < :limit")
-                .expression_attribute_names("#n", "count")
-                .expression_attribute_values(":one", n(1))
-                .expression_attribute_values(":limit", n(limit))
-                .expression_attribute_values(":exp", n(counter_expires_at(now)))
-                .send()
-                .await
-                .map(|_| ());
-            return Ok(match conditional("UpdateItem(reserve)", result)? {
-                Write::Written(()) => MessageReservation::Reserved,
-                Write::ConditionFailed { .. } => MessageReservation::LimitReached,
-            });
-        };
         let build = |e: BuildError| StoreError::corrupt(OPERATION, e.to_string());
-        let mut record = Key::idempotency(id).item();
-        record.insert("fingerprint".into(), s(fingerprint));
-        record.insert("owner".into(), s(owner));
-        record.insert(TTL_ATTRIBUTE.into(), n(now + IDEMPOTENCY_SECONDS));
-        let claim = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(record))
-            .condition_expression("attribute_not_exists(pk) OR expiresAt <= :now")
-            .expression_attribute_values(":now", n(now))
-            .build()
-            .map_err(build)?;
         let count = Update::builder()
             .table_name(&self.table)
             .set_key(Some(counter.item()))
@@ -229,6 +198,24 @@ impl Store {
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":limit", n(limit))
             .expression_attribute_values(":exp", n(counter_expires_at(now)))
+            .build()
+            .map_err(build)?;
+        let Some((id, fingerprint, owner)) = key else {
+            let result = self.update_item_of(count).send().await.map(|_| ());
+            return Ok(match conditional("UpdateItem(reserve)", result)? {
+                Write::Written(()) => MessageReservation::Reserved,
+                Write::ConditionFailed { .. } => MessageReservation::LimitReached,
+            });
+        };
+        let mut record = Key::idempotency(id).item();
+        record.insert("fingerprint".into(), s(fingerprint));
+        record.insert("owner".into(), s(owner));
+        record.insert(TTL_ATTRIBUTE.into(), n(now + IDEMPOTENCY_SECONDS));
+        let claim = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(record))
+            .condition_expression("attribute_not_exists(pk) OR expiresAt <= :now")
+            .expression_attribute_values(":now", n(now))
             .build()
             .map_err(build)?;
         let items = vec![

@@ -132,9 +132,10 @@ use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, CancellationReason, KeysAndAttributes, TransactWriteItem,
+    AttributeValue, CancellationReason, KeysAndAttributes, TransactWriteItem, Update,
 };
 use aws_sdk_dynamodb::Client;
 
@@ -681,6 +682,22 @@ impl Store {
             .await
             .map(|out| out.item)
             .map_err(|e| StoreError::from_sdk(operation, e))
+    }
+
+    /// `update`, the transaction item, sent on its own as one `UpdateItem` (the same key,
+    /// expressions and condition), for a write that needs no transaction around it this time.
+    fn update_item_of(&self, update: Update) -> UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(update.table_name)
+            .set_key(Some(update.key))
+            .update_expression(update.update_expression)
+            .set_condition_expression(update.condition_expression)
+            .set_expression_attribute_names(update.expression_attribute_names)
+            .set_expression_attribute_values(update.expression_attribute_values)
+            .set_return_values_on_condition_check_failure(
+                update.return_values_on_condition_check_failure,
+            )
     }
 }
 

@@ -17,9 +17,9 @@ use super::{
     conditional, n, s, transact, Item, Key, Reason, Store, StoreError, Transact, Write,
     PHONE_INDEX, TTL_ATTRIBUTE, WA_ID_INDEX,
 };
+use crate::bsuid::Bsuid;
 use crate::limits::Usage;
 use crate::message::ConversationMessage;
-use crate::meta::identity::Bsuid;
 use crate::phone::PhoneE164;
 use crate::session::{Delivery, EndReason, Session, SessionId, SessionStatus, UserId};
 
@@ -186,10 +186,7 @@ impl Store {
                         .expression_attribute_values(":prev", s(id))
                         .expression_attribute_values(":now", n(now)),
                 };
-                let put = put
-                    .build()
-                    .map_err(|e| StoreError::corrupt(OPERATION, e.to_string()))?;
-                Ok(TransactWriteItem::builder().put(put).build())
+                Ok(TransactWriteItem::builder().put(put.build()?).build())
             };
             let guarded = self
                 .guarded(OPERATION, &head, session, caps, now, deadline)
@@ -245,8 +242,7 @@ impl Store {
                 .return_values_on_condition_check_failure(
                     ReturnValuesOnConditionCheckFailure::AllOld,
                 )
-                .build()
-                .map_err(|e| StoreError::corrupt(OPERATION, e.to_string()))?;
+                .build()?;
             Ok(TransactWriteItem::builder().condition_check(check).build())
         };
         let guarded = self
@@ -342,39 +338,36 @@ impl Store {
     ) -> Result<Write, StoreError> {
         const OPERATION: &str = "TransactWriteItems(rollback)";
         let head = || {
-            let error = |e: aws_sdk_dynamodb::error::BuildError| {
-                StoreError::corrupt(OPERATION, e.to_string())
-            };
+            // The SDK's `Delete` and `Put` builders have these methods but no trait in common.
+            macro_rules! if_still_mine {
+                ($builder:expr) => {
+                    $builder
+                        .condition_expression(STILL_MINE)
+                        .expression_attribute_names("#status", "status")
+                        .expression_attribute_values(":w", s(write_id))
+                        .expression_attribute_values(":pending", s(SessionStatus::Pending.as_str()))
+                        .return_values_on_condition_check_failure(
+                            ReturnValuesOnConditionCheckFailure::AllOld,
+                        )
+                        .build()?
+                };
+            }
             let item = match &previous {
                 None => {
                     let delete = Delete::builder()
                         .table_name(&self.table)
-                        .set_key(Some(Key::session(user_id).item()))
-                        .condition_expression(STILL_MINE)
-                        .expression_attribute_names("#status", "status")
-                        .expression_attribute_values(":w", s(write_id))
-                        .expression_attribute_values(":pending", s(SessionStatus::Pending.as_str()))
-                        .return_values_on_condition_check_failure(
-                            ReturnValuesOnConditionCheckFailure::AllOld,
-                        )
+                        .set_key(Some(Key::session(user_id).item()));
+                    TransactWriteItem::builder()
+                        .delete(if_still_mine!(delete))
                         .build()
-                        .map_err(error)?;
-                    TransactWriteItem::builder().delete(delete).build()
                 }
                 Some(item) => {
                     let put = Put::builder()
                         .table_name(&self.table)
-                        .set_item(Some(item.clone()))
-                        .condition_expression(STILL_MINE)
-                        .expression_attribute_names("#status", "status")
-                        .expression_attribute_values(":w", s(write_id))
-                        .expression_attribute_values(":pending", s(SessionStatus::Pending.as_str()))
-                        .return_values_on_condition_check_failure(
-                            ReturnValuesOnConditionCheckFailure::AllOld,
-                        )
+                        .set_item(Some(item.clone()));
+                    TransactWriteItem::builder()
+                        .put(if_still_mine!(put))
                         .build()
-                        .map_err(error)?;
-                    TransactWriteItem::builder().put(put).build()
                 }
             };
             Ok(item)
