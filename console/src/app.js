@@ -5,8 +5,8 @@
 
 import { Api, apiBase } from './api.js';
 import { conversationView } from './conversation.js';
-import { byId, fieldError, once } from './dom.js';
-import { mergePages } from './model.js';
+import { byId, fieldError, once, say } from './dom.js';
+import { endedWords, mergePages, sessionState } from './model.js';
 import { phonePane } from './phone.js';
 import { sessionCard } from './session.js';
 import { tabs } from './tabs.js';
@@ -37,10 +37,16 @@ const app = {
   },
 
   async refreshSession() {
+    const shown = this.session;
     const { sessions, sandboxNumber } = await this.api.sessions();
     byId('sandbox-number').textContent = `Sandbox number ${sandboxNumber}`;
+    // A create or a revoke answered while this list was on its way: their news is newer.
+    if (this.session?.id !== shown?.id) return;
     const live = sessions[0] ?? null;
-    const expired = !live && this.session && new Date(this.session.expiresAt).getTime() <= Date.now();
+    const now = Date.now();
+    const ended = endedWords(this.session, live, now);
+    if (ended) say('session-news', ended);
+    const expired = !live && this.session && sessionState(this.session, now) === 'expired';
     this.session = live ?? (expired ? this.session : null);
     this.render();
   },

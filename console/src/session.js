@@ -32,7 +32,7 @@ export function sessionCard(app) {
           'session-news',
           session.status === 'active'
             ? `The session for ${phone(session.phoneE164)} is already active.`
-            : `Session created: the activation template is on its way to ${who}.`,
+            : `Session created: the activation template was sent to ${who}.`,
         );
       } catch (error) {
         app.refused(error, () =>
