@@ -30,18 +30,33 @@ const app = {
   /** Every message seen, newest first, and where the next older page starts. */
   conversation: { messages: [], olderCursor: null, windowExpiresAt: null, started: false },
   tab: 'tab-sandbox',
+  /** Creates and revokes running, and how many have started or finished (`changeSession`). */
+  changes: { running: 0, count: 0 },
 
   setSession(session) {
     this.session = session;
     this.render();
   },
 
+  /** Runs a create or a revoke (`call`): a session list asked for before it finished is older
+   * than its answer, and one asked for while it runs may show what it is still doing (a
+   * pending session that a refused create then rolls back), so `refreshSession` drops both. */
+  async changeSession(call) {
+    this.changes.running += 1;
+    this.changes.count += 1;
+    try {
+      return await call();
+    } finally {
+      this.changes.running -= 1;
+      this.changes.count += 1;
+    }
+  },
+
   async refreshSession() {
-    const shown = this.session;
+    const asked = this.changes.count;
     const { sessions, sandboxNumber } = await this.api.sessions();
     byId('sandbox-number').textContent = `Sandbox number ${sandboxNumber}`;
-    // A create or a revoke answered while this list was on its way: their news is newer.
-    if (this.session?.id !== shown?.id) return;
+    if (this.changes.running || this.changes.count !== asked) return;
     const live = sessions[0] ?? null;
     const now = Date.now();
     const ended = endedWords(this.session, live, now);

@@ -219,15 +219,52 @@ test('the key signs in and is kept in this tab only, never in the URL', async ()
 });
 
 test("a number Meta refuses is shown beside the Phone field in Meta's words", async () => {
+  // While create runs, the list shows the pending session it wrote, until Meta's refusal rolls
+  // it back. A poll can land in that moment: here one always does (its answer is what the API
+  // gives then), and the console must not show that session, nor say later that it ended.
+  const sessions = `${API}/v1/whatsapp/sandbox/sessions`;
+  let creating = false;
+  let polledMeanwhile = false;
+  await page.route(sessions, async (route) => {
+    if (route.request().method() === 'POST') {
+      creating = true;
+      const refusal = await route.fetch();
+      await until('a poll during the create', async () => polledMeanwhile, 10_000);
+      creating = false;
+      await route.fulfill({ response: refusal });
+    } else if (creating && !polledMeanwhile) {
+      const listed = await (await route.fetch()).json();
+      const now = Date.now();
+      const writing = {
+        id: 'wss_0000000000000000000000',
+        phoneE164: '12025550172',
+        status: 'pending',
+        expiresAt: new Date(now + 86_400_000).toISOString().replace(/\.\d+Z$/, 'Z'),
+        activatedAt: null,
+        createdAt: new Date(now).toISOString().replace(/\.\d+Z$/, 'Z'),
+      };
+      await route.fulfill({ json: { ...listed, sessions: [writing] } });
+      polledMeanwhile = true;
+    } else {
+      await route.fallback();
+    }
+  });
   await textbox('Phone').fill(REFUSED);
   await button('Create session').click();
   const phone = textbox('Phone');
   await until('the refusal', async () => /131030/.test(await description(phone)));
+  await page.unroute(sessions);
   assert.match(await description(phone), /Meta refused the template: \(#131030\) Recipient phone number not in allowed list/);
   assert.match(await description(phone), /not on the sandbox number's list of allowed recipients/);
   assert.equal(await phone.getAttribute('aria-invalid'), 'true');
+  // A poll as the API answers now, taken in by the time the next one is asked for (the console
+  // polls one at a time): still no session, and no news of one ending.
+  for (let polls = 0; polls < 2; polls += 1) {
+    await page.waitForRequest((r) => r.url() === sessions && r.method() === 'GET');
+  }
   assert.ok(await page.locator('#session-none').isVisible());
   assert.ok(await pane().isHidden());
+  assert.equal(await textOf('session-news'), '');
   await noSeriousViolations('sandbox, a refused create');
 });
 
