@@ -1,8 +1,9 @@
 //! The console in a real browser (README, "The console"): `make dev`'s stack on free ports
 //! (with a customer-service window of [`WINDOW_SECONDS`], so a closed window shows within the
 //! run), and `tests/browser/console.mjs` driving Debian's Chromium with Playwright through a
-//! newcomer's loop, every control found by its role and accessible name and every view checked
-//! by axe-core. The script's failures fail this test, its report and the stack's logs shown.
+//! newcomer's loop on a virtual phone, every control found by its role and accessible name and
+//! every view checked by axe-core. The script's failures fail this test, its report and the
+//! stack's logs shown.
 //!
 //! `UPDATE_SCREENSHOTS=1 cargo test -p e2e --test console` also rewrites the README's
 //! screenshots (`console/screenshots/`); without it the run leaves the tree as it was.
@@ -13,8 +14,8 @@ use std::time::Duration;
 use e2e::node::repo_root;
 use e2e::stack::Stack;
 
-/// The window of the stack's functions: long enough for a send and its echo after the
-/// activation, short enough that the run sees it close.
+/// The window of the stack's functions: long enough for a send after the tap on Activate
+/// (every message of the phone opens it again), short enough that the run sees it close.
 const WINDOW_SECONDS: &str = "60";
 /// The whole walk, the wait for the window to close included, takes about two minutes.
 const SCRIPT_LIMIT: Duration = Duration::from_secs(10 * 60);

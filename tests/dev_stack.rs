@@ -4,9 +4,11 @@
 //! registered as the user's webhook, then create, the stub's signed reply, list until active
 //! while the activation and the reply arrive at the receiver with both signatures verified, a
 //! sandbox message whose statuses and echo reach the conversation (and the echo the receiver),
-//! revoke, list empty, and a send Meta refuses rolled back. A virtual phone (`+1 201 555
-//! 0150`) activates by itself and answers a `/reply`, the receiver printing the signed events,
-//! and the CI example (`examples/ci/`, `node --test`) passes against the stack. Ctrl-C, SIGTERM
+//! revoke, list empty, and a send Meta refuses rolled back. The README's first screen runs as
+//! written (its shell lines, with the stack's ports): a virtual phone (`+1 201 555 0150`)
+//! activates by itself, is sent a message and answers a `/reply`, and a test event is
+//! redelivered, the receiver printing the signed events; then the CI example (`examples/ci/`,
+//! `node --test`) passes against the stack. Ctrl-C, SIGTERM
 //! (to `make dev` or its process group) and `make` killed outright all stop every process the
 //! stack started (README, "Local development"). Every process the stack started is stopped when
 //! the test ends, whether it passes or fails.
@@ -14,6 +16,7 @@
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
+use e2e::node::repo_root;
 use e2e::stack::{free_ports, state_dir, Launch, Stack, Target};
 use e2e::{SANDBOX_NUMBER, SPAIN, SPAIN_DIGITS};
 use graph_stub::meta::BUTTON_TEXT;
@@ -244,53 +247,109 @@ async fn make_dev_serves_the_whole_activation_flow_on_localhost() {
 
 /// How long `node --test examples/ci/` may take (it waits for events up to a minute each).
 const CI_EXAMPLE_LIMIT: Duration = Duration::from_secs(300);
+/// How long the README's first screen may take (its `until` waits for the activation).
+const README_LIMIT: Duration = Duration::from_secs(120);
+/// The README's section whose shell lines are run as written.
+const FIRST_SCREEN: &str = "## Try it with no phone and no Meta account";
+/// The addresses those lines use: `make dev`'s API and webhook-receiver on their default ports.
+const DEFAULT_API: &str = "http://localhost:9000";
+const DEFAULT_RECEIVER: &str = "http://127.0.0.1:9200/";
+
+/// The shell lines of the README's [`FIRST_SCREEN`], every `sh` block in order, as a newcomer
+/// pastes them after `make dev`'s `export KEY=…`, with its default ports moved to the stack's.
+fn readme_first_screen(stack: &Stack) -> String {
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).expect("read README.md");
+    let section = readme
+        .split(&format!("\n{FIRST_SCREEN}\n"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("README.md has no section {FIRST_SCREEN:?}"));
+    let section = section.split("\n## ").next().unwrap_or_default();
+    let script: String = section
+        .split("```sh\n")
+        .skip(1)
+        .filter_map(|block| block.split("```").next())
+        .collect();
+    for default in [DEFAULT_API, DEFAULT_RECEIVER] {
+        assert!(
+            script.contains(default),
+            "the README's first screen no longer calls {default}:\n{script}"
+        );
+    }
+    script
+        .replace(DEFAULT_API, &stack.api)
+        .replace(DEFAULT_RECEIVER, &stack.receiver.0)
+}
 
 #[tokio::test]
-async fn make_dev_plays_a_virtual_phone_that_activates_by_itself_and_the_ci_example_passes() {
+async fn the_readmes_first_screen_runs_as_written_on_make_dev_and_the_ci_example_passes() {
     let stack = Stack::start();
     let api = Api::of(&stack);
-    api.register_receiver().await;
 
-    // The README's first screen: a session for +1 201 555 0150, which taps Activate as soon
-    // as its template is delivered; the phone function plays it from the stream.
-    let created = api.create("+1 201 555 0150").await;
-    let id = created["session"]["id"]
+    // The README's lines, in bash with every failure fatal: the receiver registered, a session
+    // for +1 201 555 0150, which taps Activate as soon as its template is delivered (the phone
+    // function plays it from the stream), a message, a `/reply`, a test event redelivered.
+    let (script, key) = (readme_first_screen(&stack), stack.key.clone());
+    let (passed, output) = tokio::task::spawn_blocking(move || {
+        let args = ["-euo", "pipefail", "-c", script.as_str()];
+        e2e::node::run_program(
+            "bash",
+            "install bash",
+            &args,
+            &[("KEY", key.as_str())],
+            README_LIMIT,
+        )
+    })
+    .await
+    .expect("the README's lines ran");
+    assert!(
+        passed,
+        "the README's first screen failed:\n{output}\n{}",
+        stack.logs()
+    );
+    assert!(
+        !output.contains(r#""error":""#),
+        "the API refused a line of the README's first screen:\n{output}"
+    );
+    assert!(
+        output.contains(r#""phoneE164":"12015550150","status":"active""#),
+        "{output}"
+    );
+    // The phone's answer to `/reply`, and the test event's redelivery.
+    assert!(
+        output.contains(r#""direction":"inbound","phoneE164":"12015550150","type":"text","text":{"body":"Thanks! When will it arrive?"}"#),
+        "{output}"
+    );
+    assert!(output.contains(r#""attemptNumber":2"#), "{output}");
+    let listed = api.until_active().await;
+    let id = listed["sessions"][0]["id"]
         .as_str()
         .expect("session id")
         .to_owned();
-    api.until_active().await;
+    // The message the lines sent, which the phone reports read.
+    let sent = output
+        .split(r#"{"message":{"id":""#)
+        .filter_map(|rest| rest.split_once(r#"","direction":"outbound""#))
+        .map(|(wamid, _)| wamid.to_owned())
+        .next()
+        .unwrap_or_else(|| panic!("no sent message in the output:\n{output}"));
     let verified = "webhook-receiver: verified ";
-    stack
-        .wait_for_receiver(
-            &format!("{verified}whatsapp.sandbox.session.activated evt_"),
-            &format!("session {id}"),
-        )
-        .await;
-    stack
-        .wait_for_receiver(
-            &format!("{verified}message.received evt_"),
-            &format!("text {}", json!(BUTTON_TEXT)),
-        )
-        .await;
-
-    // The phone answers when told, and the answer reaches the receiver too.
-    let (status, replied) = api
-        .post(
-            &format!("{SESSIONS}/{id}/reply"),
-            json!({ "type": "text", "text": "hello from the virtual phone" }),
-        )
-        .await;
-    assert_eq!(status, 200, "{replied}\n{}", stack.logs());
-    assert_eq!(
-        replied["message"]["text"]["body"],
-        "hello from the virtual phone"
-    );
-    stack
-        .wait_for_receiver(
-            &format!("{verified}message.received evt_"),
-            "hello from the virtual phone",
-        )
-        .await;
+    for (event, what) in [
+        (
+            "whatsapp.sandbox.session.activated",
+            format!("session {id}"),
+        ),
+        ("message.received", format!("text {}", json!(BUTTON_TEXT))),
+        ("message.read", format!("message {sent}")),
+        (
+            "message.received",
+            r#"text "Thanks! When will it arrive?""#.to_owned(),
+        ),
+        ("webhook.test", "(again: same id)".to_owned()),
+    ] {
+        stack
+            .wait_for_receiver(&format!("{verified}{event} evt_"), &what)
+            .await;
+    }
     // Nothing about it ever reached the Graph API stand-in.
     let stub = std::fs::read_to_string(stack.dir.join("graph-stub.log")).unwrap_or_default();
     assert!(!stub.contains("12015550150"), "{stub}");

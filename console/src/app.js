@@ -5,8 +5,8 @@
 
 import { Api, apiBase } from './api.js';
 import { conversationView } from './conversation.js';
-import { byId, fieldError, once } from './dom.js';
-import { mergePages } from './model.js';
+import { byId, fieldError, once, say } from './dom.js';
+import { endedWords, mergePages, sessionState } from './model.js';
 import { phonePane } from './phone.js';
 import { sessionCard } from './session.js';
 import { tabs } from './tabs.js';
@@ -30,17 +30,38 @@ const app = {
   /** Every message seen, newest first, and where the next older page starts. */
   conversation: { messages: [], olderCursor: null, windowExpiresAt: null, started: false },
   tab: 'tab-sandbox',
+  /** Creates and revokes running, and how many have started or finished (`changeSession`). */
+  changes: { running: 0, count: 0 },
 
   setSession(session) {
     this.session = session;
     this.render();
   },
 
+  /** Runs a create or a revoke (`call`): a session list asked for before it finished is older
+   * than its answer, and one asked for while it runs may show what it is still doing (a
+   * pending session that a refused create then rolls back), so `refreshSession` drops both. */
+  async changeSession(call) {
+    this.changes.running += 1;
+    this.changes.count += 1;
+    try {
+      return await call();
+    } finally {
+      this.changes.running -= 1;
+      this.changes.count += 1;
+    }
+  },
+
   async refreshSession() {
+    const asked = this.changes.count;
     const { sessions, sandboxNumber } = await this.api.sessions();
     byId('sandbox-number').textContent = `Sandbox number ${sandboxNumber}`;
+    if (this.changes.running || this.changes.count !== asked) return;
     const live = sessions[0] ?? null;
-    const expired = !live && this.session && new Date(this.session.expiresAt).getTime() <= Date.now();
+    const now = Date.now();
+    const ended = endedWords(this.session, live, now);
+    if (ended) say('session-news', ended);
+    const expired = !live && this.session && sessionState(this.session, now) === 'expired';
     this.session = live ?? (expired ? this.session : null);
     this.render();
   },

@@ -25,6 +25,15 @@ export function sessionState(session, now) {
   return session.status === 'active' ? 'active' : 'pending';
 }
 
+/** Why the session the page showed (`shown`) is gone from the list (`listed`: the caller's
+ * live session, or `null`), in words; `null` when it is still listed or reached its expiry
+ * (the page keeps showing it, as expired). Only a revoke elsewhere or the phone's STOP end
+ * a session earlier, and the list says neither. */
+export function endedWords(shown, listed, now) {
+  if (!shown || listed || sessionState(shown, now) === 'expired') return null;
+  return `The session for +${shown.phoneE164} ended: the phone wrote STOP, or the session was revoked elsewhere.`;
+}
+
 /**
  * Whether a free-form message may be sent now, and why not: `none` (no session), `pending`,
  * `expired`, `never` (active, but the phone never wrote), `closed` (the window ran out at

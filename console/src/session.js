@@ -24,7 +24,7 @@ export function sessionCard(app) {
       fieldError(input, '');
       say('session-news', '');
       try {
-        const { session } = await app.api.createSession(input.value);
+        const { session } = await app.changeSession(() => app.api.createSession(input.value));
         app.setSession(session);
         input.value = '';
         const who = isVirtualPhone(session.phoneE164) ? 'the virtual phone (its pane is beside the conversation)' : phone(session.phoneE164);
@@ -32,7 +32,7 @@ export function sessionCard(app) {
           'session-news',
           session.status === 'active'
             ? `The session for ${phone(session.phoneE164)} is already active.`
-            : `Session created: the activation template is on its way to ${who}.`,
+            : `Session created: the activation template was sent to ${who}.`,
         );
       } catch (error) {
         app.refused(error, () =>
@@ -52,7 +52,7 @@ export function sessionCard(app) {
       const session = app.session;
       if (!session) return;
       try {
-        await app.api.revoke(session.id);
+        await app.changeSession(() => app.api.revoke(session.id));
       } catch (error) {
         // Already gone (revoked elsewhere, or expired): the same outcome.
         if (error.code !== 'session_not_found') {

@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import {
   bubble,
   deliveryWords,
+  endedWords,
   formatHeaders,
   isVirtualPhone,
   mergePages,
@@ -27,6 +28,17 @@ test('a session past its expiry is expired by time, whatever its status says', (
   assert.equal(sessionState(session('pending', '2026-11-25T14:15:22Z'), NOW), 'pending');
   assert.equal(sessionState(session('active', '2026-12-01T14:15:22Z'), NOW), 'active');
   assert.equal(sessionState(session('active', '2026-11-24T14:15:22Z'), NOW), 'expired');
+});
+
+test('a session gone from the list before its expiry ended, said in words; one past it expired', () => {
+  const shown = session('active', '2026-12-01T14:15:22Z');
+  assert.equal(
+    endedWords(shown, null, NOW),
+    'The session for +34688246216 ended: the phone wrote STOP, or the session was revoked elsewhere.',
+  );
+  assert.equal(endedWords(shown, shown, NOW), null);
+  assert.equal(endedWords(session('active', '2026-11-24T14:15:22Z'), null, NOW), null);
+  assert.equal(endedWords(null, null, NOW), null);
 });
 
 test('the composer opens only for an active session inside its window, and says why not', () => {

@@ -12,9 +12,10 @@
 // DEV_WINDOW_SECONDS=60, as tests/console.rs does). UPDATE_SCREENSHOTS=1 rewrites the README's
 // pictures (SCREENSHOTS_DIR, console/screenshots); otherwise nothing is written.
 //
-// On this branch make dev's graph-stub plays every phone: it taps a template's button and echoes
-// texts, so the loop runs on an ordinary number (Spain). The virtual phones' `/reply` (issue 24)
-// is not here yet: the phone pane is shown and checked, but not tapped.
+// The loop runs on virtual phones (+1 NXX 555 0100-0199, which the service plays itself, README
+// "Virtual phones"): the phone pane taps Activate, types replies and taps buttons through
+// `/reply`. graph-stub, make dev's stand-in for Meta, plays only the ordinary number of the last
+// step, whose session has no phone pane.
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -37,15 +38,34 @@ const CHROMIUM = env('CHROMIUM', '/usr/bin/chromium');
 const SCREENSHOTS_DIR = process.env.SCREENSHOTS_DIR ?? 'console/screenshots';
 const UPDATE_SCREENSHOTS = process.env.UPDATE_SCREENSHOTS === '1';
 
-/** A Spanish mobile: graph-stub taps its template and echoes its messages. */
-const PHONE = '+34 688 246 216';
-/** A number graph-stub refuses as Meta refuses one off the allowed list (131030). */
-const REFUSED = '+34 600 000 042';
-/** A virtual phone (+1 NXX 555 0100-0199) that taps Activate by itself (lines 50-59). */
-const VIRTUAL = '+1 202 555 0155';
+/** A reachable virtual phone (lines 00-49): it reports each message sent, delivered and read,
+ * and writes only when told, so the phone pane does its part. */
+const VIRTUAL = '+1 202 555 0142';
+/** A virtual phone Meta refuses (lines 70-79): error 131030, as for a number off the allowed list. */
+const REFUSED = '+1 202 555 0172';
+/** A virtual phone that answers its first template with STOP (lines 80-89). */
+const STOPS = '+1 202 555 0183';
+/** An ordinary number: graph-stub plays it, and its session has no phone pane. */
+const ORDINARY = '+34 688 246 216';
 const KEPT_AS = 'sandbox-console.api-key';
-/** The phone's tap on Activate, as its bubble reads: the button's text and the time. */
-const TAP = /^Activate\s*\d\d:\d\d$/;
+/** The phone's reply, typed in the pane. */
+const REPLY = 'Thanks! When will it arrive?';
+/** An interactive message with two reply buttons, sent through the API as a client sends it. */
+const QUESTION = {
+  type: 'interactive',
+  interactive: {
+    type: 'button',
+    body: { text: 'Tomorrow between 9:00 and 12:00. Does that suit you?' },
+    action: {
+      buttons: [
+        { type: 'reply', reply: { id: 'slot-yes', title: 'Yes, that suits me' } },
+        { type: 'reply', reply: { id: 'slot-other', title: 'Another time' } },
+      ],
+    },
+  },
+};
+/** Where the API is: the console's page is `<api>/console`. */
+const API = CONSOLE_URL.replace(/\/console\/?$/, '');
 
 // The flags the machine notes ask for; Playwright adds a fresh --user-data-dir of its own (it
 // refuses one in `args`), and --no-sandbox is needed as root.
@@ -130,15 +150,28 @@ async function noSeriousViolations(view) {
   console.log(`axe-core, ${view}: no serious or critical violation${others.length ? `; also ${others.join(', ')}` : ''}`);
 }
 
-/** A picture for the README, only when asked for. */
+/** A picture for the README, only when asked for (the pointer moved off the page, so no
+ * button shows as hovered). */
 async function screenshot(name, fullPage = false) {
-  if (UPDATE_SCREENSHOTS) await page.screenshot({ path: `${SCREENSHOTS_DIR}/${name}.png`, fullPage });
+  if (!UPDATE_SCREENSHOTS) return;
+  await page.mouse.move(0, 0);
+  await page.screenshot({ path: `${SCREENSHOTS_DIR}/${name}.png`, fullPage });
 }
 
 const button = (name) => page.getByRole('button', { name, exact: true });
 const textbox = (name) => page.getByRole('textbox', { name, exact: true });
-const messages = () => page.getByRole('log', { name: 'Messages' });
+const messages = () => page.getByRole('log', { name: 'Messages', exact: true });
 const sessionState = () => textOf('session-state');
+/** The phone pane, and its controls and log, found as a screen reader finds them. */
+const pane = () => page.getByRole('region', { name: 'Phone', exact: true });
+const inPane = (role, name) => pane().getByRole(role, { name, exact: true });
+const screen = () => pane().getByRole('log', { name: "The phone's messages", exact: true });
+/** The bubble in `log` that reads `text` and its time, nothing else (not a message that
+ * merely contains it, such as an interactive message with a button of that title). */
+const bubbleOf = (log, text) => {
+  const literal = text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return log.getByRole('listitem').filter({ hasText: new RegExp(`^${literal}\\s*\\d\\d:\\d\\d$`) });
+};
 
 // ---- the loop -------------------------------------------------------------------------------
 
@@ -174,42 +207,145 @@ test('the key signs in and is kept in this tab only, never in the URL', async ()
 });
 
 test("a number Meta refuses is shown beside the Phone field in Meta's words", async () => {
+  // While create runs, the list shows the pending session it wrote, until Meta's refusal rolls
+  // it back. A poll can land in that moment: here one always does (its answer is what the API
+  // gives then), and the console must not show that session, nor say later that it ended.
+  const sessions = `${API}/v1/whatsapp/sandbox/sessions`;
+  let creating = false;
+  let polledMeanwhile = false;
+  await page.route(sessions, async (route) => {
+    if (route.request().method() === 'POST') {
+      creating = true;
+      const refusal = await route.fetch();
+      await until('a poll during the create', async () => polledMeanwhile, 10_000);
+      creating = false;
+      await route.fulfill({ response: refusal });
+    } else if (creating && !polledMeanwhile) {
+      const listed = await (await route.fetch()).json();
+      const now = Date.now();
+      const writing = {
+        id: 'wss_0000000000000000000000',
+        phoneE164: '12025550172',
+        status: 'pending',
+        expiresAt: new Date(now + 86_400_000).toISOString().replace(/\.\d+Z$/, 'Z'),
+        activatedAt: null,
+        createdAt: new Date(now).toISOString().replace(/\.\d+Z$/, 'Z'),
+      };
+      await route.fulfill({ json: { ...listed, sessions: [writing] } });
+      polledMeanwhile = true;
+    } else {
+      await route.fallback();
+    }
+  });
   await textbox('Phone').fill(REFUSED);
   await button('Create session').click();
   const phone = textbox('Phone');
   await until('the refusal', async () => /131030/.test(await description(phone)));
+  await page.unroute(sessions);
   assert.match(await description(phone), /Meta refused the template: \(#131030\) Recipient phone number not in allowed list/);
   assert.match(await description(phone), /not on the sandbox number's list of allowed recipients/);
   assert.equal(await phone.getAttribute('aria-invalid'), 'true');
+  // A poll as the API answers now, taken in by the time the next one is asked for (the console
+  // polls one at a time): still no session, and no news of one ending.
+  for (let polls = 0; polls < 2; polls += 1) {
+    await page.waitForRequest((r) => r.url() === sessions && r.method() === 'GET');
+  }
   assert.ok(await page.locator('#session-none').isVisible());
+  assert.ok(await pane().isHidden());
+  assert.equal(await textOf('session-news'), '');
   await noSeriousViolations('sandbox, a refused create');
 });
 
-test('a session turns active when the phone taps Activate, its template read', async () => {
-  await textbox('Phone').fill(PHONE);
+test('a phone that writes STOP ends its session, said in words, and a new one for it is refused', async () => {
+  await textbox('Phone').fill(STOPS);
   await button('Create session').click();
-  await until('the session', async () => /Pending|Active/.test(await sessionState()));
+  await until('the session', async () => /\+12025550183/.test(await textOf('session-phone')));
   assert.equal(await textbox('Phone').getAttribute('aria-invalid'), null);
-  assert.equal(await textOf('session-phone'), '+34688246216');
-  await until('the activation', async () => (await sessionState()) === 'Active', 60_000);
-  await until('the template read', async () => /^Read at /.test(await textOf('session-delivery')));
-  assert.match(await textOf('session-expires'), /\(in 6 d 23 h\)|\(in 7 d\)/);
-  // An ordinary phone: no phone pane.
-  assert.ok(await page.locator('#phone-pane').isHidden());
+  // The phone answers its template with STOP: the API stops listing the session.
+  await until('the end', async () => /ended: the phone wrote STOP/.test(await textOf('session-news')));
+  assert.equal(await textOf('session-news'), 'The session for +12025550183 ended: the phone wrote STOP, or the session was revoked elsewhere.');
+  assert.ok(await page.locator('#session-none').isVisible());
+  assert.ok(await pane().isHidden());
+  await textbox('Phone').fill(STOPS);
+  await button('Create session').click();
+  const phone = textbox('Phone');
+  await until('the refusal', async () => /opted out/.test(await description(phone)));
+  assert.match(await description(phone), /\+12025550183 opted out of sandbox messages/);
+  await textbox('Phone').fill('');
 });
 
-test("a message's ticks reach read, and the phone's reply arrives as a bubble", async () => {
+test("a virtual phone's session shows the phone pane: the template with its Activate button", async () => {
+  await textbox('Phone').fill(VIRTUAL);
+  await button('Create session').click();
+  await pane().waitFor();
+  assert.equal(await textbox('Phone').getAttribute('aria-invalid'), null);
+  assert.equal(await textOf('session-phone'), '+12025550142 (virtual phone)');
+  assert.match(await sessionState(), /^Pending/);
+  await screen().getByRole('listitem').filter({ hasText: 'Tap Activate' }).waitFor();
+  await inPane('button', 'Activate').waitFor();
+  await inPane('textbox', 'Reply').waitFor();
+  await inPane('button', 'Send reply').waitFor();
+  // Lines 00-49 do nothing until told: the session waits for the tap.
+  assert.match(await sessionState(), /^Pending/);
+  assert.ok(await textbox('Message').isDisabled());
+  await noSeriousViolations('phone pane, pending');
+});
+
+test('tapping Activate in the phone pane turns the session active, its template read', async () => {
+  await inPane('button', 'Activate').click();
+  await until('the activation', async () => (await sessionState()) === 'Active');
+  await until('the template read', async () => /^Read at /.test(await textOf('session-delivery')));
+  assert.match(await textOf('session-expires'), /\(in 6 d 23 h\)|\(in 7 d\)/);
+  // The tap is the phone's message: on the left of the conversation, on the right of the phone.
+  await bubbleOf(messages(), 'Activate').waitFor();
+  await bubbleOf(screen(), 'Activate').waitFor();
+  assert.equal(await inPane('textbox', 'Reply').getAttribute('aria-invalid'), null);
   await until('the open window', async () => /is open/.test(await textOf('window-status')));
-  await textbox('Message').fill('Hello from the console');
+  await noSeriousViolations('phone pane, active');
+  await screenshot('phone');
+});
+
+test("a message's ticks reach read on the virtual phone", async () => {
+  await textbox('Message').fill('Your order shipped!');
   await button('Send').click();
-  const mine = messages().getByRole('listitem').filter({ hasText: 'Hello from the console' }).first();
+  const mine = messages().getByRole('listitem').filter({ hasText: 'Your order shipped!' }).first();
   await mine.waitFor();
-  await mine.getByRole('img', { name: 'Read' }).waitFor({ timeout: 30_000 });
-  await messages().getByRole('listitem').filter({ hasText: 'Echo: Hello from the console' }).waitFor({ timeout: 30_000 });
-  // The phone's tap on Activate is in the conversation too.
-  await messages().getByRole('listitem').filter({ hasText: TAP }).waitFor();
+  await mine.getByRole('img', { name: 'Read' }).waitFor();
   assert.equal(await textbox('Message').inputValue(), '');
   assert.match(await description(textbox('Message')), /The customer-service window is open for/);
+  // The phone shows it too, without the business's ticks.
+  await bubbleOf(screen(), 'Your order shipped!').waitFor();
+});
+
+test("a reply typed in the phone pane arrives as a bubble in both logs", async () => {
+  await inPane('textbox', 'Reply').fill(REPLY);
+  await inPane('button', 'Send reply').click();
+  await bubbleOf(messages(), REPLY).waitFor();
+  await bubbleOf(screen(), REPLY).waitFor();
+  assert.equal(await inPane('textbox', 'Reply').inputValue(), '');
+  assert.equal(await inPane('textbox', 'Reply').getAttribute('aria-invalid'), null);
+});
+
+test("an interactive message's button, tapped in the phone pane, comes back as the phone's answer", async () => {
+  // Sent as any client sends it: the console is not the only client of the API.
+  const sent = await fetch(`${API}/v1/whatsapp/sandbox/messages`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${KEY}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify(QUESTION),
+  });
+  assert.equal(sent.status, 200, await sent.text());
+  const [yes] = QUESTION.interactive.action.buttons.map((b) => b.reply.title);
+  const asked = screen().getByRole('listitem').filter({ hasText: 'Does that suit you?' });
+  await asked.getByRole('button', { name: yes, exact: true }).waitFor();
+  await asked.getByRole('button', { name: 'Another time', exact: true }).waitFor();
+  await noSeriousViolations('phone pane, an interactive message');
+  await asked.getByRole('button', { name: yes, exact: true }).click();
+  // Its title, as the phone's own message: on the left of the conversation.
+  const answer = bubbleOf(messages(), yes);
+  await answer.waitFor();
+  assert.match(await answer.getAttribute('class'), /\btheirs\b/);
+  await bubbleOf(screen(), yes).waitFor();
+  await messages().getByRole('listitem').filter({ hasText: 'Does that suit you?' }).getByRole('img', { name: 'Read' }).waitFor();
   await noSeriousViolations('conversation');
   await screenshot('conversation');
 });
@@ -219,7 +355,7 @@ test('a second phone while one is live is refused beside the Phone field', async
   await button('Create session').click();
   const phone = textbox('Phone');
   await until('the refusal', async () => /revoke it/.test(await description(phone)));
-  assert.match(await description(phone), /\+34688246216/);
+  assert.match(await description(phone), /\+12025550142/);
   assert.equal(await sessionState(), 'Active');
   await textbox('Phone').fill('');
 });
@@ -322,29 +458,6 @@ test('the window closes, and the composer says why', async () => {
   await noSeriousViolations('conversation, window closed');
 });
 
-test("a virtual phone's session shows the phone pane, with its Activate, Reply and Send reply", async () => {
-  await button('Revoke').click();
-  await until('the revocation', async () => /revoked/.test(await textOf('session-news')));
-  assert.ok(await page.locator('#session-none').isVisible());
-  await textbox('Phone').fill(VIRTUAL);
-  await button('Create session').click();
-  const pane = page.getByRole('region', { name: 'Phone', exact: true });
-  await pane.waitFor();
-  assert.ok(await page.locator('#phone-pane').isVisible());
-  assert.match(await textOf('session-phone'), /\+12025550155 \(virtual phone\)/);
-  const screen = pane.getByRole('log', { name: "The phone's messages" });
-  await screen.getByRole('listitem').filter({ hasText: 'Tap Activate' }).waitFor();
-  await pane.getByRole('button', { name: 'Activate', exact: true }).waitFor();
-  await pane.getByRole('textbox', { name: 'Reply', exact: true }).waitFor();
-  await pane.getByRole('button', { name: 'Send reply', exact: true }).waitFor();
-  // Lines 50-59 tap Activate on delivery by themselves (graph-stub on this branch, the service
-  // itself once virtual phones exist): the tap shows on the phone's side.
-  await until('the activation', async () => (await sessionState()) === 'Active', 60_000);
-  await screen.getByRole('listitem').filter({ hasText: TAP }).waitFor();
-  await noSeriousViolations('phone pane');
-  await screenshot('phone');
-});
-
 test('what a browser receives of the console stays under 100 KB gzip', () => {
   const files = [...received].filter(([url]) => new URL(url).pathname.includes('/console'));
   const raw = files.reduce((sum, [, body]) => sum + body.length, 0);
@@ -388,11 +501,16 @@ test('the console works under its own Content-Security-Policy, by keyboard alone
     }
     return names;
   };
-  // The session and the conversation as the API has them, then Tab from the tabs.
+  // The session, the conversation and the phone pane as the API has them, then Tab from the
+  // tabs through the session card and on through the phone's buttons and its Reply box.
   await strict.getByRole('button', { name: 'Revoke' }).waitFor();
-  await strict.getByRole('log', { name: 'Messages' }).getByRole('listitem').first().waitFor();
-  const sandbox = await reached(6);
-  for (const name of ['Revoke', 'phone', 'Create session']) assert.ok(sandbox.includes(name), sandbox.join(' | '));
+  await strict.getByRole('log', { name: 'Messages', exact: true }).getByRole('listitem').first().waitFor();
+  const phone = strict.getByRole('region', { name: 'Phone', exact: true });
+  await phone.getByRole('button', { name: 'Activate', exact: true }).waitFor();
+  const sandbox = await reached(40);
+  for (const name of ['Revoke', 'phone', 'Create session', 'Activate', 'Another time', 'reply-text', 'Send reply']) {
+    assert.ok(sandbox.includes(name), sandbox.join(' | '));
+  }
   await strict.getByRole('tab', { name: 'Sandbox' }).focus();
   await strict.keyboard.press('ArrowRight');
   await strict.getByRole('tab', { name: 'Webhooks', selected: true }).waitFor();
@@ -405,4 +523,17 @@ test('the console works under its own Content-Security-Policy, by keyboard alone
   }
   assert.deepEqual(problems, [], 'nothing was refused by the policy, and no script failed');
   await context.close();
+});
+
+test("an ordinary phone's session has no phone pane", async () => {
+  await button('Revoke').click();
+  await until('the revocation', async () => /revoked/.test(await textOf('session-news')));
+  assert.ok(await page.locator('#session-none').isVisible());
+  assert.ok(await pane().isHidden());
+  await textbox('Phone').fill(ORDINARY);
+  await button('Create session').click();
+  await until('the session', async () => (await textOf('session-phone')) === '+34688246216');
+  await until('the activation by graph-stub', async () => (await sessionState()) === 'Active', 60_000);
+  assert.ok(await pane().isHidden());
+  assert.ok(await page.locator('#phone-pane').isHidden());
 });

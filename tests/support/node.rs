@@ -1,5 +1,6 @@
-//! Node.js scripts the tests run (`@zernio/node` driven unchanged, the CI example): one
-//! runner that reads both pipes while the script runs and kills it after a limit.
+//! Scripts the tests run (`@zernio/node` driven unchanged, the CI example, the console's browser
+//! test, the README's shell lines): one runner that reads both pipes while the script runs and
+//! kills it after a limit.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -17,7 +18,18 @@ pub fn repo_root() -> PathBuf {
 /// Runs `node` with `args` from the repository's root with `vars` set, killed after `limit`:
 /// whether it passed, and what it printed.
 pub fn run(args: &[&str], vars: &[(&str, &str)], limit: Duration) -> (bool, String) {
-    let mut child = Command::new("node")
+    run_program("node", "Node.js 20 is needed", args, vars, limit)
+}
+
+/// Runs `program` (`needs`: what to install when it is missing) as [`run`] runs `node`.
+pub fn run_program(
+    program: &str,
+    needs: &str,
+    args: &[&str],
+    vars: &[(&str, &str)],
+    limit: Duration,
+) -> (bool, String) {
+    let mut child = Command::new(program)
         .args(args)
         .current_dir(repo_root())
         .envs(vars.iter().copied())
@@ -25,7 +37,7 @@ pub fn run(args: &[&str], vars: &[(&str, &str)], limit: Duration) -> (bool, Stri
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| panic!("could not run `node` ({e}): Node.js 20 is needed"));
+        .unwrap_or_else(|e| panic!("could not run `{program}` ({e}): {needs}"));
     // Read both pipes while the script runs, so a full pipe never blocks it.
     let drain = |mut pipe: Box<dyn Read + Send>| {
         std::thread::spawn(move || {
@@ -38,7 +50,7 @@ pub fn run(args: &[&str], vars: &[(&str, &str)], limit: Duration) -> (bool, Stri
     let stderr = drain(Box::new(child.stderr.take().expect("stderr")));
     let deadline = Instant::now() + limit;
     let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for node") {
+        if let Some(status) = child.try_wait().expect("wait for the script") {
             break Some(status);
         }
         if Instant::now() > deadline {
