@@ -4,7 +4,9 @@
 //! secret shown once, another user's webhook not found.
 
 use base64::Engine;
-use e2e::webhooks::{new_webhook, public_egress, SETTINGS};
+use e2e::webhooks::{
+    assert_invalid, assert_webhook_not_found, new_webhook, public_egress, SETTINGS,
+};
 use e2e::{assert_error, Options, TestEnv};
 use lambda_http::http::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -392,13 +394,7 @@ async fn an_update_refuses_what_a_create_refuses() {
         let reply = env
             .webhooks_with(&egress, Method::PUT, SETTINGS, Some(&key), Some(&body), &[])
             .await;
-        let error = assert_error(
-            &reply,
-            StatusCode::BAD_REQUEST,
-            "invalid_request_error",
-            "invalid_field_value",
-        );
-        assert_eq!(error["param"], param, "{body}");
+        assert_invalid(&reply, param);
     }
     let reply = env
         .webhooks(
@@ -409,23 +405,11 @@ async fn an_update_refuses_what_a_create_refuses() {
             &[],
         )
         .await;
-    let error = assert_error(
-        &reply,
-        StatusCode::BAD_REQUEST,
-        "invalid_request_error",
-        "invalid_field_value",
-    );
-    assert_eq!(error["param"], "webhookId");
+    assert_invalid(&reply, "webhookId");
     let reply = env
         .webhooks(Method::DELETE, SETTINGS, &key, None, &[])
         .await;
-    let error = assert_error(
-        &reply,
-        StatusCode::BAD_REQUEST,
-        "invalid_request_error",
-        "invalid_field_value",
-    );
-    assert_eq!(error["param"], "webhookId");
+    assert_invalid(&reply, "webhookId");
     assert_eq!(env.list_webhooks(&key).await[0], hook_without_secret(&hook));
 }
 
@@ -460,13 +444,7 @@ async fn another_users_webhook_is_not_found_exactly_like_an_unknown_one() {
             .await;
         let test = env.test_webhook(&stranger, id).await;
         for reply in [&put, &delete, &test] {
-            let body = assert_error(
-                reply,
-                StatusCode::NOT_FOUND,
-                "not_found",
-                "webhook_not_found",
-            );
-            assert_eq!(body["param"], "webhookId");
+            assert_webhook_not_found(reply);
             answers.push(reply.text.clone());
         }
     }
@@ -544,13 +522,7 @@ async fn a_flood_of_custom_headers_is_refused_for_its_count_and_an_update_for_no
     let create = with("customHeaders", flood.clone());
     assert!(create.to_string().len() < sandbox::api::webhooks::MAX_BODY_BYTES);
     let reply = env.create_webhook(&key, &create).await;
-    let body = assert_error(
-        &reply,
-        StatusCode::BAD_REQUEST,
-        "invalid_request_error",
-        "invalid_field_value",
-    );
-    assert_eq!(body["param"], "customHeaders");
+    let body = assert_invalid(&reply, "customHeaders");
     // Refused by the count, before any name is compared ("A" repeats "a").
     assert_eq!(
         body["error"],

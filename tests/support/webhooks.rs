@@ -1,17 +1,21 @@
 //! The API user's outbound webhooks (`/v1/webhooks/*`): calls to the real handler and a
-//! local receiver.
+//! local receiver, the signatures a receiver checks, the log lines the functions write.
 
 use std::collections::HashMap;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, RequestExt};
 use sandbox::outbound::{EgressClient, Targets};
+use sandbox::session::UserId;
+use sandbox::webhooks::{LogEntry, LogStatus};
 use serde_json::{json, Value};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use super::{finish, request, Reply, TestEnv};
+use super::{assert_error, finish, request, Reply, TestEnv};
 
 /// The settings path (create, list, update, delete).
 pub const SETTINGS: &str = "/v1/webhooks/settings";
@@ -21,6 +25,8 @@ pub const TEST: &str = "/v1/webhooks/test";
 pub const LOGS: &str = "/v1/webhooks/logs";
 /// The redeliver path.
 pub const REDELIVER: &str = "/v1/webhooks/logs/redeliver";
+/// The recover path.
+pub const RECOVER: &str = "/v1/webhooks/logs/recover";
 
 /// A delivery client as `make dev` runs it: private targets and plain `http` allowed (the
 /// receivers in tests listen on 127.0.0.1), a 5 s limit (two shared cores).
@@ -178,6 +184,75 @@ impl TestEnv {
         self.webhooks(Method::POST, REDELIVER, key, Some(&body), &[])
             .await
     }
+
+    /// Stores a log entry of `user`'s directly, as an attempt of `event` to `webhook` at `at`
+    /// would (500 when it failed), its payload `{"id", "event"}`.
+    pub async fn log_entry(
+        &self,
+        user: &str,
+        webhook: &str,
+        event: &str,
+        event_id: &str,
+        status: LogStatus,
+        at: i64,
+    ) {
+        let failed = status == LogStatus::Failed;
+        let entry = LogEntry {
+            webhook_id: webhook.into(),
+            webhook_name: "hook".into(),
+            event_id: event_id.into(),
+            event: event.into(),
+            url: "https://hooks.example.com/".into(),
+            status,
+            status_code: Some(if failed { 500 } else { 200 }),
+            request_payload: format!(r#"{{"id":"{event_id}","event":"{event}"}}"#).into_bytes(),
+            response_body: String::new(),
+            error_message: failed.then(|| "answered 500".into()),
+            attempt_number: 1,
+            response_time_ms: 12,
+            created_at: at,
+        };
+        self.app
+            .store
+            .log_attempt(&UserId::new(user), &entry)
+            .await
+            .expect("logged");
+    }
+
+    /// `PUT /v1/webhooks/settings` with `body`.
+    pub async fn update_webhook(&self, key: &str, body: &Value) -> Reply {
+        self.webhooks(Method::PUT, SETTINGS, key, Some(body), &[])
+            .await
+    }
+
+    /// `POST /v1/webhooks/logs/recover` with `body`.
+    pub async fn recover(&self, key: &str, body: &Value) -> Reply {
+        self.webhooks(Method::POST, RECOVER, key, Some(body), &[])
+            .await
+    }
+}
+
+/// Asserts that `reply` is 400 `invalid_field_value` naming `param`; its body.
+pub fn assert_invalid(reply: &Reply, param: &str) -> Value {
+    let body = assert_error(
+        reply,
+        StatusCode::BAD_REQUEST,
+        "invalid_request_error",
+        "invalid_field_value",
+    );
+    assert_eq!(body["param"], param, "{body}");
+    body
+}
+
+/// Asserts that `reply` is the one 404 of a webhook id that names none of the caller's.
+pub fn assert_webhook_not_found(reply: &Reply) {
+    let body = assert_error(
+        reply,
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "webhook_not_found",
+    );
+    assert_eq!(body["param"], "webhookId", "{body}");
 }
 
 /// A receiver that answers every POST with `status`.
@@ -198,6 +273,60 @@ pub fn hook_url(server: &MockServer) -> String {
 /// The requests a receiver got.
 pub async fn received(server: &MockServer) -> Vec<wiremock::Request> {
     server.received_requests().await.unwrap_or_default()
+}
+
+/// A header of a request a receiver got, as text (empty when absent).
+pub fn header(request: &wiremock::Request, name: &str) -> String {
+    request
+        .headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Whether the Standard Webhooks reference verifier (the `standardwebhooks` crate's
+/// `Webhook::verify`, holding only `secret`, a `whsec_` one) accepts a delivery: any of the
+/// `webhook-signature` values, and a `webhook-timestamp` within five minutes of the wall clock.
+pub fn verifies(secret: &str, request: &wiremock::Request) -> bool {
+    standardwebhooks::Webhook::new(secret)
+        .and_then(|hook| hook.verify(&request.body, &request.headers))
+        .is_ok()
+}
+
+/// Log lines the functions write (their JSON format) while the guard of [`capture_logs`]
+/// lives, in this thread.
+#[derive(Clone, Default)]
+pub struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("log buffer").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    /// Everything captured so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().expect("log buffer")).into_owned()
+    }
+}
+
+/// Captures this thread's log lines while the guard lives. A line is never captured that was
+/// not written, but one may be missing: tracing caches per call site whether anyone listens,
+/// and another test's thread without a subscriber can cache "no" meanwhile.
+pub fn capture_logs() -> (Captured, tracing::subscriber::DefaultGuard) {
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let guard =
+        tracing::subscriber::set_default(sandbox::telemetry::subscriber(move || writer.clone()));
+    // Interest other threads cached without a subscriber is computed again.
+    tracing::callsite::rebuild_interest_cache();
+    (logs, guard)
 }
 
 /// HMAC-SHA256 of `message` keyed with `key`, by the `hmac` crate: independent of the service's

@@ -145,9 +145,9 @@ use crate::session::{Session, UserId};
 pub use api_keys::ApiKeyRecord;
 pub use bsuids::BsuidRecord;
 pub use counters::{Caps, Reservation};
-pub use deliveries::{Claim, DeliveryItem, DeliveryState, DueDelivery, Next};
+pub use deliveries::{Claim, DeliveryItem, DeliveryStanding, DeliveryState, DueDelivery, Next};
 // The item codecs, for the stream's images (`events`): one place per layout.
-pub use delivery_log::LogPage;
+pub use delivery_log::{IndexedAttempt, LogPage};
 pub(crate) use item::session_from_item;
 #[cfg(test)]
 pub(crate) use item::session_to_item;
@@ -162,7 +162,7 @@ pub use sessions::{
 };
 pub use table::create_table;
 pub use timeouts::{sdk_retries, sdk_timeouts, MAX_ATTEMPTS, OPERATION_TIMEOUT};
-pub use webhooks::{AttemptUnit, Created, Removed, WebhookOutcome};
+pub use webhooks::{AttemptUnits, Created, Removed, WebhookOutcome};
 
 /// A raw DynamoDB item.
 pub type Item = HashMap<String, AttributeValue>;
@@ -633,13 +633,34 @@ impl Store {
         operation: &'static str,
         keys: &[Key],
     ) -> Result<Vec<Item>, StoreError> {
+        self.batch_get_projected(operation, keys, &[]).await
+    }
+
+    /// [`Self::batch_get`], each item with only `attributes` (all of them when empty).
+    async fn batch_get_projected(
+        &self,
+        operation: &'static str,
+        keys: &[Key],
+        attributes: &[&str],
+    ) -> Result<Vec<Item>, StoreError> {
         const KEYS_PER_REQUEST: usize = 100;
         const ROUNDS: usize = 6;
+        let names: HashMap<String, String> = attributes
+            .iter()
+            .enumerate()
+            .map(|(i, attribute)| (format!("#p{i}"), (*attribute).to_owned()))
+            .collect();
+        let projection = (0..attributes.len())
+            .map(|i| format!("#p{i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
         let mut found = Vec::with_capacity(keys.len());
         for chunk in keys.chunks(KEYS_PER_REQUEST) {
             let mut wanted = KeysAndAttributes::builder()
                 .consistent_read(true)
                 .set_keys(Some(chunk.iter().map(Key::item).collect()))
+                .set_projection_expression((!attributes.is_empty()).then(|| projection.clone()))
+                .set_expression_attribute_names((!attributes.is_empty()).then(|| names.clone()))
                 .build()
                 .map_err(|e| StoreError::corrupt(operation, e.to_string()))?;
             for round in 1..=ROUNDS {
