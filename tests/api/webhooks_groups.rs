@@ -185,7 +185,13 @@ async fn a_group_disabled_after_a_failure_ends_the_retry_unsent_refuses_redelive
     assert!(reply.header("x-ratelimit-remaining").is_none());
     assert_eq!(received(&server).await.len(), 1);
 
-    // A test belongs to no group: it goes.
+    // A test belongs to no group: it goes, whichever groups are disabled.
+    let every =
+        json!({ "webhookId": id, "disabledResourceGroups": sandbox::webhooks::RESOURCE_GROUPS });
+    assert_eq!(
+        env.update_webhook(&s.key, &every).await.status,
+        StatusCode::OK
+    );
     let reply = env.test_webhook(&s.key, &id).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
     assert_eq!(events_at(&server).await.last().unwrap(), "webhook.test");

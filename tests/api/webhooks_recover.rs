@@ -233,13 +233,17 @@ async fn recover_skips_what_the_webhook_no_longer_takes_tests_and_deliveries_due
     assert_eq!((after.next_attempt, after.due_at), (2, Some(now)));
     assert_eq!(after.state, DeliveryState::Pending);
 
-    // Turned off, or its group disabled: skipped.
+    // Turned off (the sweep then ends the delivery unattempted), or its group disabled:
+    // skipped, though nothing is due.
+    env.update_webhook(&key, &json!({ "webhookId": hook, "isActive": false }))
+        .await;
+    let report = sweep(&env.app, &one_attempt()).await.expect("sweep");
+    assert_eq!(report.tally.cancelled, 1, "{:?}", report.tally);
     for change in [
-        json!({ "webhookId": hook, "isActive": false }),
+        json!({ "webhookId": hook, "name": "still off" }),
         json!({ "webhookId": hook, "isActive": true, "disabledResourceGroups": ["messages"] }),
     ] {
         env.update_webhook(&key, &change).await;
-        env.clock.advance(3_600);
         let reply = env.recover(&key, &since(&hook, start)).await;
         assert_eq!(reply.json()["queued"], 0, "{change}: {}", reply.text);
         assert_eq!(reply.json()["skipped"], 2, "{change}: {}", reply.text);
@@ -257,20 +261,22 @@ async fn each_queued_event_takes_one_of_the_minutes_attempts_and_the_answer_says
     let (key, hook, mut stream) = hooked(&env, &server).await;
     let start = env.clock.now();
     texts(&env, &mut stream, &["one", "two", "three"], 1).await;
-    let third_at = env.clock.now();
+    let two_at = start + 2;
     back_up(&server, down).await;
     env.clock.set((env.clock.now() / 60 + 1) * 60);
+    // A test takes one of the minute's two attempts: one is left.
+    assert_eq!(env.test_webhook(&key, &hook).await.json()["success"], true);
 
     let reply = env.recover(&key, &since(&hook, start)).await;
     assert_eq!(
         reply.json(),
         json!({
-            "success": true, "queued": 2, "skipped": 0, "hasMore": true,
-            "nextSince": rfc3339(third_at),
+            "success": true, "queued": 1, "skipped": 0, "hasMore": true,
+            "nextSince": rfc3339(two_at),
         })
     );
     assert_eq!(reply.header("x-ratelimit-remaining"), Some("0"));
-    let refused = env.recover(&key, &since(&hook, start)).await;
+    let refused = env.recover(&key, &since(&hook, two_at)).await;
     let body = assert_error(
         &refused,
         StatusCode::TOO_MANY_REQUESTS,
@@ -279,14 +285,45 @@ async fn each_queued_event_takes_one_of_the_minutes_attempts_and_the_answer_says
     );
     assert_eq!(body["details"], json!({ "scope": "user" }));
 
+    // The next minute, from where the answer said: the rest. A call that can queue fewer than
+    // it finds (two a minute) says where to go on too.
     env.clock.advance(60);
-    let rest = env.recover(&key, &since(&hook, third_at)).await;
+    let rest = env.recover(&key, &since(&hook, two_at)).await;
     assert_eq!(
         rest.json(),
-        json!({ "success": true, "queued": 1, "skipped": 0, "hasMore": false })
+        json!({ "success": true, "queued": 2, "skipped": 0, "hasMore": false })
     );
     sweep(&env.app, &one_attempt()).await.expect("sweep");
-    assert_eq!(texts_at(&server, 3).await, ["one", "two", "three"]);
+    // Three failures, the test, then the three again, oldest first.
+    assert_eq!(texts_at(&server, 4).await, ["one", "two", "three"]);
+}
+
+#[tokio::test]
+async fn concurrent_recovers_queue_each_event_once_and_take_one_attempt_per_queued_event() {
+    let env = TestEnv::new().await;
+    let (server, down) = down_for_now().await;
+    let (key, hook, mut stream) = hooked(&env, &server).await;
+    let start = env.clock.now();
+    texts(&env, &mut stream, &["one", "two", "three", "four"], 1).await;
+    back_up(&server, down).await;
+    env.clock.set((env.clock.now() / 60 + 1) * 60);
+
+    let body = since(&hook, start);
+    let replies = futures::future::join_all((0..4).map(|_| env.recover(&key, &body))).await;
+    let queued: u64 = replies
+        .iter()
+        .map(|r| r.json()["queued"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(queued, 4, "{replies:?}");
+    // Units taken by a call whose writes found the deliveries queued by another went back.
+    let test = env.test_webhook(&key, &hook).await;
+    assert_eq!(
+        test.header("x-ratelimit-remaining"),
+        Some("25"),
+        "30 - 4 - 1"
+    );
+    sweep(&env.app, &one_attempt()).await.expect("sweep");
+    assert_eq!(received(&server).await.len(), 4 + 1 + 4, "each once");
 }
 
 #[tokio::test]
