@@ -14,18 +14,22 @@
 //!    group disabled) is skipped, and so is `webhook.test`: a test is sent by the test route,
 //!    never queued, and a new one is what a receiver wants.
 //! 3. The others' delivery items, without their bytes, 100 to a `BatchGetItem`, in order until
-//!    `most` are to be queued. One due within an attempt's lease (its retry is about to start,
-//!    or an attempt is in flight) is skipped. One that the events function delivered at or
-//!    after the failed attempt read is not owed (its success came later in the window, past
-//!    what a read cut short saw). Any other is made due now, conditionally on the version read,
-//!    as the next attempt (after the latest one read, and never behind the item's own count);
-//!    an item that has expired while its log has not (an old event redelivered late) is made
-//!    again from the logged bytes.
+//!    `most` are to be queued (three reads at most). One due within an attempt's lease (its
+//!    retry is about to start, or an attempt is in flight) is skipped. One that the events
+//!    function delivered at or after the failed attempt read is not owed (its success came
+//!    later in the window, past what a read cut short saw). Any other is made due now,
+//!    conditionally on the version read, as the next attempt (after the latest one read, and
+//!    never behind the item's own count); an item that has expired while its log has not (an
+//!    old event redelivered late) is made again from the logged bytes.
 //!
 //! Every candidate read is settled within the call (queued, skipped or not owed) at one
-//! request per 100, so a call that stops early has queued `most`, and the next one, from where
-//! this one stopped (`next_since`: the first second of the window not fully handled), passes
-//! over what this one queued (due now) and goes on.
+//! request per 100, so a call that stops early has queued `most` or settled 300 candidates,
+//! and the next one, from where this one stopped (`next_since`: the first second of the window
+//! not fully handled), passes over what this one queued (due now) and goes on. A call makes at
+//! most: one `Query` of the index (two when its 5,000 items outweigh a page), three
+//! `BatchGetItem`s, then the route's `UpdateItem` of the minute's attempts, one `UpdateItem` per
+//! queued delivery (one `Query` and one `PutItem` for an expired one) and one `UpdateItem`
+//! giving back what it could not queue.
 
 use std::collections::HashMap;
 
@@ -43,6 +47,11 @@ pub const WINDOW_READ: usize = 5_000;
 
 /// How many delivery items one read asks for (`BatchGetItem`'s most).
 const ITEMS_PER_READ: usize = 100;
+
+/// The most reads of delivery items one call makes: 300 candidates, settled whatever they
+/// turn out to be (a window of deliveries all due already, or all delivered since, still
+/// moves on by 300 a call).
+const ITEM_READS: usize = 3;
 
 /// How many of a call's writes run at once.
 const AT_ONCE: usize = 8;
@@ -166,8 +175,8 @@ pub async fn plan(
         next_since: more.then(|| attempts.last().map_or(window.since, |a| a.at)),
         ..Plan::default()
     };
-    for chunk in wanted.chunks(ITEMS_PER_READ) {
-        if plan.due.len() >= most {
+    for (read, chunk) in wanted.chunks(ITEMS_PER_READ).enumerate() {
+        if plan.due.len() >= most || read == ITEM_READS {
             plan.next_since = Some(chunk[0].first_at);
             break;
         }
