@@ -2,43 +2,11 @@
 //! base64-encodes the recipient's number) and no payload values from a body we could not read;
 //! the console function's one line per request.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use e2e::deliveries::bsuid::{bsuid_only, STRANGER_BSUID, USERNAME};
 use e2e::deliveries::{assert_received, sign, text_at};
+use e2e::webhooks::Captured;
 use e2e::{TestEnv, SPAIN_DIGITS};
 use lambda_http::Body;
-
-/// Log lines written while the guard lives, in this thread.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("log buffer").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    /// Captures this thread's log lines, in the functions' JSON format, while the guard lives.
-    fn start() -> (Self, tracing::subscriber::DefaultGuard) {
-        let logs = Self::default();
-        let writer = logs.clone();
-        let guard = tracing::subscriber::set_default(sandbox::telemetry::subscriber(move || {
-            writer.clone()
-        }));
-        (logs, guard)
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().expect("log buffer")).into_owned()
-    }
-}
 
 #[tokio::test]
 async fn an_activation_and_its_statuses_log_no_message_id() {

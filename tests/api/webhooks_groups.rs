@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use e2e::stream::TableStream;
-use e2e::webhooks::{assert_invalid, deliverer, hook_url, new_webhook, received, receiver};
+use e2e::webhooks::{assert_invalid, deliverer, hook_url, new_webhook, received, receiver, Hooked};
 use e2e::{assert_error, TestEnv, SPAIN_DIGITS};
 use lambda_http::http::StatusCode;
 use sandbox::delivery::sweep::sweep;
@@ -145,25 +145,26 @@ async fn each_group_stops_exactly_its_own_events_on_live_delivery() {
 
 #[tokio::test]
 async fn a_group_disabled_after_a_failure_ends_the_retry_unsent_refuses_redeliver_and_not_test() {
-    let env = TestEnv::accepting().await;
-    let s = env.active("u1", SPAIN_DIGITS).await;
+    let env = TestEnv::new().await;
     let server = receiver(500).await;
-    let id = env
-        .hook(&s.key, &hook_url(&server), &["message.received"])
-        .await;
-    let mut stream = TableStream::open(&env).await;
+    let Hooked {
+        key,
+        id,
+        mut stream,
+        ..
+    } = env.hooked("u1", &server, &["message.received"]).await;
     let deliverer = deliverer("10", Duration::from_secs(5));
     env.text_from(SPAIN_DIGITS, "retry me", 1).await;
     stream.pump(&env, &deliverer).await;
     assert_eq!(received(&server).await.len(), 1, "the first attempt failed");
-    let event_id = env.logged(&s.key).await[0]["eventId"]
+    let event_id = env.logged(&key).await[0]["eventId"]
         .as_str()
         .unwrap()
         .to_owned();
 
     let change = json!({ "webhookId": id, "disabledResourceGroups": ["messages"] });
     assert_eq!(
-        env.update_webhook(&s.key, &change).await.status,
+        env.update_webhook(&key, &change).await.status,
         StatusCode::OK
     );
     // The retry is due: the sweep ends it unattempted.
@@ -173,13 +174,9 @@ async fn a_group_disabled_after_a_failure_ends_the_retry_unsent_refuses_redelive
     assert_eq!(received(&server).await.len(), 1);
 
     // Redeliver: refused, nothing sent, nothing of the rate taken.
-    let reply = env.redeliver(&s.key, &id, &event_id).await;
-    let body = assert_error(
-        &reply,
-        StatusCode::CONFLICT,
-        "invalid_request_error",
-        "resource_group_disabled",
-    );
+    let reply = env.redeliver(&key, &id, &event_id).await;
+    let (kind, code) = ("invalid_request_error", "resource_group_disabled");
+    let body = assert_error(&reply, StatusCode::CONFLICT, kind, code);
     assert_eq!(body["param"], "eventId");
     assert_eq!(body["details"], json!({ "group": "messages" }));
     assert!(reply.header("x-ratelimit-remaining").is_none());
@@ -189,10 +186,10 @@ async fn a_group_disabled_after_a_failure_ends_the_retry_unsent_refuses_redelive
     let every =
         json!({ "webhookId": id, "disabledResourceGroups": sandbox::webhooks::RESOURCE_GROUPS });
     assert_eq!(
-        env.update_webhook(&s.key, &every).await.status,
+        env.update_webhook(&key, &every).await.status,
         StatusCode::OK
     );
-    let reply = env.test_webhook(&s.key, &id).await;
+    let reply = env.test_webhook(&key, &id).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
     assert_eq!(events_at(&server).await.last().unwrap(), "webhook.test");
     assert_eq!(

@@ -7,8 +7,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use e2e::deliveries::text_at;
 use e2e::stream::TableStream;
 use e2e::webhooks::{
-    assert_invalid, assert_webhook_not_found, capture_logs, deliverer, hook_url, received,
-    receiver, LOGS,
+    assert_invalid, assert_webhook_not_found, deliverer, hook_url, received, receiver, Captured,
+    LOGS,
 };
 use e2e::{assert_error, TestEnv, DAY, SPAIN_DIGITS, T0};
 use lambda_http::http::{Method, StatusCode};
@@ -428,7 +428,7 @@ async fn redeliver_of_an_unknown_event_or_webhook_is_not_found() {
 #[tokio::test]
 async fn no_answer_but_the_create_and_no_log_line_shows_a_secret() {
     let env = TestEnv::new().await;
-    let (logs, _guard) = capture_logs();
+    let (logs, _guard) = Captured::start();
     let key = env.api_key("u1").await;
     let server = receiver(200).await;
     let given = json!({"name": "given", "url": hook_url(&server), "events": ["webhook.test"], "secret": "whsec_c2VjcmV0LWJ5dGVzLWdpdmVuLWJ5LXRoZS11c2Vy"});
@@ -461,7 +461,7 @@ async fn no_answer_but_the_create_and_no_log_line_shows_a_secret() {
     }
     answers.push(env.list_webhooks(&key).await.to_string());
     answers.push(env.webhook_logs(&key, &[]).await.to_string());
-    // Not asserted present: a captured line may be missing (`capture_logs`), never one that
+    // Not asserted present: a captured line may be missing (`Captured::start`), never one that
     // was not written.
     let lines = logs.text();
     for secret in secrets

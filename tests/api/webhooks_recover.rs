@@ -8,8 +8,11 @@
 use std::time::Duration;
 
 use e2e::stream::TableStream;
-use e2e::webhooks::{assert_invalid, assert_webhook_not_found, deliverer, hook_url, received};
-use e2e::{assert_error, Options, TestEnv, DAY, SPAIN_DIGITS};
+use e2e::webhooks::{
+    assert_invalid, assert_rate_limited, assert_webhook_not_found, deliverer, hook_url, received,
+    Hooked,
+};
+use e2e::{TestEnv, DAY, SPAIN_DIGITS};
 use lambda_http::http::StatusCode;
 use sandbox::delivery::sweep::sweep;
 use sandbox::delivery::Deliverer;
@@ -45,15 +48,13 @@ fn one_attempt() -> Deliverer {
     deliverer("", Duration::from_secs(5))
 }
 
-/// A user with an active session and a webhook for `message.received` to `server`, and the
-/// table's stream from then on: the API key, the webhook's id, the stream.
-async fn hooked(env: &TestEnv, server: &MockServer) -> (String, String, TableStream) {
-    e2e::meta::accept(&env.meta).await;
-    let s = env.active("u1", SPAIN_DIGITS).await;
-    let id = env
-        .hook(&s.key, &hook_url(server), &["message.received"])
-        .await;
-    (s.key, id, TableStream::open(env).await)
+/// An outage in progress: a receiver answering 500 until [`back_up`], a user with an active
+/// session and a webhook for `message.received` to it, the table's stream from then on, and
+/// when it began: `(server, down, key, hook, stream, start)`.
+async fn outage(env: &TestEnv) -> (MockServer, MockGuard, String, String, TableStream, i64) {
+    let (server, down) = down_for_now().await;
+    let Hooked { key, id, stream } = env.hooked("u1", &server, &["message.received"]).await;
+    (server, down, key, id, stream, env.clock.now())
 }
 
 /// The phone's texts `texts`, a second apart, each handed to the events function at once.
@@ -90,9 +91,7 @@ fn since(hook: &str, since: i64) -> Value {
 async fn recover_queues_each_event_whose_latest_attempt_failed_and_the_sweep_sends_them_oldest_first(
 ) {
     let env = TestEnv::with_auth_cache(60).await;
-    let (server, down) = down_for_now().await;
-    let (key, hook, mut stream) = hooked(&env, &server).await;
-    let start = env.clock.now();
+    let (server, down, key, hook, mut stream, start) = outage(&env).await;
     texts(&env, &mut stream, &["one", "two", "three"], 1).await;
     // Failed, then delivered by a redelivery: nothing owed.
     texts(&env, &mut stream, &["redelivered"], 4).await;
@@ -150,8 +149,7 @@ async fn recover_queues_each_event_whose_latest_attempt_failed_and_the_sweep_sen
 #[tokio::test]
 async fn only_attempts_in_the_window_count_and_an_event_delivered_since_is_not_sent_again() {
     let env = TestEnv::new().await;
-    let (server, down) = down_for_now().await;
-    let (key, hook, mut stream) = hooked(&env, &server).await;
+    let (server, down, key, hook, mut stream, _) = outage(&env).await;
     texts(&env, &mut stream, &["before"], 1).await;
     let since_at = env.clock.now() + 1;
     // Failed in the window, then delivered by its retry after it.
@@ -184,9 +182,7 @@ async fn only_attempts_in_the_window_count_and_an_event_delivered_since_is_not_s
 #[tokio::test]
 async fn recover_skips_what_the_webhook_no_longer_takes_tests_and_deliveries_due_already() {
     let env = TestEnv::new().await;
-    let (server, _down) = down_for_now().await;
-    let (key, hook, mut stream) = hooked(&env, &server).await;
-    let start = env.clock.now();
+    let (_server, _down, key, hook, mut stream, start) = outage(&env).await;
     // A failed test, and a failed event whose retry is due in 10 s.
     env.test_webhook(&key, &hook).await;
     env.clock.advance(1);
@@ -252,14 +248,8 @@ async fn recover_skips_what_the_webhook_no_longer_takes_tests_and_deliveries_due
 
 #[tokio::test]
 async fn each_queued_event_takes_one_of_the_minutes_attempts_and_the_answer_says_where_to_go_on() {
-    let env = TestEnv::with(Options {
-        user_webhook_attempts_per_minute: 2,
-        ..Options::default()
-    })
-    .await;
-    let (server, down) = down_for_now().await;
-    let (key, hook, mut stream) = hooked(&env, &server).await;
-    let start = env.clock.now();
+    let env = TestEnv::with_webhook_attempts_per_minute(2).await;
+    let (server, down, key, hook, mut stream, start) = outage(&env).await;
     texts(&env, &mut stream, &["one", "two", "three"], 1).await;
     let two_at = start + 2;
     back_up(&server, down).await;
@@ -277,13 +267,7 @@ async fn each_queued_event_takes_one_of_the_minutes_attempts_and_the_answer_says
     );
     assert_eq!(reply.header("x-ratelimit-remaining"), Some("0"));
     let refused = env.recover(&key, &since(&hook, two_at)).await;
-    let body = assert_error(
-        &refused,
-        StatusCode::TOO_MANY_REQUESTS,
-        "rate_limit_error",
-        "rate_limit_exceeded",
-    );
-    assert_eq!(body["details"], json!({ "scope": "user" }));
+    assert_rate_limited(&refused);
 
     // The next minute, from where the answer said: the rest. A call that can queue fewer than
     // it finds (two a minute) says where to go on too.
@@ -301,9 +285,7 @@ async fn each_queued_event_takes_one_of_the_minutes_attempts_and_the_answer_says
 #[tokio::test]
 async fn concurrent_recovers_queue_each_event_once_and_take_one_attempt_per_queued_event() {
     let env = TestEnv::new().await;
-    let (server, down) = down_for_now().await;
-    let (key, hook, mut stream) = hooked(&env, &server).await;
-    let start = env.clock.now();
+    let (server, down, key, hook, mut stream, start) = outage(&env).await;
     texts(&env, &mut stream, &["one", "two", "three", "four"], 1).await;
     back_up(&server, down).await;
     env.clock.set((env.clock.now() / 60 + 1) * 60);

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use e2e::stream::TableStream;
 use e2e::webhooks::{
-    capture_logs, deliverer, header, hook_url, received, receiver, verifies, zernio_signature,
+    deliverer, header, hook_url, received, receiver, verifies, zernio_signature, Captured,
     HOOK_SECRET,
 };
 use e2e::{TestEnv, DAY, SPAIN_DIGITS};
@@ -46,18 +46,41 @@ async fn last_three(server: &wiremock::MockServer) -> Vec<wiremock::Request> {
     got[got.len() - 3..].to_vec()
 }
 
-/// An active session of `user` at the wall clock's now, and a webhook of theirs to `server`
-/// for `message.received`, created with [`HOOK_SECRET`] at `created_at`: the API key and the
-/// webhook's id.
-async fn hooked(env: &TestEnv, server: &wiremock::MockServer, created_at: i64) -> (String, String) {
+/// A user with an active session at the wall clock's now and a webhook of theirs to a receiver
+/// answering 200, for `message.received`, created with [`HOOK_SECRET`] a day and an hour ago,
+/// then rotated to each secret `rotations` names, that many seconds before now; the clock at
+/// now.
+struct Rotated {
+    env: TestEnv,
+    server: wiremock::MockServer,
+    key: String,
+    hook: String,
+    /// The wall clock's now when it was set up: deliveries are signed at it.
+    now: i64,
+}
+
+async fn rotated(rotations: &[(&str, i64)]) -> Rotated {
+    let env = TestEnv::accepting().await;
+    let server = receiver(200).await;
     let now = SystemClock.now();
     env.clock.set(now);
-    let s = env.active("u1", SPAIN_DIGITS).await;
-    env.clock.set(created_at);
-    let id = env
-        .hook(&s.key, &hook_url(server), &["message.received"])
+    let key = env.active("u1", SPAIN_DIGITS).await.key;
+    env.clock.set(now - DAY - 3_600);
+    let hook = env
+        .hook(&key, &hook_url(&server), &["message.received"])
         .await;
-    (s.key, id)
+    for (secret, ago) in rotations {
+        env.clock.set(now - ago);
+        rotate(&env, &key, &hook, secret).await;
+    }
+    env.clock.set(now);
+    Rotated {
+        env,
+        server,
+        key,
+        hook,
+        now,
+    }
 }
 
 /// `PUT` of `secret` on `hook` (expects 200); the answer's `webhook`.
@@ -69,23 +92,22 @@ async fn rotate(env: &TestEnv, key: &str, hook: &str, secret: &str) -> Value {
     reply.json()["webhook"].clone()
 }
 
+/// A test to `r`'s webhook now (expects success): the request its receiver got.
+async fn tested(r: &Rotated) -> wiremock::Request {
+    let test = r.env.test_webhook(&r.key, &r.hook).await;
+    assert_eq!(test.json()["success"], true, "{}", test.text);
+    received(&r.server).await.pop().expect("the test")
+}
+
 #[tokio::test]
 async fn for_24_hours_after_a_rotation_either_secret_verifies_live_test_and_redelivered_deliveries()
 {
-    let env = TestEnv::accepting().await;
-    let server = receiver(200).await;
-    let now = SystemClock.now();
     // Rotated a minute less than a day before now: the old secret signs for one more minute.
-    let rotated_at = now - DAY + 60;
-    let (key, hook) = hooked(&env, &server, rotated_at - 60).await;
-    env.clock.set(rotated_at);
-    rotate(&env, &key, &hook, NEW_SECRET).await;
-    let mut stream = TableStream::open(&env).await;
-
-    env.clock.set(now);
-    one_of_each(&env, &key, &hook, &mut stream, 1).await;
-    let within = last_three(&server).await;
-    for (request, kind) in within.iter().zip(["live", "test", "redelivered"]) {
+    let r = rotated(&[(NEW_SECRET, DAY - 60)]).await;
+    let (env, key, hook) = (&r.env, r.key.as_str(), r.hook.as_str());
+    let mut stream = TableStream::open(env).await;
+    one_of_each(env, key, hook, &mut stream, 1).await;
+    for (request, kind) in last_three(&r.server).await.iter().zip(KINDS) {
         assert!(verifies(HOOK_SECRET, request), "{kind}: the old secret");
         assert!(verifies(NEW_SECRET, request), "{kind}: the new secret");
         assert_eq!(
@@ -101,31 +123,22 @@ async fn for_24_hours_after_a_rotation_either_secret_verifies_live_test_and_rede
     }
 
     // A second past the day: the old secret signs no more.
-    env.clock.set(rotated_at + DAY + 1);
-    one_of_each(&env, &key, &hook, &mut stream, 2).await;
-    let after = last_three(&server).await;
-    for (request, kind) in after.iter().zip(["live", "test", "redelivered"]) {
+    env.clock.set(r.now + 61);
+    one_of_each(env, key, hook, &mut stream, 2).await;
+    for (request, kind) in last_three(&r.server).await.iter().zip(KINDS) {
         assert!(!verifies(HOOK_SECRET, request), "{kind}: the old secret");
         assert!(verifies(NEW_SECRET, request), "{kind}: the new secret");
         assert_eq!(header(request, "webhook-signature").split(' ').count(), 1);
     }
 }
 
+/// The kinds of delivery [`one_of_each`] makes, in order.
+const KINDS: [&str; 3] = ["live", "test", "redelivered"];
+
 #[tokio::test]
 async fn a_second_rotation_within_the_day_keeps_only_the_secret_it_replaced() {
-    let env = TestEnv::accepting().await;
-    let server = receiver(200).await;
-    let now = SystemClock.now();
-    let (key, hook) = hooked(&env, &server, now - 7_200).await;
-    env.clock.set(now - 3_600);
-    rotate(&env, &key, &hook, NEW_SECRET).await;
-    env.clock.set(now - 60);
-    rotate(&env, &key, &hook, NEWEST_SECRET).await;
-
-    env.clock.set(now);
-    let test = env.test_webhook(&key, &hook).await;
-    assert_eq!(test.json()["success"], true, "{}", test.text);
-    let request = received(&server).await.pop().expect("the test");
+    let r = rotated(&[(NEW_SECRET, 3_600), (NEWEST_SECRET, 60)]).await;
+    let request = tested(&r).await;
     assert!(verifies(NEWEST_SECRET, &request), "the newest secret");
     assert!(verifies(NEW_SECRET, &request), "the secret it replaced");
     assert!(
@@ -136,25 +149,13 @@ async fn a_second_rotation_within_the_day_keeps_only_the_secret_it_replaced() {
 
 #[tokio::test]
 async fn an_update_that_sends_the_current_secret_again_keeps_the_previous_one_signing() {
-    let env = TestEnv::accepting().await;
-    let server = receiver(200).await;
-    let now = SystemClock.now();
-    let (key, hook) = hooked(&env, &server, now - 120).await;
-    env.clock.set(now - 60);
-    rotate(&env, &key, &hook, NEW_SECRET).await;
+    let r = rotated(&[(NEW_SECRET, 60)]).await;
     // A client that sends the whole webhook back on every change.
-    let reply = env
-        .update_webhook(
-            &key,
-            &json!({ "webhookId": hook, "name": "renamed", "secret": NEW_SECRET }),
-        )
-        .await;
+    let again = json!({ "webhookId": r.hook, "name": "renamed", "secret": NEW_SECRET });
+    let reply = r.env.update_webhook(&r.key, &again).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
     assert_eq!(reply.json()["webhook"]["name"], "renamed");
-
-    env.clock.set(now);
-    env.test_webhook(&key, &hook).await;
-    let request = received(&server).await.pop().expect("the test");
+    let request = tested(&r).await;
     assert!(
         verifies(HOOK_SECRET, &request),
         "the old secret still signs"
@@ -164,21 +165,17 @@ async fn an_update_that_sends_the_current_secret_again_keeps_the_previous_one_si
 
 #[tokio::test]
 async fn no_answer_and_no_log_line_shows_the_old_or_the_new_secret() {
-    let env = TestEnv::accepting().await;
-    let (logs, _guard) = capture_logs();
-    let server = receiver(200).await;
-    let now = SystemClock.now();
-    let (key, hook) = hooked(&env, &server, now - 120).await;
-    env.clock.set(now - 60);
-    let mut answers = vec![rotate(&env, &key, &hook, NEW_SECRET).await.to_string()];
-    env.clock.set(now);
-    let test = env.test_webhook(&key, &hook).await;
+    let (logs, _guard) = Captured::start();
+    let r = rotated(&[]).await;
+    let (env, key, hook) = (&r.env, r.key.as_str(), r.hook.as_str());
+    let mut answers = vec![rotate(env, key, hook, NEW_SECRET).await.to_string()];
+    let test = env.test_webhook(key, hook).await;
     let event_id = test.json()["eventId"].as_str().unwrap().to_owned();
     answers.push(test.text);
-    answers.push(env.redeliver(&key, &hook, &event_id).await.text);
-    answers.push(env.list_webhooks(&key).await.to_string());
-    answers.push(env.webhook_logs(&key, &[]).await.to_string());
-    let request = received(&server).await.pop().expect("the redelivery");
+    answers.push(env.redeliver(key, hook, &event_id).await.text);
+    answers.push(env.list_webhooks(key).await.to_string());
+    answers.push(env.webhook_logs(key, &[]).await.to_string());
+    let request = received(&r.server).await.pop().expect("the redelivery");
     assert!(verifies(HOOK_SECRET, &request), "both signed");
     let lines = logs.text();
     for secret in [HOOK_SECRET, NEW_SECRET] {

@@ -62,6 +62,16 @@ pub fn new_webhook(name: &str, url: &str) -> Value {
 }
 
 impl TestEnv {
+    /// A fresh environment whose users may start (or queue) `limit` webhook attempts a minute
+    /// (`USER_WEBHOOK_ATTEMPTS_PER_MINUTE`).
+    pub async fn with_webhook_attempts_per_minute(limit: i64) -> Self {
+        let options = crate::Options {
+            user_webhook_attempts_per_minute: limit,
+            ..crate::Options::default()
+        };
+        Self::with(options).await
+    }
+
     /// Any `/v1/webhooks/*` request, through `egress`.
     pub async fn webhooks_with(
         &self,
@@ -116,6 +126,17 @@ impl TestEnv {
             .as_str()
             .expect("an id")
             .to_owned()
+    }
+
+    /// An active session of `user`'s for [`crate::SPAIN_DIGITS`] (the Graph stub accepting),
+    /// a webhook of theirs to `server` for `events` signing with [`HOOK_SECRET`], and the
+    /// table's stream from then on: what a delivery test starts from.
+    pub async fn hooked(&self, user: &str, server: &MockServer, events: &[&str]) -> Hooked {
+        crate::meta::accept(&self.meta).await;
+        let key = self.active(user, crate::SPAIN_DIGITS).await.key;
+        let id = self.hook(&key, &hook_url(server), events).await;
+        let stream = crate::stream::TableStream::open(self).await;
+        Hooked { key, id, stream }
     }
 
     /// The `n`th text from `digits` (each `n` a distinct message), sent now.
@@ -219,6 +240,12 @@ impl TestEnv {
             .expect("logged");
     }
 
+    /// `DELETE /v1/webhooks/settings` with `query`.
+    pub async fn delete_webhook(&self, key: &str, query: &[(&str, &str)]) -> Reply {
+        self.webhooks(Method::DELETE, SETTINGS, key, None, query)
+            .await
+    }
+
     /// `PUT /v1/webhooks/settings` with `body`.
     pub async fn update_webhook(&self, key: &str, body: &Value) -> Reply {
         self.webhooks(Method::PUT, SETTINGS, key, Some(body), &[])
@@ -232,16 +259,24 @@ impl TestEnv {
     }
 }
 
+/// Asserts that `reply` is 400 `invalid_field_value`; its body.
+pub fn assert_invalid_field(reply: &Reply) -> Value {
+    let (kind, code) = ("invalid_request_error", "invalid_field_value");
+    assert_error(reply, StatusCode::BAD_REQUEST, kind, code)
+}
+
 /// Asserts that `reply` is 400 `invalid_field_value` naming `param`; its body.
 pub fn assert_invalid(reply: &Reply, param: &str) -> Value {
-    let body = assert_error(
-        reply,
-        StatusCode::BAD_REQUEST,
-        "invalid_request_error",
-        "invalid_field_value",
-    );
+    let body = assert_invalid_field(reply);
     assert_eq!(body["param"], param, "{body}");
     body
+}
+
+/// Asserts that `reply` is the 429 of a user past the minute's webhook attempts.
+pub fn assert_rate_limited(reply: &Reply) {
+    let (kind, code) = ("rate_limit_error", "rate_limit_exceeded");
+    let body = assert_error(reply, StatusCode::TOO_MANY_REQUESTS, kind, code);
+    assert_eq!(body["details"], json!({ "scope": "user" }), "{body}");
 }
 
 /// Asserts that `reply` is the one 404 of a webhook id that names none of the caller's.
@@ -253,6 +288,16 @@ pub fn assert_webhook_not_found(reply: &Reply) {
         "webhook_not_found",
     );
     assert_eq!(body["param"], "webhookId", "{body}");
+}
+
+/// What [`TestEnv::hooked`] made.
+pub struct Hooked {
+    /// The user's API key.
+    pub key: String,
+    /// The webhook's id.
+    pub id: String,
+    /// The table's stream, read from just after the webhook was made.
+    pub stream: crate::stream::TableStream,
 }
 
 /// A receiver that answers every POST with `status`.
@@ -277,12 +322,8 @@ pub async fn received(server: &MockServer) -> Vec<wiremock::Request> {
 
 /// A header of a request a receiver got, as text (empty when absent).
 pub fn header(request: &wiremock::Request, name: &str) -> String {
-    request
-        .headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned()
+    let value = request.headers.get(name).map(|v| v.as_bytes());
+    String::from_utf8_lossy(value.unwrap_or_default()).into_owned()
 }
 
 /// Whether the Standard Webhooks reference verifier (the `standardwebhooks` crate's
@@ -294,7 +335,7 @@ pub fn verifies(secret: &str, request: &wiremock::Request) -> bool {
         .is_ok()
 }
 
-/// Log lines the functions write (their JSON format) while the guard of [`capture_logs`]
+/// Log lines the functions write (their JSON format) while the guard of [`Captured::start`]
 /// lives, in this thread.
 #[derive(Clone, Default)]
 pub struct Captured(Arc<Mutex<Vec<u8>>>);
@@ -310,23 +351,24 @@ impl Write for Captured {
 }
 
 impl Captured {
+    /// Captures this thread's log lines while the guard lives. A line is never captured that
+    /// was not written, but one may be missing: tracing caches per call site whether anyone
+    /// listens, and another test's thread without a subscriber can cache "no" meanwhile.
+    pub fn start() -> (Self, tracing::subscriber::DefaultGuard) {
+        let logs = Self::default();
+        let writer = logs.clone();
+        let guard = tracing::subscriber::set_default(sandbox::telemetry::subscriber(move || {
+            writer.clone()
+        }));
+        // Interest other threads cached without a subscriber is computed again.
+        tracing::callsite::rebuild_interest_cache();
+        (logs, guard)
+    }
+
     /// Everything captured so far.
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.0.lock().expect("log buffer")).into_owned()
     }
-}
-
-/// Captures this thread's log lines while the guard lives. A line is never captured that was
-/// not written, but one may be missing: tracing caches per call site whether anyone listens,
-/// and another test's thread without a subscriber can cache "no" meanwhile.
-pub fn capture_logs() -> (Captured, tracing::subscriber::DefaultGuard) {
-    let logs = Captured::default();
-    let writer = logs.clone();
-    let guard =
-        tracing::subscriber::set_default(sandbox::telemetry::subscriber(move || writer.clone()));
-    // Interest other threads cached without a subscriber is computed again.
-    tracing::callsite::rebuild_interest_cache();
-    (logs, guard)
 }
 
 /// HMAC-SHA256 of `message` keyed with `key`, by the `hmac` crate: independent of the service's

@@ -164,7 +164,7 @@ pub async fn plan(
     let hook = webhook.id.as_str();
     let (attempts, more) = app
         .store
-        .webhook_attempts_between(user, hook, window.since, window.until, WINDOW_READ)
+        .webhook_attempts_in(user, hook, window, WINDOW_READ)
         .await?;
     let (wanted, passed): (Vec<Candidate>, Vec<Candidate>) = candidates(&attempts)
         .into_iter()

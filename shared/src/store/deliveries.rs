@@ -248,19 +248,23 @@ const STANDING_PROJECTION: [&str; 6] = [
 ];
 
 impl DeliveryStanding {
-    fn key(&self) -> Key {
-        Key::delivery(&self.user, &self.event_id, &self.webhook_id)
-    }
-
     fn from_item(operation: &'static str, item: &Item) -> Result<Self, StoreError> {
-        let common = Common::from_item(operation, item)?;
+        let Common {
+            user,
+            webhook_id,
+            event_id,
+            next_attempt,
+            due_at,
+            ..
+        } = Common::from_item(operation, item)?;
+        let state = state_of(operation, item)?;
         Ok(Self {
-            user: common.user,
-            webhook_id: common.webhook_id,
-            event_id: common.event_id,
-            next_attempt: common.next_attempt,
-            due_at: common.due_at,
-            state: state_of(operation, item)?,
+            user,
+            webhook_id,
+            event_id,
+            next_attempt,
+            due_at,
+            state,
         })
     }
 }
@@ -377,7 +381,30 @@ impl Store {
         const OPERATION: &str = "PutItem(claim delivery)";
         let delivery = DeliveryItem {
             next_attempt: 1,
-            due_at: Some(lease_until),
+            ..delivery
+        };
+        Ok(
+            match self
+                .put_pending(OPERATION, delivery, now, lease_until)
+                .await?
+            {
+                Some(held) => Claim::Claimed(held),
+                None => Claim::Exists,
+            },
+        )
+    }
+
+    /// Puts `delivery` pending, due at `due`, unless its item exists: the delivery as put, or
+    /// `None` (nothing written).
+    async fn put_pending(
+        &self,
+        operation: &'static str,
+        delivery: DeliveryItem,
+        now: i64,
+        due: i64,
+    ) -> Result<Option<DeliveryItem>, StoreError> {
+        let delivery = DeliveryItem {
+            due_at: Some(due),
             state: DeliveryState::Pending,
             ..delivery
         };
@@ -389,9 +416,9 @@ impl Store {
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
-        Ok(match conditional(OPERATION, result)? {
-            Write::Written(_) => Claim::Claimed(delivery),
-            Write::ConditionFailed { .. } => Claim::Exists,
+        Ok(match conditional(operation, result)? {
+            Write::Written(_) => Some(delivery),
+            Write::ConditionFailed { .. } => None,
         })
     }
 
@@ -557,10 +584,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         const OPERATION: &str = "UpdateItem(requeue delivery)";
         let request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(seen.key().item()))
+            .update(&Key::delivery(&seen.user, &seen.event_id, &seen.webhook_id))
             .update_expression(
                 "SET nextAttempt = :next, dueAt = :now, dueShard = :shard, #state = :pending, \
                  expiresAt = :expires, updatedAt = :now",
@@ -592,20 +616,8 @@ impl Store {
         now: i64,
     ) -> Result<bool, StoreError> {
         const OPERATION: &str = "PutItem(requeue delivery)";
-        let delivery = DeliveryItem {
-            due_at: Some(now),
-            state: DeliveryState::Pending,
-            ..delivery
-        };
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(delivery.to_item(now)))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        Ok(conditional(OPERATION, result)?.written())
+        let put = self.put_pending(OPERATION, delivery, now, now).await?;
+        Ok(put.is_some())
     }
 
     /// Every delivery of `user`'s webhooks, as they stand (tools and benchmarks).

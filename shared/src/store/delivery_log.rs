@@ -38,7 +38,8 @@ use super::{
 use crate::limits::utc_day;
 use crate::session::UserId;
 use crate::webhooks::{
-    log_expires_at, log_window_start, LogEntry, LogFilter, LogStatus, LOG_RETENTION_DAYS,
+    log_expires_at, log_window_start, LogEntry, LogFilter, LogStatus, RecoverWindow,
+    LOG_RETENTION_DAYS,
 };
 
 /// The `sk` prefix of every entry.
@@ -87,8 +88,8 @@ pub struct LogPage {
     pub total: usize,
 }
 
-/// One attempt as its webhook's or its event's index item names it: enough to tell, without
-/// the entry, which event's latest attempt failed (recover).
+/// One attempt as its webhook's index item names it: enough to tell, without the entry, which
+/// event's latest attempt failed (recover).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IndexedAttempt {
     /// The event's id.
@@ -679,18 +680,18 @@ impl Store {
 }
 
 impl Store {
-    /// The attempts of `user`'s webhook `webhook_id` made from `since` to `until` (both
-    /// included), oldest first, at most `most` (its index items: about 5,000 a request); and
-    /// whether the window holds more after them.
-    pub async fn webhook_attempts_between(
+    /// The attempts of `user`'s webhook `webhook_id` made in `window` (both ends included),
+    /// oldest first, at most `most` (its index items: about 5,000 a request); and whether the
+    /// window holds more after them.
+    pub async fn webhook_attempts_in(
         &self,
         user: &UserId,
         webhook_id: &str,
-        since: i64,
-        until: i64,
+        window: RecoverWindow,
         most: usize,
     ) -> Result<(Vec<IndexedAttempt>, bool), StoreError> {
         const OPERATION: &str = "Query(a webhook's attempts in a window)";
+        let RecoverWindow { since, until } = window;
         if !key_safe(webhook_id) || since > until {
             return Ok((Vec::new(), false));
         }
@@ -714,31 +715,6 @@ impl Store {
         })
         .await?;
         Ok((attempts, more))
-    }
-
-    /// Every logged attempt of event `event_id` to `user`'s webhook `webhook_id`, by attempt
-    /// number: one `Query` of the event's index (an event has a few attempts per webhook).
-    pub async fn event_attempts(
-        &self,
-        user: &UserId,
-        event_id: &str,
-        webhook_id: &str,
-    ) -> Result<Vec<IndexedAttempt>, StoreError> {
-        const OPERATION: &str = "Query(an event's attempts to a webhook)";
-        if !key_safe(event_id) || !key_safe(webhook_id) {
-            return Ok(Vec::new());
-        }
-        let scope = Scope::Event(event_id);
-        let query = self
-            .log_query(user, "begins_with(sk, :prefix)")
-            .expression_attribute_values(":prefix", s(&format!("{}{webhook_id}#", scope.prefix())));
-        let mut attempts = Vec::new();
-        query_items(OPERATION, query, |item| {
-            attempts.push(IndexedAttempt::from_index(OPERATION, scope, &item)?);
-            Ok(ControlFlow::Continue(()))
-        })
-        .await?;
-        Ok(attempts)
     }
 }
 

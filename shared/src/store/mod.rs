@@ -133,6 +133,7 @@ use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, CancellationReason, KeysAndAttributes, TransactWriteItem,
@@ -685,6 +686,14 @@ impl Store {
             }
         }
         Ok(found)
+    }
+
+    /// An `UpdateItem` of the item at `key`, its expressions to add.
+    fn update(&self, key: &Key) -> UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key.item()))
     }
 
     /// One item by its key; `consistent` for reads that must see the latest write.

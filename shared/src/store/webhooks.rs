@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::ops::ControlFlow;
 
 use aws_sdk_dynamodb::error::BuildError;
+use aws_sdk_dynamodb::types::builders::UpdateBuilder;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, Put, ReturnValue, TransactWriteItem, Update,
 };
@@ -175,13 +176,9 @@ impl Store {
             .condition_expression("attribute_not_exists(pk)")
             .build()
             .map_err(build)?;
-        let count = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(Key::webhook_counter(user).item()))
-            .update_expression("ADD #c :one")
+        let count = self
+            .count_change(user, 1)
             .condition_expression("attribute_not_exists(#c) OR #c < :limit")
-            .expression_attribute_names("#c", "count")
-            .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":limit", n(limit))
             .build()
             .map_err(build)?;
@@ -200,6 +197,16 @@ impl Store {
                 )),
             },
         }
+    }
+
+    /// The counter's part of a create's (`+1`) or a delete's (`-1`) transaction.
+    fn count_change(&self, user: &UserId, delta: i64) -> UpdateBuilder {
+        Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(Key::webhook_counter(user).item()))
+            .update_expression("ADD #c :delta")
+            .expression_attribute_names("#c", "count")
+            .expression_attribute_values(":delta", n(delta))
     }
 
     /// `user`'s webhooks, oldest first (strongly consistent: a create is seen at once).
@@ -325,10 +332,7 @@ impl Store {
             condition.push_str(" AND #secret <> :secret");
         }
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Key::webhook(user, id.as_str()).item()))
+            .update(&Key::webhook(user, id.as_str()))
             .update_expression(format!("SET {}", sets.join(", ")))
             .condition_expression(condition)
             .set_expression_attribute_names((!names.is_empty()).then_some(names))
@@ -358,14 +362,7 @@ impl Store {
             .condition_expression("attribute_exists(pk)")
             .build()
             .map_err(build)?;
-        let count = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(Key::webhook_counter(user).item()))
-            .update_expression("ADD #c :minus")
-            .expression_attribute_names("#c", "count")
-            .expression_attribute_values(":minus", n(-1))
-            .build()
-            .map_err(build)?;
+        let count = self.count_change(user, -1).build().map_err(build)?;
         let items = vec![
             TransactWriteItem::builder().delete(delete).build(),
             TransactWriteItem::builder().update(count).build(),
@@ -429,10 +426,7 @@ impl Store {
             return Ok(());
         }
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Key::webhook_attempts(user, now).item()))
+            .update(&Key::webhook_attempts(user, now))
             .update_expression("ADD #c :minus")
             .condition_expression("#c >= :unused")
             .expression_attribute_names("#c", "count")
@@ -455,10 +449,7 @@ impl Store {
     ) -> Result<Option<i64>, StoreError> {
         const OPERATION: &str = "UpdateItem(webhook attempt rate)";
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key.item()))
+            .update(key)
             .update_expression("ADD #c :asked SET #ttl = :expires")
             .condition_expression("attribute_not_exists(#c) OR #c <= :room")
             .expression_attribute_names("#c", "count")
@@ -499,10 +490,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         const OPERATION: &str = "UpdateItem(webhook outcome)";
         let request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Key::webhook(user, id.as_str()).item()))
+            .update(&Key::webhook(user, id.as_str()))
             .condition_expression("attribute_exists(pk)");
         let request = match outcome {
             WebhookOutcome::Delivered => request
@@ -531,10 +519,7 @@ impl Store {
         const OPERATION: &str = "UpdateItem(webhook failure)";
         let key = Key::webhook(user, id.as_str());
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key.item()))
+            .update(&key)
             .update_expression("SET failureCount = if_not_exists(failureCount, :zero) + :one")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":zero", n(0))
@@ -557,10 +542,7 @@ impl Store {
         // webhook stays on.
         const OFF: &str = "UpdateItem(webhook off after failures)";
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key.item()))
+            .update(&key)
             .update_expression("SET isActive = :off, updatedAt = :now")
             .condition_expression("failureCount >= :max AND isActive = :on")
             .expression_attribute_values(":off", AttributeValue::Bool(false))
