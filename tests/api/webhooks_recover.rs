@@ -13,11 +13,12 @@ use e2e::webhooks::{
     Hooked,
 };
 use e2e::{TestEnv, DAY, SPAIN_DIGITS};
+use futures::StreamExt;
 use lambda_http::http::StatusCode;
 use sandbox::delivery::sweep::sweep;
 use sandbox::delivery::Deliverer;
 use sandbox::session::{rfc3339, UserId};
-use sandbox::store::{DeliveryState, Next};
+use sandbox::store::{Claim, DeliveryItem, DeliveryState, Next};
 use sandbox::webhooks::LogStatus;
 use sandbox::Clock;
 use serde_json::{json, Value};
@@ -306,6 +307,78 @@ async fn concurrent_recovers_queue_each_event_once_and_take_one_attempt_per_queu
     );
     sweep(&env.app, &one_attempt()).await.expect("sweep");
     assert_eq!(received(&server).await.len(), 4 + 1 + 4, "each once");
+}
+
+#[tokio::test]
+async fn a_call_settles_at_most_300_failed_events_and_says_where_the_next_goes_on() {
+    let env = TestEnv::with_auth_cache(60).await;
+    let key = env.api_key("u1").await;
+    let hook = env.webhook_to(&key, "https://hooks.example.com/z").await["_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // 350 events, a second apart, whose attempt failed and whose delivery a retry delivered
+    // since: none is owed, and each costs recover a place in a read of delivery items.
+    let user = UserId::new("u1");
+    let first = env.clock.now() - 1_000;
+    let store = &env.app.store;
+    futures::stream::iter(0..350)
+        .for_each_concurrent(16, |i| {
+            let (env, user, hook) = (&env, &user, hook.as_str());
+            async move {
+                let (event_id, at) = (format!("evt_{i:022}"), first + i);
+                let event = "message.received";
+                env.log_entry("u1", hook, event, &event_id, LogStatus::Failed, at)
+                    .await;
+                let delivery = DeliveryItem {
+                    user: user.clone(),
+                    webhook_id: hook.to_owned(),
+                    event_id,
+                    event: event.to_owned(),
+                    payload: b"{}".to_vec(),
+                    next_attempt: 1,
+                    due_at: None,
+                    state: DeliveryState::Pending,
+                };
+                let Ok(Claim::Claimed(held)) = store.claim_delivery(delivery, at, at + 65).await
+                else {
+                    panic!("claimed");
+                };
+                let next = Next::Settle(DeliveryState::Delivered);
+                let settled = store
+                    .finish_delivery(&held.as_due().unwrap(), next, at)
+                    .await;
+                assert!(matches!(settled, Ok(Some(_))));
+            }
+        })
+        .await;
+    env.webhook_logs(&key, &[("limit", "1")]).await; // warms the auth cache
+
+    env.counter.reset();
+    let reply = env.recover(&key, &since(&hook, first)).await;
+    assert_eq!(
+        reply.json(),
+        json!({
+            "success": true, "queued": 0, "skipped": 0, "hasMore": true,
+            "nextSince": rfc3339(first + 300),
+        })
+    );
+    assert_eq!(
+        env.counter.take(),
+        [
+            "GetItem",      // the webhook
+            "Query",        // its 350 attempts
+            "BatchGetItem", // three reads of 100 deliveries
+            "BatchGetItem",
+            "BatchGetItem",
+            "UpdateItem", // the minute's attempts (none taken)
+        ]
+    );
+    let rest = env.recover(&key, &since(&hook, first + 300)).await;
+    assert_eq!(
+        rest.json(),
+        json!({ "success": true, "queued": 0, "skipped": 0, "hasMore": false })
+    );
 }
 
 #[tokio::test]
