@@ -129,7 +129,7 @@ sys.exit("fuzz: the dev user's session did not turn active within 60 s")
 PY
 )
 export FUZZ_SESSION_ID
-# A webhook of the dev user with one logged delivery, so test and redeliver reach the code
+# A webhook of the dev user with one logged delivery, so test, redeliver and recover reach the code
 # behind their 404s: its id and the event id are mixed into generated bodies
 # (schemathesis.toml, `webhook-ids` and `event-ids`). It points at graph-stub, which answers at
 # once; the fuzzer may still change its URL, and the attempt limit above bounds any URL.

@@ -109,6 +109,13 @@ pub enum ApiError {
     /// The webhook has no logged delivery of that event id.
     #[error("No delivery of this event to this webhook is logged (logs are kept 30 days)")]
     WebhookEventNotFound,
+    /// A redelivery of an event whose resource group the webhook disables
+    /// (`disabledResourceGroups`): nothing sent.
+    #[error("this webhook's disabledResourceGroups includes {group}, the group of this event: it is not delivered to it")]
+    ResourceGroupDisabled {
+        /// The group.
+        group: &'static str,
+    },
     /// The caller has the most webhooks a user may have.
     #[error("a user may have at most {limit} webhooks; delete one first")]
     WebhookLimitReached {
@@ -142,6 +149,7 @@ impl ApiError {
             Self::RouteNotFound | Self::WebhookNotFound | Self::WebhookEventNotFound => {
                 StatusCode::NOT_FOUND
             }
+            Self::ResourceGroupDisabled { .. } => StatusCode::CONFLICT,
             Self::WebhookLimitReached { .. } => StatusCode::BAD_REQUEST,
             Self::UpstreamUnavailable => StatusCode::BAD_GATEWAY,
             Self::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -176,6 +184,9 @@ impl ApiError {
             Self::RouteNotFound => ("not_found", "route_not_found"),
             Self::WebhookNotFound => ("not_found", "webhook_not_found"),
             Self::WebhookEventNotFound => ("not_found", "webhook_event_not_found"),
+            Self::ResourceGroupDisabled { .. } => {
+                ("invalid_request_error", "resource_group_disabled")
+            }
             Self::WebhookLimitReached { .. } => ("invalid_request_error", "webhook_limit_reached"),
             Self::Internal => ("api_error", "internal_error"),
         };
@@ -198,6 +209,10 @@ impl ApiError {
             }
             Self::WebhookEventNotFound => {
                 body.insert("param".into(), "eventId".into());
+            }
+            Self::ResourceGroupDisabled { group } => {
+                body.insert("param".into(), "eventId".into());
+                body.insert("details".into(), json!({ "group": group }));
             }
             Self::WebhookLimitReached { limit } => {
                 body.insert("details".into(), json!({ "limit": limit }));
@@ -346,7 +361,8 @@ pub enum Sends {
     Activations,
     /// Sandbox messages (send), per user, per UTC day.
     Messages,
-    /// Attempts a user starts with `POST /v1/webhooks/test` and `/logs/redeliver`, per minute.
+    /// Attempts a user starts with `POST /v1/webhooks/test` and `/logs/redeliver`, or queues
+    /// with `/logs/recover`, per minute.
     WebhookAttempts,
 }
 
@@ -371,7 +387,7 @@ fn limit_message(sends: Sends, usage: &Usage, now: i64) -> String {
         (Sends::Messages, _) => ("daily", "sandbox messages for this API key's user"),
         (Sends::WebhookAttempts, _) => (
             "per-minute",
-            "webhook tests and redeliveries for this API key's user",
+            "webhook tests, redeliveries and recovered deliveries for this API key's user",
         ),
     };
     format!(

@@ -9,12 +9,14 @@
 //! one place (`edge::ApiError`'s `From<WebhookError>`), as it does the store's errors.
 
 use serde_json::{json, Map, Value};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
 
 use crate::ids::{is_base62, random_base62, RandomError};
 use crate::limits::{utc_day, SECONDS_PER_DAY};
 use crate::outbound::headers::MAX_CUSTOM_HEADERS;
 use crate::outbound::{
-    CustomHeaders, HeaderError, SecretError, Targets, WebhookSecret, WebhookUrl,
+    CustomHeaders, HeaderError, SecretError, SigningSecrets, Targets, WebhookSecret, WebhookUrl,
 };
 use crate::session::rfc3339;
 
@@ -32,6 +34,40 @@ pub const SUPPORTED_EVENTS: [&str; 8] = [
 
 /// The event `POST /v1/webhooks/test` sends.
 pub const TEST_EVENT: &str = "webhook.test";
+
+/// The resource groups of Zernio's vocabulary, which `disabledResourceGroups` may list (the
+/// type `@zernio/node` gives the field). Only `messages` and `accounts` hold events of this
+/// service ([`resource_group`]); the others are accepted, stored and returned, and disable
+/// nothing here.
+pub const RESOURCE_GROUPS: [&str; 10] = [
+    "publishing",
+    "engagement",
+    "messages",
+    "contacts",
+    "analytics",
+    "ads",
+    "telephony",
+    "accounts",
+    "billing",
+    "webhooks",
+];
+
+/// The resource group an event belongs to: `messages` for `message.*`, `accounts` for the
+/// session events (the group of Zernio's account events, their nearest kin). `webhook.test`
+/// belongs to none, so no group ever stops a test.
+pub fn resource_group(event: &str) -> Option<&'static str> {
+    if event.starts_with("message.") {
+        Some("messages")
+    } else if event.starts_with("whatsapp.sandbox.session.") {
+        Some("accounts")
+    } else {
+        None
+    }
+}
+
+/// How long a secret replaced by a `PUT` keeps signing beside the new one: a day, so receivers
+/// can move to the new secret one by one (a rolling deploy) without refusing a delivery.
+pub const SECRET_OVERLAP_SECONDS: i64 = SECONDS_PER_DAY;
 
 /// A webhook's name is 1 to this many characters.
 pub const MAX_NAME_CHARS: usize = 50;
@@ -70,68 +106,56 @@ pub const MAX_LOG_SKIP: usize = 100_000;
 
 /// The random part of webhook and event ids, in base62 characters (about 131 bits).
 const ID_CHARS: usize = 22;
-const WEBHOOK_ID_PREFIX: &str = "wh_";
-const EVENT_ID_PREFIX: &str = "evt_";
 
-/// A webhook's id: `wh_` and 22 base62 characters.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct WebhookId(String);
+/// Declares an id type the service mints: `$prefix` and [`ID_CHARS`] base62 characters. Its
+/// `parse` takes any id of a shape the service ever minted: that one, and what `$earlier`
+/// (if given) accepts after the prefix. Anything else names nothing.
+macro_rules! minted_id {
+    ($(#[$doc:meta])* $name:ident = $prefix:literal $(, also $earlier:path)?) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(String);
 
-impl WebhookId {
-    /// A new random id.
-    pub fn generate() -> Result<Self, RandomError> {
-        Ok(Self(format!(
-            "{WEBHOOK_ID_PREFIX}{}",
-            random_base62(ID_CHARS)?
-        )))
-    }
+        impl $name {
+            /// A new random id.
+            pub fn generate() -> Result<Self, RandomError> {
+                Ok(Self(format!("{}{}", $prefix, random_base62(ID_CHARS)?)))
+            }
 
-    /// An id of the right shape; anything else names no webhook.
-    pub fn parse(s: &str) -> Option<Self> {
-        s.strip_prefix(WEBHOOK_ID_PREFIX)
-            .filter(|rest| is_base62(rest, ID_CHARS))
-            .map(|_| Self(s.to_owned()))
-    }
+            /// An id of a shape the service ever minted; anything else names nothing.
+            pub fn parse(s: &str) -> Option<Self> {
+                s.strip_prefix($prefix)
+                    .filter(|rest| is_base62(rest, ID_CHARS) $(|| $earlier(rest))?)
+                    .map(|_| Self(s.to_owned()))
+            }
 
-    /// The id as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
+            /// The id as text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+    };
 }
 
-/// An event's id: `evt_` and 22 base62 characters, the same on every attempt and redelivery.
-/// Ids the events function minted before issue 25 are `evt_` and 22 base64url characters
-/// (`-` and `_` too): they stay in the log for 30 days, and parse, so they can be redelivered.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EventId(String);
+minted_id!(
+    /// A webhook's id: `wh_` and 22 base62 characters.
+    WebhookId = "wh_"
+);
 
-impl EventId {
-    /// A new random id.
-    pub fn generate() -> Result<Self, RandomError> {
-        Ok(Self(format!(
-            "{EVENT_ID_PREFIX}{}",
-            random_base62(ID_CHARS)?
-        )))
-    }
+minted_id!(
+    /// An event's id: `evt_` and 22 base62 characters, the same on every attempt and
+    /// redelivery. Ids the events function minted before issue 25 are `evt_` and 22 base64url
+    /// characters (`-` and `_` too): they stay in the log for 30 days, and parse, so they can
+    /// be redelivered.
+    EventId = "evt_", also base64url_id
+);
 
-    /// An id of a shape the service ever minted (base62, or the earlier base64url); anything
-    /// else names no event.
-    pub fn parse(s: &str) -> Option<Self> {
-        let base64url = |rest: &str| {
-            rest.len() == ID_CHARS
-                && rest
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        };
-        s.strip_prefix(EVENT_ID_PREFIX)
-            .filter(|rest| is_base62(rest, ID_CHARS) || base64url(rest))
-            .map(|_| Self(s.to_owned()))
-    }
-
-    /// The id as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
+/// The random part of an event id minted before issue 25: 22 base64url characters.
+fn base64url_id(rest: &str) -> bool {
+    rest.len() == ID_CHARS
+        && rest
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// Why a webhook request is refused: the domain's own error, which knows no HTTP.
@@ -161,12 +185,17 @@ pub struct Webhook {
     pub url: String,
     /// The signing secret's text: never in an answer but the create's.
     pub secret: String,
+    /// The secret the latest rotation replaced, while it still signs; never in any answer.
+    pub previous_secret: Option<PreviousSecret>,
     /// Subscribed events, each in [`SUPPORTED_EVENTS`], in the order given, without repeats.
     pub events: Vec<String>,
     /// Whether events are delivered.
     pub is_active: bool,
     /// The custom headers as the user gave them (checked by [`CustomHeaders::parse`]).
     pub custom_headers: Vec<(String, String)>,
+    /// Resource groups whose events it does not receive, each in [`RESOURCE_GROUPS`], in the
+    /// order given, without repeats.
+    pub disabled_resource_groups: Vec<String>,
     /// Consecutive terminal failures, reset by any success.
     pub failure_count: i64,
     /// The last successful delivery (epoch seconds).
@@ -192,6 +221,7 @@ impl Webhook {
             "events": self.events,
             "isActive": self.is_active,
             "customHeaders": headers,
+            "disabledResourceGroups": self.disabled_resource_groups,
             "failureCount": self.failure_count,
             "lastFiredAt": self.last_fired_at.map(rfc3339),
             "createdAt": rfc3339(self.created_at),
@@ -207,17 +237,52 @@ impl Webhook {
         view
     }
 
-    /// The parsed pieces a delivery needs, checked again against `targets` (a URL accepted
-    /// while private targets were allowed is refused once they are not).
+    /// The parsed pieces a delivery at `now` needs, checked again against `targets` (a URL
+    /// accepted while private targets were allowed is refused once they are not): the URL,
+    /// the secrets that sign (the previous one too until its day is over), the headers.
     pub fn delivery_parts(
         &self,
         targets: Targets,
-    ) -> Result<(WebhookUrl, WebhookSecret, CustomHeaders), String> {
+        now: i64,
+    ) -> Result<(WebhookUrl, SigningSecrets, CustomHeaders), String> {
         let url = WebhookUrl::parse(&self.url, targets).map_err(|e| e.to_string())?;
-        let secret = WebhookSecret::parse(self.secret.clone()).map_err(|e| e.to_string())?;
+        let secret = |text: &str| WebhookSecret::parse(text).map_err(|e| e.to_string());
+        let previous = match &self.previous_secret {
+            Some(previous) if now < previous.until => Some(secret(&previous.secret)?),
+            _ => None,
+        };
+        let secrets = SigningSecrets {
+            current: secret(&self.secret)?,
+            previous,
+        };
         let headers = CustomHeaders::parse(self.custom_headers.iter().map(|(k, v)| (k, v)))
             .map_err(|e| e.to_string())?;
-        Ok((url, secret, headers))
+        Ok((url, secrets, headers))
+    }
+
+    /// The group of `event` this webhook disables (`disabledResourceGroups`), if it does: its
+    /// events are dropped before delivery, live and on every replay.
+    pub fn disabled_group(&self, event: &str) -> Option<&'static str> {
+        resource_group(event)
+            .filter(|group| self.disabled_resource_groups.iter().any(|d| d == group))
+    }
+}
+
+/// The secret a rotation replaced (a `PUT` with a new `secret`): it signs beside the new one
+/// until `until`, [`SECRET_OVERLAP_SECONDS`] after the rotation. A second rotation within that
+/// day replaces it with the secret that one retired (only the newest previous secret is kept),
+/// so the one before stops signing at once.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PreviousSecret {
+    /// The secret's text.
+    pub secret: String,
+    /// When it stops signing (epoch seconds).
+    pub until: i64,
+}
+
+impl std::fmt::Debug for PreviousSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PreviousSecret(***, until {})", self.until)
     }
 }
 
@@ -236,6 +301,8 @@ pub struct NewWebhook {
     pub is_active: bool,
     /// The custom headers as given.
     pub custom_headers: Vec<(String, String)>,
+    /// `disabledResourceGroups`, none unless given.
+    pub disabled_resource_groups: Vec<String>,
 }
 
 impl NewWebhook {
@@ -256,6 +323,10 @@ impl NewWebhook {
             Some(v) => custom_headers(v)?,
             None => Vec::new(),
         };
+        let disabled_resource_groups = match present(body, DISABLED_GROUPS) {
+            Some(v) => resource_groups(v)?,
+            None => Vec::new(),
+        };
         Ok(Self {
             name,
             url,
@@ -263,6 +334,7 @@ impl NewWebhook {
             events,
             is_active,
             custom_headers,
+            disabled_resource_groups,
         })
     }
 }
@@ -282,6 +354,8 @@ pub struct WebhookChanges {
     pub is_active: Option<bool>,
     /// New custom headers (replacing all of them).
     pub custom_headers: Option<Vec<(String, String)>>,
+    /// A new `disabledResourceGroups` (replacing it; empty clears it).
+    pub disabled_resource_groups: Option<Vec<String>>,
 }
 
 impl WebhookChanges {
@@ -297,6 +371,9 @@ impl WebhookChanges {
                 .transpose()?,
             custom_headers: present(body, "customHeaders")
                 .map(custom_headers)
+                .transpose()?,
+            disabled_resource_groups: present(body, DISABLED_GROUPS)
+                .map(resource_groups)
                 .transpose()?,
         })
     }
@@ -387,6 +464,33 @@ fn events(v: &Value) -> Result<Vec<String>, WebhookError> {
         };
         if !out.iter().any(|e| e == event) {
             out.push(event.to_owned());
+        }
+    }
+    Ok(out)
+}
+
+/// The field `disabledResourceGroups`.
+const DISABLED_GROUPS: &str = "disabledResourceGroups";
+
+fn resource_groups(v: &Value) -> Result<Vec<String>, WebhookError> {
+    let refused = || {
+        field(
+            DISABLED_GROUPS,
+            format!(
+                "disabledResourceGroups must be an array of resource groups, each one of {}",
+                RESOURCE_GROUPS.join(", ")
+            ),
+        )
+    };
+    let list = v.as_array().ok_or_else(refused)?;
+    let mut out: Vec<String> = Vec::new();
+    for item in list {
+        let group = item
+            .as_str()
+            .filter(|g| RESOURCE_GROUPS.contains(g))
+            .ok_or_else(refused)?;
+        if !out.iter().any(|g| g == group) {
+            out.push(group.to_owned());
         }
     }
     Ok(out)
@@ -534,6 +638,63 @@ pub struct LogFilter {
     pub status: Option<LogStatus>,
     /// Only this webhook.
     pub webhook_id: Option<String>,
+}
+
+/// How far back `POST /v1/webhooks/logs/recover` reaches: 30 days (the log shows at least
+/// that much).
+pub const RECOVER_DAYS: i64 = LOG_RETENTION_DAYS;
+
+/// The most events one recover call queues (fewer when the user's minute of attempts has fewer
+/// left): what a call reads and writes stays bounded whatever the outage.
+pub const RECOVER_PER_CALL: usize = 100;
+
+/// The window of a recover request, checked: `since` to `until` (both included, epoch
+/// seconds), `since` at most [`RECOVER_DAYS`] before now and not after `until`, which is now
+/// when absent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecoverWindow {
+    /// The window's first second.
+    pub since: i64,
+    /// The window's last second.
+    pub until: i64,
+}
+
+impl RecoverWindow {
+    /// Checks a recover body's `since` and `until` (RFC 3339, as every time in the API) at `now`.
+    pub fn parse(body: &Map<String, Value>, now: i64) -> Result<Self, WebhookError> {
+        let since = timestamp(required(body, "since")?, "since")?;
+        let until = match present(body, "until") {
+            Some(v) => timestamp(v, "until")?,
+            None => now,
+        };
+        if since > until {
+            return Err(field(
+                "since",
+                "since must not be after until (now, when until is absent)",
+            ));
+        }
+        if since < now - RECOVER_DAYS * SECONDS_PER_DAY {
+            return Err(field(
+                "since",
+                format!("since must be at most {RECOVER_DAYS} days ago"),
+            ));
+        }
+        Ok(Self { since, until })
+    }
+}
+
+/// An RFC 3339 time (`2026-12-04T19:40:02Z`, any offset, fractions of a second dropped), in
+/// epoch seconds.
+fn timestamp(v: &Value, param: &'static str) -> Result<i64, WebhookError> {
+    v.as_str()
+        .and_then(|s| OffsetDateTime::parse(s, &Rfc3339).ok())
+        .map(OffsetDateTime::unix_timestamp)
+        .ok_or_else(|| {
+            field(
+                param,
+                format!("{param} must be an RFC 3339 time, such as 2026-12-04T19:40:02Z"),
+            )
+        })
 }
 
 /// The `webhook.test` payload: top-level fields, no `data` wrapper, as Zernio's events are.

@@ -83,8 +83,14 @@ mod webhook_activation;
 /// A webhook deleted, turned off or changed while its deliveries run: no attempt with the old
 /// settings once the route has answered.
 mod webhook_changes;
+/// `disabledResourceGroups`: stored, returned, honoured live, in the sweep, on redeliver.
+mod webhooks_groups;
 /// `GET /v1/webhooks/logs` and `POST /v1/webhooks/logs/redeliver`.
 mod webhooks_logs;
+/// `POST /v1/webhooks/logs/recover`: the failed events of a window, queued for the sweep.
+mod webhooks_recover;
+/// Secret rotation: both signatures for 24 hours, either secret verifies.
+mod webhooks_rotation;
 /// `@zernio/node`'s webhook methods, unchanged, over HTTP (`tests/sdk/webhooks.mjs`).
 mod webhooks_sdk;
 /// `/v1/webhooks/settings`: create, list, update, delete.

@@ -226,7 +226,7 @@ fn template_routes_match_the_local_router() {
             from_router.insert((field("method"), path.clone(), field("function")));
         }
     }
-    assert_eq!(from_template.len(), 17, "{from_template:?}");
+    assert_eq!(from_template.len(), 18, "{from_template:?}");
     assert_eq!(from_template, from_router);
 }
 
@@ -594,7 +594,7 @@ fn messages_policy_reads_keys_sessions_and_conversations() {
 }
 
 #[test]
-fn webhooks_policy_touches_only_keys_the_users_webhooks_and_their_delivery_log() {
+fn webhooks_policy_touches_only_keys_the_users_webhooks_their_delivery_log_and_deliveries() {
     assert_eq!(
         grants(&template(), "webhooks"),
         set(&[
@@ -608,6 +608,9 @@ fn webhooks_policy_touches_only_keys_the_users_webhooks_and_their_delivery_log()
             "UpdateItem WHLOG#*",
             "Query WHLOG#*",
             "BatchGetItem WHLOG#*",
+            "BatchGetItem WHDLV#*",
+            "UpdateItem WHDLV#*",
+            "PutItem WHDLV#*",
         ])
     );
 }

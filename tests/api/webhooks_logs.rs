@@ -3,55 +3,19 @@
 //! the same bytes under the same event id (events from the stream too, and ids minted before
 //! issue 25), and no secret in any answer or log line.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use aws_sdk_dynamodb::types::AttributeValue;
 use e2e::deliveries::text_at;
 use e2e::stream::TableStream;
-use e2e::webhooks::{deliverer, hook_url, received, receiver, LOGS};
+use e2e::webhooks::{
+    assert_invalid, assert_webhook_not_found, deliverer, hook_url, received, receiver, Captured,
+    LOGS,
+};
 use e2e::{assert_error, TestEnv, DAY, SPAIN_DIGITS, T0};
 use lambda_http::http::{Method, StatusCode};
 use sandbox::session::UserId;
 use sandbox::webhooks::{LogEntry, LogStatus};
 use sandbox::Clock;
 use serde_json::{json, Value};
-
-/// Stores a log entry for `user` directly, as a delivery of `event` would.
-async fn logged(
-    env: &TestEnv,
-    user: &str,
-    webhook: &str,
-    event: &str,
-    event_id: &str,
-    status: LogStatus,
-    at: i64,
-) {
-    let entry = LogEntry {
-        webhook_id: webhook.into(),
-        webhook_name: "hook".into(),
-        event_id: event_id.into(),
-        event: event.into(),
-        url: "https://hooks.example.com/".into(),
-        status,
-        status_code: Some(if status == LogStatus::Success {
-            200
-        } else {
-            500
-        }),
-        request_payload: format!(r#"{{"id":"{event_id}","event":"{event}"}}"#).into_bytes(),
-        response_body: String::new(),
-        error_message: (status == LogStatus::Failed).then(|| "answered 500".into()),
-        attempt_number: 1,
-        response_time_ms: 12,
-        created_at: at,
-    };
-    env.app
-        .store
-        .log_attempt(&UserId::new(user), &entry)
-        .await
-        .unwrap();
-}
 
 fn event_ids(page: &Value) -> Vec<String> {
     page["logs"]
@@ -72,8 +36,7 @@ async fn five_entries(env: &TestEnv) {
         ("wh_A", "message.received", LogStatus::Success),
     ];
     for (i, (hook, event, status)) in rows.into_iter().enumerate() {
-        logged(
-            env,
+        env.log_entry(
             "u1",
             hook,
             event,
@@ -83,8 +46,7 @@ async fn five_entries(env: &TestEnv) {
         )
         .await;
     }
-    logged(
-        env,
+    env.log_entry(
         "u2",
         "wh_C",
         "message.received",
@@ -192,13 +154,7 @@ async fn bad_log_queries_are_refused_with_their_param() {
         let reply = env
             .webhooks(Method::GET, LOGS, &key, None, &[(name, value)])
             .await;
-        let body = assert_error(
-            &reply,
-            StatusCode::BAD_REQUEST,
-            "invalid_request_error",
-            "invalid_field_value",
-        );
-        assert_eq!(body["param"], name, "{name}={value}");
+        assert_invalid(&reply, name);
     }
 }
 
@@ -206,8 +162,7 @@ async fn bad_log_queries_are_refused_with_their_param() {
 async fn log_entries_are_kept_through_the_thirtieth_utc_day_after_their_own() {
     let env = TestEnv::new().await;
     let key = env.api_key("u1").await;
-    logged(
-        &env,
+    env.log_entry(
         "u1",
         "wh_A",
         "message.received",
@@ -456,13 +411,7 @@ async fn redeliver_of_an_unknown_event_or_webhook_is_not_found() {
         assert_eq!(body["param"], "eventId");
     }
     let reply = env.redeliver(&stranger, id, &event_id).await;
-    let body = assert_error(
-        &reply,
-        StatusCode::NOT_FOUND,
-        "not_found",
-        "webhook_not_found",
-    );
-    assert_eq!(body["param"], "webhookId");
+    assert_webhook_not_found(&reply);
     let reply = env
         .webhooks(
             Method::POST,
@@ -472,39 +421,14 @@ async fn redeliver_of_an_unknown_event_or_webhook_is_not_found() {
             &[],
         )
         .await;
-    let body = assert_error(
-        &reply,
-        StatusCode::BAD_REQUEST,
-        "invalid_request_error",
-        "invalid_field_value",
-    );
-    assert_eq!(body["param"], "eventId");
+    assert_invalid(&reply, "eventId");
     assert_eq!(received(&server).await.len(), 1, "only the test was sent");
-}
-
-/// Log lines written while the guard lives, in this thread.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("log buffer").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 #[tokio::test]
 async fn no_answer_but_the_create_and_no_log_line_shows_a_secret() {
     let env = TestEnv::new().await;
-    let logs = Captured::default();
-    let writer = logs.clone();
-    let _guard =
-        tracing::subscriber::set_default(sandbox::telemetry::subscriber(move || writer.clone()));
-    // Other tests' threads log without a subscriber: interest they cached is computed again.
-    tracing::callsite::rebuild_interest_cache();
+    let (logs, _guard) = Captured::start();
     let key = env.api_key("u1").await;
     let server = receiver(200).await;
     let given = json!({"name": "given", "url": hook_url(&server), "events": ["webhook.test"], "secret": "whsec_c2VjcmV0LWJ5dGVzLWdpdmVuLWJ5LXRoZS11c2Vy"});
@@ -537,10 +461,9 @@ async fn no_answer_but_the_create_and_no_log_line_shows_a_secret() {
     }
     answers.push(env.list_webhooks(&key).await.to_string());
     answers.push(env.webhook_logs(&key, &[]).await.to_string());
-    let lines = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
-    // Not asserted present: tracing caches per call site whether anyone listens, and a test
-    // thread without a subscriber can cache "no" meanwhile, so a captured line may be missing
-    // (never a line that was not written).
+    // Not asserted present: a captured line may be missing (`Captured::start`), never one that
+    // was not written.
+    let lines = logs.text();
     for secret in secrets
         .into_iter()
         .chain(["whsec_bmV3LXNlY3JldC1ieXRlcy1mb3ItdGhlLWhvb2s="])

@@ -4,7 +4,10 @@
 //! secret shown once, another user's webhook not found.
 
 use base64::Engine;
-use e2e::webhooks::{new_webhook, public_egress, SETTINGS};
+use e2e::webhooks::{
+    assert_invalid, assert_invalid_field, assert_webhook_not_found, new_webhook, public_egress,
+    SETTINGS,
+};
 use e2e::{assert_error, Options, TestEnv};
 use lambda_http::http::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -21,12 +24,7 @@ async fn refused_param(
     let reply = env
         .webhooks_with(egress, Method::POST, SETTINGS, Some(key), Some(body), &[])
         .await;
-    let body = assert_error(
-        &reply,
-        StatusCode::BAD_REQUEST,
-        "invalid_request_error",
-        "invalid_field_value",
-    );
+    let body = assert_invalid_field(&reply);
     body["param"].as_str().expect("a param").to_owned()
 }
 
@@ -65,9 +63,7 @@ async fn a_webhook_without_a_secret_gets_a_generated_one_shown_only_in_the_creat
     assert!(listed[0].get("secret").is_none(), "{listed}");
     assert!(!listed.to_string().contains(secret));
     let update = json!({ "webhookId": hook["_id"], "name": "renamed" });
-    let reply = env
-        .webhooks(Method::PUT, SETTINGS, &key, Some(&update), &[])
-        .await;
+    let reply = env.update_webhook(&key, &update).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
     assert!(!reply.text.contains(secret), "{}", reply.text);
     assert!(reply.json()["webhook"].get("secret").is_none());
@@ -297,21 +293,11 @@ async fn deleting_a_webhook_answers_success_and_frees_its_place() {
         let hook = env.webhook_to(&key, &format!("{URL}/{i}")).await;
         ids.push(hook["_id"].as_str().unwrap().to_owned());
     }
-    let reply = env
-        .webhooks(
-            Method::DELETE,
-            SETTINGS,
-            &key,
-            None,
-            &[("webhookId", &ids[0])],
-        )
-        .await;
+    let reply = env.delete_webhook(&key, &[("webhookId", &ids[0])]).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
     assert_eq!(reply.json(), json!({"success": true}));
     // The legacy query name `id`.
-    let reply = env
-        .webhooks(Method::DELETE, SETTINGS, &key, None, &[("id", &ids[1])])
-        .await;
+    let reply = env.delete_webhook(&key, &[("id", &ids[1])]).await;
     assert_eq!(reply.json(), json!({"success": true}));
     assert_eq!(env.list_webhooks(&key).await.as_array().unwrap().len(), 8);
     for i in 0..2 {
@@ -325,21 +311,7 @@ async fn deleting_a_webhook_answers_success_and_frees_its_place() {
         .await;
     assert_eq!(reply.json()["code"], "webhook_limit_reached");
     // Deleted twice: not found the second time.
-    let reply = env
-        .webhooks(
-            Method::DELETE,
-            SETTINGS,
-            &key,
-            None,
-            &[("webhookId", &ids[0])],
-        )
-        .await;
-    assert_error(
-        &reply,
-        StatusCode::NOT_FOUND,
-        "not_found",
-        "webhook_not_found",
-    );
+    assert_webhook_not_found(&env.delete_webhook(&key, &[("webhookId", &ids[0])]).await);
 }
 
 #[tokio::test]
@@ -354,9 +326,7 @@ async fn an_update_changes_only_the_given_fields_and_takes_the_legacy_id() {
         "isActive": false,
         "customHeaders": {"X-Api-Key": "k"},
     });
-    let reply = env
-        .webhooks(Method::PUT, SETTINGS, &key, Some(&update), &[])
-        .await;
+    let reply = env.update_webhook(&key, &update).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
     let updated = reply.json()["webhook"].clone();
     assert_eq!(updated["events"], json!(["message.sent", "message.read"]));
@@ -392,13 +362,7 @@ async fn an_update_refuses_what_a_create_refuses() {
         let reply = env
             .webhooks_with(&egress, Method::PUT, SETTINGS, Some(&key), Some(&body), &[])
             .await;
-        let error = assert_error(
-            &reply,
-            StatusCode::BAD_REQUEST,
-            "invalid_request_error",
-            "invalid_field_value",
-        );
-        assert_eq!(error["param"], param, "{body}");
+        assert_invalid(&reply, param);
     }
     let reply = env
         .webhooks(
@@ -409,23 +373,9 @@ async fn an_update_refuses_what_a_create_refuses() {
             &[],
         )
         .await;
-    let error = assert_error(
-        &reply,
-        StatusCode::BAD_REQUEST,
-        "invalid_request_error",
-        "invalid_field_value",
-    );
-    assert_eq!(error["param"], "webhookId");
-    let reply = env
-        .webhooks(Method::DELETE, SETTINGS, &key, None, &[])
-        .await;
-    let error = assert_error(
-        &reply,
-        StatusCode::BAD_REQUEST,
-        "invalid_request_error",
-        "invalid_field_value",
-    );
-    assert_eq!(error["param"], "webhookId");
+    assert_invalid(&reply, "webhookId");
+    let reply = env.delete_webhook(&key, &[]).await;
+    assert_invalid(&reply, "webhookId");
     assert_eq!(env.list_webhooks(&key).await[0], hook_without_secret(&hook));
 }
 
@@ -446,27 +396,11 @@ async fn another_users_webhook_is_not_found_exactly_like_an_unknown_one() {
     let mut answers = Vec::new();
     for id in [theirs, unknown, "not-an-id"] {
         let update = json!({ "webhookId": id, "name": "mine now" });
-        let put = env
-            .webhooks(Method::PUT, SETTINGS, &stranger, Some(&update), &[])
-            .await;
-        let delete = env
-            .webhooks(
-                Method::DELETE,
-                SETTINGS,
-                &stranger,
-                None,
-                &[("webhookId", id)],
-            )
-            .await;
+        let put = env.update_webhook(&stranger, &update).await;
+        let delete = env.delete_webhook(&stranger, &[("webhookId", id)]).await;
         let test = env.test_webhook(&stranger, id).await;
         for reply in [&put, &delete, &test] {
-            let body = assert_error(
-                reply,
-                StatusCode::NOT_FOUND,
-                "not_found",
-                "webhook_not_found",
-            );
-            assert_eq!(body["param"], "webhookId");
+            assert_webhook_not_found(reply);
             answers.push(reply.text.clone());
         }
     }
@@ -495,6 +429,7 @@ async fn every_route_needs_a_valid_api_key() {
         (Method::POST, e2e::webhooks::TEST),
         (Method::GET, e2e::webhooks::LOGS),
         (Method::POST, e2e::webhooks::REDELIVER),
+        (Method::POST, e2e::webhooks::RECOVER),
     ] {
         for key in [None, Some("sk_unknown")] {
             let reply = env
@@ -544,13 +479,7 @@ async fn a_flood_of_custom_headers_is_refused_for_its_count_and_an_update_for_no
     let create = with("customHeaders", flood.clone());
     assert!(create.to_string().len() < sandbox::api::webhooks::MAX_BODY_BYTES);
     let reply = env.create_webhook(&key, &create).await;
-    let body = assert_error(
-        &reply,
-        StatusCode::BAD_REQUEST,
-        "invalid_request_error",
-        "invalid_field_value",
-    );
-    assert_eq!(body["param"], "customHeaders");
+    let body = assert_invalid(&reply, "customHeaders");
     // Refused by the count, before any name is compared ("A" repeats "a").
     assert_eq!(
         body["error"],
@@ -559,15 +488,8 @@ async fn a_flood_of_custom_headers_is_refused_for_its_count_and_an_update_for_no
 
     let hook = env.webhook_to(&key, URL).await;
     let update = json!({ "webhookId": hook["_id"], "customHeaders": flood });
-    let reply = env
-        .webhooks(Method::PUT, SETTINGS, &key, Some(&update), &[])
-        .await;
-    let body = assert_error(
-        &reply,
-        StatusCode::BAD_REQUEST,
-        "invalid_request_error",
-        "invalid_field_value",
-    );
+    let reply = env.update_webhook(&key, &update).await;
+    let body = assert_invalid_field(&reply);
     assert_eq!(
         body["error"],
         "at most 10 custom headers are allowed, got 29000"
@@ -575,15 +497,8 @@ async fn a_flood_of_custom_headers_is_refused_for_its_count_and_an_update_for_no
 
     // For no webhook of the caller, the update is 404 before its fields are read.
     let update = json!({ "webhookId": "wh_000000000000000000000A", "customHeaders": flood });
-    let reply = env
-        .webhooks(Method::PUT, SETTINGS, &key, Some(&update), &[])
-        .await;
-    assert_error(
-        &reply,
-        StatusCode::NOT_FOUND,
-        "not_found",
-        "webhook_not_found",
-    );
+    let reply = env.update_webhook(&key, &update).await;
+    assert_webhook_not_found(&reply);
     let bad_url = json!({ "webhookId": "wh_000000000000000000000A", "url": "http://10.0.0.1/" });
     let reply = env
         .webhooks_with(
@@ -595,10 +510,5 @@ async fn a_flood_of_custom_headers_is_refused_for_its_count_and_an_update_for_no
             &[],
         )
         .await;
-    assert_error(
-        &reply,
-        StatusCode::NOT_FOUND,
-        "not_found",
-        "webhook_not_found",
-    );
+    assert_webhook_not_found(&reply);
 }

@@ -2,8 +2,11 @@
 //! `webhook.test` event delivered now to a local receiver, logged, answered with its outcome; a
 //! 410 turns the webhook off.
 
-use e2e::webhooks::{hook_url, received, receiver, standard_signature, zernio_signature};
-use e2e::{assert_error, Options, TestEnv, T0};
+use e2e::webhooks::{
+    assert_invalid, assert_rate_limited, hook_url, received, receiver, standard_signature,
+    zernio_signature,
+};
+use e2e::{TestEnv, T0};
 use lambda_http::http::StatusCode;
 use serde_json::{json, Value};
 
@@ -212,13 +215,7 @@ async fn test_without_a_webhook_id_is_refused_with_its_param() {
             &[],
         )
         .await;
-    let body = assert_error(
-        &reply,
-        StatusCode::BAD_REQUEST,
-        "invalid_request_error",
-        "invalid_field_value",
-    );
-    assert_eq!(body["param"], "webhookId");
+    assert_invalid(&reply, "webhookId");
 }
 
 /// The `X-RateLimit-*` headers of a reply, as numbers.
@@ -238,11 +235,7 @@ fn rate_headers(reply: &e2e::Reply) -> [i64; 3] {
 
 #[tokio::test]
 async fn test_and_redeliver_together_start_at_most_the_users_rate_of_attempts_a_minute() {
-    let env = TestEnv::with(Options {
-        user_webhook_attempts_per_minute: 3,
-        ..Options::default()
-    })
-    .await;
+    let env = TestEnv::with_webhook_attempts_per_minute(3).await;
     let key = env.api_key("u1").await;
     let other = env.api_key("u2").await;
     let server = receiver(200).await;
@@ -263,13 +256,7 @@ async fn test_and_redeliver_together_start_at_most_the_users_rate_of_attempts_a_
         env.test_webhook(&key, id).await,
         env.redeliver(&key, id, &event_id).await,
     ] {
-        let body = assert_error(
-            &refused,
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limit_error",
-            "rate_limit_exceeded",
-        );
-        assert_eq!(body["details"], json!({"scope": "user"}));
+        assert_rate_limited(&refused);
         assert_eq!(rate_headers(&refused), [3, 0, next_minute]);
     }
     assert_eq!(

@@ -92,7 +92,9 @@ function assertShape(value, shape, present, what) {
   }
 }
 
-const WEBHOOK_FIELDS = ['_id', 'name', 'url', 'events', 'isActive', 'failureCount', 'customHeaders'];
+const WEBHOOK_FIELDS = [
+  '_id', 'name', 'url', 'events', 'isActive', 'failureCount', 'customHeaders', 'disabledResourceGroups',
+];
 const assertWebhook = (w, what = 'webhook') => assertShape(w, WEBHOOK, WEBHOOK_FIELDS, what);
 const LOG_FIELDS = [
   'webhookId', 'webhookName', 'eventId', 'event', 'url', 'status', 'requestPayload', 'attemptNumber',
@@ -180,6 +182,8 @@ describe("@zernio/node's webhook methods", { timeout: 60_000 }, () => {
       url: `${receiverURL}/ok`,
       events: ['message.received', 'message.read'],
       customHeaders: { 'X-Api-Key': 'k-1' },
+      // The SDK's `disabledResourceGroups`: `accounts` holds the session events, none of these.
+      disabledResourceGroups: ['accounts', 'billing'],
     };
     const { data, response } = await webhooks.createWebhookSettings({ body });
     assert.equal(response.status, 200);
@@ -194,6 +198,7 @@ describe("@zernio/node's webhook methods", { timeout: 60_000 }, () => {
     assert.equal(w.failureCount, 0);
     assert.equal(w.lastFiredAt, undefined, 'never fired');
     assert.deepEqual(w.customHeaders, body.customHeaders);
+    assert.deepEqual(w.disabledResourceGroups, body.disabledResourceGroups);
     assert.match(w.secret, /^whsec_/);
     assert.equal(Buffer.from(w.secret.slice(6), 'base64').length, 32, '32 random bytes');
     hook = w;
@@ -212,6 +217,7 @@ describe("@zernio/node's webhook methods", { timeout: 60_000 }, () => {
     assertWebhook(data.webhook);
     assert.equal(data.webhook.secret, 'my-own-secret');
     assert.equal(data.webhook.isActive, false);
+    assert.deepEqual(data.webhook.disabledResourceGroups, [], 'none unless given');
     failing = data.webhook;
   });
 
@@ -236,6 +242,8 @@ describe("@zernio/node's webhook methods", { timeout: 60_000 }, () => {
         name: 'Orders v2',
         events: ['message.received', 'webhook.test'],
         customHeaders: { 'X-Api-Key': 'k-2' },
+        // Replaced; a test belongs to no group, so the tests below still go.
+        disabledResourceGroups: ['messages', 'accounts', 'webhooks'],
       },
     });
     assert.equal(data.success, true);
@@ -245,6 +253,7 @@ describe("@zernio/node's webhook methods", { timeout: 60_000 }, () => {
     assert.equal(data.webhook.name, 'Orders v2');
     assert.deepEqual(data.webhook.events, ['message.received', 'webhook.test']);
     assert.deepEqual(data.webhook.customHeaders, { 'X-Api-Key': 'k-2' });
+    assert.deepEqual(data.webhook.disabledResourceGroups, ['messages', 'accounts', 'webhooks']);
     assert.equal(data.webhook.url, hook.url);
     assert.equal(data.webhook.isActive, true);
     const listed = (await webhooks.getWebhookSettings()).data.webhooks.find((w) => w._id === hook._id);
@@ -271,6 +280,10 @@ describe("@zernio/node's webhook methods", { timeout: 60_000 }, () => {
       'customHeaders',
     );
     await assertInvalid(() => webhooks.updateWebhookSettings({ body: { webhookId: hook._id, events: [] } }), 'events');
+    await assertInvalid(
+      () => webhooks.updateWebhookSettings({ body: { webhookId: hook._id, disabledResourceGroups: ['sms'] } }),
+      'disabledResourceGroups',
+    );
     await assertInvalid(() => webhooks.updateWebhookSettings({ body: { name: 'no id' } }), 'webhookId');
     await assertInvalid(() => webhooks.deleteWebhookSettings(), 'webhookId');
     await assertInvalid(() => webhooks.getWebhookLogs({ query: { status: 'maybe' } }), 'status');

@@ -20,6 +20,9 @@ impl Write for Captured {
 
 impl Captured {
     /// Captures this thread's log lines, in the functions' JSON format, while the guard lives.
+    /// A line is never captured that was not written, but one may be missing: tracing caches
+    /// per call site whether anyone listens, and another test's thread without a subscriber
+    /// can cache "no" meanwhile.
     pub fn start() -> (Self, tracing::subscriber::DefaultGuard) {
         let logs = Self::default();
         let writer = logs.clone();

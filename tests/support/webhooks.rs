@@ -1,5 +1,5 @@
 //! The API user's outbound webhooks (`/v1/webhooks/*`): calls to the real handler and a
-//! local receiver.
+//! local receiver, the signatures a receiver checks, the log lines the functions write.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -7,11 +7,13 @@ use std::time::Duration;
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, RequestExt};
 use sandbox::outbound::{EgressClient, Targets};
+use sandbox::session::UserId;
+use sandbox::webhooks::{LogEntry, LogStatus};
 use serde_json::{json, Value};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use super::{finish, request, Reply, TestEnv};
+use super::{assert_error, finish, request, Reply, TestEnv};
 
 /// The settings path (create, list, update, delete).
 pub const SETTINGS: &str = "/v1/webhooks/settings";
@@ -21,6 +23,8 @@ pub const TEST: &str = "/v1/webhooks/test";
 pub const LOGS: &str = "/v1/webhooks/logs";
 /// The redeliver path.
 pub const REDELIVER: &str = "/v1/webhooks/logs/redeliver";
+/// The recover path.
+pub const RECOVER: &str = "/v1/webhooks/logs/recover";
 
 /// A delivery client as `make dev` runs it: private targets and plain `http` allowed (the
 /// receivers in tests listen on 127.0.0.1), a 5 s limit (two shared cores).
@@ -56,6 +60,16 @@ pub fn new_webhook(name: &str, url: &str) -> Value {
 }
 
 impl TestEnv {
+    /// A fresh environment whose users may start (or queue) `limit` webhook attempts a minute
+    /// (`USER_WEBHOOK_ATTEMPTS_PER_MINUTE`).
+    pub async fn with_webhook_attempts_per_minute(limit: i64) -> Self {
+        let options = crate::Options {
+            user_webhook_attempts_per_minute: limit,
+            ..crate::Options::default()
+        };
+        Self::with(options).await
+    }
+
     /// Any `/v1/webhooks/*` request, through `egress`.
     pub async fn webhooks_with(
         &self,
@@ -110,6 +124,17 @@ impl TestEnv {
             .as_str()
             .expect("an id")
             .to_owned()
+    }
+
+    /// An active session of `user`'s for [`crate::SPAIN_DIGITS`] (the Graph stub accepting),
+    /// a webhook of theirs to `server` for `events` signing with [`HOOK_SECRET`], and the
+    /// table's stream from then on: what a delivery test starts from.
+    pub async fn hooked(&self, user: &str, server: &MockServer, events: &[&str]) -> Hooked {
+        crate::meta::accept(&self.meta).await;
+        let key = self.active(user, crate::SPAIN_DIGITS).await.key;
+        let id = self.hook(&key, &hook_url(server), events).await;
+        let stream = crate::stream::TableStream::open(self).await;
+        Hooked { key, id, stream }
     }
 
     /// The `n`th text from `digits` (each `n` a distinct message), sent now.
@@ -178,6 +203,99 @@ impl TestEnv {
         self.webhooks(Method::POST, REDELIVER, key, Some(&body), &[])
             .await
     }
+
+    /// Stores a log entry of `user`'s directly, as an attempt of `event` to `webhook` at `at`
+    /// would (500 when it failed), its payload `{"id", "event"}`.
+    pub async fn log_entry(
+        &self,
+        user: &str,
+        webhook: &str,
+        event: &str,
+        event_id: &str,
+        status: LogStatus,
+        at: i64,
+    ) {
+        let failed = status == LogStatus::Failed;
+        let entry = LogEntry {
+            webhook_id: webhook.into(),
+            webhook_name: "hook".into(),
+            event_id: event_id.into(),
+            event: event.into(),
+            url: "https://hooks.example.com/".into(),
+            status,
+            status_code: Some(if failed { 500 } else { 200 }),
+            request_payload: format!(r#"{{"id":"{event_id}","event":"{event}"}}"#).into_bytes(),
+            response_body: String::new(),
+            error_message: failed.then(|| "answered 500".into()),
+            attempt_number: 1,
+            response_time_ms: 12,
+            created_at: at,
+        };
+        self.app
+            .store
+            .log_attempt(&UserId::new(user), &entry)
+            .await
+            .expect("logged");
+    }
+
+    /// `DELETE /v1/webhooks/settings` with `query`.
+    pub async fn delete_webhook(&self, key: &str, query: &[(&str, &str)]) -> Reply {
+        self.webhooks(Method::DELETE, SETTINGS, key, None, query)
+            .await
+    }
+
+    /// `PUT /v1/webhooks/settings` with `body`.
+    pub async fn update_webhook(&self, key: &str, body: &Value) -> Reply {
+        self.webhooks(Method::PUT, SETTINGS, key, Some(body), &[])
+            .await
+    }
+
+    /// `POST /v1/webhooks/logs/recover` with `body`.
+    pub async fn recover(&self, key: &str, body: &Value) -> Reply {
+        self.webhooks(Method::POST, RECOVER, key, Some(body), &[])
+            .await
+    }
+}
+
+/// Asserts that `reply` is 400 `invalid_field_value`; its body.
+pub fn assert_invalid_field(reply: &Reply) -> Value {
+    let (kind, code) = ("invalid_request_error", "invalid_field_value");
+    assert_error(reply, StatusCode::BAD_REQUEST, kind, code)
+}
+
+/// Asserts that `reply` is 400 `invalid_field_value` naming `param`; its body.
+pub fn assert_invalid(reply: &Reply, param: &str) -> Value {
+    let body = assert_invalid_field(reply);
+    assert_eq!(body["param"], param, "{body}");
+    body
+}
+
+/// Asserts that `reply` is the 429 of a user past the minute's webhook attempts.
+pub fn assert_rate_limited(reply: &Reply) {
+    let (kind, code) = ("rate_limit_error", "rate_limit_exceeded");
+    let body = assert_error(reply, StatusCode::TOO_MANY_REQUESTS, kind, code);
+    assert_eq!(body["details"], json!({ "scope": "user" }), "{body}");
+}
+
+/// Asserts that `reply` is the one 404 of a webhook id that names none of the caller's.
+pub fn assert_webhook_not_found(reply: &Reply) {
+    let body = assert_error(
+        reply,
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "webhook_not_found",
+    );
+    assert_eq!(body["param"], "webhookId", "{body}");
+}
+
+/// What [`TestEnv::hooked`] made.
+pub struct Hooked {
+    /// The user's API key.
+    pub key: String,
+    /// The webhook's id.
+    pub id: String,
+    /// The table's stream, read from just after the webhook was made.
+    pub stream: crate::stream::TableStream,
 }
 
 /// A receiver that answers every POST with `status`.
@@ -199,6 +317,23 @@ pub fn hook_url(server: &MockServer) -> String {
 pub async fn received(server: &MockServer) -> Vec<wiremock::Request> {
     server.received_requests().await.unwrap_or_default()
 }
+
+/// A header of a request a receiver got, as text (empty when absent).
+pub fn header(request: &wiremock::Request, name: &str) -> String {
+    let value = request.headers.get(name).map(|v| v.as_bytes());
+    String::from_utf8_lossy(value.unwrap_or_default()).into_owned()
+}
+
+/// Whether the Standard Webhooks reference verifier (the `standardwebhooks` crate's
+/// `Webhook::verify`, holding only `secret`, a `whsec_` one) accepts a delivery: any of the
+/// `webhook-signature` values, and a `webhook-timestamp` within five minutes of the wall clock.
+pub fn verifies(secret: &str, request: &wiremock::Request) -> bool {
+    standardwebhooks::Webhook::new(secret)
+        .and_then(|hook| hook.verify(&request.body, &request.headers))
+        .is_ok()
+}
+
+pub use crate::logs::Captured;
 
 /// HMAC-SHA256 of `message` keyed with `key`, by the `hmac` crate: independent of the service's
 /// signing code.

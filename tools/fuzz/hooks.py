@@ -35,7 +35,8 @@
    creates); a generated body field holding one gets the value before the request is sent. The
    fuzzer reuses ids it saw in answers, so a DELETE naming the fixture webhook is sent with an
    id that names none instead (the fixture lives for the whole run). `/reply` gets the dev
-   user's live session (`FUZZ_SESSION_ID`) for most generated ids (`map_path_parameters`).
+   user's live session (`FUZZ_SESSION_ID`) for most generated ids (`map_path_parameters`), and
+   recover a `since` of an hour ago for most generated times (`_within_reach`).
 
 5. The local stand-in for API Gateway. `cargo lambda watch` cannot forward a body that is not
    UTF-8 (API Gateway would base64-encode it for the function), nor a header value that is not
@@ -53,6 +54,7 @@ import hmac
 import json
 import os
 import re
+import time
 from collections import Counter
 from typing import Any
 
@@ -201,14 +203,37 @@ def map_path_parameters(context: Any, path_parameters: dict[str, Any] | None) ->
     return path_parameters
 
 
+RECOVER = "/v1/webhooks/logs/recover"
+
+# The start of an RFC 3339 date-time, as JSON Schema's `date-time` format requires.
+DATE_TIME = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}")
+
+
+def _within_reach(case: Any, kwargs: dict[str, Any]) -> None:
+    """Recover takes a `since` at most 30 days back: a generated date-time is almost never
+    that recent, and every call would end in its 400. Four of five well-formed `since` values
+    (chosen by their own bytes) become an hour ago, so the code behind the window's checks
+    runs too; a malformed one is a negative case, kept as it is."""
+    if case.operation.method.upper() != "POST" or case.operation.path != RECOVER:
+        return
+    hour_ago = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 3600))
+    for body in (case.body, kwargs.get("json")):
+        if not isinstance(body, dict):
+            continue
+        since = body.get("since")
+        if isinstance(since, str) and DATE_TIME.match(since) and _picks_fixture(since):
+            body["since"] = hour_ago
+
+
 @schemathesis.hook
 def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
-    """Fills the stack's ids into generated bodies; signs webhook deliveries over the exact
-    bytes that are sent."""
+    """Fills the stack's ids into generated bodies, and a `since` recover reaches; signs
+    webhook deliveries over the exact bytes that are sent."""
     # Both: the case (what reports show) and the transport's arguments (what is sent).
     _fill_placeholders(case.body)
     _fill_placeholders(kwargs.get("json"))
     _keep_the_fixture(case, kwargs)
+    _within_reach(case, kwargs)
     if not _declares_signature(case.operation):
         return
     if _keeps_generated_signature(case):

@@ -5,6 +5,8 @@
 //!   (`crate::events`, pure) → one claimed delivery per subscribed webhook → attempts. Only a
 //!   storage failure fails a record (`batchItemFailures`); an endpoint's failure is a retry.
 //! - [`sweep`]: every minute, the deliveries whose retry (or lease) is due, shard by shard.
+//! - [`recover`]: the events of a window whose latest attempt failed, due again for the sweep
+//!   (`POST /v1/webhooks/logs/recover`).
 //! - [`logged_attempt`]: one attempt, its log entry and what it means for the webhook.
 //!
 //! # The webhook as it is now
@@ -36,6 +38,8 @@
 //! [`DeliverySettings::concurrency`]: crate::outbound::DeliverySettings
 //! [`SweepLimits::per_webhook`]: crate::delivery::sweep::SweepLimits
 
+/// Recover since a time: the failed events of a window become due deliveries again.
+pub mod recover;
 /// Stream batches: events, claims, attempts, batch item failures.
 pub mod stream;
 /// The scheduled sweep of due deliveries.
@@ -202,16 +206,16 @@ pub async fn logged_attempt(
 ) -> Result<Logged, StoreError> {
     let now = app.clock.now();
     let (outcome, status_code, response_time_ms, response_body, error) =
-        match webhook.delivery_parts(egress.targets()) {
+        match webhook.delivery_parts(egress.targets(), now) {
             // Set while other rules applied (private targets allowed then): refused now.
             Err(reason) => (None, None, 0, String::new(), Err(reason)),
-            Ok((url, secret, headers)) => {
+            Ok((url, secrets, headers)) => {
                 let delivery = Delivery {
                     url: &url,
                     event: send.event,
                     event_id: send.event_id,
                     body: send.body,
-                    secret: &secret,
+                    secrets: &secrets,
                     custom_headers: &headers,
                 };
                 let made = attempt(egress, &delivery, send.attempt_number, &*app.clock).await;
@@ -308,9 +312,13 @@ fn log_entry(
     }
 }
 
-/// Whether `webhook` takes deliveries of `event` now: on, and subscribed to it.
+/// Whether `webhook` takes deliveries of `event` now: on, subscribed to it, and its resource
+/// group not disabled (`disabledResourceGroups`). The one rule of live delivery, the sweep and
+/// recover.
 pub fn subscribes(webhook: &Webhook, event: &str) -> bool {
-    webhook.is_active && webhook.events.iter().any(|e| e == event)
+    webhook.is_active
+        && webhook.events.iter().any(|e| e == event)
+        && webhook.disabled_group(event).is_none()
 }
 
 /// A delivery to run.
@@ -417,10 +425,16 @@ impl Deferral {
     }
 }
 
+/// How long a claim or take-over holds a delivery whose attempt is bounded by `timeout`: the
+/// attempt and [`LEASE_MARGIN`].
+pub fn lease(timeout: Duration) -> Duration {
+    timeout + LEASE_MARGIN
+}
+
 impl Deliverer {
     /// How long a claim or take-over holds a delivery.
     pub fn lease(&self) -> Duration {
-        self.settings.timeout + LEASE_MARGIN
+        lease(self.settings.timeout)
     }
 
     /// `now` plus the lease, in epoch seconds.

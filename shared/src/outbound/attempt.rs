@@ -13,7 +13,7 @@ use super::egress::{EgressClient, NoAddress, Refused};
 use super::endpoint::WebhookUrl;
 use super::headers::CustomHeaders;
 use super::schedule::parse_retry_after;
-use super::signing::{standard_signature, zernio_signature, WebhookSecret};
+use super::signing::{standard_signatures, zernio_signature, SigningSecrets};
 
 /// How much of a response body an attempt keeps (Zernio's log cuts it at 10 KB); the rest is
 /// not read.
@@ -43,8 +43,8 @@ pub struct Delivery<'a> {
     pub event_id: &'a str,
     /// The payload, sent byte for byte as signed.
     pub body: &'a [u8],
-    /// The webhook's secret.
-    pub secret: &'a WebhookSecret,
+    /// The webhook's secrets (two for a day after a rotation).
+    pub secrets: &'a SigningSecrets,
     /// The webhook's `customHeaders`.
     pub custom_headers: &'a CustomHeaders,
 }
@@ -200,8 +200,9 @@ fn headers(delivery: &Delivery<'_>, now: i64) -> Result<HeaderMap, AttemptError>
     let value = |v: &str, what: &'static str| {
         HeaderValue::from_str(v).map_err(|_| AttemptError::InvalidHeader(what))
     };
-    let zernio = zernio_signature(delivery.secret, delivery.body);
-    let standard = standard_signature(delivery.secret, delivery.event_id, now, delivery.body)
+    // Zernio's header holds one value: the current secret's.
+    let zernio = zernio_signature(&delivery.secrets.current, delivery.body);
+    let standard = standard_signatures(delivery.secrets, delivery.event_id, now, delivery.body)
         .map_err(|_| AttemptError::InvalidHeader("the Standard Webhooks signature"))?;
     let mut headers = HeaderMap::new();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -297,6 +298,7 @@ mod tests {
     use crate::clock::{ManualClock, SystemClock};
     use crate::outbound::egress::{Rule, StaticResolver, Targets};
     use crate::outbound::schedule::{NextStep, RetrySchedule};
+    use crate::outbound::signing::WebhookSecret;
 
     const BODY: &[u8] = br#"{"id":"evt_123","event":"message.received","text":"h\u00e9llo"}"#;
     /// Ample for a local stub on a loaded machine: tests that expect an answer get one.
@@ -308,7 +310,7 @@ mod tests {
 
     struct Fixture {
         url: WebhookUrl,
-        secret: WebhookSecret,
+        secrets: SigningSecrets,
         headers: CustomHeaders,
     }
 
@@ -320,7 +322,7 @@ mod tests {
         fn with_secret(url: &str, secret: &str) -> Self {
             Self {
                 url: WebhookUrl::parse(url, Targets::PrivateAllowed).unwrap(),
-                secret: WebhookSecret::parse(secret).unwrap(),
+                secrets: WebhookSecret::parse(secret).unwrap().into(),
                 headers: CustomHeaders::parse([("X-Api-Key", "k-1"), ("X-Tenant", "acme")])
                     .unwrap(),
             }
@@ -332,7 +334,7 @@ mod tests {
                 event: "message.received",
                 event_id: "evt_123",
                 body: BODY,
-                secret: &self.secret,
+                secrets: &self.secrets,
                 custom_headers: &self.headers,
             }
         }

@@ -305,6 +305,7 @@ impl Resolve for FilteringResolver {
 pub struct EgressClient {
     http: reqwest::Client,
     targets: Targets,
+    timeout: Duration,
 }
 
 impl EgressClient {
@@ -332,12 +333,21 @@ impl EgressClient {
             // Bounds the whole attempt: connect, TLS, the request, the response and its body.
             .timeout(timeout)
             .build()?;
-        Ok(Self { http, targets })
+        Ok(Self {
+            http,
+            targets,
+            timeout,
+        })
     }
 
     /// Which addresses this client may reach.
     pub fn targets(&self) -> Targets {
         self.targets
+    }
+
+    /// The time limit of one attempt (`WEBHOOK_TIMEOUT_MS`).
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     /// Refuses an IP-literal URL whose address is refused: reqwest connects to a literal

@@ -32,4 +32,4 @@ pub use endpoint::{UrlError, WebhookUrl};
 pub use headers::{CustomHeaders, HeaderError};
 pub use schedule::{NextStep, RetrySchedule};
 pub use settings::DeliverySettings;
-pub use signing::{SecretError, WebhookSecret};
+pub use signing::{SecretError, SigningSecrets, WebhookSecret};

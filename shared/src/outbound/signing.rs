@@ -10,6 +10,11 @@
 //!   is refused when it is set, so no secret is ambiguous. The Standard Webhooks signature is
 //!   made by the spec's own Rust library (`standardwebhooks`, `Webhook::sign`), the maintained
 //!   code, not by ours.
+//!
+//! For a day after a rotation ([`SigningSecrets`]), `webhook-signature` carries a signature
+//! with each secret, the new one first (`v1,<new> v1,<old>`, as the spec describes rotation),
+//! and a receiver with either secret verifies the delivery; `X-Zernio-Signature` holds one
+//! value, so it is made with the new secret alone.
 
 use std::fmt;
 
@@ -34,6 +39,25 @@ pub struct WebhookSecret {
     zernio_mac: Hmac<Sha256>,
     /// The Standard Webhooks key (see the module's doc).
     standard_key: Vec<u8>,
+}
+
+/// The secrets a delivery is signed with: the webhook's, and for a day after a rotation the
+/// one it replaced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigningSecrets {
+    /// The webhook's secret: both signatures.
+    pub current: WebhookSecret,
+    /// The secret a rotation replaced, while it still signs: a second `webhook-signature`.
+    pub previous: Option<WebhookSecret>,
+}
+
+impl From<WebhookSecret> for SigningSecrets {
+    fn from(current: WebhookSecret) -> Self {
+        Self {
+            current,
+            previous: None,
+        }
+    }
 }
 
 /// A secret that cannot sign.
@@ -130,6 +154,22 @@ pub fn standard_signature(
         .map_err(|_| SecretError::NotUtf8)
 }
 
+/// `webhook-signature` with every secret of `secrets`, the current one first, separated by a
+/// space (a previous secret equal to the current one signs once).
+pub fn standard_signatures(
+    secrets: &SigningSecrets,
+    webhook_id: &str,
+    timestamp: i64,
+    body: &[u8],
+) -> Result<String, SecretError> {
+    let mut header = standard_signature(&secrets.current, webhook_id, timestamp, body)?;
+    if let Some(previous) = secrets.previous.as_ref().filter(|p| **p != secrets.current) {
+        header.push(' ');
+        header.push_str(&standard_signature(previous, webhook_id, timestamp, body)?);
+    }
+    Ok(header)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,6 +248,36 @@ mod tests {
                 Err(SecretError::MalformedWhsec)
             ));
         }
+    }
+
+    #[test]
+    fn a_rotation_signs_with_the_new_secret_then_the_previous_one() {
+        let new = WebhookSecret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+        let old = WebhookSecret::parse("an old plain secret").unwrap();
+        let both = SigningSecrets {
+            current: new.clone(),
+            previous: Some(old.clone()),
+        };
+        let header = standard_signatures(&both, "evt_1", 1_700_000_000, b"{}").unwrap();
+        let each = |s: &WebhookSecret| standard_signature(s, "evt_1", 1_700_000_000, b"{}");
+        assert_eq!(
+            header,
+            format!("{} {}", each(&new).unwrap(), each(&old).unwrap())
+        );
+        let alone = SigningSecrets::from(new.clone());
+        assert_eq!(
+            standard_signatures(&alone, "evt_1", 1_700_000_000, b"{}").unwrap(),
+            each(&new).unwrap()
+        );
+        let same = SigningSecrets {
+            current: new.clone(),
+            previous: Some(new.clone()),
+        };
+        assert_eq!(
+            standard_signatures(&same, "evt_1", 1_700_000_000, b"{}").unwrap(),
+            each(&new).unwrap(),
+            "one secret signs once"
+        );
     }
 
     #[test]

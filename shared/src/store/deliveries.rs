@@ -78,6 +78,24 @@ pub struct DueDelivery {
     pub due_at: i64,
 }
 
+/// A delivery as recover reads it, without its bytes: where it stands, and the version a
+/// conditional write expects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryStanding {
+    /// The API user whose webhook it is.
+    pub user: UserId,
+    /// The webhook's id.
+    pub webhook_id: String,
+    /// The event's id.
+    pub event_id: String,
+    /// The number of the attempt to make next (settled: the last one's).
+    pub next_attempt: u32,
+    /// While due: when (epoch seconds); the lease's end while an attempt is in flight.
+    pub due_at: Option<i64>,
+    /// Where the delivery stands.
+    pub state: DeliveryState,
+}
+
 /// Where a delivery stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeliveryState {
@@ -219,6 +237,46 @@ fn number(item: &Item, key: &str) -> Option<i64> {
         .and_then(|v| v.parse::<i64>().ok())
 }
 
+/// The attributes recover reads: [`DeliveryStanding`]'s, not the bytes.
+const STANDING_PROJECTION: [&str; 6] = [
+    "userId",
+    "webhookId",
+    "eventId",
+    "nextAttempt",
+    "dueAt",
+    "state",
+];
+
+impl DeliveryStanding {
+    fn from_item(operation: &'static str, item: &Item) -> Result<Self, StoreError> {
+        let Common {
+            user,
+            webhook_id,
+            event_id,
+            next_attempt,
+            due_at,
+            ..
+        } = Common::from_item(operation, item)?;
+        let state = state_of(operation, item)?;
+        Ok(Self {
+            user,
+            webhook_id,
+            event_id,
+            next_attempt,
+            due_at,
+            state,
+        })
+    }
+}
+
+/// The `state` of a delivery item.
+fn state_of(operation: &'static str, item: &Item) -> Result<DeliveryState, StoreError> {
+    item.get("state")
+        .and_then(|v| v.as_s().ok())
+        .and_then(|s| DeliveryState::parse(s))
+        .ok_or_else(|| StoreError::corrupt(operation, "delivery item without a state"))
+}
+
 /// The attributes of an index entry the sweep reads: [`DueDelivery`]'s, not the bytes.
 const DUE_PROJECTION: [&str; 6] = [
     "userId",
@@ -306,11 +364,7 @@ impl DeliveryItem {
                 .ok_or_else(|| corrupt("without a payload"))?,
             next_attempt: common.next_attempt,
             due_at: common.due_at,
-            state: item
-                .get("state")
-                .and_then(|v| v.as_s().ok())
-                .and_then(|s| DeliveryState::parse(s))
-                .ok_or_else(|| corrupt("without a state"))?,
+            state: state_of(operation, item)?,
         })
     }
 }
@@ -327,7 +381,30 @@ impl Store {
         const OPERATION: &str = "PutItem(claim delivery)";
         let delivery = DeliveryItem {
             next_attempt: 1,
-            due_at: Some(lease_until),
+            ..delivery
+        };
+        Ok(
+            match self
+                .put_pending(OPERATION, delivery, now, lease_until)
+                .await?
+            {
+                Some(held) => Claim::Claimed(held),
+                None => Claim::Exists,
+            },
+        )
+    }
+
+    /// Puts `delivery` pending, due at `due`, unless its item exists: the delivery as put, or
+    /// `None` (nothing written).
+    async fn put_pending(
+        &self,
+        operation: &'static str,
+        delivery: DeliveryItem,
+        now: i64,
+        due: i64,
+    ) -> Result<Option<DeliveryItem>, StoreError> {
+        let delivery = DeliveryItem {
+            due_at: Some(due),
             state: DeliveryState::Pending,
             ..delivery
         };
@@ -339,9 +416,9 @@ impl Store {
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
-        Ok(match conditional(OPERATION, result)? {
-            Write::Written(_) => Claim::Claimed(delivery),
-            Write::ConditionFailed { .. } => Claim::Exists,
+        Ok(match conditional(operation, result)? {
+            Write::Written(_) => Some(delivery),
+            Write::ConditionFailed { .. } => None,
         })
     }
 
@@ -474,6 +551,73 @@ impl Store {
         })
         .await?;
         Ok(due)
+    }
+
+    /// Where the deliveries of `user`'s events `event_ids` to webhook `webhook_id` that exist
+    /// stand, without their bytes (strongly consistent; one `BatchGetItem` per 100).
+    pub async fn deliveries_to(
+        &self,
+        user: &UserId,
+        webhook_id: &str,
+        event_ids: &[&str],
+    ) -> Result<Vec<DeliveryStanding>, StoreError> {
+        const OPERATION: &str = "BatchGetItem(deliveries)";
+        let keys: Vec<Key> = event_ids
+            .iter()
+            .map(|event_id| Key::delivery(user, event_id, webhook_id))
+            .collect();
+        self.batch_get_projected(OPERATION, &keys, &STANDING_PROJECTION)
+            .await?
+            .iter()
+            .map(|item| DeliveryStanding::from_item(OPERATION, item))
+            .collect()
+    }
+
+    /// Makes the delivery `seen` due now as attempt `attempt` (recover), if it still stands as
+    /// it was seen: settled, or pending at the same attempt and due time. `false` if it moved
+    /// on meanwhile (nothing written).
+    pub async fn requeue_delivery(
+        &self,
+        seen: &DeliveryStanding,
+        attempt: u32,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        const OPERATION: &str = "UpdateItem(requeue delivery)";
+        let request = self
+            .update(&Key::delivery(&seen.user, &seen.event_id, &seen.webhook_id))
+            .update_expression(
+                "SET nextAttempt = :next, dueAt = :now, dueShard = :shard, #state = :pending, \
+                 expiresAt = :expires, updatedAt = :now",
+            )
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":next", n(i64::from(attempt)))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":shard", s(&Key::due_shard(&seen.user)))
+            .expression_attribute_values(":pending", s(DeliveryState::Pending.as_str()))
+            .expression_attribute_values(":expires", n(expires_at(now)))
+            .expression_attribute_values(":seen", n(i64::from(seen.next_attempt)));
+        let request = match seen.due_at {
+            Some(due) => request
+                .condition_expression("nextAttempt = :seen AND dueAt = :due")
+                .expression_attribute_values(":due", n(due)),
+            None => {
+                request.condition_expression("nextAttempt = :seen AND attribute_not_exists(dueAt)")
+            }
+        };
+        let result = request.send().await.map(|_| ());
+        Ok(conditional(OPERATION, result)?.written())
+    }
+
+    /// Creates `delivery` due now (recover, for an event whose delivery item has expired while
+    /// its log has not: the bytes come from the log), unless it exists. `false` if it does.
+    pub async fn requeue_from_log(
+        &self,
+        delivery: DeliveryItem,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        const OPERATION: &str = "PutItem(requeue delivery)";
+        let put = self.put_pending(OPERATION, delivery, now, now).await?;
+        Ok(put.is_some())
     }
 
     /// Every delivery of `user`'s webhooks, as they stand (tools and benchmarks).

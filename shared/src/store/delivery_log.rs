@@ -38,7 +38,8 @@ use super::{
 use crate::limits::utc_day;
 use crate::session::UserId;
 use crate::webhooks::{
-    log_expires_at, log_window_start, LogEntry, LogFilter, LogStatus, LOG_RETENTION_DAYS,
+    log_expires_at, log_window_start, LogEntry, LogFilter, LogStatus, RecoverWindow,
+    LOG_RETENTION_DAYS,
 };
 
 /// The `sk` prefix of every entry.
@@ -85,6 +86,44 @@ pub struct LogPage {
     pub entries: Vec<LogEntry>,
     /// How many entries match the filters in all.
     pub total: usize,
+}
+
+/// One attempt as its webhook's index item names it: enough to tell, without the entry, which
+/// event's latest attempt failed (recover).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexedAttempt {
+    /// The event's id.
+    pub event_id: String,
+    /// The event's name.
+    pub event: String,
+    /// The attempt's number.
+    pub attempt: u32,
+    /// How it went.
+    pub status: LogStatus,
+    /// When it was made (epoch seconds).
+    pub at: i64,
+}
+
+impl IndexedAttempt {
+    fn from_index(
+        operation: &'static str,
+        scope: Scope<'_>,
+        item: &Item,
+    ) -> Result<Self, StoreError> {
+        let corrupt =
+            |what: &str| StoreError::corrupt(operation, format!("an index item's {what}"));
+        let key = scope.entry_of(sk_of(item)).ok_or_else(|| corrupt("key"))?;
+        let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok());
+        Ok(Self {
+            event_id: key.event_id.to_owned(),
+            event: text("event").cloned().unwrap_or_default(),
+            attempt: key.attempt,
+            status: text("status")
+                .and_then(|s| LogStatus::parse(s))
+                .ok_or_else(|| corrupt("status"))?,
+            at: number(item, "createdAt").ok_or_else(|| corrupt("time"))?,
+        })
+    }
 }
 
 /// The log a listing reads: the user's, one webhook's, or one event's.
@@ -637,6 +676,45 @@ impl Store {
         })
         .await?;
         Ok(latest.filter(|entry| entry.created_at >= log_window_start(now)))
+    }
+}
+
+impl Store {
+    /// The attempts of `user`'s webhook `webhook_id` made in `window` (both ends included),
+    /// oldest first, at most `most` (its index items: about 5,000 a request); and whether the
+    /// window holds more after them.
+    pub async fn webhook_attempts_in(
+        &self,
+        user: &UserId,
+        webhook_id: &str,
+        window: RecoverWindow,
+        most: usize,
+    ) -> Result<(Vec<IndexedAttempt>, bool), StoreError> {
+        const OPERATION: &str = "Query(a webhook's attempts in a window)";
+        let RecoverWindow { since, until } = window;
+        if !key_safe(webhook_id) || since > until {
+            return Ok((Vec::new(), false));
+        }
+        let scope = Scope::Webhook(webhook_id);
+        let prefix = scope.prefix();
+        // Every index item of those seconds, and none of the counter (`~` after `#`).
+        let query = self
+            .log_query(user, "sk BETWEEN :from AND :to")
+            .expression_attribute_values(":from", s(&format!("{prefix}{since:010}")))
+            .expression_attribute_values(":to", s(&format!("{prefix}{until:010}#{COUNTER}")))
+            .limit(i32::try_from(most.saturating_add(1)).unwrap_or(i32::MAX));
+        let mut attempts = Vec::new();
+        let mut more = false;
+        query_items(OPERATION, query, |item| {
+            if attempts.len() == most {
+                more = true;
+                return Ok(ControlFlow::Break(()));
+            }
+            attempts.push(IndexedAttempt::from_index(OPERATION, scope, &item)?);
+            Ok(ControlFlow::Continue(()))
+        })
+        .await?;
+        Ok((attempts, more))
     }
 }
 

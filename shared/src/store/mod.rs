@@ -34,9 +34,9 @@
 //! | a user's templates to virtual phones of a UTC day | `COUNT#VIRTUAL#USER#<userId>#<YYYY-MM-DD>` | `COUNT` | `sends`, `expiresAt` |
 //! | a user's sandbox messages to virtual phones of a UTC day | `COUNT#MSG#VIRTUAL#USER#<userId>#<YYYY-MM-DD>` | `COUNT` | `count`, `expiresAt` |
 //! | a business-scoped user id (BSUID) | `BSUID#<bsuid>` | `BSUID` | `phone`? (the WhatsApp id it was learned beside), `optedOut`? (BOOL) and `updatedAt`? (a STOP / START it sent while its phone was unknown) |
-//! | an API user's outbound webhook | `WEBHOOKS#<userId>` | `WEBHOOK#<webhookId>` | `webhookId`, `name`, `url` (as given), `secret`, `events` (L), `isActive` (BOOL), `customHeaders` (JSON object text, as given), `failureCount`, `lastFiredAt`?, `createdAt`, `updatedAt` |
+//! | an API user's outbound webhook | `WEBHOOKS#<userId>` | `WEBHOOK#<webhookId>` | `webhookId`, `name`, `url` (as given), `secret`, `previousSecret`? and `previousSecretUntil`? (N: the secret a rotation replaced, signing until then), `events` (L), `isActive` (BOOL), `customHeaders` (JSON object text, as given), `disabledResourceGroups` (L), `failureCount`, `lastFiredAt`?, `createdAt`, `updatedAt` |
 //! | how many webhooks the user has | `WEBHOOKS#<userId>` | `COUNT` | `count` (N, at most `USER_WEBHOOK_LIMIT`) |
-//! | how many test and redeliver attempts the user started in a minute | `WEBHOOKS#<userId>` | `RATE#<epoch minute>` | `count` (N, at most `USER_WEBHOOK_ATTEMPTS_PER_MINUTE`), `expiresAt` (a minute after it ends) |
+//! | how many test, redeliver and recover attempts the user started or queued in a minute | `WEBHOOKS#<userId>` | `RATE#<epoch minute>` | `count` (N, at most `USER_WEBHOOK_ATTEMPTS_PER_MINUTE`), `expiresAt` (a minute after it ends) |
 //! | one delivery attempt, whole (its UTC day and the 30 after it) | `WHLOG#<userId>` | `ATTEMPT#<eventId>#<webhookId>#<6-digit attempt>` | `webhookId`, `webhookName`, `eventId`, `event`, `url`, `status` (`success`/`failed`), `statusCode`?, `requestPayload` (B, the exact bytes sent), `responseBody` (first 10 KB), `errorMessage`?, `attemptNumber`, `responseTime` (ms), `createdAt`, `expiresAt` (the end of its 30th UTC day after) |
 //! | the attempt in the user's log, newest first | `WHLOG#<userId>` | `BYTIME#<10-digit time>#<eventId>#<webhookId>#<attempt>` | `event`, `status`, `createdAt`, `expiresAt` (the entry's) |
 //! | the attempt in its webhook's log | `WHLOG#<userId>` | `BYHOOK#<webhookId>#<10-digit time>#<eventId>#<attempt>` | as above |
@@ -74,9 +74,10 @@
 //! | webhooks: create (at most `USER_WEBHOOK_LIMIT` per user, under any concurrency) | `TransactWriteItems`: `Put WEBHOOKS#<id>/WEBHOOK#<wh>` if `attribute_not_exists(pk)` and `Update WEBHOOKS#<id>/COUNT` `ADD count 1` if `attribute_not_exists(count) OR count < :limit` (retried on a transaction conflict) |
 //! | webhooks: list | strongly consistent `Query WEBHOOKS#<id>` with `begins_with(sk, WEBHOOK#)` |
 //! | webhooks: one (test, redeliver, and update before it reads the body's fields) | strongly consistent `GetItem WEBHOOKS#<id>/WEBHOOK#<wh>` |
-//! | webhooks: update | `UpdateItem` if `attribute_exists(pk)` (`ALL_NEW` answers it) |
+//! | webhooks: update | `UpdateItem` if `attribute_exists(pk)` (`ALL_NEW` answers it); with a new `secret`, `SET previousSecret = secret` (the value before the update), `previousSecretUntil` if also `secret <> :new`, else the same update without the secret |
 //! | webhooks: delete | `TransactWriteItems`: `Delete` if `attribute_exists(pk)` and `Update …/COUNT` `ADD count -1` |
-//! | webhooks: test and redeliver, the user's rate | `UpdateItem WEBHOOKS#<id>/RATE#<minute>` `ADD count 1` if `attribute_not_exists(count) OR count < :limit` (`UPDATED_NEW` answers the count) |
+//! | webhooks: test, redeliver and recover, the user's rate | `UpdateItem WEBHOOKS#<id>/RATE#<minute>` `ADD count :n` if `attribute_not_exists(count) OR count <= :limit - :n` (`UPDATED_NEW` answers the count); recover wanting more than is left reads the count (`GetItem`) and takes the rest the same way, and gives back what it could not queue (`ADD count -:n`) |
+//! | webhooks: recover | `Query WHLOG#<id>` `sk BETWEEN BYHOOK#<wh>#<since> AND BYHOOK#<wh>#<until>#~` oldest first, at most 5,000; `BatchGetItem WHDLV#<id>/DLV#<e>#<wh>` (keys, versions and state only) per 100 failed events; per queued event `UpdateItem` `SET nextAttempt, dueAt, dueShard, state = pending, expiresAt` if `nextAttempt = :seen AND dueAt = :seen` (or `attribute_not_exists(dueAt)`), or for an expired one the latest `ATTEMPT#` (`Query`) and `PutItem` if `attribute_not_exists(pk)` |
 //! | webhooks: after an attempt | `UpdateItem` if `attribute_exists(pk)`: a success sets `lastFiredAt`, resets `failureCount`; a 410 sets `isActive = false` |
 //! | webhooks: log an attempt (webhooks and events) | `TransactWriteItems`: `Put ATTEMPT#…` if `attribute_not_exists(pk)` (taken: the next attempt number), `Put` of its three index items, `Update` of its webhook's two counters `ADD d<today> 1` (and `REMOVE` of days a month old) |
 //! | webhooks: a page of the log or of a webhook's | `Query WHLOG#<id>` `sk BETWEEN BYTIME#<window start> AND BYTIME#~~` (or `BYHOOK#<wh>#…`) newest first, `Limit` skip + limit + 64: the counters (summed for `total`), then the page's index items; `BatchGetItem` of the page's `ATTEMPT#` items. With `event` or `status`: every index item of the window, matched and counted in code |
@@ -146,9 +147,9 @@ use crate::session::{Session, UserId};
 pub use api_keys::ApiKeyRecord;
 pub use bsuids::BsuidRecord;
 pub use counters::{Caps, Reservation};
-pub use deliveries::{Claim, DeliveryItem, DeliveryState, DueDelivery, Next};
+pub use deliveries::{Claim, DeliveryItem, DeliveryStanding, DeliveryState, DueDelivery, Next};
 // The item codecs, for the stream's images (`events`): one place per layout.
-pub use delivery_log::LogPage;
+pub use delivery_log::{IndexedAttempt, LogPage};
 pub(crate) use item::session_from_item;
 #[cfg(test)]
 pub(crate) use item::session_to_item;
@@ -163,7 +164,7 @@ pub use sessions::{
 };
 pub use table::create_table;
 pub use timeouts::{sdk_retries, sdk_timeouts, MAX_ATTEMPTS, OPERATION_TIMEOUT};
-pub use webhooks::{AttemptUnit, Created, Removed, WebhookOutcome};
+pub use webhooks::{AttemptUnits, Created, Removed, WebhookOutcome};
 
 /// A raw DynamoDB item.
 pub type Item = HashMap<String, AttributeValue>;
@@ -634,13 +635,34 @@ impl Store {
         operation: &'static str,
         keys: &[Key],
     ) -> Result<Vec<Item>, StoreError> {
+        self.batch_get_projected(operation, keys, &[]).await
+    }
+
+    /// [`Self::batch_get`], each item with only `attributes` (all of them when empty).
+    async fn batch_get_projected(
+        &self,
+        operation: &'static str,
+        keys: &[Key],
+        attributes: &[&str],
+    ) -> Result<Vec<Item>, StoreError> {
         const KEYS_PER_REQUEST: usize = 100;
         const ROUNDS: usize = 6;
+        let names: HashMap<String, String> = attributes
+            .iter()
+            .enumerate()
+            .map(|(i, attribute)| (format!("#p{i}"), (*attribute).to_owned()))
+            .collect();
+        let projection = (0..attributes.len())
+            .map(|i| format!("#p{i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
         let mut found = Vec::with_capacity(keys.len());
         for chunk in keys.chunks(KEYS_PER_REQUEST) {
             let mut wanted = KeysAndAttributes::builder()
                 .consistent_read(true)
                 .set_keys(Some(chunk.iter().map(Key::item).collect()))
+                .set_projection_expression((!attributes.is_empty()).then(|| projection.clone()))
+                .set_expression_attribute_names((!attributes.is_empty()).then(|| names.clone()))
                 .build()
                 .map_err(|e| StoreError::corrupt(operation, e.to_string()))?;
             for round in 1..=ROUNDS {
@@ -664,6 +686,14 @@ impl Store {
             }
         }
         Ok(found)
+    }
+
+    /// An `UpdateItem` of the item at `key`, its expressions to add.
+    fn update(&self, key: &Key) -> UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key.item()))
     }
 
     /// One item by its key; `consistent` for reads that must see the latest write.

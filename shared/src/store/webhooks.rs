@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::ops::ControlFlow;
 
 use aws_sdk_dynamodb::error::BuildError;
+use aws_sdk_dynamodb::types::builders::UpdateBuilder;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, Put, ReturnValue, TransactWriteItem, Update,
 };
@@ -22,7 +23,10 @@ use super::{
     StoreError, Transact, Write,
 };
 use crate::session::UserId;
-use crate::webhooks::{Webhook, WebhookChanges, WebhookId, MAX_CONSECUTIVE_FAILURES};
+use crate::webhooks::{
+    PreviousSecret, Webhook, WebhookChanges, WebhookId, MAX_CONSECUTIVE_FAILURES,
+    SECRET_OVERLAP_SECONDS,
+};
 
 /// How often a create or delete that only met another transaction on the counter is tried.
 const CONFLICT_ATTEMPTS: u32 = 12;
@@ -53,17 +57,15 @@ pub enum Removed {
     NotFound,
 }
 
-/// What taking one of a user's test and redeliver attempts of a minute did.
+/// What taking some of a user's attempts of a minute (test, redeliver, recover) did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[must_use]
-pub enum AttemptUnit {
-    /// Taken: `used` attempts of this minute are counted, this one included.
-    Taken {
-        /// The minute's count after this one.
-        used: i64,
-    },
-    /// The user has started the most attempts allowed this minute: nothing was counted.
-    LimitReached,
+pub struct AttemptUnits {
+    /// How many were taken: as many as asked, or as many as the minute had left (0 once the
+    /// user has started the most attempts allowed this minute: nothing was counted).
+    pub granted: i64,
+    /// The minute's count after this (the limit, when nothing was left).
+    pub used: i64,
 }
 
 /// The stored shape of a webhook.
@@ -76,11 +78,18 @@ struct WebhookItem {
     name: String,
     url: String,
     secret: String,
+    /// The secret the latest rotation replaced, and when it stops signing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    previous_secret: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    previous_secret_until: Option<i64>,
     events: Vec<String>,
     is_active: bool,
     /// The JSON object text, in the order the user gave.
     #[serde(default)]
     custom_headers: String,
+    #[serde(default)]
+    disabled_resource_groups: Vec<String>,
     #[serde(default)]
     failure_count: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -109,14 +118,20 @@ fn webhook_from_item(operation: &'static str, item: Item) -> Result<Webhook, Sto
             .collect(),
         _ => Vec::new(),
     };
+    let previous_secret = match (raw.previous_secret, raw.previous_secret_until) {
+        (Some(secret), Some(until)) => Some(PreviousSecret { secret, until }),
+        _ => None,
+    };
     Ok(Webhook {
         id,
         name: raw.name,
         url: raw.url,
         secret: raw.secret,
+        previous_secret,
         events: raw.events,
         is_active: raw.is_active,
         custom_headers,
+        disabled_resource_groups: raw.disabled_resource_groups,
         failure_count: raw.failure_count,
         last_fired_at: raw.last_fired_at,
         created_at: raw.created_at,
@@ -142,9 +157,12 @@ impl Store {
             name: webhook.name.clone(),
             url: webhook.url.clone(),
             secret: webhook.secret.clone(),
+            previous_secret: None,
+            previous_secret_until: None,
             events: webhook.events.clone(),
             is_active: webhook.is_active,
             custom_headers: headers_text(&webhook.custom_headers),
+            disabled_resource_groups: webhook.disabled_resource_groups.clone(),
             failure_count: webhook.failure_count,
             last_fired_at: webhook.last_fired_at,
             created_at: webhook.created_at,
@@ -158,13 +176,9 @@ impl Store {
             .condition_expression("attribute_not_exists(pk)")
             .build()
             .map_err(build)?;
-        let count = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(Key::webhook_counter(user).item()))
-            .update_expression("ADD #c :one")
+        let count = self
+            .count_change(user, 1)
             .condition_expression("attribute_not_exists(#c) OR #c < :limit")
-            .expression_attribute_names("#c", "count")
-            .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":limit", n(limit))
             .build()
             .map_err(build)?;
@@ -183,6 +197,16 @@ impl Store {
                 )),
             },
         }
+    }
+
+    /// The counter's part of a create's (`+1`) or a delete's (`-1`) transaction.
+    fn count_change(&self, user: &UserId, delta: i64) -> UpdateBuilder {
+        Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(Key::webhook_counter(user).item()))
+            .update_expression("ADD #c :delta")
+            .expression_attribute_names("#c", "count")
+            .expression_attribute_values(":delta", n(delta))
     }
 
     /// `user`'s webhooks, oldest first (strongly consistent: a create is seen at once).
@@ -221,7 +245,38 @@ impl Store {
 
     /// Applies `changes` to `user`'s webhook `id` at `now`: the webhook as it is now, or
     /// `None` if the user has no such webhook (nothing written).
+    ///
+    /// A new `secret` rotates: in the same write, the secret it replaces becomes
+    /// `previousSecret`, signing beside it for [`SECRET_OVERLAP_SECONDS`] (DynamoDB reads
+    /// every operand of an update expression before the update, so no read comes first). A
+    /// `secret` equal to the current one changes nothing about the secrets, so a client that
+    /// sends the whole webhook back on every update never cuts the previous secret's day short:
+    /// the rotating write is conditional on the secret differing, and when it is the same the
+    /// update is made again without it.
     pub async fn update_webhook(
+        &self,
+        user: &UserId,
+        id: &WebhookId,
+        changes: &WebhookChanges,
+        now: i64,
+    ) -> Result<Option<Webhook>, StoreError> {
+        if changes.secret.is_some() {
+            if let Some(rotated) = self.write_webhook_changes(user, id, changes, now).await? {
+                return Ok(Some(rotated));
+            }
+            // No such webhook, or the secret it already has: the rest of the changes alone.
+            let unchanged = WebhookChanges {
+                secret: None,
+                ..changes.clone()
+            };
+            return self.write_webhook_changes(user, id, &unchanged, now).await;
+        }
+        self.write_webhook_changes(user, id, changes, now).await
+    }
+
+    /// One conditional `UpdateItem` of [`Self::update_webhook`]: `None` if its condition failed
+    /// (no such webhook; with a `secret`, also one that already has it).
+    async fn write_webhook_changes(
         &self,
         user: &UserId,
         id: &WebhookId,
@@ -246,6 +301,7 @@ impl Store {
         }
         if let Some(secret) = &changes.secret {
             set("secret", s(secret));
+            set("previousSecretUntil", n(now + SECRET_OVERLAP_SECONDS));
         }
         if let Some(events) = &changes.events {
             set(
@@ -263,13 +319,22 @@ impl Store {
         if let Some(headers) = &changes.custom_headers {
             set("customHeaders", s(&headers_text(headers)));
         }
+        if let Some(groups) = &changes.disabled_resource_groups {
+            set(
+                "disabledResourceGroups",
+                AttributeValue::L(groups.iter().map(|g| s(g)).collect()),
+            );
+        }
+        let mut condition = "attribute_exists(pk)".to_owned();
+        if changes.secret.is_some() {
+            // The secret before this update, kept as the previous one.
+            sets.push("previousSecret = #secret".to_owned());
+            condition.push_str(" AND #secret <> :secret");
+        }
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Key::webhook(user, id.as_str()).item()))
+            .update(&Key::webhook(user, id.as_str()))
             .update_expression(format!("SET {}", sets.join(", ")))
-            .condition_expression("attribute_exists(pk)")
+            .condition_expression(condition)
             .set_expression_attribute_names((!names.is_empty()).then_some(names))
             .set_expression_attribute_values(Some(values))
             .return_values(ReturnValue::AllNew)
@@ -297,14 +362,7 @@ impl Store {
             .condition_expression("attribute_exists(pk)")
             .build()
             .map_err(build)?;
-        let count = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(Key::webhook_counter(user).item()))
-            .update_expression("ADD #c :minus")
-            .expression_attribute_names("#c", "count")
-            .expression_attribute_values(":minus", n(-1))
-            .build()
-            .map_err(build)?;
+        let count = self.count_change(user, -1).build().map_err(build)?;
         let items = vec![
             TransactWriteItem::builder().delete(delete).build(),
             TransactWriteItem::builder().update(count).build(),
@@ -317,27 +375,87 @@ impl Store {
         )
     }
 
-    /// Counts one attempt `user` starts now with test or redeliver, unless `limit` were
-    /// started this minute already: one conditional update of the minute's counter, which
-    /// expires a minute after the minute ends.
-    pub async fn take_webhook_attempt(
+    /// Counts `wanted` attempts `user` starts (or queues) now with test, redeliver or recover,
+    /// as many of them as the minute has left below `limit`: one conditional update of the
+    /// minute's counter, which expires a minute after the minute ends. When not all of them
+    /// fit, the count is read and the rest taken, again conditionally (a few rounds at most:
+    /// each one that fails found the count grown).
+    pub async fn take_webhook_attempts(
         &self,
         user: &UserId,
         now: i64,
         limit: i64,
-    ) -> Result<AttemptUnit, StoreError> {
+        wanted: i64,
+    ) -> Result<AttemptUnits, StoreError> {
+        const ROUNDS: usize = 4;
+        let key = Key::webhook_attempts(user, now);
+        let mut asked = wanted.clamp(0, limit);
+        for _ in 0..ROUNDS {
+            if let Some(used) = self.add_webhook_attempts(&key, now, asked, limit).await? {
+                return Ok(AttemptUnits {
+                    granted: asked,
+                    used,
+                });
+            }
+            // One attempt that did not fit: the minute is full (the answer test and redeliver
+            // need, at one request).
+            if asked <= 1 {
+                break;
+            }
+            let used = self.webhook_attempts_used(&key).await?;
+            asked = asked.min(limit - used);
+            if asked <= 0 {
+                break;
+            }
+        }
+        Ok(AttemptUnits {
+            granted: 0,
+            used: limit,
+        })
+    }
+
+    /// Gives back `unused` attempts of the minute of `now` that `user` took but did not start.
+    pub async fn give_back_webhook_attempts(
+        &self,
+        user: &UserId,
+        now: i64,
+        unused: i64,
+    ) -> Result<(), StoreError> {
+        const OPERATION: &str = "UpdateItem(webhook attempt rate back)";
+        if unused <= 0 {
+            return Ok(());
+        }
+        let result = self
+            .update(&Key::webhook_attempts(user, now))
+            .update_expression("ADD #c :minus")
+            .condition_expression("#c >= :unused")
+            .expression_attribute_names("#c", "count")
+            .expression_attribute_values(":minus", n(-unused))
+            .expression_attribute_values(":unused", n(unused))
+            .send()
+            .await;
+        let _ = conditional(OPERATION, result)?;
+        Ok(())
+    }
+
+    /// `ADD count :asked` on the minute's counter if the count stays within `limit`: the count
+    /// after it, or `None` (nothing counted) if it would not.
+    async fn add_webhook_attempts(
+        &self,
+        key: &Key,
+        now: i64,
+        asked: i64,
+        limit: i64,
+    ) -> Result<Option<i64>, StoreError> {
         const OPERATION: &str = "UpdateItem(webhook attempt rate)";
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Key::webhook_attempts(user, now).item()))
-            .update_expression("ADD #c :one SET #ttl = :expires")
-            .condition_expression("attribute_not_exists(#c) OR #c < :limit")
+            .update(key)
+            .update_expression("ADD #c :asked SET #ttl = :expires")
+            .condition_expression("attribute_not_exists(#c) OR #c <= :room")
             .expression_attribute_names("#c", "count")
             .expression_attribute_names("#ttl", super::TTL_ATTRIBUTE)
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":limit", n(limit))
+            .expression_attribute_values(":asked", n(asked))
+            .expression_attribute_values(":room", n(limit - asked))
             .expression_attribute_values(
                 ":expires",
                 n(crate::limits::next_minute(now) + crate::limits::SECONDS_PER_MINUTE),
@@ -347,16 +465,18 @@ impl Store {
             .await
             .map(|out| out.attributes);
         Ok(match conditional(OPERATION, result)? {
-            Write::Written(attributes) => AttemptUnit::Taken {
-                used: attributes
-                    .as_ref()
-                    .and_then(|a| a.get("count"))
-                    .and_then(|v| v.as_n().ok())
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(limit),
-            },
-            Write::ConditionFailed { .. } => AttemptUnit::LimitReached,
+            Write::Written(attributes) => {
+                Some(count_of(attributes.as_ref(), "count").unwrap_or(limit))
+            }
+            Write::ConditionFailed { .. } => None,
         })
+    }
+
+    /// The minute's count of attempts (strongly consistent).
+    async fn webhook_attempts_used(&self, key: &Key) -> Result<i64, StoreError> {
+        const OPERATION: &str = "GetItem(webhook attempt rate)";
+        let item = self.get(OPERATION, key, true).await?;
+        Ok(count_of(item.as_ref(), "count").unwrap_or(0))
     }
 
     /// Records what an attempt means for the webhook: a success sets `lastFiredAt` and resets
@@ -370,10 +490,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         const OPERATION: &str = "UpdateItem(webhook outcome)";
         let request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Key::webhook(user, id.as_str()).item()))
+            .update(&Key::webhook(user, id.as_str()))
             .condition_expression("attribute_exists(pk)");
         let request = match outcome {
             WebhookOutcome::Delivered => request
@@ -402,10 +519,7 @@ impl Store {
         const OPERATION: &str = "UpdateItem(webhook failure)";
         let key = Key::webhook(user, id.as_str());
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key.item()))
+            .update(&key)
             .update_expression("SET failureCount = if_not_exists(failureCount, :zero) + :one")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":zero", n(0))
@@ -415,12 +529,9 @@ impl Store {
             .await
             .map(|out| out.attributes);
         let count = match conditional(OPERATION, result)? {
-            Write::Written(attributes) => attributes
-                .as_ref()
-                .and_then(|a| a.get("failureCount"))
-                .and_then(|v| v.as_n().ok())
-                .and_then(|v| v.parse::<i64>().ok())
-                .unwrap_or(0),
+            Write::Written(attributes) => {
+                count_of(attributes.as_ref(), "failureCount").unwrap_or(0)
+            }
             // Deleted meanwhile.
             Write::ConditionFailed { .. } => return Ok(false),
         };
@@ -431,10 +542,7 @@ impl Store {
         // webhook stays on.
         const OFF: &str = "UpdateItem(webhook off after failures)";
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key.item()))
+            .update(&key)
             .update_expression("SET isActive = :off, updatedAt = :now")
             .condition_expression("failureCount >= :max AND isActive = :on")
             .expression_attribute_values(":off", AttributeValue::Bool(false))
@@ -454,4 +562,11 @@ pub enum WebhookOutcome {
     Delivered,
     /// 410 Gone: the webhook is turned off.
     Gone,
+}
+
+/// The number attribute `name` of `item`, if it has one.
+fn count_of(item: Option<&Item>, name: &str) -> Option<i64> {
+    item.and_then(|i| i.get(name))
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
 }

@@ -174,7 +174,7 @@ async fn the_services_delivery_reaches_the_receiver_over_http() {
     let url = WebhookUrl::parse(&url, Targets::PrivateAllowed).expect("a local url");
     let headers = CustomHeaders::parse(Vec::<(String, String)>::new()).expect("no headers");
     let send = |secret: &str| {
-        let secret = WebhookSecret::parse(secret).expect("a secret");
+        let secrets = WebhookSecret::parse(secret).expect("a secret").into();
         let (url, headers, egress) = (&url, &headers, &egress);
         async move {
             let delivery = Delivery {
@@ -182,7 +182,7 @@ async fn the_services_delivery_reaches_the_receiver_over_http() {
                 event: "message.received",
                 event_id: "evt_1",
                 body: BODY.as_bytes(),
-                secret: &secret,
+                secrets: &secrets,
                 custom_headers: headers,
             };
             attempt(egress, &delivery, 1, &SystemClock).await

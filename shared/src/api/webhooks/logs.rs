@@ -5,23 +5,18 @@
 //! this page). Secrets are never logged, so never shown.
 
 use lambda_http::http::StatusCode;
-use lambda_http::{Body, Request, RequestExt, Response};
+use lambda_http::{Body, RequestExt, Response};
 use serde_json::{json, Value};
 
-use crate::app::App;
+use super::Call;
 use crate::edge::{json_response, ApiError};
-use crate::session::UserId;
 use crate::webhooks::{
     field, LogEntry, LogFilter, LogStatus, DEFAULT_LOG_PAGE, MAX_LOG_PAGE, MAX_LOG_SKIP,
     SUPPORTED_EVENTS,
 };
 
-pub(super) async fn logs(
-    app: &App,
-    user: &UserId,
-    req: &Request,
-) -> Result<Response<Body>, ApiError> {
-    let params = req.query_string_parameters();
+pub(super) async fn logs(call: &Call<'_>) -> Result<Response<Body>, ApiError> {
+    let params = call.req.query_string_parameters();
     let raw = |name: &str| params.first(name).map(str::to_owned);
     // An empty id filters nothing; an empty event, status, limit or skip is refused.
     let text = |name: &str| raw(name).filter(|v| !v.is_empty());
@@ -50,9 +45,10 @@ pub(super) async fn logs(
         status,
         webhook_id: text("webhookId"),
     };
-    let page = app
+    let page = call
+        .app
         .store
-        .webhook_logs(user, &filter, skip, limit, app.clock.now())
+        .webhook_logs(&call.user, &filter, skip, limit, call.now)
         .await?;
     let logs: Vec<Value> = page.entries.iter().map(LogEntry::view).collect();
     Ok(json_response(

@@ -1,16 +1,20 @@
-//! `/v1/webhooks/*`: an API user's outbound webhooks as `@zernio/node` calls them. One function
-//! serves the seven routes; a module per route.
+//! `/v1/webhooks/*`: an API user's outbound webhooks as `@zernio/node` calls them, and recover.
+//! One function serves the eight routes; a module per route, each handler taking the one
+//! [`Call`] (the app, the delivery client, the caller, the request and its time).
 //!
 //! Test and redeliver make one attempt now through the function's [`EgressClient`] (built once
 //! per container, only in this function), log it, and answer with its [`outcome`]:
 //! `{success, message, statusCode, responseTime, error, eventId, attemptNumber}`. A 410 turns the webhook
-//! off; a success sets `lastFiredAt` and resets `failureCount`. Together they start at most
+//! off; a success sets `lastFiredAt` and resets `failureCount`. Recover queues its attempts for
+//! the events function's sweep. Together they start (or queue) at most
 //! `USER_WEBHOOK_ATTEMPTS_PER_MINUTE` attempts per user and minute (429 past it, with the
-//! `X-RateLimit-*` headers on both answers), so neither hammers a third party or maps its
+//! `X-RateLimit-*` headers on every answer), so none of them hammers a third party or maps its
 //! ports.
 
 /// `GET /v1/webhooks/logs`: the delivery log, filtered and paged.
 pub mod logs;
+/// `POST /v1/webhooks/logs/recover`: the failed events of a window, attempted again.
+pub mod recover;
 /// `POST /v1/webhooks/logs/redeliver`: the logged bytes again, under the same event id.
 pub mod redeliver;
 /// `POST`, `GET`, `PUT`, `DELETE /v1/webhooks/settings`.
@@ -20,7 +24,7 @@ pub mod test;
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
-use serde_json::json;
+use serde_json::{json, Map, Value};
 
 use crate::app::App;
 use crate::delivery::{logged_attempt, Send};
@@ -30,14 +34,13 @@ use crate::edge::{
 use crate::limits::{Scope, Usage};
 use crate::outbound::EgressClient;
 use crate::session::UserId;
-use crate::store::AttemptUnit;
-use crate::webhooks::{LogEntry, LogStatus, Webhook};
+use crate::webhooks::{webhook_id_field, LogEntry, LogStatus, Webhook, WebhookId};
 
 /// The largest body these routes read: ten custom headers of 1,024 characters, a 2,048
 /// character URL and the rest fit, even with every character written as a JSON escape.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
-/// One of the seven routes.
+/// One of the eight routes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Route {
     Create,
@@ -47,6 +50,7 @@ enum Route {
     Test,
     Logs,
     Redeliver,
+    Recover,
 }
 
 impl Route {
@@ -66,6 +70,8 @@ impl Route {
             Self::Test
         } else if is("/v1/webhooks/logs/redeliver") && method == Method::POST {
             Self::Redeliver
+        } else if is("/v1/webhooks/logs/recover") && method == Method::POST {
+            Self::Recover
         } else if is("/v1/webhooks/logs") && method == Method::GET {
             Self::Logs
         } else {
@@ -83,11 +89,12 @@ impl Route {
             Self::Test => "POST /v1/webhooks/test",
             Self::Logs => "GET /v1/webhooks/logs",
             Self::Redeliver => "POST /v1/webhooks/logs/redeliver",
+            Self::Recover => "POST /v1/webhooks/logs/recover",
         }
     }
 }
 
-/// Serves any of the seven routes (404 `route_not_found` for anything else).
+/// Serves any of the eight routes (404 `route_not_found` for anything else).
 pub async fn handle(app: &App, egress: &EgressClient, req: Request) -> Response<Body> {
     let Some(route) = Route::of(req.method(), req.uri().path()) else {
         return serve(req, "webhooks (no route)", |_| async {
@@ -106,58 +113,108 @@ async fn dispatch(
 ) -> Result<Response<Body>, ApiError> {
     let now = app.clock.now();
     let user = app.authenticate(&req, now).await?;
+    let call = Call {
+        app,
+        egress,
+        user,
+        req: &req,
+        now,
+    };
     match route {
-        Route::Create => settings::create(app, egress, &user, &req, now).await,
-        Route::List => settings::list(app, &user).await,
-        Route::Update => settings::update(app, egress, &user, &req, now).await,
-        Route::Delete => settings::delete(app, &user, &req).await,
-        Route::Test => test::test(app, egress, &user, &req, now).await,
-        Route::Logs => logs::logs(app, &user, &req).await,
-        Route::Redeliver => redeliver::redeliver(app, egress, &user, &req, now).await,
+        Route::Create => settings::create(&call).await,
+        Route::List => settings::list(&call).await,
+        Route::Update => settings::update(&call).await,
+        Route::Delete => settings::delete(&call).await,
+        Route::Test => test::test(&call).await,
+        Route::Logs => logs::logs(&call).await,
+        Route::Redeliver => redeliver::redeliver(&call).await,
+        Route::Recover => recover::recover(&call).await,
     }
 }
 
-/// The body as a JSON object of at most [`MAX_BODY_BYTES`].
-fn body(req: &Request) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
-    json_object_within(req, MAX_BODY_BYTES)
+/// One authenticated request to a route: what every handler works with.
+struct Call<'a> {
+    app: &'a App,
+    egress: &'a EgressClient,
+    /// The caller (from the API key).
+    user: UserId,
+    req: &'a Request,
+    /// When the request was authenticated.
+    now: i64,
 }
 
-/// Takes one of the user's attempts of this minute (429 `rate_limit_exceeded` past
-/// `USER_WEBHOOK_ATTEMPTS_PER_MINUTE`), then makes one attempt of `send` to `webhook` now and
-/// logs it ([`logged_attempt`]); answers with its [`outcome`].
-async fn deliver(
-    app: &App,
-    egress: &EgressClient,
-    user: &UserId,
-    webhook: &Webhook,
-    send: Send<'_>,
-) -> Result<Response<Body>, ApiError> {
-    let now = app.clock.now();
-    let limit = app.config.user_webhook_attempts_per_minute;
-    let usage = |used| Usage {
-        scope: Scope::User,
-        limit,
-        used,
-    };
-    let used = match app.store.take_webhook_attempt(user, now, limit).await? {
-        AttemptUnit::Taken { used } => used,
-        AttemptUnit::LimitReached => {
+impl Call<'_> {
+    /// The body as a JSON object of at most [`MAX_BODY_BYTES`].
+    fn body(&self) -> Result<Map<String, Value>, ApiError> {
+        json_object_within(self.req, MAX_BODY_BYTES)
+    }
+
+    /// The body, and the caller's webhook its `webhookId` (or the legacy field `legacy`)
+    /// names: 400 `param: "webhookId"` without one, 404 `webhook_not_found` for an id that
+    /// names no webhook of the caller (unknown, malformed, another user's), before any other
+    /// field is read.
+    async fn named_webhook(
+        &self,
+        legacy: Option<&str>,
+    ) -> Result<(Map<String, Value>, Webhook), ApiError> {
+        let body = self.body()?;
+        let id = webhook_id_field(body.get("webhookId"), legacy.and_then(|l| body.get(l)))?;
+        let webhook = self.webhook(id).await?;
+        Ok((body, webhook))
+    }
+
+    /// The caller's webhook `id`, or 404 `webhook_not_found`.
+    async fn webhook(&self, id: &str) -> Result<Webhook, ApiError> {
+        let id = WebhookId::parse(id).ok_or(ApiError::WebhookNotFound)?;
+        self.app
+            .store
+            .webhook(&self.user, &id)
+            .await?
+            .ok_or(ApiError::WebhookNotFound)
+    }
+
+    /// Takes `wanted` of the caller's attempts of this minute, as many as are left (none past
+    /// `USER_WEBHOOK_ATTEMPTS_PER_MINUTE`: 429 `rate_limit_exceeded` when any were wanted);
+    /// how many it took, and the `X-RateLimit-*` headers' usage.
+    async fn take_attempts(&self, wanted: usize) -> Result<(usize, Usage), ApiError> {
+        let limit = self.app.config.user_webhook_attempts_per_minute;
+        let wanted = i64::try_from(wanted).unwrap_or(i64::MAX);
+        let taken = self
+            .app
+            .store
+            .take_webhook_attempts(&self.user, self.now, limit, wanted)
+            .await?;
+        let usage = Usage {
+            scope: Scope::User,
+            limit,
+            used: taken.used,
+        };
+        if wanted > 0 && taken.granted == 0 {
             tracing::info!(limit, "webhook attempt rate reached");
             return Err(ApiError::RateLimited {
                 sends: Sends::WebhookAttempts,
-                usage: usage(limit),
-                now,
+                usage,
+                now: self.now,
             });
         }
-    };
-    let logged = logged_attempt(app, egress, user, webhook, send).await?;
-    let mut response = outcome(&logged.entry);
-    with_rate_limit_headers_until(
-        &mut response,
-        usage(used),
-        Sends::WebhookAttempts.resets_at(now),
-    );
-    Ok(response)
+        Ok((usize::try_from(taken.granted).unwrap_or(0), usage))
+    }
+
+    /// `response` with the `X-RateLimit-*` headers of `usage` (the minute resets next).
+    fn with_rate(&self, mut response: Response<Body>, usage: Usage) -> Response<Body> {
+        let reset = Sends::WebhookAttempts.resets_at(self.now);
+        with_rate_limit_headers_until(&mut response, usage, reset);
+        response
+    }
+
+    /// Takes one of the caller's attempts of this minute (429 past the rate), then makes one
+    /// attempt of `send` to `webhook` now and logs it ([`logged_attempt`]); answers with its
+    /// [`outcome`].
+    async fn deliver(&self, webhook: &Webhook, send: Send<'_>) -> Result<Response<Body>, ApiError> {
+        let (_, usage) = self.take_attempts(1).await?;
+        let logged = logged_attempt(self.app, self.egress, &self.user, webhook, send).await?;
+        Ok(self.with_rate(outcome(&logged.entry), usage))
+    }
 }
 
 /// The answer of test and redeliver: how the attempt went, and `message` (the one other field
