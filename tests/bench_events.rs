@@ -851,7 +851,113 @@ async fn hostile_tenant() {
         verdict(failed_logged == failed.len()),
         failed.len()
     );
+    logs_page_cost(&stack, &key, tenant).await;
     drop(stack);
+}
+
+/// What reading the hostile tenant's big log costs (issue 25, "Reads cost a page"): the
+/// webhooks function's handler, in process, on a DynamoDB client that counts its requests,
+/// against the stack's table; and redeliver's lookup of an event's latest attempt. Each is at
+/// most 2 requests whatever the log's size.
+async fn logs_page_cost(stack: &Stack, key: &str, tenant: &str) {
+    let counter = e2e::RequestCounter::default();
+    let client = e2e::dynamo::client(&stack.dynamodb, Some(counter.clone()));
+    let vars: HashMap<&str, String> = HashMap::from([
+        ("TABLE_NAME", DEV_TABLE.to_owned()),
+        ("SANDBOX_DISPLAY_NUMBER", "+12029087457".to_owned()),
+        ("SANDBOX_PHONE_NUMBER_ID", DEV_PHONE_NUMBER_ID.to_owned()),
+        ("AUTH_CACHE_SECONDS", "60".to_owned()),
+    ]);
+    let config = sandbox::Config::from_lookup(sandbox::Role::Webhooks, |k| vars.get(k).cloned())
+        .expect("the webhooks function's configuration");
+    let app = sandbox::App::new(
+        config,
+        Store::new(client, DEV_TABLE),
+        None,
+        Arc::new(sandbox::SystemClock),
+    );
+    let egress = sandbox::outbound::EgressClient::new(
+        sandbox::outbound::Targets::PrivateAllowed,
+        Duration::from_secs(5),
+    )
+    .expect("an egress client");
+    let page = |query: Vec<(&'static str, String)>| {
+        let (app, egress, counter) = (&app, &egress, &counter);
+        async move {
+            let query: HashMap<String, String> =
+                query.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+            let req = e2e::request(
+                lambda_http::http::Method::GET,
+                "/v1/webhooks/logs",
+                Some(key),
+                lambda_http::Body::Empty,
+            );
+            let req = lambda_http::RequestExt::with_query_string_parameters(req, query);
+            counter.reset();
+            let response = sandbox::api::webhooks::handle(app, egress, req).await;
+            let requests = counter.take();
+            let body: Value = match response.body() {
+                lambda_http::Body::Text(text) => serde_json::from_str(text).unwrap_or(Value::Null),
+                _ => Value::Null,
+            };
+            assert_eq!(response.status(), 200, "{body}");
+            (body, requests)
+        }
+    };
+    // The key is cached by the first call, as in a warm container.
+    let (first, _) = page(vec![("limit", "1".to_owned())]).await;
+    let total = first["pagination"]["total"].as_u64().unwrap_or_default();
+    let newest = &first["logs"][0];
+    let (webhook_id, event_id) = (
+        newest["webhookId"].as_str().unwrap_or_default().to_owned(),
+        newest["eventId"].as_str().unwrap_or_default().to_owned(),
+    );
+    let size = logs_of(&stack.store(), tenant)
+        .await
+        .iter()
+        .map(|e| e.request_payload.len() + e.response_body.len())
+        .sum::<usize>();
+    println!();
+    println!(
+        "The hostile tenant's log: {total} attempts ({:.1} MB of payloads and answers); what a read costs (DynamoDB requests, counted by the client)",
+        size as f64 / 1e6
+    );
+    for (what, query) in [
+        ("the newest page (limit 50)", vec![]),
+        (
+            "a page further on (limit 100, skip 1000)",
+            vec![("limit", "100".to_owned()), ("skip", "1000".to_owned())],
+        ),
+        (
+            "one webhook's newest page",
+            vec![("webhookId", webhook_id.clone())],
+        ),
+        ("one event's attempts", vec![("eventId", event_id.clone())]),
+    ] {
+        let (body, requests) = page(query).await;
+        println!(
+            "{} {what}: {} requests ({}), {} entries, total {}",
+            verdict(requests.len() <= 2),
+            requests.len(),
+            requests.join(", "),
+            body["logs"].as_array().map_or(0, Vec::len),
+            body["pagination"]["total"]
+        );
+    }
+    counter.reset();
+    let latest = app
+        .store
+        .latest_webhook_log(&UserId::new(tenant), &webhook_id, &event_id, now())
+        .await
+        .expect("the latest attempt");
+    let requests = counter.take();
+    println!(
+        "{} redeliver's lookup of the event's latest attempt: {} requests ({}), found attempt {}",
+        verdict(requests.len() <= 2 && latest.is_some()),
+        requests.len(),
+        requests.join(", "),
+        latest.map_or(0, |e| e.attempt_number)
+    );
 }
 
 async fn logs_of(store: &Store, user: &str) -> Vec<sandbox::webhooks::LogEntry> {
