@@ -415,10 +415,18 @@ impl Workload {
     }
 
     /// A reachable virtual phone (lines 00-49) for the current user: an area code per fifty
-    /// users, so no two bench users share a phone.
+    /// users, so no two bench users share a phone (the codes libphonenumber takes, in turn).
     fn virtual_phone(&self) -> String {
+        static AREA_CODES: std::sync::OnceLock<Vec<u16>> = std::sync::OnceLock::new();
+        let codes = AREA_CODES.get_or_init(|| {
+            (200..1000)
+                .filter(|code| {
+                    sandbox::phone::PhoneE164::parse(&format!("+1 {code} 555 0100")).is_ok()
+                })
+                .collect()
+        });
         let n = self.next_user;
-        format!("+1 {} 555 01{:02}", 201 + (n / 50) % 700, n % 50)
+        format!("+1 {} 555 01{:02}", codes[(n / 50) % codes.len()], n % 50)
     }
 
     /// A new user with a pending session on a virtual phone: its key and session id.

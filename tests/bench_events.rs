@@ -855,11 +855,50 @@ async fn hostile_tenant() {
     drop(stack);
 }
 
-/// What reading the hostile tenant's big log costs (issue 25, "Reads cost a page"): the
-/// webhooks function's handler, in process, on a DynamoDB client that counts its requests,
-/// against the stack's table; and redeliver's lookup of an event's latest attempt. Each is at
-/// most 2 requests whatever the log's size.
+/// Attempts written straight into the hostile tenant's log before its reads are counted: its
+/// own run logs only the attempts that reached an endpoint (most of the backlog ends
+/// cancelled, unattempted), so the log is grown to a size where reading all of it would show.
+const BIG_LOG_EXTRA: usize = 2_000;
+
+/// What reading the hostile tenant's log costs (issue 25, "Reads cost a page"), once grown by
+/// [`BIG_LOG_EXTRA`] attempts with 10 KB answers: the webhooks function's handler, in process,
+/// on a DynamoDB client that counts its requests, against the stack's table; and redeliver's
+/// lookup of an event's latest attempt. Each is at most 2 requests whatever the log's size.
 async fn logs_page_cost(stack: &Stack, key: &str, tenant: &str) {
+    let store = stack.store();
+    let user = UserId::new(tenant);
+    let logged = logs_of(&store, tenant).await;
+    let hooks: Vec<String> = logged.iter().map(|e| e.webhook_id.clone()).collect();
+    let start = now() - 3 * 3600;
+    futures::stream::iter(0..BIG_LOG_EXTRA)
+        .for_each_concurrent(16, |n| {
+            let (store, user) = (&store, &user);
+            let webhook_id = hooks[n % hooks.len().max(1)].clone();
+            async move {
+                let event_id = format!("evt_{n:022}");
+                let entry = sandbox::webhooks::LogEntry {
+                    webhook_id,
+                    webhook_name: "hostile".into(),
+                    event: "message.received".into(),
+                    url: "http://127.0.0.1:9/".into(),
+                    status: LogStatus::Failed,
+                    status_code: Some(500),
+                    request_payload: format!(r#"{{"id":"{event_id}","event":"message.received"}}"#)
+                        .into_bytes(),
+                    event_id,
+                    response_body: "x".repeat(10 * 1024),
+                    error_message: None,
+                    attempt_number: 1,
+                    response_time_ms: 9,
+                    created_at: start + n as i64,
+                };
+                store
+                    .log_attempt(user, &entry)
+                    .await
+                    .expect("an attempt logged");
+            }
+        })
+        .await;
     let counter = e2e::RequestCounter::default();
     let client = e2e::dynamo::client(&stack.dynamodb, Some(counter.clone()));
     let vars: HashMap<&str, String> = HashMap::from([
@@ -927,6 +966,13 @@ async fn logs_page_cost(stack: &Stack, key: &str, tenant: &str) {
         (
             "a page further on (limit 100, skip 1000)",
             vec![("limit", "100".to_owned()), ("skip", "1000".to_owned())],
+        ),
+        (
+            "the last page (limit 100)",
+            vec![
+                ("limit", "100".to_owned()),
+                ("skip", total.saturating_sub(100).to_string()),
+            ],
         ),
         (
             "one webhook's newest page",

@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use e2e::stream::TableStream;
 use e2e::webhooks::{deliverer, hook_url, received};
 use e2e::{TestEnv, SPAIN_DIGITS};
@@ -461,4 +462,58 @@ async fn a_deleted_webhooks_due_deliveries_end_for_one_read_of_it_and_one_write_
     assert_eq!(count("UpdateItem"), 5, "{operations:?}");
     assert_eq!(operations.len(), 22, "{operations:?}");
     assert!(received(&server).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_retry_due_in_the_index_partition_before_issue_25_is_swept_once_migrated() {
+    let env = TestEnv::accepting().await;
+    let deliverer = deliverer("10,100", Duration::from_millis(300));
+    let receiver = retry_of(&env, "u1", &deliverer).await;
+    let mine = deliveries(&env, "u1").await;
+    let key = Key::delivery(&UserId::new("u1"), &mine[0].event_id, &mine[0].webhook_id);
+    // As a build before issue 25 left it: in the one partition `DUE`, its expiry counted from
+    // the claim.
+    let claimed = env.clock.now();
+    env.app
+        .store
+        .client()
+        .update_item()
+        .table_name(&env.table)
+        .set_key(Some(key.item()))
+        .update_expression("SET dueShard = :legacy, expiresAt = :expires")
+        .expression_attribute_values(":legacy", AttributeValue::S("DUE".into()))
+        .expression_attribute_values(":expires", AttributeValue::N((claimed + 60).to_string()))
+        .send()
+        .await
+        .expect("UpdateItem");
+
+    env.clock.advance(10);
+    sweep(&env.app, &deliverer).await.expect("sweep");
+    assert_eq!(
+        received(&receiver).await.len(),
+        1,
+        "the old partition is not swept"
+    );
+
+    let store = &env.app.store;
+    assert_eq!(store.migrate_legacy_due_deliveries().await.unwrap(), 1);
+    assert_eq!(
+        store.migrate_legacy_due_deliveries().await.unwrap(),
+        0,
+        "a second run moves nothing"
+    );
+    let item = env.item(&key).await.expect("the delivery");
+    let number = |name: &str| item[name].as_n().unwrap().parse::<i64>().unwrap();
+    assert_eq!(
+        item["dueShard"].as_s().unwrap(),
+        &Key::due_shard(&UserId::new("u1"))
+    );
+    assert_eq!(number("expiresAt"), number("dueAt") + 30 * 24 * 3600);
+
+    sweep(&env.app, &deliverer).await.expect("sweep");
+    assert_eq!(received(&receiver).await.len(), 2, "the retry, once moved");
+    assert_eq!(
+        deliveries(&env, "u1").await[0].state,
+        DeliveryState::Delivered
+    );
 }

@@ -189,6 +189,10 @@ impl Key {
     }
 }
 
+/// The one `dueShard` of the layout before issue 25: every due delivery in one partition
+/// ([`Store::migrate_legacy_due_deliveries`] moves them to their shards).
+const LEGACY_DUE_SHARD: &str = "DUE";
+
 fn due_shard_name(shard: u8) -> String {
     format!("{DUE_SHARD_PREFIX}{shard:02}")
 }
@@ -618,6 +622,62 @@ impl Store {
         const OPERATION: &str = "PutItem(requeue delivery)";
         let put = self.put_pending(OPERATION, delivery, now, now).await?;
         Ok(put.is_some())
+    }
+
+    /// Moves every due delivery of the layout before issue 25, whose `dueShard` was the one
+    /// value `DUE` (a partition the sweep no longer reads), into its user's shard, and sets its
+    /// expiry from its due time as every write now does (the old one counted from the claim, so
+    /// a delivery retried late could have expired while still owed). Each move is conditional on
+    /// the old shard, so a second run (or two at once) moves nothing twice. Reads only the old
+    /// partition of the due index: an operator's one-off (`sandbox-admin
+    /// migrate-webhook-logs`), not a request path. Answers how many it moved.
+    pub async fn migrate_legacy_due_deliveries(&self) -> Result<usize, StoreError> {
+        const OPERATION: &str = "Query(legacy due deliveries)";
+        const MOVE: &str = "UpdateItem(legacy due delivery)";
+        let mut moved = 0;
+        let mut legacy = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(DUE_INDEX)
+            .key_condition_expression("dueShard = :legacy")
+            .expression_attribute_values(":legacy", s(LEGACY_DUE_SHARD))
+            .into_paginator()
+            .items()
+            .send();
+        while let Some(item) = legacy.next().await {
+            let item = item.map_err(|e| StoreError::from_sdk(OPERATION, e))?;
+            let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok());
+            let (Some(pk), Some(sk)) = (text("pk"), text("sk")) else {
+                continue;
+            };
+            let Some(user) = ItemKind::Delivery.id_of(pk) else {
+                continue;
+            };
+            let due = item
+                .get("dueAt")
+                .and_then(|v| v.as_n().ok())
+                .and_then(|v| v.parse::<i64>().ok())
+                .ok_or_else(|| StoreError::corrupt(OPERATION, "a due delivery without dueAt"))?;
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", s(pk))
+                .key("sk", s(sk))
+                .update_expression("SET dueShard = :shard, #ttl = :expires")
+                .condition_expression("dueShard = :legacy")
+                .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+                .expression_attribute_values(":shard", s(&Key::due_shard(&UserId::new(user))))
+                .expression_attribute_values(":expires", n(expires_at(due)))
+                .expression_attribute_values(":legacy", s(LEGACY_DUE_SHARD))
+                .send()
+                .await;
+            if conditional(MOVE, result)?.written() {
+                moved += 1;
+            }
+        }
+        Ok(moved)
     }
 
     /// Every delivery of `user`'s webhooks, as they stand (tools and benchmarks).

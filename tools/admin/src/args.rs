@@ -16,8 +16,9 @@ commands:
   list-keys                                    list keys: hash prefix, user, status, created, label
   disable-key --hash HEX                       disable a key by its hash or a unique prefix of it
   migrate-webhook-logs                         move delivery log entries written before issue 25
-                                               to the paged layout (once, after that deploy;
-                                               running it again moves nothing)
+                                               to the paged layout, and due deliveries to their
+                                               users' shards of the due index (once, after that
+                                               deploy; running it again moves nothing)
 
 The table is --table NAME, or TABLE_NAME from the environment. DynamoDB is found the AWS SDK's
 usual way (AWS_REGION, AWS_PROFILE or the access-key variables); set AWS_ENDPOINT_URL_DYNAMODB

@@ -79,6 +79,8 @@ async fn run(store: &Store, command: Command) -> Result<(), AdminError> {
         Command::MigrateWebhookLogs => {
             let moved = store.migrate_legacy_webhook_logs().await?;
             println!("Moved {moved} delivery log entries to the paged layout.");
+            let moved = store.migrate_legacy_due_deliveries().await?;
+            println!("Moved {moved} due deliveries to their users' shards of the due index.");
         }
         Command::DisableKey { hash } => {
             let record = keys::find_key(store, &hash).await?;

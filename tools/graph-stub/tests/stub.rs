@@ -13,6 +13,9 @@ const SECRET: &str = "test-app-secret";
 
 /// A stub on a free port whose replies go to a fresh webhook stand-in.
 async fn start(auto_reply: bool) -> (String, MockServer) {
+    // The tests' own reqwest clients may be built before the stub's: ring for them too, as the
+    // stub installs it (alone, `cargo test -p graph-stub` has no other crate that would).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let webhook = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/v1/whatsapp/webhook"))
