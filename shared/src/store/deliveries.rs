@@ -659,12 +659,12 @@ impl Store {
                 .and_then(|v| v.as_n().ok())
                 .and_then(|v| v.parse::<i64>().ok())
                 .ok_or_else(|| StoreError::corrupt(OPERATION, "a due delivery without dueAt"))?;
+            let key = Key {
+                pk: pk.to_owned(),
+                sk: sk.to_owned(),
+            };
             let result = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .key("pk", s(pk))
-                .key("sk", s(sk))
+                .update(&key)
                 .update_expression("SET dueShard = :shard, #ttl = :expires")
                 .condition_expression("dueShard = :legacy")
                 .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
